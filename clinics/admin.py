@@ -1,0 +1,190 @@
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
+from django.contrib.auth.models import Group
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from clinics.admin_site import clinic_admin_site, platform_admin_site
+from clinics.models import Clinic, ClinicDomain, IdentifierType, PortalSettings, User
+from clinics.roles import CLINIC_ADMIN, FRONT_DESK
+from clinics.scoped_admin import ClinicScopedAdmin
+from clinics.services import clinic_ensure_defaults
+
+# --- The clinic's own admin -------------------------------------------------------------
+
+
+@admin.register(PortalSettings, site=clinic_admin_site)
+class PortalSettingsAdmin(ClinicScopedAdmin):
+    """One row per clinic: the changelist goes straight to it."""
+
+    fieldsets = [
+        (None, {"fields": ["portal_enabled", "self_registration_allowed", "mfa_required"]}),
+        (
+            _("Notifications"),
+            {"fields": ["email_enabled", "sms_enabled", "otp_validity_minutes"]},
+        ),
+        (
+            _("Invitations and representatives"),
+            {
+                "fields": [
+                    "invitation_validity_hours",
+                    "representative_age_threshold",
+                ]
+            },
+        ),
+        (
+            _("Messages"),
+            {
+                "fields": [
+                    "message_replies_allowed",
+                    "patient_messages_allowed",
+                    "pending_patients_may_message",
+                ]
+            },
+        ),
+        (
+            _("Appointments"),
+            {
+                "fields": [
+                    "booking_allowed",
+                    "cancelling_allowed",
+                    "cancel_cutoff_hours",
+                    "pending_patients_may_book",
+                ]
+            },
+        ),
+        (_("Sessions"), {"fields": ["idle_timeout_minutes"]}),
+        (_("Terms"), {"fields": ["terms"]}),
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        settings_row = clinic_ensure_defaults(clinic=request.clinic)
+        opts = self.model._meta
+        return redirect(
+            reverse(
+                f"{self.admin_site.name}:{opts.app_label}_{opts.model_name}_change",
+                args=[settings_row.pk],
+            )
+        )
+
+
+@admin.register(IdentifierType, site=clinic_admin_site)
+class IdentifierTypeAdmin(ClinicScopedAdmin):
+    list_display = ["label", "code", "is_active", "sort_order"]
+    list_editable = ["is_active", "sort_order"]
+    search_fields = ["label", "code"]
+
+
+# --- The operators' admin (base domain) ------------------------------------------------
+
+
+class ClinicDomainInline(admin.TabularInline):
+    model = ClinicDomain
+    extra = 0
+
+
+@admin.register(Clinic, site=platform_admin_site)
+class ClinicAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "time_zone", "is_active"]
+    list_filter = ["is_active"]
+    search_fields = ["name", "slug", "domains__domain"]
+    inlines = [ClinicDomainInline]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        clinic_ensure_defaults(clinic=obj)
+
+
+class RoleChoiceField(forms.ModelMultipleChoiceField):
+    def __init__(self, **kwargs):
+        super().__init__(
+            queryset=Group.objects.filter(name__in=[FRONT_DESK, CLINIC_ADMIN]),
+            widget=forms.CheckboxSelectMultiple,
+            required=False,
+            label=_("Roles"),
+            **kwargs,
+        )
+
+
+class OperatorUserCreationForm(AdminUserCreationForm):
+    groups = RoleChoiceField()
+
+    class Meta(AdminUserCreationForm.Meta):
+        model = User
+        fields = ("clinic", "username", "email", "first_name", "last_name", "groups")
+
+    def clean_username(self):
+        # Usernames are unique per clinic, not across the platform.
+        return self.cleaned_data["username"]
+
+    def clean(self):
+        cleaned = super().clean()
+        username = cleaned.get("username")
+        if (
+            username
+            and User.objects.filter(
+                clinic=cleaned.get("clinic"), username__iexact=username
+            ).exists()
+        ):
+            self.add_error("username", _("This clinic already has a user with that username."))
+        return cleaned
+
+
+class OperatorUserChangeForm(UserChangeForm):
+    groups = RoleChoiceField()
+
+    class Meta(UserChangeForm.Meta):
+        model = User
+        fields = "__all__"
+
+
+@admin.register(User, site=platform_admin_site)
+class OperatorUserAdmin(UserAdmin):
+    """Operators create each clinic's first clinic admin here."""
+
+    form = OperatorUserChangeForm
+    add_form = OperatorUserCreationForm
+    list_display = ["username", "clinic", "email", "is_staff", "is_active", "last_login"]
+    list_filter = ["clinic", "is_staff", "is_active", "groups"]
+    search_fields = ["username", "email", "first_name", "last_name"]
+    ordering = ["clinic__name", "username"]
+    fieldsets = [
+        (None, {"fields": ["clinic", "username", "password"]}),
+        (_("Person"), {"fields": ["first_name", "last_name", "email", "phone"]}),
+        (_("Access"), {"fields": ["is_active", "is_staff", "groups", "must_change_password"]}),
+        (_("Dates"), {"fields": ["last_login", "date_joined"]}),
+    ]
+    add_fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "clinic",
+                    "username",
+                    "email",
+                    "first_name",
+                    "last_name",
+                    "groups",
+                    "password1",
+                    "password2",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = ["last_login", "date_joined"]
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.is_staff = True
+        if obj.clinic_id is None and not obj.is_superuser:
+            messages.warning(request, _("A user with no clinic can sign in nowhere."))
+        super().save_model(request, obj, form, change)

@@ -1,0 +1,75 @@
+"""The two admin sites.
+
+``clinic_admin_site`` is served on each clinic's host to that clinic's staff only;
+``platform_admin_site`` on the bare base domain to platform operators only. Both ask
+for an authenticator code when PORTAL_STAFF_OTP_REQUIRED is on (always in production).
+"""
+
+from django.conf import settings
+from django.contrib.admin import AdminSite
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.utils.translation import gettext_lazy as _
+from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
+
+
+class PortalAdminSite(OTPAdminSite):
+    index_template = None
+
+    @property
+    def login_form(self):
+        if settings.PORTAL_STAFF_OTP_REQUIRED:
+            return OTPAdminAuthenticationForm
+        return AdminAuthenticationForm
+
+    @property
+    def login_template(self):
+        if settings.PORTAL_STAFF_OTP_REQUIRED:
+            return "otp/admin111/login.html"
+        return None
+
+    def has_permission(self, request):
+        if settings.PORTAL_STAFF_OTP_REQUIRED:
+            return super().has_permission(request)
+        return AdminSite.has_permission(self, request)
+
+
+class ClinicAdminSite(PortalAdminSite):
+    site_title = _("Clinic admin")
+    index_title = _("Clinic administration")
+
+    def has_permission(self, request):
+        clinic = getattr(request, "clinic", None)
+        user = request.user
+        return (
+            clinic is not None
+            and user.is_authenticated
+            and user.clinic_id == clinic.pk
+            and super().has_permission(request)
+        )
+
+    def each_context(self, request):
+        context = super().each_context(request)
+        clinic = getattr(request, "clinic", None)
+        if clinic is not None:
+            context["site_header"] = clinic.public_name
+        return context
+
+
+class PlatformAdminSite(PortalAdminSite):
+    site_header = _("Patient portal operators")
+    site_title = _("Platform admin")
+    index_title = _("Platform administration")
+
+    def has_permission(self, request):
+        user = request.user
+        return (
+            getattr(request, "clinic", None) is None
+            and user.is_authenticated
+            and user.clinic_id is None
+            and user.is_superuser
+            and super().has_permission(request)
+        )
+
+
+clinic_admin_site = ClinicAdminSite(name="clinic_admin")
+platform_admin_site = PlatformAdminSite(name="platform_admin")

@@ -1,0 +1,13 @@
+from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
+
+
+class ClinicsConfig(AppConfig):
+    name = "clinics"
+    verbose_name = _("Clinics")
+
+    def ready(self):
+        from clinics.roles import sync_role_permissions
+
+        post_migrate.connect(sync_role_permissions, dispatch_uid="clinics.sync_role_permissions")

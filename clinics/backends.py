@@ -1,0 +1,32 @@
+from django.contrib.auth.backends import ModelBackend
+from django.db.models import Q
+
+from clinics.models import User
+
+
+class ClinicBackend(ModelBackend):
+    """Password sign-in scoped to the request's clinic.
+
+    The same username or email may exist at two clinics; only the account of the
+    clinic whose host received the request can sign in. On the base domain only
+    platform operators (no clinic) can.
+    """
+
+    def authenticate(self, request, username=None, password=None, **kwargs):
+        if username is None or password is None:
+            return None
+        clinic = getattr(request, "clinic", None)
+        username = username.strip()
+        users = (
+            User.objects.filter(clinic=clinic)
+            if clinic
+            else User.objects.filter(clinic__isnull=True)
+        )
+        user = users.filter(Q(username__iexact=username) | Q(email__iexact=username)).first()
+        if user is None:
+            # Spend the same time as a real check so timing does not reveal accounts.
+            User().set_password(password)
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None

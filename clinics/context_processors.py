@@ -1,0 +1,2 @@
+def clinic(request):
+    return {"clinic": getattr(request, "clinic", None)}

@@ -1,0 +1,88 @@
+"""Tenant resolution: every request's clinic comes from its host."""
+
+from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
+from django.http import HttpResponseNotFound
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
+
+from clinics.models import Clinic
+
+ALWAYS_SERVED_PATHS = ("/healthz",)
+
+
+def _clinic_slug_for_host(host):
+    base = settings.PORTAL_BASE_DOMAIN
+    if host.endswith("." + base):
+        sub = host[: -len(base) - 1]
+        if sub and "." not in sub:
+            return sub
+    return None
+
+
+def resolve_clinic(host):
+    """Return (is_platform, clinic). Unknown or inactive hosts give (False, None)."""
+    host = host.lower().rstrip(".")
+    if host == settings.PORTAL_BASE_DOMAIN:
+        return True, None
+    slug = _clinic_slug_for_host(host)
+    clinics = Clinic.objects.filter(is_active=True).select_related("portal_settings")
+    if slug:
+        return False, clinics.filter(slug=slug).first()
+    return False, clinics.filter(domains__domain=host).first()
+
+
+class TenantMiddleware:
+    """Sets ``request.clinic`` and the URLconf from the host.
+
+    ``<slug>.<base>`` or a custom domain → that clinic's portal and admin;
+    the bare base domain → the neutral landing page and the operators' admin;
+    anything else (unknown or inactive clinic) → a plain 404.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        host = request.get_host().split(":")[0]
+        is_platform, clinic = resolve_clinic(host)
+        request.clinic = clinic
+        if is_platform:
+            request.urlconf = settings.PORTAL_PLATFORM_URLCONF
+        elif clinic is None:
+            if request.path in ALWAYS_SERVED_PATHS:
+                request.urlconf = settings.PORTAL_PLATFORM_URLCONF
+                return self.get_response(request)
+            return HttpResponseNotFound(render_to_string("404.html", request=None))
+        if clinic is not None:
+            timezone.activate(clinic.tz)
+        try:
+            return self.get_response(request)
+        finally:
+            timezone.deactivate()
+
+
+class ClinicUserMiddleware:
+    """A signed-in user is only signed in on their own clinic's host.
+
+    A session cookie carried to another clinic's host (or the base domain) is treated
+    as anonymous there; platform operators exist only on the base domain.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        user = request.user
+        clinic = getattr(request, "clinic", None)
+        expected = clinic.pk if clinic else None
+
+        def scoped_user():
+            if user.is_authenticated and user.clinic_id != expected:
+                return AnonymousUser()
+            return user
+
+        # Stay lazy: public pages never load the session or the user.
+        request.user = SimpleLazyObject(scoped_user)
+        return self.get_response(request)

@@ -1,0 +1,283 @@
+import zoneinfo
+
+from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin, UserManager
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
+
+from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
+
+slug_validator = RegexValidator(
+    r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
+    _("Lowercase letters, digits and hyphens only; it becomes the clinic's subdomain."),
+)
+colour_validator = RegexValidator(r"^#[0-9a-fA-F]{6}$", _("A colour like #1d6fa5."))
+
+TIME_ZONE_CHOICES = [(tz, tz) for tz in sorted(zoneinfo.available_timezones())]
+
+
+class Clinic(models.Model):
+    """The tenant. Reached at ``<slug>.<PORTAL_BASE_DOMAIN>`` or a registered custom domain."""
+
+    slug = models.CharField(_("subdomain"), max_length=63, unique=True, validators=[slug_validator])
+    name = models.CharField(_("name"), max_length=200)
+    display_name = models.CharField(
+        _("display name"), max_length=200, blank=True, help_text=_("Shown to patients.")
+    )
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, choices=TIME_ZONE_CHOICES, default="America/Toronto"
+    )
+    country = models.CharField(
+        _("country"),
+        max_length=2,
+        default="CA",
+        help_text=_("Two-letter country code, used to read local phone numbers."),
+    )
+    phone = models.CharField(_("clinic phone"), max_length=40, blank=True)
+    notification_email = models.EmailField(
+        _("notification email"), blank=True, help_text=_("Where staff are told of new activity.")
+    )
+    is_active = models.BooleanField(_("active"), default=True)
+    logo = models.ImageField(_("logo"), upload_to="clinic-logos/", blank=True)
+    accent_colour = models.CharField(
+        _("accent colour"), max_length=7, default="#1d6fa5", validators=[colour_validator]
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("clinic")
+        verbose_name_plural = _("clinics")
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def public_name(self):
+        return self.display_name or self.name
+
+    @cached_property
+    def tz(self):
+        return zoneinfo.ZoneInfo(self.time_zone)
+
+    @property
+    def canonical_domain(self):
+        """The host links are built from: the primary custom domain, else the subdomain."""
+        from django.conf import settings
+
+        primary = next((d for d in self.domains.all() if d.is_primary), None)
+        if primary:
+            return primary.domain
+        return f"{self.slug}.{settings.PORTAL_BASE_DOMAIN}"
+
+    def build_url(self, path):
+        """An absolute URL on the clinic's canonical domain, never from a request's Host."""
+        from django.conf import settings
+
+        port = f":{settings.PORTAL_LINK_PORT}" if settings.PORTAL_LINK_PORT else ""
+        return f"{settings.PORTAL_LINK_SCHEME}://{self.canonical_domain}{port}{path}"
+
+
+class ClinicDomain(ClinicOwned):
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="domains")
+    domain = models.CharField(_("domain"), max_length=253, unique=True)
+    is_primary = models.BooleanField(_("primary"), default=False)
+
+    class Meta:
+        verbose_name = _("custom domain")
+        verbose_name_plural = _("custom domains")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic"], condition=Q(is_primary=True), name="one_primary_domain"
+            )
+        ]
+
+    def __str__(self):
+        return self.domain
+
+    def save(self, *args, **kwargs):
+        self.domain = self.domain.strip().lower()
+        super().save(*args, **kwargs)
+
+
+class PortalSettings(ClinicOwned):
+    """A clinic's portal policy, set by its clinic admins. Later features read these."""
+
+    clinic = models.OneToOneField(Clinic, on_delete=models.CASCADE, related_name="portal_settings")
+    portal_enabled = models.BooleanField(_("portal enabled"), default=True)
+    self_registration_allowed = models.BooleanField(_("self-registration allowed"), default=True)
+    email_enabled = models.BooleanField(_("email enabled"), default=True)
+    sms_enabled = models.BooleanField(_("text messages (SMS) enabled"), default=True)
+    otp_validity_minutes = models.PositiveSmallIntegerField(
+        _("one time passcode validity (minutes)"),
+        default=10,
+        validators=[MinValueValidator(2), MaxValueValidator(60)],
+    )
+    invitation_validity_hours = models.PositiveSmallIntegerField(
+        _("invitation validity (hours)"),
+        default=72,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 30)],
+    )
+    message_replies_allowed = models.BooleanField(_("patients may reply to messages"), default=True)
+    patient_messages_allowed = models.BooleanField(_("patients may start messages"), default=True)
+    booking_allowed = models.BooleanField(_("patients may book appointments"), default=False)
+    cancelling_allowed = models.BooleanField(_("patients may cancel appointments"), default=False)
+    cancel_cutoff_hours = models.PositiveSmallIntegerField(
+        _("cancellation cutoff (hours before the visit)"), default=24
+    )
+    representative_age_threshold = models.PositiveSmallIntegerField(
+        _("age at which a parent's full access ends"),
+        default=16,
+        validators=[MinValueValidator(10), MaxValueValidator(21)],
+    )
+    pending_patients_may_book = models.BooleanField(
+        _("patients pending verification may book"), default=False
+    )
+    pending_patients_may_message = models.BooleanField(
+        _("patients pending verification may send messages"), default=False
+    )
+    mfa_required = models.BooleanField(_("require an authenticator for patients"), default=False)
+    idle_timeout_minutes = models.PositiveSmallIntegerField(
+        _("idle timeout (minutes)"),
+        default=30,
+        validators=[MinValueValidator(5), MaxValueValidator(12 * 60)],
+    )
+    terms = models.TextField(_("portal terms"), blank=True)
+
+    class Meta:
+        verbose_name = _("portal settings")
+        verbose_name_plural = _("portal settings")
+
+    def __str__(self):
+        return str(_("Portal settings"))
+
+    def enabled_channels(self):
+        channels = []
+        if self.email_enabled:
+            channels.append("email")
+        if self.sms_enabled:
+            channels.append("sms")
+        return channels
+
+
+class IdentifierType(ClinicOwned):
+    """An ID type the clinic accepts (health card, MRN, passport, ...)."""
+
+    code = models.SlugField(_("code"), max_length=40)
+    label = models.CharField(_("label"), max_length=100)
+    is_active = models.BooleanField(_("accepted"), default=True)
+    sort_order = models.PositiveSmallIntegerField(_("order"), default=0)
+
+    class Meta:
+        ordering = ["sort_order", "label"]
+        verbose_name = _("ID type")
+        verbose_name_plural = _("ID types")
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "code"], name="unique_id_type_code")
+        ]
+
+    def __str__(self):
+        return self.label
+
+
+DEFAULT_ID_TYPES = [
+    ("health-card", _("Provincial health card")),
+    ("mrn", _("Medical record number (MRN)")),
+    ("passport", _("Passport")),
+    ("drivers-licence", _("Driver's licence")),
+]
+
+
+class ClinicUserManager(UserManager.from_queryset(ClinicScopedQuerySet)):
+    def _create_user(self, username, email, password, **extra_fields):
+        email = self.normalize_email(email) if email else ""
+        user = self.model(username=username, email=email, **extra_fields)
+        user.password = ""
+        user.set_password(password)
+        user.save(using=self._db)
+        return user
+
+    def create_user(self, username, email=None, password=None, **extra_fields):
+        extra_fields.setdefault("is_staff", False)
+        extra_fields.setdefault("is_superuser", False)
+        return self._create_user(username, email, password, **extra_fields)
+
+    def create_superuser(self, username, email=None, password=None, **extra_fields):
+        """A platform operator: belongs to no clinic."""
+        extra_fields.update(is_staff=True, is_superuser=True, clinic=None)
+        return self._create_user(username, email, password, **extra_fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """Everyone who signs in. Belongs to one clinic; platform operators to none.
+
+    A person registered at two clinics has two accounts.
+    """
+
+    clinic = models.ForeignKey(
+        Clinic,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="users",
+        verbose_name=_("clinic"),
+    )
+    username = models.CharField(_("username"), max_length=150)
+    email = models.EmailField(_("email"), blank=True)
+    phone = PhoneNumberField(_("mobile"), blank=True)
+    first_name = models.CharField(_("first name"), max_length=150, blank=True)
+    last_name = models.CharField(_("last name"), max_length=150, blank=True)
+    is_staff = models.BooleanField(_("staff"), default=False)
+    is_active = models.BooleanField(_("active"), default=True)
+    must_change_password = models.BooleanField(_("must change password"), default=False)
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+
+    objects = ClinicUserManager()
+
+    USERNAME_FIELD = "username"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS = ["email"]
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["clinic", "username"], name="unique_username_per_clinic"
+            ),
+            models.UniqueConstraint(
+                fields=["username"],
+                condition=Q(clinic__isnull=True),
+                name="unique_operator_username",
+            ),
+            models.UniqueConstraint(
+                fields=["clinic", "email"],
+                condition=~Q(email=""),
+                name="unique_email_per_clinic",
+            ),
+            models.UniqueConstraint(
+                fields=["clinic", "phone"],
+                condition=~Q(phone=""),
+                name="unique_phone_per_clinic",
+            ),
+        ]
+
+    def __str__(self):
+        return self.get_full_name() or self.username
+
+    def get_full_name(self):
+        return f"{self.first_name} {self.last_name}".strip()
+
+    def get_short_name(self):
+        return self.first_name or self.username
+
+    @property
+    def is_platform_operator(self):
+        return self.clinic_id is None and self.is_superuser
+
+    def has_role(self, role):
+        return any(g.name == role for g in self.groups.all())

@@ -1,0 +1,58 @@
+"""Staff roles and what each may do.
+
+The groups themselves are created by a data migration; their permissions are synced
+after every migrate from this table, so a later app adds its permissions here.
+"""
+
+from django.utils.translation import gettext_lazy as _
+
+FRONT_DESK = "Front desk"
+CLINIC_ADMIN = "Clinic admin"
+
+ROLE_LABELS = {FRONT_DESK: _("Front desk"), CLINIC_ADMIN: _("Clinic admin")}
+
+_FRONT_DESK_PERMISSIONS = [
+    "clinics.view_portalsettings",
+    "clinics.view_identifiertype",
+    "notifications.view_notification",
+    "patients.view_patient",
+    "patients.add_patient",
+    "patients.change_patient",
+    "appointments.view_provider",
+]
+
+ROLE_PERMISSIONS = {
+    FRONT_DESK: _FRONT_DESK_PERMISSIONS,
+    CLINIC_ADMIN: [
+        *_FRONT_DESK_PERMISSIONS,
+        "clinics.change_portalsettings",
+        "clinics.add_identifiertype",
+        "clinics.change_identifiertype",
+        "clinics.delete_identifiertype",
+        "audit.view_auditevent",
+        "appointments.add_provider",
+        "appointments.change_provider",
+        "appointments.delete_provider",
+    ],
+}
+
+
+def sync_role_permissions(sender=None, using="default", **kwargs):
+    """Give each role exactly the permissions listed above (idempotent)."""
+    from django.contrib.auth.models import Group, Permission
+
+    for role, codes in ROLE_PERMISSIONS.items():
+        group = Group.objects.using(using).filter(name=role).first()
+        if group is None:
+            continue
+        wanted = []
+        for code in codes:
+            app_label, codename = code.split(".")
+            perm = (
+                Permission.objects.using(using)
+                .filter(content_type__app_label=app_label, codename=codename)
+                .first()
+            )
+            if perm is not None:
+                wanted.append(perm)
+        group.permissions.set(wanted)

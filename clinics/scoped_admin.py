@@ -1,0 +1,134 @@
+"""The clinic-scoped ModelAdmin every model in the clinic admin uses.
+
+Changelists, change views, search, actions, list filters and FK/M2M choices see only
+the staff member's clinic (``request.clinic``, resolved from the host). ``clinic`` is
+never a form field: it is set on save. A row of another clinic is a 404.
+"""
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+
+from clinics.scoping import is_clinic_scoped
+
+
+def scoped_choices(model, clinic):
+    """The rows of ``model`` a form in ``clinic``'s admin may offer, or None if unscoped."""
+    if is_clinic_scoped(model):
+        return model._default_manager.filter(clinic=clinic)
+    return None
+
+
+class ClinicScopedModelForm(forms.ModelForm):
+    """Sets the instance's clinic before validation so per-clinic unique constraints
+    are checked as form errors rather than failing at the database."""
+
+    clinic = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.clinic is not None and not self.instance.clinic_id:
+            self.instance.clinic = self.clinic
+
+    def _get_validation_exclusions(self):
+        exclusions = super()._get_validation_exclusions()
+        exclusions.discard("clinic")
+        return exclusions
+
+
+def _bind_form(form_class, clinic):
+    return type(form_class.__name__, (form_class,), {"clinic": clinic})
+
+
+class ClinicScopedMixin:
+    clinic_field = "clinic"
+    form = ClinicScopedModelForm
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).filter(clinic=request.clinic)
+
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
+        return [*exclude, self.clinic_field]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f for f in super().get_readonly_fields(request, obj) if f != self.clinic_field]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        queryset = scoped_choices(db_field.related_model, request.clinic)
+        if queryset is not None:
+            kwargs["queryset"] = queryset
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        queryset = scoped_choices(db_field.related_model, request.clinic)
+        if queryset is not None:
+            kwargs["queryset"] = queryset
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ClinicScopedAdmin(ClinicScopedMixin, admin.ModelAdmin):
+    def get_form(self, request, obj=None, **kwargs):
+        return _bind_form(super().get_form(request, obj, **kwargs), request.clinic)
+
+    def get_list_filter(self, request):
+        # A related filter would list every clinic's rows; offer only values that occur
+        # in this clinic's (already scoped) changelist.
+        filters = []
+        for item in super().get_list_filter(request):
+            if isinstance(item, str) and self._is_relation(item):
+                filters.append((item, admin.RelatedOnlyFieldListFilter))
+            else:
+                filters.append(item)
+        return filters
+
+    def _is_relation(self, name):
+        if "__" in name:
+            return False
+        field = self.model._meta.get_field(name)
+        return field.is_relation
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.clinic = request.clinic
+        elif obj.clinic_id != request.clinic.pk:
+            raise PermissionDenied
+        super().save_model(request, obj, form, change)
+
+    def save_formset(self, request, form, formset, change):
+        instances = formset.save(commit=False)
+        for obj in formset.deleted_objects:
+            obj.delete()
+        for instance in instances:
+            if is_clinic_scoped(type(instance)) and not instance.clinic_id:
+                instance.clinic = request.clinic
+            instance.save()
+        formset.save_m2m()
+
+    def _get_obj_does_not_exist_redirect(self, request, opts, object_id):
+        # Django redirects to the index with "doesn't exist"; a plain 404 says the same
+        # for another clinic's row and a missing one.
+        raise Http404
+
+
+class ClinicScopedInline(ClinicScopedMixin, admin.TabularInline):
+    extra = 0
+
+    def get_formset(self, request, obj=None, **kwargs):
+        formset = super().get_formset(request, obj, **kwargs)
+        formset.form = _bind_form(formset.form, request.clinic)
+        return formset
+
+
+class ReadOnlyAdminMixin:
+    """For records nobody edits in the admin (notifications, audit events)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

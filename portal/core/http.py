@@ -1,0 +1,19 @@
+from django.conf import settings
+
+
+def client_ip(request) -> str:
+    """The client's address.
+
+    X-Forwarded-For is trusted only for the number of proxies configured in
+    PORTAL_TRUSTED_PROXY_COUNT: the address that many hops from the right is the one
+    the outermost trusted proxy saw. Anything further left is client-supplied.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    hops = settings.PORTAL_TRUSTED_PROXY_COUNT
+    if hops <= 0:
+        return remote
+    forwarded = [p.strip() for p in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    forwarded = [p for p in forwarded if p]
+    if len(forwarded) >= hops:
+        return forwarded[-hops]
+    return remote

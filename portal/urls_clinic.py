@@ -1,0 +1,15 @@
+"""URLs served on a clinic's host (<slug>.<base domain> or a custom domain)."""
+
+from django.urls import include, path
+
+from clinics.admin_site import clinic_admin_site
+from portal.core import views as core_views
+
+urlpatterns = [
+    path("", core_views.clinic_root, name="clinic-root"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("portal/", include("portal.core.urls_portal", namespace="portal")),
+    path("branding/logo", core_views.clinic_logo, name="clinic-logo"),
+    path("hooks/", include("portal.notifications.urls", namespace="hooks")),
+    path("admin/", clinic_admin_site.urls),
+]
