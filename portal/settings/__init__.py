@@ -22,7 +22,7 @@ PORTAL_BASE_DOMAIN = env("PORTAL_BASE_DOMAIN", default="localhost").lower()
 # Scheme used for links the portal sends out (invitations, status callbacks).
 PORTAL_LINK_SCHEME = env("PORTAL_LINK_SCHEME", default="http")
 # Port appended to links in development (empty in production).
-PORTAL_LINK_PORT = env("PORTAL_LINK_PORT", default="")
+PORTAL_LINK_PORT = env("PORTAL_LINK_PORT", default="8000" if DEBUG else "")
 # How many reverse proxies in front of the app may be trusted to append to X-Forwarded-For.
 PORTAL_TRUSTED_PROXY_COUNT = env.int("PORTAL_TRUSTED_PROXY_COUNT", default=0)
 # Staff must use an authenticator app to reach the admin.
