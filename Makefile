@@ -24,7 +24,9 @@ run: install
 ## make test: install, lint, and run the whole suite
 test: install
 	$(BIN)/ruff check .
-	$(BIN)/pytest $(PYTEST_ARGS)
+	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
+	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; fi; \
+	  exit $$rc
 
 lint: install
 	$(BIN)/ruff check .

@@ -45,15 +45,17 @@ class TenantMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        if request.path in ALWAYS_SERVED_PATHS:
+            # The health check answers on any host without touching tenant data.
+            request.clinic = None
+            request.urlconf = settings.PORTAL_PLATFORM_URLCONF
+            return self.get_response(request)
         host = request.get_host().split(":")[0]
         is_platform, clinic = resolve_clinic(host)
         request.clinic = clinic
         if is_platform:
             request.urlconf = settings.PORTAL_PLATFORM_URLCONF
         elif clinic is None:
-            if request.path in ALWAYS_SERVED_PATHS:
-                request.urlconf = settings.PORTAL_PLATFORM_URLCONF
-                return self.get_response(request)
             return HttpResponseNotFound(render_to_string("404.html", request=None))
         if clinic is not None:
             timezone.activate(clinic.tz)

@@ -18,6 +18,10 @@ _FRONT_DESK_PERMISSIONS = [
     "patients.view_patient",
     "patients.add_patient",
     "patients.change_patient",
+    "patients.view_patientidentifier",
+    "patients.add_patientidentifier",
+    "patients.change_patientidentifier",
+    "patients.delete_patientidentifier",
     "appointments.view_provider",
 ]
 

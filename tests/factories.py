@@ -57,7 +57,12 @@ class StaffFactory(UserFactory):
 
 
 class ClinicAdminFactory(StaffFactory):
-    role = CLINIC_ADMIN
+    @factory.post_generation
+    def role(obj, create, extracted, **kwargs):
+        from django.contrib.auth.models import Group
+
+        if create:
+            obj.groups.add(Group.objects.get(name=extracted or CLINIC_ADMIN))
 
 
 class ProviderFactory(factory.django.DjangoModelFactory):

@@ -1,0 +1,70 @@
+import pytest
+from django.test import RequestFactory
+
+from portal.audit.models import AppendOnlyError, AuditEvent
+from portal.audit.services import audit_record
+from tests.conftest import host_client
+from tests.factories import PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_records_actor_clinic_ip_and_patient(clinic, front_desk):
+    patient = PatientFactory(clinic=clinic)
+    request = RequestFactory().get("/", REMOTE_ADDR="203.0.113.7")
+    request.clinic = clinic
+    request.user = front_desk
+    event = audit_record(action="patient.viewed", request=request, obj=patient, acting_for=patient)
+    assert event.clinic == clinic
+    assert event.actor == front_desk
+    assert event.ip == "203.0.113.7"
+    assert event.object_type == "patients.patient"
+    assert event.object_id == str(patient.pk)
+    assert event.acting_for == patient
+
+
+def test_it_is_append_only(clinic):
+    event = audit_record(action="x", clinic=clinic)
+    event.action = "changed"
+    with pytest.raises(AppendOnlyError):
+        event.save()
+    with pytest.raises(AppendOnlyError):
+        event.delete()
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.filter(pk=event.pk).update(action="y")
+    with pytest.raises(AppendOnlyError):
+        AuditEvent.objects.all().delete()
+
+
+@pytest.mark.parametrize("key", ["password", "code", "token", "OTP"])
+def test_it_refuses_secrets_in_details(clinic, key):
+    with pytest.raises(ValueError, match="secrets"):
+        audit_record(action="x", clinic=clinic, details={key: "123456"})
+    assert not AuditEvent.objects.exists()
+
+
+def test_forwarded_for_is_ignored_unless_proxies_are_trusted(clinic, settings):
+    request = RequestFactory().get(
+        "/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.1, 192.0.2.9"
+    )
+    request.clinic = clinic
+    request.user = None
+    assert audit_record(action="x", request=request).ip == "10.0.0.2"
+    settings.PORTAL_TRUSTED_PROXY_COUNT = 1
+    assert audit_record(action="x", request=request).ip == "192.0.2.9"
+
+
+def test_staff_see_their_clinics_events_read_only(clinic, other_clinic, clinic_admin):
+    audit_record(action="ours.event", clinic=clinic)
+    theirs = audit_record(action="theirs.event", clinic=other_clinic)
+    client = host_client("demo", clinic_admin)
+    response = client.get("/admin/audit/auditevent/")
+    assert response.status_code == 200
+    actions = [e.action for e in response.context["cl"].result_list]
+    assert actions == ["ours.event"]
+    assert client.get(f"/admin/audit/auditevent/{theirs.pk}/change/").status_code == 404
+    assert client.get("/admin/audit/auditevent/add/").status_code == 403
+
+
+def test_front_desk_cannot_read_the_audit_log(clinic, front_desk):
+    assert host_client("demo", front_desk).get("/admin/audit/auditevent/").status_code == 403
