@@ -1,3 +1,4 @@
+import secrets
 import zoneinfo
 
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin, UserManager
@@ -5,6 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
@@ -192,6 +194,10 @@ DEFAULT_ID_TYPES = [
 ]
 
 
+def _new_epoch():
+    return secrets.token_hex(16)
+
+
 class ClinicUserManager(UserManager.from_queryset(ClinicScopedQuerySet)):
     def _create_user(self, username, email, password, **extra_fields):
         email = self.normalize_email(email) if email else ""
@@ -234,6 +240,8 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(_("staff"), default=False)
     is_active = models.BooleanField(_("active"), default=True)
     must_change_password = models.BooleanField(_("must change password"), default=False)
+    # Part of every session's auth hash: changing it signs the account out everywhere.
+    session_epoch = models.CharField(max_length=32, default=_new_epoch, editable=False)
     date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
 
     objects = ClinicUserManager()
@@ -268,6 +276,19 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def __str__(self):
         return self.get_full_name() or self.username
+
+    def _get_session_auth_hash(self, secret=None):
+        return salted_hmac(
+            "clinics.User.session",
+            f"{self.password}:{self.session_epoch}",
+            secret=secret,
+            algorithm="sha256",
+        ).hexdigest()
+
+    def end_all_sessions(self):
+        """Sign this account out on every device (takes effect on their next request)."""
+        self.session_epoch = _new_epoch()
+        self.save(update_fields=["session_epoch"])
 
     def get_full_name(self):
         return f"{self.first_name} {self.last_name}".strip()

@@ -22,6 +22,12 @@ _FRONT_DESK_PERMISSIONS = [
     "patients.add_patientidentifier",
     "patients.change_patientidentifier",
     "patients.delete_patientidentifier",
+    "patients.view_patientaccess",
+    "patients.view_patientcategory",
+    "patients.view_signinlock",
+    "patients.change_signinlock",
+    "patients.view_verificationrequest",
+    "patients.change_verificationrequest",
     "appointments.view_provider",
 ]
 
@@ -34,11 +40,23 @@ ROLE_PERMISSIONS = {
         "clinics.change_identifiertype",
         "clinics.delete_identifiertype",
         "audit.view_auditevent",
+        "patients.add_patientcategory",
+        "patients.change_patientcategory",
+        "patients.delete_patientcategory",
         "appointments.add_provider",
         "appointments.change_provider",
         "appointments.delete_provider",
     ],
 }
+
+
+def ensure_roles(using="default"):
+    """Create the role groups if missing (tests that flush the database need this)."""
+    from django.contrib.auth.models import Group
+
+    for role in ROLE_PERMISSIONS:
+        Group.objects.using(using).get_or_create(name=role)
+    sync_role_permissions(using=using)
 
 
 def sync_role_permissions(sender=None, using="default", **kwargs):

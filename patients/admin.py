@@ -1,9 +1,21 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from clinics.admin_site import clinic_admin_site
-from clinics.scoped_admin import ClinicScopedAdmin, ClinicScopedInline
-from patients.models import Patient, PatientIdentifier
+from clinics.scoped_admin import ClinicScopedAdmin, ClinicScopedInline, ReadOnlyAdminMixin
+from patients import services
+from patients.models import (
+    Patient,
+    PatientAccess,
+    PatientCategory,
+    PatientIdentifier,
+    SignInLock,
+    VerificationRequest,
+)
+from portal.audit.services import audit_record
 
 
 class PatientIdentifierInline(ClinicScopedInline):
@@ -14,17 +26,137 @@ class PatientIdentifierInline(ClinicScopedInline):
 @admin.register(Patient, site=clinic_admin_site)
 class PatientAdmin(ClinicScopedAdmin):
     list_display = ["__str__", "date_of_birth", "status", "primary_provider"]
-    list_filter = ["status", "primary_provider"]
+    list_filter = ["status", "self_registered", "category", "primary_provider"]
     list_select_related = ["primary_provider"]
     search_fields = ["last_name", "first_name", "=identifiers__number", "email"]
     search_help_text = _("Search by name, email or ID number.")
     inlines = [PatientIdentifierInline]
+    readonly_fields = ["portal_status"]
     fieldsets = [
-        (None, {"fields": ["first_name", "last_name", "date_of_birth", "sex", "status"]}),
+        (
+            None,
+            {"fields": ["first_name", "last_name", "date_of_birth", "sex", "status", "category"]},
+        ),
         (_("Contact"), {"fields": ["email", "mobile", "preferred_language"]}),
         (
             _("Address"),
             {"fields": ["address_line1", "address_line2", "city", "region", "postal_code"]},
         ),
         (_("Care"), {"fields": ["primary_provider"]}),
+        (_("Patient portal"), {"fields": ["portal_status"]}),
     ]
+
+    @admin.display(description=_("Portal status"))
+    def portal_status(self, obj):
+        if obj.pk is None:
+            return "—"
+        grants = (
+            PatientAccess.objects.for_clinic(obj.clinic_id)
+            .filter(patient=obj)
+            .select_related("user")
+            .order_by("-created_at")
+        )
+        users = [g.user for g in grants]
+        locks = {
+            lock.user_id: lock
+            for lock in SignInLock.objects.for_clinic(obj.clinic_id).filter(user__in=users)
+        }
+        rows = [(g, locks.get(g.user_id)) for g in grants]
+        return render_to_string("admin/patients/_portal_status.html", {"rows": rows})
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        response = super().change_view(request, object_id, form_url, extra_context)
+        if request.method == "GET" and getattr(response, "status_code", None) == 200:
+            patient = self.get_object(request, object_id)
+            if patient is not None:
+                audit_record(
+                    action="patient.viewed", request=request, obj=patient, acting_for=patient
+                )
+        return response
+
+
+@admin.register(PatientCategory, site=clinic_admin_site)
+class PatientCategoryAdmin(ClinicScopedAdmin):
+    list_display = ["name", "portal_eligible"]
+
+
+@admin.register(SignInLock, site=clinic_admin_site)
+class SignInLockAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
+    """Accounts (or ID + contact pairs) whose sign-in is paused or locked."""
+
+    list_display = ["__str__", "failures", "locked_until", "hard_locked", "updated_at"]
+    list_filter = ["hard_locked"]
+    list_select_related = ["user"]
+    actions = ["unlock"]
+    fields = ["user", "failures", "locked_until", "hard_locked", "updated_at"]
+
+    def has_change_permission(self, request, obj=None):
+        # Unlocking is the only change, done through the action.
+        return request.user.has_perm("patients.change_signinlock")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    @admin.action(description=_("Unlock sign-in"), permissions=["change"])
+    def unlock(self, request, queryset):
+        for lock in queryset:
+            services.signin_lock_unlock(lock=lock, unlocked_by=request.user, request=request)
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d sign-in unlocked at %(time)s.",
+                "%(count)d sign-ins unlocked at %(time)s.",
+                queryset.count(),
+            )
+            % {"count": queryset.count(), "time": timezone.localtime().strftime("%Y-%m-%d %H:%M")},
+        )
+
+
+@admin.register(VerificationRequest, site=clinic_admin_site)
+class VerificationRequestAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
+    """People who proved a contact that differs from the chart's: Accept or Decline."""
+
+    list_display = ["patient", "channel", "destination", "status", "created_at", "decided_by"]
+    list_filter = ["status"]
+    list_select_related = ["patient", "decided_by"]
+    actions = ["accept", "decline"]
+    fields = [
+        "patient",
+        "channel",
+        "destination",
+        "status",
+        "created_at",
+        "decided_at",
+        "decided_by",
+    ]
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("patients.change_verificationrequest")
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.fields
+
+    def _decide(self, request, queryset, decide, done_message):
+        done = sum(
+            decide(request=request, verification=v, decided_by=request.user) for v in queryset
+        )
+        skipped = queryset.count() - done
+        messages.success(request, done_message % {"count": done, "skipped": skipped})
+
+    @admin.action(description=_("Accept"), permissions=["change"])
+    def accept(self, request, queryset):
+        self._decide(
+            request,
+            queryset,
+            services.verification_accept,
+            _("%(count)d accepted; %(skipped)d were already decided."),
+        )
+
+    @admin.action(description=_("Decline"), permissions=["change"])
+    def decline(self, request, queryset):
+        self._decide(
+            request,
+            queryset,
+            services.verification_decline,
+            _("%(count)d declined and told; %(skipped)d were already decided."),
+        )

@@ -1,10 +1,16 @@
+import uuid
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.translation import gettext_lazy as _
+from django_otp.models import DeviceManager, SideChannelDevice
+from django_otp.util import random_number_token
 from phonenumber_field.modelfields import PhoneNumberField
 
-from clinics.scoping import ClinicOwned
+from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
 
 
 class Patient(ClinicOwned):
@@ -46,6 +52,15 @@ class Patient(ClinicOwned):
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE
     )
+    category = models.ForeignKey(
+        "patients.PatientCategory",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("category"),
+    )
+    self_registered = models.BooleanField(_("self-registered"), default=False)
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
@@ -60,6 +75,10 @@ class Patient(ClinicOwned):
     @property
     def full_name(self):
         return f"{self.first_name} {self.last_name}"
+
+    @property
+    def portal_eligible(self):
+        return self.category is None or self.category.portal_eligible
 
 
 class PatientIdentifier(ClinicOwned):
@@ -91,3 +110,216 @@ class PatientIdentifier(ClinicOwned):
     def save(self, *args, **kwargs):
         self.number = self.normalise(self.number)
         super().save(*args, **kwargs)
+
+
+class PatientCategory(ClinicOwned):
+    """A group of charts the clinic may exclude from the portal (e.g. "Walk-in only")."""
+
+    name = models.CharField(_("name"), max_length=100)
+    portal_eligible = models.BooleanField(_("eligible for the portal"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("patient category")
+        verbose_name_plural = _("patient categories")
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "name"], name="unique_category_name")
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class PatientAccessQuerySet(ClinicScopedQuerySet):
+    def active(self, at=None):
+        at = at or timezone.now()
+        return self.filter(revoked_at__isnull=True).filter(
+            models.Q(expires_at__isnull=True) | models.Q(expires_at__gt=at)
+        )
+
+
+class PatientAccess(ClinicOwned):
+    """A grant: this portal account may reach this chart (as the patient or for them)."""
+
+    class Relationship(models.TextChoices):
+        SELF = "self", _("Self")
+        PARENT = "parent", _("Parent")
+        GUARDIAN = "guardian", _("Guardian")
+        CARER = "carer", _("Carer")
+        SPOUSE = "spouse", _("Spouse")
+        OTHER = "other", _("Other")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="patient_access"
+    )
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="access_grants")
+    relationship = models.CharField(
+        _("relationship"), max_length=10, choices=Relationship.choices, default="self"
+    )
+    can_appointments = models.BooleanField(_("appointments"), default=True)
+    can_messages = models.BooleanField(_("messages"), default=True)
+    can_demographics = models.BooleanField(_("demographics"), default=True)
+    expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
+    created_at = models.DateTimeField(_("granted"), default=timezone.now)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+
+    objects = PatientAccessQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("portal access")
+        verbose_name_plural = _("portal access")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "patient"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="one_live_grant_per_user_and_patient",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user} → {self.patient} ({self.get_relationship_display()})"
+
+
+class VerificationRequest(ClinicOwned):
+    """Someone proved a contact that is not the one on the chart whose ID they gave.
+
+    Nothing of the chart is shown to them; front-desk staff accept (the account is
+    linked) or decline (the person is told).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined")
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(_("proven contact type"), max_length=8)
+    destination = models.CharField(_("proven contact"), max_length=254)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    created_at = models.DateTimeField(_("requested"), default=timezone.now)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["status", "-created_at"]
+        verbose_name = _("identity verification request")
+        verbose_name_plural = _("identity verification requests")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["patient", "user"],
+                condition=models.Q(status="pending"),
+                name="one_pending_verification",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.patient} · {self.get_status_display()}"
+
+
+def _code_digest(device_pk, code: str) -> str:
+    return salted_hmac("patients.passcode", f"{device_pk}:{code}", algorithm="sha256").hexdigest()
+
+
+class PasscodeDevice(SideChannelDevice):
+    """A one-time passcode sent to an email address or mobile number (django-otp device).
+
+    Bound to one purpose and one pending sign-in (``flow``). The code is stored only as
+    an HMAC, compared in constant time, single use, and dies after ``MAX_CODE_TRIES``
+    wrong tries. Verify it with ``patients.services.passcode_verify`` (row lock).
+    """
+
+    MAX_CODE_TRIES = 5
+
+    class Purpose(models.TextChoices):
+        SIGN_IN = "signin", _("Sign-in")
+        CONTACT_CHANGE = "contact", _("Contact change")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        help_text=_("Set when the code is for a known account."),
+    )
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.CASCADE, related_name="+")
+    token = models.CharField(max_length=64, blank=True, null=True)
+    flow = models.UUIDField(default=uuid.uuid4, db_index=True)
+    purpose = models.CharField(max_length=10, choices=Purpose.choices)
+    channel = models.CharField(max_length=8)
+    destination = models.CharField(max_length=254)
+    failed_tries = models.PositiveSmallIntegerField(default=0)
+    sends = models.PositiveSmallIntegerField(default=0)
+    last_sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = DeviceManager.from_queryset(ClinicScopedQuerySet)()
+
+    class Meta:
+        verbose_name = _("passcode device")
+
+    def issue_code(self, *, valid_secs: int) -> str:
+        """A new 6-digit code from a CSPRNG; only its HMAC is kept. Returns the code."""
+        code = random_number_token(6)
+        self.token = _code_digest(self.pk, code)
+        self.valid_until = timezone.now() + timedelta(seconds=valid_secs)
+        self.failed_tries = 0
+        self.save(update_fields=["token", "valid_until", "failed_tries"])
+        return code
+
+    def code_matches(self, code: str) -> bool:
+        if not self.token or timezone.now() >= self.valid_until:
+            return False
+        if self.failed_tries >= self.MAX_CODE_TRIES:
+            return False
+        return constant_time_compare(_code_digest(self.pk, (code or "").strip()), self.token)
+
+    def verify_token(self, token):
+        # Verification always goes through passcode_verify (locks, counts, audit).
+        raise NotImplementedError("use patients.services.passcode_verify")
+
+
+class SignInLock(models.Model):
+    """Consecutive failed sign-in proofs for one subject (an account, or an ID + contact).
+
+    10 failures in a row → a cool-off; 100 → locked until staff unlock it. Sending a new
+    code never resets it; only a successful proof or a staff unlock does.
+    """
+
+    COOL_OFF_EVERY = 10
+    HARD_LOCK_AT = 100
+    COOL_OFF = timedelta(minutes=15)
+
+    clinic = models.ForeignKey("clinics.Clinic", on_delete=models.CASCADE, related_name="+")
+    subject = models.CharField(max_length=64)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    failures = models.PositiveIntegerField(_("failures in a row"), default=0)
+    locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
+    hard_locked = models.BooleanField(_("locked until staff unlock"), default=False)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("sign-in lock")
+        verbose_name_plural = _("sign-in locks")
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "subject"], name="unique_lock_subject")
+        ]
+
+    def __str__(self):
+        return (
+            str(self.user)
+            if self.user_id
+            else _("ID and contact %(subject)s") % {"subject": self.subject[:8]}
+        )
+
+    def is_locked(self, at=None):
+        at = at or timezone.now()
+        return self.hard_locked or (self.locked_until is not None and self.locked_until > at)

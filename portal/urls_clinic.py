@@ -7,7 +7,7 @@ from portal.core import views as core_views
 
 urlpatterns = [
     path("", core_views.clinic_root, name="clinic-root"),
-    path("portal/", include("portal.core.urls_portal", namespace="portal")),
+    path("portal/", include("patients.urls", namespace="portal")),
     path("branding/logo", core_views.clinic_logo, name="clinic-logo"),
     path("hooks/", include("portal.notifications.urls", namespace="hooks")),
     path("admin/", clinic_admin_site.urls),

@@ -117,3 +117,19 @@ def admin_client_for(clinic):
         return host_client(user.clinic.slug, user)
 
     return make
+
+
+def portal_client(user, patient=None):
+    """A client on the user's clinic host with a portal session, as after sign-in."""
+    import time
+
+    from patients.services import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
+
+    client = host_client(user.clinic.slug, user)
+    session = client.session
+    session[SESSION_SIGNED_IN_AT] = time.time()
+    session[SESSION_LAST_SEEN] = time.time()
+    if patient is not None:
+        session[SESSION_PATIENT] = patient.pk
+    session.save()
+    return client

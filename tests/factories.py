@@ -4,7 +4,7 @@ import factory
 
 from appointments.models import Provider
 from clinics.models import Clinic, IdentifierType, User
-from clinics.roles import CLINIC_ADMIN, FRONT_DESK
+from clinics.roles import CLINIC_ADMIN, FRONT_DESK, ensure_roles
 from clinics.services import clinic_ensure_defaults
 from patients.models import Patient, PatientIdentifier
 
@@ -45,24 +45,28 @@ class UserFactory(factory.django.DjangoModelFactory):
             obj.save(update_fields=["password"])
 
 
+def _role_group(name):
+    from django.contrib.auth.models import Group
+
+    if not Group.objects.filter(name=name).exists():
+        ensure_roles()  # a transactional test flushed the migration's groups
+    return Group.objects.get(name=name)
+
+
 class StaffFactory(UserFactory):
     is_staff = True
 
     @factory.post_generation
     def role(obj, create, extracted, **kwargs):
-        from django.contrib.auth.models import Group
-
         if create:
-            obj.groups.add(Group.objects.get(name=extracted or FRONT_DESK))
+            obj.groups.add(_role_group(extracted or FRONT_DESK))
 
 
 class ClinicAdminFactory(StaffFactory):
     @factory.post_generation
     def role(obj, create, extracted, **kwargs):
-        from django.contrib.auth.models import Group
-
         if create:
-            obj.groups.add(Group.objects.get(name=extracted or CLINIC_ADMIN))
+            obj.groups.add(_role_group(extracted or CLINIC_ADMIN))
 
 
 class ProviderFactory(factory.django.DjangoModelFactory):
@@ -94,3 +98,17 @@ class PatientIdentifierFactory(factory.django.DjangoModelFactory):
         lambda o: IdentifierType.objects.for_clinic(o.clinic).get(code="health-card")
     )
     number = factory.Sequence(lambda n: f"{9000000000 + n}")
+
+
+class PatientAccessFactory(factory.django.DjangoModelFactory):
+    """A portal account with a live grant to a chart (``self`` unless told)."""
+
+    class Meta:
+        model = "patients.PatientAccess"
+
+    patient = factory.SubFactory(PatientFactory)
+    clinic = factory.LazyAttribute(lambda o: o.patient.clinic)
+    user = factory.LazyAttribute(
+        lambda o: UserFactory(clinic=o.patient.clinic, email=o.patient.email)
+    )
+    relationship = "self"

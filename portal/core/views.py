@@ -13,11 +13,7 @@ def platform_landing(request):
 
 
 def clinic_root(request):
-    return redirect("portal:home")
-
-
-def portal_home(request):
-    return render(request, "portal/home.html")
+    return redirect("portal:start")
 
 
 @require_GET

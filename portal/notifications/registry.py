@@ -10,6 +10,11 @@ from collections.abc import Callable
 _builders: dict[str, Callable] = {}
 
 
+class Obsolete(Exception):  # noqa: N818 - reads as "this notification is obsolete"
+    """Raised by a builder when the notification should no longer go out (a newer code
+    was requested, the account is gone). The notification is cancelled, not sent."""
+
+
 def register(template: str):
     def decorator(builder):
         _builders[template] = builder

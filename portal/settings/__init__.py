@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "phonenumber_field",
+    "django_ratelimit",
     "clinics",
     "portal.core",
     "portal.audit",
@@ -65,6 +66,7 @@ MIDDLEWARE = [
     "clinics.middleware.ClinicUserMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "patients.middleware.PortalSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -164,7 +166,7 @@ SESSION_COOKIE_AGE = 12 * 60 * 60
 LOGIN_URL = "portal:home"
 
 # Email: console in development; SMTP (or any backend) via EMAIL_URL.
-_email = env.email_url("EMAIL_URL", default="consolemail://")
+_email = env.email_url_config(env("EMAIL_URL", default="") or "consolemail://")
 globals().update(_email)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Patient Portal <no-reply@localhost>")
 EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
@@ -200,6 +202,17 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# Limits on one-time passcode sends (SMS pumping costs clinics money) and sign-in tries.
+PORTAL_OTP_SENDS_PER_DESTINATION = env("PORTAL_OTP_SENDS_PER_DESTINATION", default="5/h")
+PORTAL_OTP_SENDS_PER_IP = env("PORTAL_OTP_SENDS_PER_IP", default="20/h")
+PORTAL_OTP_SENDS_PER_CLINIC = env("PORTAL_OTP_SENDS_PER_CLINIC", default="1000/h")
+PORTAL_OTP_RESEND_AFTER_SECONDS = env.int("PORTAL_OTP_RESEND_AFTER_SECONDS", default=60)
+PORTAL_SESSION_ABSOLUTE_HOURS = env.int("PORTAL_SESSION_ABSOLUTE_HOURS", default=12)
+RATELIMIT_USE_CACHE = "default"
+if not REDIS_URL:
+    # Development and single-process tests: local memory is the only cache.
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
+
 # How long a notification may sit pending before the relay re-queues it.
 NOTIFICATION_RELAY_AFTER_SECONDS = env.int("NOTIFICATION_RELAY_AFTER_SECONDS", default=60)
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
@@ -214,8 +227,12 @@ LOGGING = {
         # The twilio client logs request bodies at DEBUG/INFO; those hold phone numbers
         # and message text.
         "twilio": {"level": "WARNING"},
-        # Request lines contain invitation and reset tokens in paths.
-        "django.server": {"level": "WARNING"},
+        # Request lines and "Not Found: <path>" warnings would carry invitation and
+        # reset tokens, which live in paths.
+        "django.server": {"level": "ERROR"},
+        "django.request": {"level": "ERROR"},
+        # Scanners send any Host header; a refused host is not worth a traceback.
+        "django.security.DisallowedHost": {"handlers": [], "propagate": False},
     },
 }
 

@@ -16,6 +16,15 @@ SECRET_KEY = env("SECRET_KEY", default="")
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set in production.")
 
+if not env("PORTAL_BASE_DOMAIN", default=""):
+    raise ImproperlyConfigured("PORTAL_BASE_DOMAIN must be set in production.")
+# Console email and SMS would print passcodes and sign-in links to the logs.
+if not env("EMAIL_URL", default=""):
+    raise ImproperlyConfigured("EMAIL_URL must be set in production.")
+SMS_BACKEND = env("SMS_BACKEND", default="portal.notifications.sms.TwilioSmsBackend")
+if SMS_BACKEND.endswith("ConsoleSmsBackend"):
+    raise ImproperlyConfigured("SMS_BACKEND must not be the console backend in production.")
+
 PORTAL_LINK_SCHEME = "https"
 PORTAL_LINK_PORT = ""
 PORTAL_STAFF_OTP_REQUIRED = env.bool("PORTAL_STAFF_OTP_REQUIRED", default=True)

@@ -11,8 +11,8 @@ def test_a_patient_sees_their_clinics_branded_portal(page, phone_page, clinic_ur
 
     page.goto(clinic_url("demo", "/"))
     assert page.url.endswith("/portal/")
-    heading = page.get_by_role("heading", level=1)
-    assert "Demo Family Clinic" in heading.inner_text()
+    assert page.get_by_role("heading", level=1).inner_text() == "Identification"
+    assert "Demo Family Clinic" in page.locator(".brand").inner_text()
     header_colour = page.eval_on_selector(
         ".site-header", "el => getComputedStyle(el).backgroundColor"
     )
@@ -21,7 +21,8 @@ def test_a_patient_sees_their_clinics_branded_portal(page, phone_page, clinic_ur
     screenshot(page, "landing-desktop")
 
     phone_page.goto(clinic_url("northside"))
-    assert "Northside Health Centre" in phone_page.get_by_role("heading", level=1).inner_text()
+    assert "Northside Health Centre" in phone_page.locator(".brand").inner_text()
+    assert phone_page.get_by_label("ID Type").is_visible()
     width = phone_page.evaluate("document.documentElement.scrollWidth")
     assert width <= 360, "the page scrolls sideways on a phone"
     screenshot(phone_page, "landing-phone")

@@ -10,11 +10,13 @@ PRODUCTION_ENV = {
     "DJANGO_SETTINGS_MODULE": "portal.settings.production",
     "SECRET_KEY": "k3y-for-tests-" + "x7Qz9" * 10,
     "PORTAL_BASE_DOMAIN": "portal.example.org",
+    "EMAIL_URL": "smtp://mail.example.org:25",
 }
 
 
 def _manage(*args, env):
-    full_env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    dropped = ("SECRET_KEY", "DEBUG", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    full_env = {k: v for k, v in os.environ.items() if k not in dropped}
     full_env.update(env)
     return subprocess.run(
         [sys.executable, "manage.py", *args],
@@ -43,6 +45,20 @@ def test_production_refuses_to_start_with_debug_on():
     result = _manage("check", env={**PRODUCTION_ENV, "DEBUG": "true"})
     assert result.returncode != 0
     assert "DEBUG must be off" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("PORTAL_BASE_DOMAIN", "", "PORTAL_BASE_DOMAIN must be set"),
+        ("EMAIL_URL", "", "EMAIL_URL must be set"),
+        ("SMS_BACKEND", "portal.notifications.sms.ConsoleSmsBackend", "console backend"),
+    ],
+)
+def test_production_refuses_settings_that_would_leak_or_misroute(name, value, message):
+    result = _manage("check", env={**PRODUCTION_ENV, name: value})
+    assert result.returncode != 0
+    assert message in result.stderr
 
 
 def test_production_keeps_database_connections_and_requires_staff_otp():

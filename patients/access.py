@@ -1,0 +1,56 @@
+"""View guards for the patient portal."""
+
+from functools import wraps
+
+from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
+
+from patients.selectors import access_for_user
+from patients.services import SESSION_PATIENT
+
+SESSION_MFA_ENROL_REQUIRED = "portal_mfa_enrol_required"
+
+
+def portal_enabled(view):
+    """The clinic's portal is switched on; otherwise a clear page says whom to call."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.clinic.portal_settings.portal_enabled:
+            return render(request, "patients/unavailable.html", status=503)
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def patient_required(view=None, *, allow_password_change=False, allow_mfa_enrol=False):
+    """A signed-in portal account of this clinic with a live grant.
+
+    Sets ``request.access`` (the grant) and ``request.patient`` (the chart it reaches).
+    """
+
+    def decorator(view):
+        @wraps(view)
+        @portal_enabled
+        def wrapper(request, *args, **kwargs):
+            user = request.user
+            if not user.is_authenticated or user.is_staff:
+                return redirect("portal:start")
+            if user.must_change_password and not allow_password_change:
+                return redirect("portal:account-password")
+            if request.session.get(SESSION_MFA_ENROL_REQUIRED) and not allow_mfa_enrol:
+                return redirect("portal:account-authenticator")
+            access = access_for_user(
+                clinic=request.clinic, user=user, patient_id=request.session.get(SESSION_PATIENT)
+            )
+            if access is None:
+                return render(request, "patients/verification_pending.html")
+            request.access = access
+            request.patient = access.patient
+            response = view(request, *args, **kwargs)
+            add_never_cache_headers(response)
+            return response
+
+        return wrapper
+
+    return decorator(view) if view else decorator

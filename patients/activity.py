@@ -1,0 +1,39 @@
+"""Account activity: audit events in words a patient understands."""
+
+from django.utils.translation import gettext_lazy as _
+
+LABELS = {
+    "signin.success": _("Signed in"),
+    "signin.failed": _("Failed sign-in attempt"),
+    "signin.locked": _("Sign-in paused after repeated failures"),
+    "signin.hard_locked": _("Sign-in locked until the clinic unlocks it"),
+    "signin.unlocked": _("Sign-in unlocked by the clinic"),
+    "signout.signout": _("Signed out"),
+    "signout.idle": _("Signed out after inactivity"),
+    "signout.expired": _("Signed out: session limit reached"),
+    "signout.all_devices": _("Signed out on every device"),
+    "password.changed": _("Password changed"),
+    "password.reset_requested": _("Password reset requested"),
+    "authenticator.added": _("Authenticator app added"),
+    "authenticator.removed": _("Authenticator app removed"),
+    "patient.self_registered": _("Registered for the portal"),
+    "patient.viewed": _("Chart viewed"),
+    "patient.changed": _("Chart changed"),
+    "verification.requested": _("Identity confirmation requested"),
+    "verification.accepted": _("Identity confirmed by the clinic"),
+    "verification.declined": _("Identity confirmation declined by the clinic"),
+}
+
+
+def describe(event, *, viewer):
+    """(what happened, who did it) for one event."""
+    what = LABELS.get(event.action, event.action)
+    if event.actor_id == viewer.pk:
+        who = _("You")
+    elif event.actor_id and event.actor and event.actor.is_staff:
+        who = _("%(name)s at the clinic") % {"name": event.actor_label}
+    elif event.actor_id:
+        who = event.actor_label
+    else:
+        who = _("Someone (not signed in)")
+    return what, who

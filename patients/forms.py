@@ -1,0 +1,201 @@
+import phonenumbers
+from django import forms
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.core.validators import validate_email
+from django.utils.translation import gettext_lazy as _
+
+from clinics.models import IdentifierType
+from patients.models import Patient, PatientIdentifier
+
+
+class IdentificationForm(forms.Form):
+    id_type = forms.ChoiceField(label=_("ID Type"))
+    id_number = forms.CharField(
+        label=_("ID number"),
+        max_length=64,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["id_type"].choices = [
+            (t.code, t.label)
+            for t in IdentifierType.objects.for_clinic(clinic).filter(is_active=True)
+        ]
+
+    def clean_id_number(self):
+        number = PatientIdentifier.normalise(self.cleaned_data["id_number"])
+        if not 4 <= len(number) <= 32:
+            raise forms.ValidationError(_("Enter the number exactly as it appears on your ID."))
+        return number
+
+
+class ContactForm(forms.Form):
+    contact_type = forms.ChoiceField(
+        label=_("Contact"),
+        widget=forms.RadioSelect,
+        choices=[("sms", _("Mobile")), ("email", _("Email"))],
+    )
+    contact = forms.CharField(
+        label=_("Mobile number or email address"),
+        max_length=254,
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+    )
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clinic = clinic
+        enabled = clinic.portal_settings.enabled_channels()
+        field = self.fields["contact_type"]
+        field.choices = [c for c in field.choices if c[0] in enabled]
+        if len(field.choices) == 1:
+            field.initial = field.choices[0][0]
+
+    def clean(self):
+        cleaned = super().clean()
+        kind, value = cleaned.get("contact_type"), (cleaned.get("contact") or "").strip()
+        if not kind or not value:
+            return cleaned
+        if kind == "email":
+            try:
+                validate_email(value)
+            except forms.ValidationError:
+                self.add_error("contact", _("Enter an email address like name@example.com."))
+                return cleaned
+            cleaned["destination"] = value.lower()
+        else:
+            cleaned["destination"] = normalise_mobile(value, self.clinic.country)
+            if cleaned["destination"] is None:
+                self.add_error(
+                    "contact", _("Enter a mobile number with its area code, like 613 555 0123.")
+                )
+        return cleaned
+
+
+def normalise_mobile(value, region):
+    try:
+        number = phonenumbers.parse(value, region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+class CodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("One time passcode"),
+        max_length=6,
+        min_length=6,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9]*"}
+        ),
+        error_messages={"min_length": _("The code has 6 digits.")},
+    )
+
+    def clean_code(self):
+        code = self.cleaned_data["code"].strip()
+        if not code.isdigit():
+            raise forms.ValidationError(_("The code has 6 digits."))
+        return code
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class RegistrationForm(forms.Form):
+    first_name = forms.CharField(label=_("Legal first name"), max_length=150)
+    last_name = forms.CharField(label=_("Legal last name"), max_length=150)
+    date_of_birth = forms.DateField(label=_("Date of birth"), widget=DateInput)
+    sex = forms.ChoiceField(label=_("Sex"), choices=Patient.Sex.choices)
+    address_line1 = forms.CharField(label=_("Street address"), max_length=200)
+    city = forms.CharField(label=_("City"), max_length=100)
+    region = forms.CharField(label=_("Province or state"), max_length=100)
+    postal_code = forms.CharField(label=_("Postal code"), max_length=20)
+    mobile = forms.CharField(label=_("Mobile"), max_length=40)
+    email = forms.EmailField(label=_("Email"))
+    preferred_language = forms.ChoiceField(
+        label=_("Preferred language"), choices=settings.LANGUAGES
+    )
+    consent = forms.BooleanField(label=_("I accept the clinic's portal terms"))
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clinic = clinic
+
+    def clean_mobile(self):
+        mobile = normalise_mobile(self.cleaned_data["mobile"], self.clinic.country)
+        if mobile is None:
+            raise forms.ValidationError(_("Enter a mobile number with its area code."))
+        return mobile
+
+    def clean_email(self):
+        return self.cleaned_data["email"].lower()
+
+    def clean_date_of_birth(self):
+        from django.utils import timezone
+
+        dob = self.cleaned_data["date_of_birth"]
+        if dob > timezone.localdate() or dob.year < 1900:
+            raise forms.ValidationError(_("Enter your date of birth."))
+        return dob
+
+
+class PasswordSignInForm(forms.Form):
+    login = forms.CharField(
+        label=_("Email or Phone"),
+        max_length=254,
+        widget=forms.TextInput(attrs={"autocomplete": "username"}),
+    )
+    password = forms.CharField(
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+
+class TotpForm(forms.Form):
+    code = forms.CharField(
+        label=_("Code from your authenticator app"),
+        max_length=6,
+        min_length=6,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9]*"}
+        ),
+    )
+
+
+class SetPasswordForm(forms.Form):
+    new_password1 = forms.CharField(
+        label=_("New password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_("At least 12 characters. A short sentence is easy to remember."),
+    )
+    new_password2 = forms.CharField(
+        label=_("New password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean(self):
+        cleaned = super().clean()
+        one, two = cleaned.get("new_password1"), cleaned.get("new_password2")
+        if one and two and one != two:
+            self.add_error("new_password2", _("The two passwords are different."))
+        elif one:
+            try:
+                password_validation.validate_password(one, self.user)
+            except forms.ValidationError as error:
+                self.add_error("new_password1", error)
+        return cleaned
+
+
+class PasswordResetRequestForm(forms.Form):
+    login = forms.CharField(label=_("Email or Phone"), max_length=254)

@@ -1,0 +1,48 @@
+"""What the portal's sign-in notifications render with. Codes and links are made here,
+at send time, so they are never stored in clear or passed to a task."""
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from clinics.models import User
+from patients.models import PasscodeDevice
+from portal.notifications.registry import Obsolete, register
+
+
+@register("passcode")
+def passcode_context(notification):
+    device = (
+        PasscodeDevice.objects.for_clinic(notification.clinic)
+        .filter(pk=notification.context["device_id"])
+        .first()
+    )
+    if device is None or device.sends != notification.context.get("send"):
+        raise Obsolete("a newer code was requested")
+    minutes = notification.clinic.portal_settings.otp_validity_minutes
+    return {"code": device.issue_code(valid_secs=minutes * 60), "minutes": minutes}
+
+
+@register("password_reset")
+def password_reset_context(notification):
+    user = User.objects.filter(
+        clinic=notification.clinic, pk=notification.context["user_id"]
+    ).first()
+    if user is None or not user.is_active:
+        raise Obsolete("the account is gone")
+    path = reverse(
+        "portal:password-reset-link",
+        kwargs={
+            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
+            "token": default_token_generator.make_token(user),
+        },
+        urlconf=settings.ROOT_URLCONF,
+    )
+    return {"link": notification.clinic.build_url(path)}
+
+
+@register("verification_declined")
+def verification_declined_context(notification):
+    return {}

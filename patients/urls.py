@@ -1,0 +1,34 @@
+from django.urls import path
+
+from patients import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.start, name="start"),
+    path("", views.start, name="home"),
+    path("sign-in/contact/", views.signin_contact, name="signin-contact"),
+    path("sign-in/check/", views.signin_check, name="signin-check"),
+    path("sign-in/code/", views.signin_code, name="signin-code"),
+    path("sign-in/code/resend/", views.signin_resend, name="signin-resend"),
+    path("sign-in/password/", views.signin_password, name="signin-password"),
+    path("sign-in/authenticator/", views.signin_authenticator, name="signin-authenticator"),
+    path("sign-out/", views.signout, name="signout"),
+    path("register/", views.register, name="register"),
+    path("password-reset/", views.password_reset, name="password-reset"),
+    path("password-reset/set/", views.password_reset_set, name="password-reset-set"),
+    path(
+        "password-reset/<str:uidb64>/<str:token>/",
+        views.password_reset_link,
+        name="password-reset-link",
+    ),
+    path("account/", views.account, name="account"),
+    path("account/password/", views.account_password, name="account-password"),
+    path("account/authenticator/", views.account_authenticator, name="account-authenticator"),
+    path(
+        "account/sign-out-everywhere/",
+        views.account_signout_everywhere,
+        name="account-signout-everywhere",
+    ),
+    path("account/activity/", views.account_activity_view, name="account-activity"),
+]

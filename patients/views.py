@@ -1,0 +1,511 @@
+"""Patient portal: sign-in by ID + contact + one time passcode, registration, account."""
+
+import datetime
+import time
+
+import segno
+from django.contrib import messages
+from django.contrib.auth.tokens import default_token_generator
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
+from django.utils.encoding import force_str
+from django.utils.http import urlsafe_base64_decode
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from clinics.models import IdentifierType, User
+from patients import services
+from patients.access import SESSION_MFA_ENROL_REQUIRED, patient_required, portal_enabled
+from patients.activity import describe
+from patients.forms import (
+    CodeForm,
+    ContactForm,
+    IdentificationForm,
+    PasswordResetRequestForm,
+    PasswordSignInForm,
+    RegistrationForm,
+    SetPasswordForm,
+    TotpForm,
+)
+from patients.models import PasscodeDevice
+from patients.selectors import account_activity
+from patients.services import Outcome, Proof, SendRefused
+
+FLOW = "portal_signin"
+PENDING_MFA = "portal_pending_mfa"
+RESET = "portal_password_reset"
+PROVEN_FOR_SECONDS = 30 * 60
+PENDING_MFA_FOR_SECONDS = 5 * 60
+
+
+def _flow(request):
+    return request.session.get(FLOW) or {}
+
+
+def _save_flow(request, **values):
+    flow = {**_flow(request), **values}
+    request.session[FLOW] = flow
+    return flow
+
+
+def _refusal_message(refused):
+    return {
+        SendRefused.TOO_SOON: _("A code was sent a moment ago. Wait a minute, then ask again."),
+        SendRefused.DESTINATION_LIMIT: _(
+            "Too many codes were sent to this contact. Try again in an hour, or call the clinic."
+        ),
+        SendRefused.IP_LIMIT: _(
+            "Too many codes were requested from this connection. Try again in an hour."
+        ),
+        SendRefused.CLINIC_LIMIT: _(
+            "The clinic cannot send more codes right now. Try again later, or call the clinic."
+        ),
+        SendRefused.CHANNEL_DISABLED: _("The clinic does not send codes this way."),
+    }[refused]
+
+
+def _mask(channel, destination):
+    if channel == "email":
+        name, _at, domain = destination.partition("@")
+        return f"{name[:1]}{'•' * max(len(name) - 1, 2)}@{domain}"
+    return f"{'•' * (len(destination) - 4)}{destination[-4:]}"
+
+
+def _locked(request, retry_at):
+    until_staff = retry_at is True
+    return render(
+        request,
+        "patients/locked.html",
+        {"until_staff": until_staff, "retry_at": None if until_staff else retry_at},
+        status=429,
+    )
+
+
+# --- Sign-in by ID + contact + code ----------------------------------------------------
+
+
+@portal_enabled
+def start(request):
+    """Identification: the ID type and number."""
+    if request.user.is_authenticated and not request.user.is_staff:
+        return home(request)
+    form = IdentificationForm(request.POST or None, clinic=request.clinic)
+    if request.method == "POST" and form.is_valid():
+        request.session[FLOW] = {
+            "id_type": form.cleaned_data["id_type"],
+            "id_number": form.cleaned_data["id_number"],
+        }
+        return redirect("portal:signin-contact")
+    return _no_store(render(request, "patients/signin_identification.html", {"form": form}))
+
+
+@portal_enabled
+def signin_contact(request):
+    """Email or Phone: where the code goes."""
+    flow = _flow(request)
+    if "id_number" not in flow:
+        return redirect("portal:start")
+    form = ContactForm(request.POST or None, clinic=request.clinic)
+    if request.method == "POST" and form.is_valid():
+        _save_flow(
+            request,
+            channel=form.cleaned_data["contact_type"],
+            destination=form.cleaned_data["destination"],
+            device_id=None,
+        )
+        return redirect("portal:signin-check")
+    return _no_store(render(request, "patients/signin_contact.html", {"form": form}))
+
+
+@portal_enabled
+def signin_check(request):
+    """Show what was entered; Next sends the code."""
+    flow = _flow(request)
+    if "destination" not in flow:
+        return redirect("portal:start")
+    id_type = IdentifierType.objects.for_clinic(request.clinic).filter(code=flow["id_type"]).first()
+    error = None
+    if request.method == "POST":
+        device, refused = services.passcode_issue(
+            request=request,
+            clinic=request.clinic,
+            purpose=PasscodeDevice.Purpose.SIGN_IN,
+            channel=flow["channel"],
+            destination=flow["destination"],
+        )
+        if device is not None:
+            _save_flow(request, device_id=device.pk, flow=str(device.flow))
+            return redirect("portal:signin-code")
+        error = _refusal_message(refused)
+    context = {"flow": flow, "id_type": id_type, "error": error}
+    return _no_store(render(request, "patients/signin_check.html", context))
+
+
+@portal_enabled
+def signin_code(request):
+    """One time passcode: enter it and Login."""
+    flow = _flow(request)
+    if not flow.get("device_id"):
+        return redirect("portal:start")
+    form = CodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        result = services.passcode_verify(
+            request=request,
+            device_id=flow["device_id"],
+            flow=flow["flow"],
+            purpose=PasscodeDevice.Purpose.SIGN_IN,
+            code=form.cleaned_data["code"],
+            subjects=_identity_subjects(request, flow),
+        )
+        if result.outcome is Proof.OK:
+            return _after_proof(request, flow)
+        if result.outcome is Proof.LOCKED:
+            return _locked(request, result.retry_at)
+        if result.outcome is Proof.EXPIRED:
+            form.add_error(
+                "code", _("This code has expired or was already used. Ask for a new code.")
+            )
+        else:
+            form.add_error(
+                "code", _("That code is not right. Check the most recent message we sent.")
+            )
+    context = {
+        "form": form,
+        "masked": _mask(flow["channel"], flow["destination"]),
+        "channel": flow["channel"],
+        "minutes": request.clinic.portal_settings.otp_validity_minutes,
+    }
+    return _no_store(render(request, "patients/signin_code.html", context))
+
+
+@require_POST
+@portal_enabled
+def signin_resend(request):
+    flow = _flow(request)
+    device = (
+        PasscodeDevice.objects.for_clinic(request.clinic)
+        .filter(pk=flow.get("device_id"), flow=flow.get("flow"))
+        .first()
+    )
+    if device is None:
+        return redirect("portal:start")
+    refused = services.passcode_resend(request=request, device=device)
+    if refused:
+        messages.error(request, _refusal_message(refused))
+    else:
+        messages.success(request, _("We sent a new code. Use the newest one."))
+    return redirect("portal:signin-code")
+
+
+def _identity_subjects(request, flow):
+    subjects = [
+        (
+            services.subject_for_identity(
+                clinic=request.clinic,
+                id_type=flow["id_type"],
+                id_number=flow["id_number"],
+                destination=flow["destination"],
+            ),
+            None,
+        )
+    ]
+    account = services.account_for_contact(
+        clinic=request.clinic, channel=flow["channel"], destination=flow["destination"]
+    )
+    if account is not None:
+        subjects.append((services.subject_for_user(account), account))
+    return subjects
+
+
+def _after_proof(request, flow):
+    resolution = services.signin_resolve(
+        request=request,
+        clinic=request.clinic,
+        id_type=flow["id_type"],
+        id_number=flow["id_number"],
+        channel=flow["channel"],
+        destination=flow["destination"],
+    )
+    if resolution.outcome is Outcome.REGISTER:
+        _save_flow(request, proven_at=time.time(), device_id=None)
+        return redirect("portal:register")
+    request.session.pop(FLOW, None)
+    if resolution.outcome is Outcome.VERIFY:
+        return render(request, "patients/verification_pending.html")
+    if resolution.outcome is Outcome.INELIGIBLE:
+        return render(request, "patients/ineligible.html")
+    return _complete_signin(request, resolution.user, method="passcode", patient=resolution.patient)
+
+
+def _complete_signin(request, user, *, method, patient=None):
+    """Sign in, unless an authenticator code is still needed first."""
+    if services.totp_device_for(user) is not None:
+        request.session[PENDING_MFA] = {
+            "user": user.pk,
+            "at": time.time(),
+            "method": method,
+            "patient": patient.pk if patient else None,
+        }
+        return redirect("portal:signin-authenticator")
+    services.portal_login(request, user=user, method=method, patient=patient)
+    if method == "password" and request.clinic.portal_settings.mfa_required:
+        request.session[SESSION_MFA_ENROL_REQUIRED] = True
+        messages.info(request, _("Your clinic asks every patient to set up an authenticator app."))
+        return redirect("portal:account-authenticator")
+    return redirect("portal:home")
+
+
+@portal_enabled
+def register(request):
+    """No chart has this ID: complete all fields to register."""
+    flow = _flow(request)
+    if not flow.get("proven_at") or time.time() - flow["proven_at"] > PROVEN_FOR_SECONDS:
+        return redirect("portal:start")
+    initial = (
+        {"email": flow["destination"]}
+        if flow["channel"] == "email"
+        else {"mobile": flow["destination"]}
+    )
+    initial["preferred_language"] = request.LANGUAGE_CODE
+    form = RegistrationForm(request.POST or None, clinic=request.clinic, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = services.Registration(
+            **{k: v for k, v in form.cleaned_data.items() if k != "consent"}
+        )
+        try:
+            resolution = services.patient_self_register(
+                request=request,
+                clinic=request.clinic,
+                id_type=flow["id_type"],
+                id_number=flow["id_number"],
+                channel=flow["channel"],
+                destination=flow["destination"],
+                data=data,
+            )
+        except services.AlreadyRegistered:
+            request.session.pop(FLOW, None)
+            messages.error(request, _("This ID was just registered. Start again to sign in."))
+            return redirect("portal:start")
+        request.session.pop(FLOW, None)
+        services.portal_login(
+            request, user=resolution.user, method="registration", patient=resolution.patient
+        )
+        messages.success(
+            request,
+            _(
+                "You are registered. The clinic will verify your details; "
+                "some services may wait until then."
+            ),
+        )
+        return redirect("portal:home")
+    terms = request.clinic.portal_settings.terms
+    return _no_store(render(request, "patients/register.html", {"form": form, "terms": terms}))
+
+
+# --- Password and authenticator ------------------------------------------------------
+
+
+@portal_enabled
+def signin_password(request):
+    form = PasswordSignInForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user, result = services.password_signin(
+            request=request,
+            clinic=request.clinic,
+            login=form.cleaned_data["login"],
+            password=form.cleaned_data["password"],
+        )
+        if result.outcome is Proof.LOCKED:
+            return _locked(request, result.retry_at)
+        if result.outcome is Proof.OK:
+            return _complete_signin(request, user, method="password")
+        form.add_error(None, _("That email, phone or password is not right."))
+    return _no_store(render(request, "patients/signin_password.html", {"form": form}))
+
+
+@portal_enabled
+def signin_authenticator(request):
+    pending = request.session.get(PENDING_MFA)
+    if not pending or time.time() - pending["at"] > PENDING_MFA_FOR_SECONDS:
+        request.session.pop(PENDING_MFA, None)
+        return redirect("portal:start")
+    user = User.objects.filter(clinic=request.clinic, pk=pending["user"]).first()
+    if user is None:
+        return redirect("portal:start")
+    form = TotpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        result = services.totp_verify(request=request, user=user, code=form.cleaned_data["code"])
+        if result.outcome is Proof.LOCKED:
+            return _locked(request, result.retry_at)
+        if result.outcome is Proof.OK:
+            request.session.pop(PENDING_MFA, None)
+            patient = None
+            if pending.get("patient"):
+                patient = user.patient_access.filter(patient_id=pending["patient"]).first()
+                patient = patient.patient if patient else None
+            services.portal_login(
+                request, user=user, method=f"{pending['method']}+authenticator", patient=patient
+            )
+            return redirect("portal:home")
+        form.add_error("code", _("That code is not right. Use the code your app shows now."))
+    return _no_store(render(request, "patients/signin_authenticator.html", {"form": form}))
+
+
+@require_POST
+def signout(request):
+    services.portal_logout(request)
+    messages.success(request, _("You are signed out."))
+    return redirect("portal:start")
+
+
+# --- Password reset -------------------------------------------------------------------
+
+
+@portal_enabled
+def password_reset(request):
+    form = PasswordResetRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        refused = services.password_reset_request(
+            request=request, clinic=request.clinic, login=form.cleaned_data["login"]
+        )
+        if refused:
+            messages.error(request, _refusal_message(refused))
+        else:
+            messages.success(
+                request,
+                _(
+                    "If an account uses that email or phone, we sent it a link to set a "
+                    "new password. The link works once."
+                ),
+            )
+            return redirect("portal:signin-password")
+    return _no_store(render(request, "patients/password_reset.html", {"form": form}))
+
+
+@portal_enabled
+def password_reset_link(request, uidb64, token):
+    """Move the token from the URL into the session, then show the form without it."""
+    try:
+        pk = int(force_str(urlsafe_base64_decode(uidb64)))
+    except (TypeError, ValueError, OverflowError):
+        pk = None
+    request.session[RESET] = {"user": pk, "token": token}
+    response = redirect("portal:password-reset-set")
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@portal_enabled
+def password_reset_set(request):
+    pending = request.session.get(RESET) or {}
+    user = User.objects.filter(
+        clinic=request.clinic, is_staff=False, pk=pending.get("user")
+    ).first()
+    if user is None or not default_token_generator.check_token(user, pending.get("token", "")):
+        request.session.pop(RESET, None)
+        return _no_store(render(request, "patients/password_reset_invalid.html", status=400))
+    form = SetPasswordForm(request.POST or None, user=user)
+    if request.method == "POST" and form.is_valid():
+        services.account_set_password(
+            request=request, user=user, password=form.cleaned_data["new_password1"]
+        )
+        user.end_all_sessions()
+        request.session.pop(RESET, None)
+        messages.success(request, _("Your password is set. Sign in with it now."))
+        return redirect("portal:signin-password")
+    return _no_store(render(request, "patients/password_reset_set.html", {"form": form}))
+
+
+# --- Signed-in pages ------------------------------------------------------------------
+
+
+@patient_required
+def home(request):
+    context = {"patient": request.patient, "access": request.access}
+    return render(request, "patients/home.html", context)
+
+
+@patient_required(allow_password_change=True, allow_mfa_enrol=True)
+def account(request):
+    user = request.user
+    context = {
+        "has_password": user.has_usable_password(),
+        "authenticator": services.totp_device_for(user),
+        "signed_in_at": datetime.datetime.fromtimestamp(
+            request.session.get(services.SESSION_SIGNED_IN_AT, time.time()), tz=datetime.UTC
+        ),
+    }
+    return render(request, "patients/account.html", context)
+
+
+@patient_required(allow_password_change=True)
+def account_password(request):
+    form = SetPasswordForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        services.account_set_password(
+            request=request, user=request.user, password=form.cleaned_data["new_password1"]
+        )
+        messages.success(request, _("Your password is saved. Other devices were signed out."))
+        return redirect("portal:account")
+    must = request.user.must_change_password
+    return render(request, "patients/account_password.html", {"form": form, "must_change": must})
+
+
+@patient_required(allow_mfa_enrol=True)
+def account_authenticator(request):
+    user = request.user
+    confirmed = services.totp_device_for(user)
+    form = TotpForm(request.POST or None)
+    if confirmed is not None:
+        if request.method == "POST" and form.is_valid():
+            if services.totp_remove(request=request, user=user, code=form.cleaned_data["code"]):
+                messages.success(request, _("The authenticator app was removed."))
+                return redirect("portal:account")
+            form.add_error("code", _("That code is not right. Use the code your app shows now."))
+        return render(
+            request, "patients/account_authenticator.html", {"form": form, "device": confirmed}
+        )
+    device = services.totp_enrol_start(user=user)
+    if request.method == "POST" and form.is_valid():
+        if services.totp_enrol_confirm(request=request, user=user, code=form.cleaned_data["code"]):
+            request.session.pop(SESSION_MFA_ENROL_REQUIRED, None)
+            messages.success(request, _("Your authenticator app is set up."))
+            return redirect("portal:account")
+        form.add_error("code", _("That code is not right. Scan the code again and try once more."))
+    qr = segno.make(device.config_url, error="m")
+    context = {
+        "form": form,
+        "qr_svg": qr.svg_inline(scale=5, title=_("QR code for your authenticator app")),
+        "secret": _base32(device.bin_key),
+    }
+    return render(request, "patients/account_authenticator.html", context)
+
+
+def _base32(key):
+    import base64
+
+    text = base64.b32encode(key).decode().rstrip("=")
+    return " ".join(text[i : i + 4] for i in range(0, len(text), 4))
+
+
+@require_POST
+@patient_required(allow_password_change=True, allow_mfa_enrol=True)
+def account_signout_everywhere(request):
+    services.account_end_all_sessions(request=request, user=request.user)
+    services.portal_logout(request, reason="all_devices")
+    messages.success(request, _("You are signed out on every device."))
+    return redirect("portal:start")
+
+
+@patient_required
+def account_activity_view(request):
+    events = account_activity(clinic=request.clinic, user=request.user, patient=request.patient)
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    rows = [(event, describe(event, viewer=request.user)) for event in page]
+    return render(request, "patients/account_activity.html", {"page": page, "rows": rows})
+
+
+def _no_store(response):
+    add_never_cache_headers(response)
+    return response
