@@ -1,6 +1,7 @@
 from dataclasses import dataclass
 
-from django.template.loader import render_to_string
+from django.template.context import make_context
+from django.template.loader import get_template, render_to_string
 from django.utils import translation
 
 from portal.notifications.registry import build_context
@@ -13,6 +14,11 @@ class Rendered:
     html: str | None
 
 
+def _render_plain(name: str, context: dict) -> str:
+    """Plain text (SMS, subject, text part): no HTML escaping ("St. Mary's", not "&#x27;")."""
+    return get_template(name).template.render(make_context(context, autoescape=False))
+
+
 def render_notification(notification) -> Rendered:
     """Email: emails/<name>.subject.txt, .txt, .html; SMS: sms/<name>.txt."""
     context = build_context(notification)
@@ -20,11 +26,11 @@ def render_notification(notification) -> Rendered:
     with translation.override(notification.language):
         if notification.channel == notification.Channel.SMS:
             return Rendered(
-                subject="", text=render_to_string(f"sms/{name}.txt", context).strip(), html=None
+                subject="", text=_render_plain(f"sms/{name}.txt", context).strip(), html=None
             )
-        subject = render_to_string(f"emails/{name}.subject.txt", context)
+        subject = _render_plain(f"emails/{name}.subject.txt", context)
         return Rendered(
             subject=" ".join(subject.split()),
-            text=render_to_string(f"emails/{name}.txt", context),
+            text=_render_plain(f"emails/{name}.txt", context),
             html=render_to_string(f"emails/{name}.html", context),
         )

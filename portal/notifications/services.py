@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from portal.notifications.channels import deliver
 from portal.notifications.models import Notification
-from portal.notifications.registry import is_registered
+from portal.notifications.registry import Obsolete, is_registered
 from portal.notifications.rendering import render_notification
 from portal.notifications.sms import AmbiguousSendError, PermanentSendError, RetryableSendError
 
@@ -85,6 +85,8 @@ def notification_send(*, notification_id: int, clinic_id: int) -> SendOutcome:
     try:
         rendered = render_notification(notification)
         provider_id = deliver(notification, rendered)
+    except Obsolete as exc:
+        return _finish(notification, Status.CANCELLED, error=f"cancelled: {exc}")
     except RetryableSendError as exc:
         if notification.attempts >= settings.NOTIFICATION_MAX_ATTEMPTS:
             return _finish(notification, Status.FAILED, error=str(exc))
@@ -117,12 +119,21 @@ def _finish(notification, status, error=None) -> SendOutcome:
     return SendOutcome(status)
 
 
+# A worker that dies mid-send leaves its row "sending"; after this long it is shown to
+# staff as "unknown" (it may or may not have gone out) and never resent.
+STUCK_SENDING_AFTER = timedelta(minutes=15)
+
+
 def notifications_relay(*, limit: int = 500) -> int:
-    """Re-queue rows left pending (broker down at commit, or a retry that is due).
+    """Re-queue rows left pending (broker down at commit, or a retry that is due), and
+    mark rows stuck in "sending" as "unknown".
 
     Returns how many were queued. Queuing twice is harmless: the send claims atomically.
     """
     now = timezone.now()
+    Notification.objects.filter(
+        status=Status.SENDING, claimed_at__lt=now - STUCK_SENDING_AFTER
+    ).update(status=Status.UNKNOWN, last_error="worker stopped while sending", updated_at=now)
     due = Notification.objects.filter(
         status=Status.PENDING,
         next_attempt_at__lte=now,

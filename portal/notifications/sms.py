@@ -89,23 +89,39 @@ class TwilioSmsBackend:
 
     def send(self, *, to, body, status_callback=None):
         import requests
-        from twilio.base.exceptions import TwilioRestException
+        from twilio.base.exceptions import TwilioException
 
         kwargs = {"to": to, "from_": settings.TWILIO_FROM_NUMBER, "body": body}
         if status_callback:
             kwargs["status_callback"] = status_callback
         try:
             message = self.client.messages.create(**kwargs)
-        except TwilioRestException as exc:
-            if exc.status == 429:
+        except TwilioException as exc:
+            # Both error formats (TwilioRestException and the newer RFC 9457
+            # TwilioServiceException) carry the HTTP status.
+            status = getattr(exc, "status", None)
+            if status == 429:
                 raise RetryableSendError("twilio: rate limited (429)") from None
-            if exc.status >= 500:
-                raise AmbiguousSendError(f"twilio: server error ({exc.status})") from None
-            raise PermanentSendError(f"twilio: refused ({exc.status}, code {exc.code})") from None
+            if status is None or status >= 500:
+                raise AmbiguousSendError(f"twilio: server error ({status})") from None
+            code = getattr(exc, "code", None)
+            raise PermanentSendError(f"twilio: refused ({status}, code {code})") from None
         except requests.exceptions.ConnectTimeout:
             raise RetryableSendError("twilio: connect timeout") from None
-        except requests.exceptions.ConnectionError:
-            raise RetryableSendError("twilio: connection error") from None
+        except requests.exceptions.ConnectionError as exc:
+            if _never_connected(exc):
+                raise RetryableSendError("twilio: connection error") from None
+            # The connection broke after the request went out (reset, closed without a
+            # reply): Twilio may have accepted it, so it must not be resent.
+            raise AmbiguousSendError("twilio: connection lost after the request") from None
         except requests.exceptions.Timeout:
             raise AmbiguousSendError("twilio: timed out waiting for a reply") from None
         return message.sid
+
+
+def _never_connected(exc) -> bool:
+    """True when the request cannot have reached Twilio (refused, DNS, unreachable)."""
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    reason = exc.args[0] if exc.args else None
+    return isinstance(reason, MaxRetryError) and isinstance(reason.reason, NewConnectionError)
