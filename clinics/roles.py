@@ -28,6 +28,7 @@ _FRONT_DESK_PERMISSIONS = [
     "patients.change_signinlock",
     "patients.view_verificationrequest",
     "patients.change_verificationrequest",
+    "invitations.view_invitation",
     "appointments.view_provider",
 ]
 
@@ -40,6 +41,7 @@ ROLE_PERMISSIONS = {
         "clinics.change_identifiertype",
         "clinics.delete_identifiertype",
         "audit.view_auditevent",
+        "patients.revoke_portal_access",
         "patients.add_patientcategory",
         "patients.change_patientcategory",
         "patients.delete_patientcategory",

@@ -23,10 +23,23 @@ def portal_enabled(view):
     return wrapper
 
 
-def patient_required(view=None, *, allow_password_change=False, allow_mfa_enrol=False):
+def _no_access(request, user):
+    from patients.models import VerificationRequest
+
+    pending = VerificationRequest.objects.for_clinic(request.clinic).filter(
+        user=user, status=VerificationRequest.Status.PENDING
+    )
+    if pending.exists():
+        return render(request, "patients/verification_pending.html")
+    return render(request, "patients/no_access.html", status=403)
+
+
+def patient_required(view=None, *, allow_password_change=False, allow_mfa_enrol=False, scope=None):
     """A signed-in portal account of this clinic with a live grant.
 
     Sets ``request.access`` (the grant) and ``request.patient`` (the chart it reaches).
+    ``scope`` ("appointments", "messages", "demographics") limits what a representative
+    may do.
     """
 
     def decorator(view):
@@ -44,7 +57,9 @@ def patient_required(view=None, *, allow_password_change=False, allow_mfa_enrol=
                 clinic=request.clinic, user=user, patient_id=request.session.get(SESSION_PATIENT)
             )
             if access is None:
-                return render(request, "patients/verification_pending.html")
+                return _no_access(request, user)
+            if scope is not None and not access.allows(scope):
+                return render(request, "patients/out_of_scope.html", status=403)
             request.access = access
             request.patient = access.patient
             response = view(request, *args, **kwargs)

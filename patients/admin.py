@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -5,7 +6,13 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from clinics.admin_site import clinic_admin_site
-from clinics.scoped_admin import ClinicScopedAdmin, ClinicScopedInline, ReadOnlyAdminMixin
+from clinics.scoped_admin import (
+    ClinicScopedAdmin,
+    ClinicScopedInline,
+    ClinicScopedModelForm,
+    ReadOnlyAdminMixin,
+)
+from invitations.admin import PortalAccessAdminMixin, PortalStatusFilter
 from patients import services
 from patients.models import (
     Patient,
@@ -23,15 +30,41 @@ class PatientIdentifierInline(ClinicScopedInline):
     fields = ["id_type", "number"]
 
 
+class PatientAdminForm(ClinicScopedModelForm):
+    send_portal_access = forms.ChoiceField(
+        label=_("Send portal access via SMS or Email"),
+        choices=[("", _("Do not send now")), ("email", _("Email")), ("sms", _("SMS"))],
+        required=False,
+    )
+
+    class Meta:
+        model = Patient
+        fields = "__all__"
+
+
 @admin.register(Patient, site=clinic_admin_site)
-class PatientAdmin(ClinicScopedAdmin):
+class PatientAdmin(PortalAccessAdminMixin, ClinicScopedAdmin):
+    form = PatientAdminForm
     list_display = ["__str__", "date_of_birth", "status", "primary_provider"]
-    list_filter = ["status", "self_registered", "category", "primary_provider"]
+    list_filter = [PortalStatusFilter, "status", "self_registered", "category", "primary_provider"]
+    actions = ["send_portal_registration"]
     list_select_related = ["primary_provider"]
     search_fields = ["last_name", "first_name", "=identifiers__number", "email"]
     search_help_text = _("Search by name, email or ID number.")
     inlines = [PatientIdentifierInline]
     readonly_fields = ["portal_status"]
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            return [*self.fieldsets[:-1], (_("Patient portal"), {"fields": ["send_portal_access"]})]
+        return self.fieldsets
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        channel = form.cleaned_data.get("send_portal_access")
+        if not change and channel:
+            self._send(request, obj, channel)
+
     fieldsets = [
         (
             None,

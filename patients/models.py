@@ -61,12 +61,22 @@ class Patient(ClinicOwned):
         verbose_name=_("category"),
     )
     self_registered = models.BooleanField(_("self-registered"), default=False)
+    portal_revoked_at = models.DateTimeField(_("portal access revoked"), null=True, blank=True)
+    portal_revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("portal access revoked by"),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
         verbose_name = _("patient")
         verbose_name_plural = _("patients")
+        permissions = [("revoke_portal_access", _("Can revoke patient portal access"))]
         indexes = [models.Index(fields=["clinic", "last_name", "first_name"])]
 
     def __str__(self):
@@ -79,6 +89,10 @@ class Patient(ClinicOwned):
     @property
     def portal_eligible(self):
         return self.category is None or self.category.portal_eligible
+
+    def age_on(self, day) -> int:
+        dob = self.date_of_birth
+        return day.year - dob.year - ((day.month, day.day) < (dob.month, dob.day))
 
 
 class PatientIdentifier(ClinicOwned):
@@ -162,8 +176,36 @@ class PatientAccess(ClinicOwned):
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     created_at = models.DateTimeField(_("granted"), default=timezone.now)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    adult_access_confirmed_at = models.DateTimeField(
+        _("access confirmed after the patient came of age"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "A parent's or guardian's access ends at the clinic's age threshold "
+            "unless the patient or staff renew it."
+        ),
+    )
 
     objects = PatientAccessQuerySet.as_manager()
+
+    SCOPES = ("appointments", "messages", "demographics")
+
+    @property
+    def acts_for_someone_else(self):
+        return self.relationship != self.Relationship.SELF
+
+    def allows(self, scope: str) -> bool:
+        if scope not in self.SCOPES:
+            raise ValueError(scope)
+        return not self.acts_for_someone_else or getattr(self, f"can_{scope}")
+
+    def ended_by_age(self, *, threshold: int, today) -> bool:
+        """A parent's or guardian's grant stops when the child comes of age."""
+        return (
+            self.relationship in (self.Relationship.PARENT, self.Relationship.GUARDIAN)
+            and self.adult_access_confirmed_at is None
+            and self.patient.age_on(today) >= threshold
+        )
 
     class Meta:
         verbose_name = _("portal access")

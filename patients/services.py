@@ -272,6 +272,7 @@ class Outcome(enum.Enum):
     REGISTER = "register"
     VERIFY = "verify"
     INELIGIBLE = "ineligible"
+    REVOKED = "revoked"
 
 
 @dataclass
@@ -353,13 +354,25 @@ def signin_resolve(*, request, clinic, id_type, id_number, channel, destination)
     if identifier is None:
         return Resolution(Outcome.REGISTER)
     patient = identifier.patient
-    if _chart_has_contact(patient, channel, destination):
+    contact_matches = _chart_has_contact(patient, channel, destination)
+    user = account_for_contact(clinic=clinic, channel=channel, destination=destination)
+    # A representative may sign in with the chart's ID and their own contact.
+    represents = (
+        user is not None
+        and (
+            PatientAccess.objects.for_clinic(clinic).active().filter(user=user, patient=patient)
+        ).exists()
+    )
+    if contact_matches or represents:
+        if patient.portal_revoked_at:
+            return Resolution(Outcome.REVOKED, patient=patient)
         if not patient.portal_eligible:
             return Resolution(Outcome.INELIGIBLE, patient=patient)
+        if represents:
+            return Resolution(Outcome.SIGNED_IN, user=user, patient=patient)
         user = _account_for(clinic, patient, channel, destination)
         _grant_self(clinic, user, patient)
         return Resolution(Outcome.SIGNED_IN, user=user, patient=patient)
-    user = account_for_contact(clinic=clinic, channel=channel, destination=destination)
     if user is None:
         user = _account_for(clinic, None, channel, destination)
     try:

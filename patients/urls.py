@@ -1,5 +1,6 @@
 from django.urls import path
 
+from invitations import views as invitation_views
 from patients import views
 
 app_name = "portal"
@@ -22,6 +23,9 @@ urlpatterns = [
         views.password_reset_link,
         name="password-reset-link",
     ),
+    path("switch/", views.switch_patient, name="switch-patient"),
+    path("invitation/", invitation_views.invitation, name="invitation"),
+    path("invitation/<str:token>/", invitation_views.invitation_link, name="invitation-link"),
     path("account/", views.account, name="account"),
     path("account/password/", views.account_password, name="account-password"),
     path("account/authenticator/", views.account_authenticator, name="account-authenticator"),

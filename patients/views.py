@@ -7,6 +7,7 @@ import segno
 from django.contrib import messages
 from django.contrib.auth.tokens import default_token_generator
 from django.core.paginator import Paginator
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.utils.encoding import force_str
@@ -29,7 +30,7 @@ from patients.forms import (
     TotpForm,
 )
 from patients.models import PasscodeDevice
-from patients.selectors import account_activity
+from patients.selectors import account_activity, usable_grants
 from patients.services import Outcome, Proof, SendRefused
 
 FLOW = "portal_signin"
@@ -235,6 +236,8 @@ def _after_proof(request, flow):
         return render(request, "patients/verification_pending.html")
     if resolution.outcome is Outcome.INELIGIBLE:
         return render(request, "patients/ineligible.html")
+    if resolution.outcome is Outcome.REVOKED:
+        return render(request, "patients/no_access.html", {"revoked": True})
     return _complete_signin(request, resolution.user, method="passcode", patient=resolution.patient)
 
 
@@ -253,6 +256,15 @@ def _complete_signin(request, user, *, method, patient=None):
         request.session[SESSION_MFA_ENROL_REQUIRED] = True
         messages.info(request, _("Your clinic asks every patient to set up an authenticator app."))
         return redirect("portal:account-authenticator")
+    return _next_after_signin(request)
+
+
+def _next_after_signin(request):
+    """Back to an invitation the person opened before signing in, else home."""
+    from invitations.views import SESSION_TOKEN
+
+    if request.session.get(SESSION_TOKEN):
+        return redirect("portal:invitation")
     return redirect("portal:home")
 
 
@@ -347,7 +359,7 @@ def signin_authenticator(request):
             services.portal_login(
                 request, user=user, method=f"{pending['method']}+authenticator", patient=patient
             )
-            return redirect("portal:home")
+            return _next_after_signin(request)
         form.add_error("code", _("That code is not right. Use the code your app shows now."))
     return _no_store(render(request, "patients/signin_authenticator.html", {"form": form}))
 
@@ -422,8 +434,34 @@ def password_reset_set(request):
 
 @patient_required
 def home(request):
-    context = {"patient": request.patient, "access": request.access}
+    grants = usable_grants(clinic=request.clinic, user=request.user)
+    context = {"patient": request.patient, "access": request.access, "grants": grants}
     return render(request, "patients/home.html", context)
+
+
+@require_POST
+@patient_required
+def switch_patient(request):
+    """A representative switches to another person they act for."""
+    try:
+        patient_id = int(request.POST.get("patient", ""))
+    except ValueError:
+        patient_id = None
+    grant = next(
+        (
+            g
+            for g in usable_grants(clinic=request.clinic, user=request.user)
+            if g.patient_id == patient_id
+        ),
+        None,
+    )
+    if grant is None:
+        raise Http404
+    request.session[services.SESSION_PATIENT] = grant.patient_id
+    messages.success(
+        request, _("You are now acting for %(name)s.") % {"name": grant.patient.full_name}
+    )
+    return redirect("portal:home")
 
 
 @patient_required(allow_password_change=True, allow_mfa_enrol=True)

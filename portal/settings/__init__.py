@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "portal.audit",
     "portal.notifications",
     "patients",
+    "invitations",
     "appointments",
 ]
 

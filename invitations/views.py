@@ -1,0 +1,122 @@
+"""The invitation link: confirm the patient's date of birth, choose how to sign in,
+accept the terms, and land on the portal home."""
+
+import uuid
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext as _
+
+from clinics.models import User
+from invitations import services
+from invitations.forms import AcceptForm, ConfirmBirthDateForm
+from invitations.models import Invitation
+from patients.access import portal_enabled
+from patients.services import SESSION_PATIENT, account_for_contact, portal_login
+
+SESSION_TOKEN = "portal_invitation_token"
+SESSION_DOB_OK = "portal_invitation_dob_ok"
+
+
+def _private(response):
+    """No caching, and no Referer that could carry the link anywhere."""
+    add_never_cache_headers(response)
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@portal_enabled
+def invitation_link(request, token):
+    """Move the token out of the URL (and any later Referer) into the session."""
+    request.session[SESSION_TOKEN] = token
+    request.session.pop(SESSION_DOB_OK, None)
+    return _private(redirect("portal:invitation"))
+
+
+def pending_invitation(request) -> Invitation | None:
+    return services.invitation_for_token(
+        clinic=request.clinic, token=request.session.get(SESSION_TOKEN, "")
+    )
+
+
+@portal_enabled
+def invitation(request):
+    invite = pending_invitation(request)
+    state = invite.state() if invite else None
+    if state != Invitation.State.VALID:
+        request.session.pop(SESSION_TOKEN, None)
+        return _private(render(request, "invitations/unusable.html", {"state": state}, status=410))
+    if request.session.get(SESSION_DOB_OK) != invite.pk:
+        return _confirm_birth_date(request, invite)
+    existing = account_for_contact(
+        clinic=request.clinic, channel=invite.channel, destination=invite.destination
+    )
+    user = request.user if request.user.is_authenticated else None
+    if existing is not None or user is not None:
+        return _add_to_account(request, invite, existing, user)
+    return _create_account(request, invite)
+
+
+def _confirm_birth_date(request, invite):
+    form = ConfirmBirthDateForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if services.invitation_check_dob(
+            invitation=invite, date_of_birth=form.cleaned_data["date_of_birth"]
+        ):
+            request.session[SESSION_DOB_OK] = invite.pk
+            return _private(redirect("portal:invitation"))
+        form.add_error("date_of_birth", _("That date of birth does not match the clinic's chart."))
+    context = {"form": form, "invite": invite}
+    return _private(render(request, "invitations/confirm_birth_date.html", context))
+
+
+def _add_to_account(request, invite, existing, user):
+    """This person already has an account here: sign in to it, then the access is added."""
+    if user is None or user.is_staff:
+        context = {"invite": invite}
+        return _private(render(request, "invitations/sign_in_first.html", context))
+    if existing is not None and existing.pk != user.pk:
+        return _private(render(request, "invitations/other_account.html", {"invite": invite}))
+    if request.method == "POST" and request.POST.get("terms"):
+        return _finish(request, invite, user, method=None)
+    return _private(render(request, "invitations/add_access.html", {"invite": invite}))
+
+
+def _create_account(request, invite):
+    form = AcceptForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = User(clinic=request.clinic, username=f"p-{uuid.uuid4().hex[:20]}")
+        if invite.channel == "email":
+            user.email = invite.destination
+        else:
+            user.phone = invite.destination
+        if not invite.for_representative:
+            user.first_name = invite.patient.first_name
+            user.last_name = invite.patient.last_name
+        else:
+            user.first_name = invite.representative_name
+        if form.cleaned_data["method"] == "password":
+            user.set_password(form.cleaned_data["new_password1"])
+        else:
+            user.set_unusable_password()
+        user.save()
+        return _finish(request, invite, user, method="invitation")
+    terms = request.clinic.portal_settings.terms
+    context = {"form": form, "invite": invite, "terms": terms}
+    return _private(render(request, "invitations/accept.html", context))
+
+
+def _finish(request, invite, user, *, method):
+    try:
+        grant = services.invitation_accept(request=request, invitation=invite, user=user)
+    except services.InvitationUnusable:
+        return redirect("portal:invitation")
+    request.session.pop(SESSION_TOKEN, None)
+    request.session.pop(SESSION_DOB_OK, None)
+    if method is not None:
+        portal_login(request, user=user, method=method, patient=grant.patient)
+    else:
+        request.session[SESSION_PATIENT] = grant.patient_id
+    messages.success(request, _("Your portal access is ready."))
+    return redirect("portal:home")
