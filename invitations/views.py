@@ -20,18 +20,22 @@ SESSION_DOB_OK = "portal_invitation_dob_ok"
 
 
 def _private(response):
-    """No caching, and no Referer that could carry the link anywhere."""
     add_never_cache_headers(response)
-    response["Referrer-Policy"] = "no-referrer"
     return response
 
 
 @portal_enabled
 def invitation_link(request, token):
-    """Move the token out of the URL (and any later Referer) into the session."""
+    """Move the token out of the URL into the session.
+
+    The pages after this one carry no token, so they keep the default referrer policy
+    (``no-referrer`` there would make browsers send ``Origin: null`` on their forms).
+    """
     request.session[SESSION_TOKEN] = token
     request.session.pop(SESSION_DOB_OK, None)
-    return _private(redirect("portal:invitation"))
+    response = _private(redirect("portal:invitation"))
+    response["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 def pending_invitation(request) -> Invitation | None:

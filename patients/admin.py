@@ -76,10 +76,10 @@ class PatientAdmin(PortalAccessAdminMixin, ClinicScopedAdmin):
             {"fields": ["address_line1", "address_line2", "city", "region", "postal_code"]},
         ),
         (_("Care"), {"fields": ["primary_provider"]}),
-        (_("Patient portal"), {"fields": ["portal_status"]}),
+        (_("Portal accounts"), {"fields": ["portal_status"]}),
     ]
 
-    @admin.display(description=_("Portal status"))
+    @admin.display(description=_("Accounts with access"))
     def portal_status(self, obj):
         if obj.pk is None:
             return "—"

@@ -403,7 +403,7 @@ def password_reset_link(request, uidb64, token):
     except (TypeError, ValueError, OverflowError):
         pk = None
     request.session[RESET] = {"user": pk, "token": token}
-    response = redirect("portal:password-reset-set")
+    response = _no_store(redirect("portal:password-reset-set"))
     response["Referrer-Policy"] = "no-referrer"
     return response
 
