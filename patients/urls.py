@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from invitations import views as invitation_views
 from patients import views
@@ -26,6 +26,8 @@ urlpatterns = [
     path("switch/", views.switch_patient, name="switch-patient"),
     path("invitation/", invitation_views.invitation, name="invitation"),
     path("invitation/<str:token>/", invitation_views.invitation_link, name="invitation-link"),
+    path("appointments/", include("appointments.urls")),
+    path("messages/", include("messaging.urls")),
     path("account/", views.account, name="account"),
     path("account/password/", views.account_password, name="account-password"),
     path("account/authenticator/", views.account_authenticator, name="account-authenticator"),

@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "patients",
     "invitations",
     "appointments",
+    "messaging",
 ]
 
 MIDDLEWARE = [

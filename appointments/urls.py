@@ -1,0 +1,4 @@
+"""Portal pages for appointments, included under /portal/appointments/ in the "portal"
+namespace."""
+
+urlpatterns: list = []

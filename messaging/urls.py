@@ -1,0 +1,3 @@
+"""Portal pages for messages, included under /portal/messages/ in the "portal" namespace."""
+
+urlpatterns: list = []
