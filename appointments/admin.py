@@ -1,8 +1,27 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from appointments.models import Provider
+from appointments import services
+from appointments.models import (
+    Appointment,
+    AppointmentType,
+    AvailabilityException,
+    Provider,
+    WeeklyAvailability,
+)
 from clinics.admin_site import clinic_admin_site
-from clinics.scoped_admin import ClinicScopedAdmin
+from clinics.scoped_admin import ClinicScopedAdmin, ClinicScopedInline, ClinicScopedModelForm
+
+
+class WeeklyAvailabilityInline(ClinicScopedInline):
+    model = WeeklyAvailability
+
+
+class AvailabilityExceptionInline(ClinicScopedInline):
+    model = AvailabilityException
 
 
 @admin.register(Provider, site=clinic_admin_site)
@@ -10,3 +29,137 @@ class ProviderAdmin(ClinicScopedAdmin):
     list_display = ["name", "title", "bookable_online", "is_active"]
     list_filter = ["bookable_online", "is_active"]
     search_fields = ["name"]
+    filter_horizontal = ["appointment_types"]
+    inlines = [WeeklyAvailabilityInline, AvailabilityExceptionInline]
+
+
+@admin.register(AppointmentType, site=clinic_admin_site)
+class AppointmentTypeAdmin(ClinicScopedAdmin):
+    list_display = ["name", "duration_minutes", "bookable_online", "is_active"]
+    list_filter = ["bookable_online", "is_active"]
+
+
+class AppointmentAdminForm(ClinicScopedModelForm):
+    class Meta:
+        model = Appointment
+        fields = ["patient", "provider", "appointment_type", "start", "reason"]
+
+    def clean(self):
+        cleaned = super().clean()
+        start, kind, provider = (
+            cleaned.get("start"),
+            cleaned.get("appointment_type"),
+            cleaned.get("provider"),
+        )
+        if start and kind and provider:
+            end = start + timezone.timedelta(minutes=kind.duration_minutes)
+            overlapping = Appointment.objects.active().filter(
+                provider=provider, start__lt=end, end__gt=start
+            )
+            if self.instance.pk:
+                overlapping = overlapping.exclude(pk=self.instance.pk)
+            if overlapping.exists():
+                raise forms.ValidationError(
+                    _("%(provider)s already has an appointment at that time.")
+                    % {"provider": provider}
+                )
+            self.instance.end = end
+        return cleaned
+
+
+@admin.register(Appointment, site=clinic_admin_site)
+class AppointmentAdmin(ClinicScopedAdmin):
+    """A day view per provider: filter by provider and pick a day in the date bar."""
+
+    form = AppointmentAdminForm
+    list_display = ["start", "patient", "provider", "appointment_type", "status"]
+    list_filter = ["provider", "status", "appointment_type"]
+    list_select_related = ["patient", "provider", "appointment_type"]
+    date_hierarchy = "start"
+    search_fields = ["patient__last_name", "patient__first_name"]
+    autocomplete_fields = ["patient"]
+    actions = ["cancel", "mark_completed", "mark_no_show"]
+    ordering = ["start"]
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return [
+            "patient",
+            "provider",
+            "appointment_type",
+            "start",
+            "status",
+            "booked_by",
+            "cancelled_by",
+            "cancelled_at",
+            "reminder_sent_at",
+        ]
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ["patient", "provider", "appointment_type", "start", "reason"]
+        return [*self.get_readonly_fields(request, obj), "reason"]
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        try:
+            booked = services.appointment_book(
+                patient=obj.patient,
+                provider=obj.provider,
+                appointment_type=obj.appointment_type,
+                start=obj.start,
+                reason=obj.reason,
+                booked_by=request.user,
+                request=request,
+                by_staff=True,
+            )
+        except services.SlotTaken:
+            messages.error(request, _("That time was just taken; nothing was booked."))
+            return
+        obj.pk = booked.pk
+
+    def _outcome(self, request, queryset, done, verb):
+        messages.success(
+            request,
+            ngettext("%(count)d appointment %(verb)s.", "%(count)d appointments %(verb)s.", done)
+            % {"count": done, "verb": verb},
+        )
+
+    @admin.action(description=_("Cancel"), permissions=["change"])
+    def cancel(self, request, queryset):
+        done = sum(
+            services.appointment_cancel(
+                appointment=a, cancelled_by=request.user, request=request, by_staff=True
+            )
+            for a in queryset
+        )
+        self._outcome(request, queryset, done, _("cancelled"))
+
+    @admin.action(description=_("Mark completed"), permissions=["change"])
+    def mark_completed(self, request, queryset):
+        done = sum(
+            services.appointment_mark(
+                appointment=a,
+                status=Appointment.Status.COMPLETED,
+                marked_by=request.user,
+                request=request,
+            )
+            for a in queryset
+        )
+        self._outcome(request, queryset, done, _("marked completed"))
+
+    @admin.action(description=_("Mark no-show"), permissions=["change"])
+    def mark_no_show(self, request, queryset):
+        done = sum(
+            services.appointment_mark(
+                appointment=a,
+                status=Appointment.Status.NO_SHOW,
+                marked_by=request.user,
+                request=request,
+            )
+            for a in queryset
+        )
+        self._outcome(request, queryset, done, _("marked as no-show"))

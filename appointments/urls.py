@@ -1,4 +1,13 @@
 """Portal pages for appointments, included under /portal/appointments/ in the "portal"
 namespace."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from appointments import views
+
+urlpatterns = [
+    path("", views.appointment_list, name="appointments"),
+    path("book/", views.book, name="appointments-book"),
+    path("book/confirm/", views.book_confirm, name="appointments-book-confirm"),
+    path("<int:pk>/cancel/", views.cancel, name="appointments-cancel"),
+]

@@ -142,6 +142,12 @@ class PortalSettings(ClinicOwned):
     pending_patients_may_message = models.BooleanField(
         _("patients pending verification may send messages"), default=False
     )
+    attachment_max_mb = models.PositiveSmallIntegerField(
+        _("largest message attachment (MB)"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(25)],
+        help_text=_("PDF files and images (PNG, JPEG, GIF) up to this size may be attached."),
+    )
     mfa_required = models.BooleanField(_("require an authenticator for patients"), default=False)
     idle_timeout_minutes = models.PositiveSmallIntegerField(
         _("idle timeout (minutes)"),

@@ -30,6 +30,17 @@ _FRONT_DESK_PERMISSIONS = [
     "patients.change_verificationrequest",
     "invitations.view_invitation",
     "appointments.view_provider",
+    "appointments.view_appointmenttype",
+    "appointments.view_weeklyavailability",
+    "appointments.view_availabilityexception",
+    "appointments.view_appointment",
+    "appointments.add_appointment",
+    "appointments.change_appointment",
+    "messaging.view_thread",
+    "messaging.add_thread",
+    "messaging.change_thread",
+    "messaging.view_message",
+    "messaging.add_message",
 ]
 
 ROLE_PERMISSIONS = {
@@ -48,6 +59,14 @@ ROLE_PERMISSIONS = {
         "appointments.add_provider",
         "appointments.change_provider",
         "appointments.delete_provider",
+        "appointments.add_appointmenttype",
+        "appointments.change_appointmenttype",
+        "appointments.add_weeklyavailability",
+        "appointments.change_weeklyavailability",
+        "appointments.delete_weeklyavailability",
+        "appointments.add_availabilityexception",
+        "appointments.change_availabilityexception",
+        "appointments.delete_availabilityexception",
     ],
 }
 

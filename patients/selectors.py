@@ -13,6 +13,8 @@ def usable_grants(*, clinic, user) -> list[PatientAccess]:
         PatientAccess.objects.for_clinic(clinic)
         .active()
         .filter(user=user, patient__portal_revoked_at__isnull=True)
+        # A chart in a category the clinic keeps off the portal is reached by no one.
+        .filter(Q(patient__category__isnull=True) | Q(patient__category__portal_eligible=True))
         .select_related("patient")
         .order_by("created_at")
     )

@@ -217,15 +217,18 @@ class ProofResult:
     retry_at: object = None  # a datetime, or True for "until staff unlock"
 
 
-def passcode_verify(*, request, device_id, flow, purpose, code, subjects) -> ProofResult:
+def passcode_verify(*, request, clinic, device_id, flow, purpose, code, subjects) -> ProofResult:
     """Check a code under a row lock. Single use; 5 wrong tries kill the code.
 
-    ``subjects`` are (subject, user) pairs whose consecutive failures are counted;
-    a wrong, dead or expired code counts against each of them.
+    ``subjects`` are (subject, user) pairs whose consecutive failures are counted; a
+    wrong code counts against each of them. A try against a dead, used or expired code
+    cannot succeed, so it is refused without counting (otherwise anyone could run an
+    account into its hard lock without ever being sent a code).
     """
     with transaction.atomic():
         device = (
-            PasscodeDevice.objects.select_for_update()
+            PasscodeDevice.objects.for_clinic(clinic)
+            .select_for_update()
             .filter(pk=device_id, flow=flow, purpose=purpose)
             .select_related("clinic")
             .first()
@@ -244,12 +247,12 @@ def passcode_verify(*, request, device_id, flow, purpose, code, subjects) -> Pro
             device.save(update_fields=["token", "valid_until"])
             _record_success(locks)
             return ProofResult(Proof.OK)
-        expired = not device.token or now >= device.valid_until
-        if not expired:
-            device.failed_tries += 1
-            if device.failed_tries >= PasscodeDevice.MAX_CODE_TRIES:
-                device.token = None
-            device.save(update_fields=["failed_tries", "token"])
+        if not device.token or now >= device.valid_until:
+            return ProofResult(Proof.EXPIRED)
+        device.failed_tries += 1
+        if device.failed_tries >= PasscodeDevice.MAX_CODE_TRIES:
+            device.token = None
+        device.save(update_fields=["failed_tries", "token"])
         _record_failure(locks, request=request, clinic=clinic, user=device.user)
         audit_record(
             action="signin.failed",
@@ -261,7 +264,7 @@ def passcode_verify(*, request, device_id, flow, purpose, code, subjects) -> Pro
         retry = locked_until(clinic=clinic, subjects=[s for s, _ in subjects])
         if retry:
             return ProofResult(Proof.LOCKED, retry)
-        return ProofResult(Proof.EXPIRED if expired or device.token is None else Proof.WRONG)
+        return ProofResult(Proof.EXPIRED if device.token is None else Proof.WRONG)
 
 
 # --- Deciding what a proven contact leads to --------------------------------------------

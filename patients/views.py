@@ -41,7 +41,11 @@ PENDING_MFA_FOR_SECONDS = 5 * 60
 
 
 def _flow(request):
-    return request.session.get(FLOW) or {}
+    """The pending sign-in, only on the clinic that started it."""
+    flow = request.session.get(FLOW) or {}
+    if flow.get("clinic") != request.clinic.pk:
+        return {}
+    return flow
 
 
 def _save_flow(request, **values):
@@ -94,6 +98,7 @@ def start(request):
     form = IdentificationForm(request.POST or None, clinic=request.clinic)
     if request.method == "POST" and form.is_valid():
         request.session[FLOW] = {
+            "clinic": request.clinic.pk,
             "id_type": form.cleaned_data["id_type"],
             "id_number": form.cleaned_data["id_number"],
         }
@@ -109,12 +114,13 @@ def signin_contact(request):
         return redirect("portal:start")
     form = ContactForm(request.POST or None, clinic=request.clinic)
     if request.method == "POST" and form.is_valid():
-        _save_flow(
-            request,
-            channel=form.cleaned_data["contact_type"],
-            destination=form.cleaned_data["destination"],
-            device_id=None,
-        )
+        # A new contact starts the proof again: nothing proven earlier carries over.
+        request.session[FLOW] = {
+            **{k: v for k, v in flow.items() if not k.startswith("proven_")},
+            "channel": form.cleaned_data["contact_type"],
+            "destination": form.cleaned_data["destination"],
+            "device_id": None,
+        }
         return redirect("portal:signin-check")
     return _no_store(render(request, "patients/signin_contact.html", {"form": form}))
 
@@ -153,6 +159,7 @@ def signin_code(request):
     if request.method == "POST" and form.is_valid():
         result = services.passcode_verify(
             request=request,
+            clinic=request.clinic,
             device_id=flow["device_id"],
             flow=flow["flow"],
             purpose=PasscodeDevice.Purpose.SIGN_IN,
@@ -229,7 +236,17 @@ def _after_proof(request, flow):
         destination=flow["destination"],
     )
     if resolution.outcome is Outcome.REGISTER:
-        _save_flow(request, proven_at=time.time(), device_id=None)
+        if not request.clinic.portal_settings.self_registration_allowed:
+            request.session.pop(FLOW, None)
+            return render(request, "patients/registration_closed.html")
+        # Registration may use only the contact this code proved.
+        _save_flow(
+            request,
+            proven_at=time.time(),
+            proven_channel=flow["channel"],
+            proven_destination=flow["destination"],
+            device_id=None,
+        )
         return redirect("portal:register")
     request.session.pop(FLOW, None)
     if resolution.outcome is Outcome.VERIFY:
@@ -274,11 +291,10 @@ def register(request):
     flow = _flow(request)
     if not flow.get("proven_at") or time.time() - flow["proven_at"] > PROVEN_FOR_SECONDS:
         return redirect("portal:start")
-    initial = (
-        {"email": flow["destination"]}
-        if flow["channel"] == "email"
-        else {"mobile": flow["destination"]}
-    )
+    if not request.clinic.portal_settings.self_registration_allowed:
+        return render(request, "patients/registration_closed.html")
+    channel, destination = flow["proven_channel"], flow["proven_destination"]
+    initial = {"email": destination} if channel == "email" else {"mobile": destination}
     initial["preferred_language"] = request.LANGUAGE_CODE
     form = RegistrationForm(request.POST or None, clinic=request.clinic, initial=initial)
     if request.method == "POST" and form.is_valid():
@@ -291,8 +307,8 @@ def register(request):
                 clinic=request.clinic,
                 id_type=flow["id_type"],
                 id_number=flow["id_number"],
-                channel=flow["channel"],
-                destination=flow["destination"],
+                channel=channel,
+                destination=destination,
                 data=data,
             )
         except services.AlreadyRegistered:
@@ -436,6 +452,12 @@ def password_reset_set(request):
 def home(request):
     grants = usable_grants(clinic=request.clinic, user=request.user)
     context = {"patient": request.patient, "access": request.access, "grants": grants}
+    if request.access.allows("appointments"):
+        from appointments.selectors import upcoming_and_past
+
+        upcoming, _past = upcoming_and_past(clinic=request.clinic, patient=request.patient)
+        context["access_appointments"] = True
+        context["next_appointment"] = upcoming.first()
     return render(request, "patients/home.html", context)
 
 

@@ -154,6 +154,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "media"))
+# Message attachments: private files, never under STATIC_ROOT or MEDIA_ROOT; served only
+# through views that check the reader's access.
+PORTAL_ATTACHMENTS_ROOT = env("PORTAL_ATTACHMENTS_ROOT", default=str(BASE_DIR / "attachments"))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
@@ -202,6 +205,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "portal.notifications.tasks.relay_pending_notifications",
         "schedule": 60.0,
     },
+    "appointment-reminders": {
+        "task": "appointments.tasks.send_appointment_reminders",
+        "schedule": 3600.0,
+    },
 }
 
 # Limits on one-time passcode sends (SMS pumping costs clinics money) and sign-in tries.
@@ -211,9 +218,12 @@ PORTAL_OTP_SENDS_PER_CLINIC = env("PORTAL_OTP_SENDS_PER_CLINIC", default="1000/h
 PORTAL_OTP_RESEND_AFTER_SECONDS = env.int("PORTAL_OTP_RESEND_AFTER_SECONDS", default=60)
 PORTAL_SESSION_ABSOLUTE_HOURS = env.int("PORTAL_SESSION_ABSOLUTE_HOURS", default=12)
 RATELIMIT_USE_CACHE = "default"
+# django-ratelimit knows django-redis by name; Django's own RedisCache gives it the same
+# atomic add/incr, so its "not officially supported" warning does not apply.
+SILENCED_SYSTEM_CHECKS += ["django_ratelimit.W001"]
 if not REDIS_URL:
     # Development and single-process tests: local memory is the only cache.
-    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003", "django_ratelimit.W001"]
+    SILENCED_SYSTEM_CHECKS += ["django_ratelimit.E003"]
 
 # How long a notification may sit pending before the relay re-queues it.
 NOTIFICATION_RELAY_AFTER_SECONDS = env.int("NOTIFICATION_RELAY_AFTER_SECONDS", default=60)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from appointments.demo import seed_demo_appointments
 from appointments.models import Provider
 from clinics.models import Clinic, IdentifierType, User
 from clinics.roles import CLINIC_ADMIN, FRONT_DESK
@@ -145,3 +146,4 @@ class Command(BaseCommand):
             PatientIdentifier.objects.create(
                 clinic=clinic, patient=patient, id_type=health_card, number=card
             )
+        seed_demo_appointments(clinic)

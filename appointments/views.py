@@ -1,0 +1,160 @@
+"""Patient portal: see, book and cancel appointments under the clinic's rules."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from appointments import services
+from appointments.forms import ConfirmForm, SlotSearchForm
+from appointments.models import AppointmentType, Provider
+from appointments.selectors import (
+    bookable_providers,
+    bookable_types,
+    get_appointment_for_patient,
+    slots_for_any,
+    upcoming_and_past,
+)
+from patients.access import patient_required
+
+SEARCH_DAYS = 7
+PAST_PER_PAGE = 20
+
+REFUSALS = {
+    "booking_disabled": gettext_lazy(
+        "The clinic does not take bookings in the portal. Please call the clinic."
+    ),
+    "pending": gettext_lazy(
+        "You can book once the clinic has verified your registration. Please call the clinic."
+    ),
+    "not_online": gettext_lazy("This appointment cannot be booked online. Please call the clinic."),
+    "not_offered": gettext_lazy("That time is not available. Pick another."),
+    "cancelling_disabled": gettext_lazy(
+        "The clinic does not take cancellations in the portal. Please call the clinic."
+    ),
+    "past_cutoff": gettext_lazy("It is too late to cancel in the portal. Please call the clinic."),
+    "not_booked": gettext_lazy("This appointment is not booked."),
+}
+
+
+@patient_required(scope="appointments")
+def appointment_list(request):
+    upcoming, past = upcoming_and_past(clinic=request.clinic, patient=request.patient)
+    policy = request.clinic.portal_settings
+    context = {
+        "upcoming": list(upcoming),
+        "past_page": Paginator(past, PAST_PER_PAGE).get_page(request.GET.get("page")),
+        "can_book": policy.booking_allowed,
+        "can_cancel": policy.cancelling_allowed,
+        "cutoff_hours": policy.cancel_cutoff_hours,
+        "now": timezone.now(),
+    }
+    return render(request, "appointments/list.html", context)
+
+
+@patient_required(scope="appointments")
+def book(request):
+    try:
+        services.check_patient_may_book(request.patient)
+    except services.NotAllowed as refusal:
+        return render(request, "appointments/refused.html", {"message": REFUSALS[str(refusal)]})
+    form = SlotSearchForm(request.GET or None, clinic=request.clinic)
+    days = None
+    if form.is_bound and form.is_valid():
+        kind = form.cleaned_data["appointment_type"]
+        providers = bookable_providers(request.clinic, kind)
+        if form.cleaned_data["provider"]:
+            providers = providers.filter(pk=form.cleaned_data["provider"])
+        days = slots_for_any(
+            providers=list(providers),
+            appointment_type=kind,
+            start_date=form.cleaned_data["date"],
+            days=SEARCH_DAYS,
+        )
+    context = {"form": form, "days": days, "has_types": bookable_types(request.clinic).exists()}
+    return render(request, "appointments/book.html", context)
+
+
+@patient_required(scope="appointments")
+def book_confirm(request):
+    """The chosen slot: confirm it with a reason, then book."""
+    source = request.POST
+    # A slot button sends "provider|start"; the confirm form sends them separately.
+    provider_id, _sep, start_text = source.get("slot", "").partition("|")
+    provider_id = provider_id or source.get("provider")
+    start_text = start_text or source.get("start", "")
+    kind = (
+        AppointmentType.objects.for_clinic(request.clinic)
+        .filter(pk=_int(source.get("appointment_type")))
+        .first()
+    )
+    provider = (
+        Provider.objects.for_clinic(request.clinic)
+        .select_related("clinic")
+        .filter(pk=_int(provider_id))
+        .first()
+    )
+    try:
+        start = parse_datetime(start_text)
+    except ValueError:
+        start = None
+    if request.method != "POST" or not (kind and provider and start):
+        return redirect("portal:appointments-book")
+    form = ConfirmForm(request.POST if "confirm" in request.POST else None)
+    back = (
+        reverse("portal:appointments-book")
+        + "?"
+        + urlencode(
+            {"appointment_type": kind.pk, "date": timezone.localtime(start).date().isoformat()}
+        )
+    )
+    if form.is_bound and form.is_valid():
+        try:
+            services.appointment_book(
+                patient=request.patient,
+                provider=provider,
+                appointment_type=kind,
+                start=start,
+                reason=form.cleaned_data["reason"],
+                booked_by=request.user,
+                request=request,
+            )
+        except services.SlotTaken:
+            messages.error(request, _("That time was just taken, pick another."))
+            return redirect(back)
+        except services.NotAllowed as refusal:
+            messages.error(request, REFUSALS[str(refusal)])
+            return redirect(back)
+        messages.success(request, _("Your appointment is booked. A confirmation is on its way."))
+        return redirect("portal:appointments")
+    context = {"form": form, "kind": kind, "provider": provider, "start": start, "back": back}
+    return render(request, "appointments/confirm.html", context)
+
+
+@patient_required(scope="appointments")
+def cancel(request, pk):
+    appointment = get_appointment_for_patient(request, pk)
+    try:
+        services.check_patient_may_cancel(appointment)
+    except services.NotAllowed as refusal:
+        context = {"message": REFUSALS[str(refusal)], "appointment": appointment}
+        return render(request, "appointments/refused.html", context, status=403)
+    if request.method == "POST":
+        services.appointment_cancel(
+            appointment=appointment, cancelled_by=request.user, request=request
+        )
+        messages.success(request, _("Your appointment is cancelled."))
+        return redirect("portal:appointments")
+    return render(request, "appointments/cancel.html", {"appointment": appointment})
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

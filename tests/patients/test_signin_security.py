@@ -1,0 +1,732 @@
+"""Sign-in safety: code expiry and reuse, wrong tries, locks, send limits, sessions,
+audit events, and no secret in any log, audit row or notification."""
+
+import json
+import logging
+import re
+import threading
+import uuid
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.core import mail
+from django.db import connection, connections
+from django.test import RequestFactory
+from django.test.utils import CaptureQueriesContext
+from django.utils.module_loading import import_string
+
+from patients import services
+from patients.models import PasscodeDevice, PatientAccess, SignInLock
+from patients.services import Proof
+from portal.audit.models import AuditEvent
+from portal.notifications import sms
+from portal.notifications.models import Notification
+from tests.conftest import portal_client
+from tests.factories import PatientFactory, PatientIdentifierFactory
+from tests.patients.conftest import (
+    CHART_ID,
+    CHART_MOBILE,
+    NOW,
+    OTHER_MOBILE,
+    begin,
+    client,
+    enter_code,
+    fail_in_a_row,
+    last_code,
+    set_flow,
+    sign_in,
+    signed_in,
+    wrong,
+)
+
+pytestmark = pytest.mark.django_db
+
+CODE_PAGE = "/portal/sign-in/code/"
+RESEND = "/portal/sign-in/code/resend/"
+
+
+def _identity_subject(clinic, destination=CHART_MOBILE):
+    return services.subject_for_identity(
+        clinic=clinic, id_type="health-card", id_number=CHART_ID, destination=destination
+    )
+
+
+def _session_store():
+    from django.conf import settings
+
+    return import_string(settings.SESSION_ENGINE + ".SessionStore")
+
+
+def _locked_text(response):
+    assert response.status_code == 429, response.content.decode()
+    return response.content.decode()
+
+
+# --- Expiry, reuse, purpose -------------------------------------------------------------
+
+
+def test_it_accepts_the_code_until_it_expires(chart, frozen):
+    c = client()
+    begin(c)
+    code = last_code()
+    frozen.shift(timedelta(minutes=9, seconds=59))
+    assert enter_code(c, code)["Location"] == "/portal/"
+    assert signed_in(c)
+
+
+def test_it_refuses_the_code_after_ten_minutes(chart, frozen):
+    c = client()
+    begin(c)
+    code = last_code()
+    frozen.shift(timedelta(minutes=10, seconds=1))
+    response = enter_code(c, code)
+    assert response.status_code == 200
+    assert "This code has expired or was already used" in response.content.decode()
+    assert not signed_in(c)
+
+
+def test_it_follows_the_clinics_validity(chart, frozen):
+    chart.clinic.portal_settings.otp_validity_minutes = 2
+    chart.clinic.portal_settings.save()
+    c = client()
+    begin(c)
+    assert "It expires in 2 minutes" in c.get(CODE_PAGE).content.decode()
+    assert "expires in 2 min" in sms.outbox[-1].body
+    frozen.shift(timedelta(minutes=2, seconds=1))
+    assert "has expired" in enter_code(c, last_code()).content.decode()
+
+
+def test_it_refuses_a_code_used_once_already(chart):
+    c = client()
+    begin(c)
+    code = last_code()
+    pending = dict(c.session["portal_signin"])
+    assert enter_code(c, code)["Location"] == "/portal/"
+    c.post("/portal/sign-out/")
+
+    replay = client()
+    set_flow(replay, **pending)
+    response = enter_code(replay, code)
+    assert response.status_code == 200
+    assert "This code has expired or was already used" in response.content.decode()
+    assert not signed_in(replay)
+    # The same through the service.
+    result = services.passcode_verify(
+        request=None,
+        clinic=chart.clinic,
+        device_id=pending["device_id"],
+        flow=pending["flow"],
+        purpose=PasscodeDevice.Purpose.SIGN_IN,
+        code=code,
+        subjects=[(_identity_subject(chart.clinic), None)],
+    )
+    assert result.outcome is Proof.EXPIRED
+
+
+def _contact_change_device(clinic, flow):
+    device = PasscodeDevice.objects.create(
+        clinic=clinic,
+        name="contact",
+        purpose=PasscodeDevice.Purpose.CONTACT_CHANGE,
+        channel="sms",
+        destination=CHART_MOBILE,
+        flow=flow,
+        valid_until=NOW,
+    )
+    return device, device.issue_code(valid_secs=600)
+
+
+def test_a_code_of_another_purpose_does_not_sign_in(chart):
+    c = client()
+    begin(c)
+    pending = c.session["portal_signin"]
+    other, other_code = _contact_change_device(chart.clinic, uuid.UUID(pending["flow"]))
+    set_flow(c, device_id=other.pk)
+    response = enter_code(c, other_code)
+    assert response.status_code == 200
+    assert "This code has expired or was already used" in response.content.decode()
+    assert not signed_in(c)
+    assert not PatientAccess.objects.exists()
+    # Nor through the service, and the contact-change code is left unused.
+    result = services.passcode_verify(
+        request=None,
+        clinic=chart.clinic,
+        device_id=other.pk,
+        flow=pending["flow"],
+        purpose=PasscodeDevice.Purpose.SIGN_IN,
+        code=other_code,
+        subjects=[(_identity_subject(chart.clinic), None)],
+    )
+    assert result.outcome is Proof.EXPIRED
+    other.refresh_from_db()
+    assert other.code_matches(other_code)
+
+
+def test_a_code_of_another_pending_sign_in_does_not_sign_in(chart):
+    mine, theirs = client(), client()
+    begin(mine)
+    begin(theirs, contact=OTHER_MOBILE)
+    their_device = theirs.session["portal_signin"]["device_id"]
+    set_flow(mine, device_id=their_device)
+    response = enter_code(mine, last_code())
+    assert "This code has expired or was already used" in response.content.decode()
+    assert not signed_in(mine)
+
+
+def test_it_stores_only_a_digest_of_the_code(chart):
+    c = client()
+    begin(c)
+    code = last_code()
+    device = PasscodeDevice.objects.get()
+    assert device.token
+    assert code not in device.token
+    assert len(device.token) == 64
+
+
+# --- Wrong tries and locks --------------------------------------------------------------
+
+
+def test_five_wrong_tries_kill_the_code(chart):
+    c = client()
+    begin(c)
+    code = last_code()
+    for _ in range(5):
+        response = enter_code(c, wrong(code))
+        assert response.status_code == 200
+    response = enter_code(c, code)
+    assert response.status_code == 200
+    assert "This code has expired or was already used" in response.content.decode()
+    assert not signed_in(c)
+    assert PasscodeDevice.objects.get().failed_tries == 5
+
+
+def test_four_wrong_tries_leave_the_code_alive(chart):
+    c = client()
+    begin(c)
+    code = last_code()
+    for _ in range(4):
+        enter_code(c, wrong(code))
+    assert enter_code(c, code)["Location"] == "/portal/"
+
+
+def test_ten_failures_in_a_row_pause_sign_in_even_with_the_right_code(chart, frozen):
+    c = client()
+    begin(c)
+    assert fail_in_a_row(c, 9, frozen).status_code == 200
+    text = _locked_text(enter_code(c, wrong(last_code())))
+    assert "Sign-in paused" in text
+    # 09:00 in Toronto, one minute's wait for the second code, then 15 minutes.
+    assert "try again after 9:16" in text
+
+    frozen.shift(61)
+    assert c.post(RESEND)["Location"] == CODE_PAGE
+    fresh = last_code()
+    _locked_text(enter_code(c, fresh))
+    assert not signed_in(c)
+
+    frozen.shift(timedelta(minutes=15))
+    c.post(RESEND)
+    assert enter_code(c, last_code())["Location"] == "/portal/"
+    assert signed_in(c)
+    lock = SignInLock.objects.get(subject=_identity_subject(chart.clinic))
+    assert lock.failures == 0
+
+
+def test_a_lock_counts_against_the_account_whatever_id_is_given(chart, rosa, frozen):
+    """Failures count against the account of the contact as well as the ID + contact."""
+    c = client()
+    begin(c, id_number="9999999999", contact=str(rosa.phone))
+    fail_in_a_row(c, 10, frozen)
+    lock = SignInLock.objects.get(subject=services.subject_for_user(rosa))
+    assert lock.failures == 10
+    assert lock.user == rosa
+    response = c.post("/portal/sign-in/password/", {"login": "rosa@example.com", "password": "x"})
+    assert response.status_code == 429
+
+
+def test_resending_does_not_reset_the_failure_count(chart, frozen):
+    c = client()
+    begin(c)
+    fail_in_a_row(c, 9, frozen)
+    frozen.shift(61)
+    c.post(RESEND)
+    fresh = last_code()
+    assert len(sms.outbox) == 3
+    _locked_text(enter_code(c, wrong(fresh)))
+    _locked_text(enter_code(c, fresh))
+    assert SignInLock.objects.get(subject=_identity_subject(chart.clinic)).failures == 10
+
+
+def test_a_hundred_failures_lock_until_the_clinic_unlocks(chart, front_desk):
+    subject = _identity_subject(chart.clinic)
+    SignInLock.objects.create(clinic=chart.clinic, subject=subject, failures=99)
+    c = client()
+    begin(c)
+    code = last_code()
+    text = _locked_text(enter_code(c, wrong(code)))
+    assert "locked until the clinic unlocks it" in text
+    assert "+1 613 555 0100" in text
+    _locked_text(enter_code(c, code))
+    lock = SignInLock.objects.get(subject=subject)
+    assert lock.hard_locked
+    assert lock.failures == 100
+    assert AuditEvent.objects.filter(action="signin.hard_locked").count() == 1
+
+    admin = client("demo", front_desk)
+    listing = admin.get("/admin/patients/signinlock/")
+    assert listing.status_code == 200
+    response = admin.post(
+        "/admin/patients/signinlock/", {"action": "unlock", "_selected_action": [lock.pk]}
+    )
+    assert response.status_code == 302
+    lock.refresh_from_db()
+    assert (lock.hard_locked, lock.failures, lock.locked_until) == (False, 0, None)
+    event = AuditEvent.objects.get(action="signin.unlocked")
+    assert event.actor == front_desk
+    assert event.clinic == chart.clinic
+
+    assert enter_code(c, code)["Location"] == "/portal/"
+    assert signed_in(c)
+
+
+def test_a_hundred_failures_through_the_cool_offs_lock_hard(chart, frozen):
+    subjects = [(_identity_subject(chart.clinic), None)]
+    device = PasscodeDevice.objects.create(
+        clinic=chart.clinic,
+        name="signin",
+        purpose="signin",
+        channel="sms",
+        destination=CHART_MOBILE,
+        valid_until=NOW,
+    )
+    code = device.issue_code(valid_secs=600)
+    outcomes = []
+    for _ in range(100):
+        device.refresh_from_db()
+        if device.token is None:
+            # Five wrong tries killed the code; the attacker asks for another.
+            code = device.issue_code(valid_secs=600)
+        result = services.passcode_verify(
+            request=None,
+            clinic=chart.clinic,
+            device_id=device.pk,
+            flow=device.flow,
+            purpose="signin",
+            code=wrong(code),
+            subjects=subjects,
+        )
+        outcomes.append(result.outcome)
+        if result.outcome is Proof.LOCKED:
+            frozen.shift(timedelta(minutes=15, seconds=1))
+    assert outcomes.count(Proof.LOCKED) == 10
+    assert outcomes[-1] is Proof.LOCKED
+    lock = SignInLock.objects.get(subject=subjects[0][0])
+    assert lock.hard_locked
+    frozen.shift(timedelta(days=30))
+    assert lock.is_locked()
+    assert AuditEvent.objects.filter(action="signin.locked").count() == 9
+
+
+def test_staff_of_another_clinic_cannot_unlock(chart, other_clinic, outsider_staff):
+    lock = SignInLock.objects.create(
+        clinic=chart.clinic, subject=_identity_subject(chart.clinic), hard_locked=True
+    )
+    response = client("northside", outsider_staff).post(
+        "/admin/patients/signinlock/", {"action": "unlock", "_selected_action": [lock.pk]}
+    )
+    assert response.status_code in (200, 302)
+    lock.refresh_from_db()
+    assert lock.hard_locked
+    assert not AuditEvent.objects.filter(action="signin.unlocked").exists()
+
+
+# --- Send limits ------------------------------------------------------------------------
+
+
+def _send(*, contact=CHART_MOBILE, **client_kwargs):
+    """A new visitor's steps 1 to 3; returns the answer to Next."""
+    return begin(client(**client_kwargs), contact=contact)[2]
+
+
+def test_it_refuses_a_sixth_code_to_the_same_number_within_the_hour(chart, frozen):
+    for _ in range(5):
+        assert _send()["Location"] == CODE_PAGE
+    assert len(sms.outbox) == 5
+    refused = _send()
+    assert refused.status_code == 200
+    assert "Too many codes were sent to this contact" in refused.content.decode()
+    assert len(sms.outbox) == 5
+    assert _send(contact=OTHER_MOBILE)["Location"] == CODE_PAGE
+    frozen.shift(timedelta(hours=1, minutes=1))
+    assert _send()["Location"] == CODE_PAGE
+    assert len(sms.outbox) == 7
+
+
+def test_it_limits_the_codes_one_address_asks_for(chart, settings, frozen):
+    settings.PORTAL_OTP_SENDS_PER_IP = "3/h"
+    for n in range(3):
+        assert _send(contact=f"+1613555020{n}")["Location"] == CODE_PAGE
+    refused = _send(contact="+16135550209")
+    assert refused.status_code == 200
+    assert "Too many codes were requested from this connection" in refused.content.decode()
+    assert len(sms.outbox) == 3
+    # Another address still may.
+    assert _send(contact="+16135550208", REMOTE_ADDR="198.51.100.7")["Location"] == CODE_PAGE
+
+
+def test_it_ignores_forwarded_for_unless_proxies_are_trusted(chart, settings, frozen):
+    settings.PORTAL_OTP_SENDS_PER_IP = "3/h"
+    for n in range(3):
+        _send(contact=f"+1613555020{n}", HTTP_X_FORWARDED_FOR=f"203.0.113.{n}")
+    refused = _send(contact="+16135550209", HTTP_X_FORWARDED_FOR="203.0.113.99")
+    assert "Too many codes were requested from this connection" in refused.content.decode()
+    assert len(sms.outbox) == 3
+
+    settings.PORTAL_TRUSTED_PROXY_COUNT = 1
+    allowed = _send(contact="+16135550208", HTTP_X_FORWARDED_FOR="203.0.113.98")
+    assert allowed["Location"] == CODE_PAGE
+
+
+def test_it_limits_the_codes_a_clinic_sends(chart, other_clinic, settings, frozen):
+    settings.PORTAL_OTP_SENDS_PER_CLINIC = "2/h"
+    assert _send(contact="+16135550200", REMOTE_ADDR="198.51.100.1")["Location"] == CODE_PAGE
+    assert _send(contact="+16135550201", REMOTE_ADDR="198.51.100.2")["Location"] == CODE_PAGE
+    refused = _send(contact="+16135550202", REMOTE_ADDR="198.51.100.3")
+    assert refused.status_code == 200
+    assert "The clinic cannot send more codes right now" in refused.content.decode()
+    assert len(sms.outbox) == 2
+    # Another clinic's allowance is its own.
+    other = client("northside", REMOTE_ADDR="198.51.100.4")
+    assert begin(other, contact="+16135550203")[2]["Location"] == CODE_PAGE
+
+
+def test_it_refuses_a_resend_within_a_minute(chart, frozen):
+    c = client()
+    begin(c)
+    first = last_code()
+    frozen.shift(59)
+    response = c.post(RESEND, follow=True)
+    assert "A code was sent a moment ago" in response.content.decode()
+    assert len(sms.outbox) == 1
+    frozen.shift(1)
+    response = c.post(RESEND, follow=True)
+    assert "We sent a new code" in response.content.decode()
+    assert len(sms.outbox) == 2
+    fresh = last_code()
+    if fresh != first:
+        assert "That code is not right" in enter_code(c, first).content.decode()
+    assert enter_code(c, fresh)["Location"] == "/portal/"
+
+
+def test_resends_count_against_the_number_too(chart, frozen):
+    c = client()
+    begin(c)
+    for _ in range(4):
+        frozen.shift(61)
+        c.post(RESEND)
+    assert len(sms.outbox) == 5
+    frozen.shift(61)
+    response = c.post(RESEND, follow=True)
+    assert "Too many codes were sent to this contact" in response.content.decode()
+    assert len(sms.outbox) == 5
+
+
+# --- Sessions ---------------------------------------------------------------------------
+
+
+def test_a_session_made_on_one_clinic_is_anonymous_on_another(chart, other_clinic):
+    demo = client()
+    sign_in(demo)
+    assert signed_in(demo)
+    northside = client("northside")
+    northside.cookies["sessionid"] = demo.cookies["sessionid"].value
+    response = northside.get("/portal/account/")
+    assert response.status_code == 302
+    assert response["Location"] == "/portal/"
+    start = northside.get("/portal/")
+    assert start.status_code == 200
+    assert "Identification" in start.content.decode()
+    assert "Margaret" not in start.content.decode()
+
+
+def test_a_code_from_one_clinic_does_not_verify_on_another(chart, other_clinic):
+    demo = client()
+    begin(demo, id_number="5550001111", contact=OTHER_MOBILE)
+    northside = client("northside")
+    northside.cookies["sessionid"] = demo.cookies["sessionid"].value
+    response = enter_code(northside, last_code())
+    # The pending sign-in belongs to demo: on northside there is none, so back to the start.
+    assert response.status_code == 302
+    assert response["Location"] == "/portal/"
+    assert not signed_in(northside)
+
+
+def test_a_request_after_the_idle_timeout_is_signed_out(chart, frozen):
+    c = client()
+    sign_in(c)
+    frozen.shift(timedelta(minutes=29))
+    assert signed_in(c)
+    frozen.shift(timedelta(minutes=31))
+    response = c.get("/portal/account/")
+    assert response.status_code == 302
+    assert response["Location"] == "/portal/"
+    assert not signed_in(c)
+    page = c.get("/portal/").content.decode()
+    assert "You were signed out after a period without activity" in page
+    assert AuditEvent.objects.filter(action="signout.idle").count() == 1
+
+
+def test_the_idle_timeout_is_the_clinics(chart, frozen):
+    chart.clinic.portal_settings.idle_timeout_minutes = 5
+    chart.clinic.portal_settings.save()
+    c = client()
+    sign_in(c)
+    frozen.shift(timedelta(minutes=6))
+    assert not signed_in(c)
+
+
+def test_a_session_ends_after_twelve_hours_however_active(chart, frozen):
+    c = client()
+    sign_in(c)
+    for step in range(1, 36):  # every 20 minutes until 11 h 40
+        frozen.shift(timedelta(minutes=20))
+        assert signed_in(c), f"signed out after {step * 20} minutes"
+    frozen.shift(timedelta(minutes=21))  # 12 h 01
+    response = c.get("/portal/account/")
+    assert response.status_code == 302
+    assert response["Location"] == "/portal/"
+    assert "sessions end after 12 hours" in c.get("/portal/").content.decode()
+    assert not signed_in(c)
+    assert AuditEvent.objects.filter(action="signout.expired").count() == 1
+
+
+def test_sign_in_gives_a_new_session_key(chart):
+    c = client()
+    begin(c)
+    before = c.session.session_key
+    assert before
+    sign_in_response = enter_code(c, last_code())
+    assert sign_in_response["Location"] == "/portal/"
+    after = c.cookies["sessionid"].value
+    assert after != before
+    assert not _session_store()().exists(before)
+    assert signed_in(c)
+
+
+def test_signing_out_flushes_the_session(chart):
+    c = client()
+    sign_in(c)
+    key = c.cookies["sessionid"].value
+    response = c.post("/portal/sign-out/")
+    assert response.status_code == 302
+    assert response["Location"] == "/portal/"
+    assert not _session_store()().exists(key)
+    assert not signed_in(c)
+    assert "You are signed out." in c.get("/portal/").content.decode()
+    assert AuditEvent.objects.filter(action="signout.signout").count() == 1
+
+
+def test_signed_in_pages_are_not_stored(chart):
+    c = client()
+    sign_in(c)
+    for path in ["/portal/", "/portal/account/", "/portal/account/activity/"]:
+        response = c.get(path)
+        assert response.status_code == 200, path
+        assert "no-store" in response["Cache-Control"], path
+    assert "no-store" in client().get("/portal/")["Cache-Control"]
+
+
+def test_sign_out_of_all_devices_ends_the_other_sessions(rosa):
+    patient = PatientAccess.objects.get(user=rosa).patient
+    phone, laptop = portal_client(rosa, patient), portal_client(rosa, patient)
+    assert laptop.get("/portal/account/").status_code == 200
+    response = phone.post("/portal/account/sign-out-everywhere/")
+    assert response.status_code == 302
+    assert response["Location"] == "/portal/"
+    assert laptop.get("/portal/account/")["Location"] == "/portal/"
+    assert phone.get("/portal/account/")["Location"] == "/portal/"
+    assert AuditEvent.objects.filter(action="signout.all_devices", actor=rosa).exists()
+
+
+def test_sign_out_of_all_devices_needs_a_post(rosa):
+    c = portal_client(rosa)
+    assert c.get("/portal/account/sign-out-everywhere/").status_code == 405
+
+
+# --- Audit and secrets ------------------------------------------------------------------
+
+
+def test_it_records_success_failure_lockout_and_unlock(chart, front_desk, frozen):
+    c = client()
+    begin(c)
+    code = last_code()
+    enter_code(c, wrong(code))
+    failed = AuditEvent.objects.get(action="signin.failed")
+    assert failed.details == {"method": "passcode"}
+    assert failed.clinic == chart.clinic
+    assert failed.ip == "127.0.0.1"
+
+    assert enter_code(c, code)["Location"] == "/portal/"
+    success = AuditEvent.objects.get(action="signin.success")
+    user = PatientAccess.objects.get(patient=chart).user
+    assert success.actor == user
+    assert success.acting_for == chart
+    assert success.details == {"method": "passcode"}
+
+    other = client()
+    begin(other, contact=OTHER_MOBILE)
+    fail_in_a_row(other, 10, frozen)
+    assert AuditEvent.objects.filter(action="signin.failed").count() == 11
+    locked = AuditEvent.objects.get(action="signin.locked")
+    assert locked.details == {"failures": 10}
+    assert locked.object_type == "patients.signinlock"
+
+    lock = SignInLock.objects.get(pk=locked.object_id)
+    client("demo", front_desk).post(
+        "/admin/patients/signinlock/", {"action": "unlock", "_selected_action": [lock.pk]}
+    )
+    unlocked = AuditEvent.objects.get(action="signin.unlocked")
+    assert unlocked.actor == front_desk
+
+
+def test_no_code_or_password_is_logged_audited_or_kept(chart, rosa, caplog, frozen):
+    password = "a long and unusual passphrase 7"
+    for name in ["", "django", "django.request", "django.server", "celery", "patients"]:
+        caplog.set_level(logging.DEBUG, logger=name)
+    codes = []
+    previous_debug_cursor = connection.force_debug_cursor
+    connection.force_debug_cursor = True  # SQL goes to the django.db.backends log too
+    try:
+        with CaptureQueriesContext(connection) as queries:
+            c = client()
+            begin(c)
+            codes.append(last_code())
+            enter_code(c, wrong(codes[-1]))
+            frozen.shift(61)
+            c.post(RESEND)
+            codes.append(last_code())
+            assert enter_code(c, codes[-1])["Location"] == "/portal/"
+            c.post(
+                "/portal/account/password/",
+                {"new_password1": password, "new_password2": password},
+            )
+            c.post("/portal/sign-out/")
+            c.post("/portal/sign-in/password/", {"login": CHART_MOBILE, "password": "nope" * 4})
+            assert (
+                c.post("/portal/sign-in/password/", {"login": CHART_MOBILE, "password": password})[
+                    "Location"
+                ]
+                == "/portal/"
+            )
+            # A new patient, by email.
+            other = client()
+            begin(other, id_number="7777777777", contact="new@example.com", contact_type="email")
+            codes.append(last_code("email"))
+            assert enter_code(other, codes[-1])["Location"] == "/portal/register/"
+    finally:
+        connection.force_debug_cursor = previous_debug_cursor
+
+    assert caplog.records, "nothing was captured: the check below would prove nothing"
+    assert any(r.name == "django.db.backends" for r in caplog.records)
+    secrets = [re.compile(rf"\b{code}\b") for code in codes] + [re.compile(re.escape(password))]
+    texts = {
+        "log": [r.getMessage() + (r.exc_text or "") for r in caplog.records],
+        "sql": [q["sql"] for q in queries.captured_queries],
+        "audit": [json.dumps(e.details) for e in AuditEvent.objects.all()],
+        "notification": [json.dumps(n.context) + n.last_error for n in Notification.objects.all()],
+    }
+    for where, lines in texts.items():
+        for line in lines:
+            for secret in secrets:
+                assert not secret.search(line), f"{where}: {line}"
+    assert AuditEvent.objects.filter(action="signin.failed").count() == 2
+    assert AuditEvent.objects.filter(action="password.changed").exists()
+
+
+def test_a_passcode_notification_holds_only_ids(chart):
+    c = client()
+    begin(c)
+    device = PasscodeDevice.objects.get()
+    notification = Notification.objects.get(template="passcode")
+    assert notification.context == {"device_id": device.pk, "send": 1}
+    assert all(isinstance(v, int) for v in notification.context.values())
+    assert notification.recipient == CHART_MOBILE
+    assert notification.status == Notification.Status.SENT
+
+
+def test_session_data_never_holds_the_code(chart):
+    c = client()
+    begin(c)
+    code = last_code()
+    data = c.session.load()
+    assert code not in json.dumps(data)
+    assert set(data["portal_signin"]) == {
+        "clinic",
+        "id_type",
+        "id_number",
+        "channel",
+        "destination",
+        "device_id",
+        "flow",
+    }
+
+
+# --- Concurrency (PostgreSQL) -----------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_same_code_sent_ten_times_at_once_signs_in_once(clinic):
+    if connection.vendor != "postgresql":
+        pytest.skip(
+            f"needs PostgreSQL row locks (select_for_update); the database is {connection.vendor}"
+        )
+    patient = PatientFactory(clinic=clinic, mobile=CHART_MOBILE)
+    PatientIdentifierFactory(patient=patient, number=CHART_ID)
+    device = PasscodeDevice.objects.create(
+        clinic=clinic,
+        name="signin",
+        purpose="signin",
+        channel="sms",
+        destination=CHART_MOBILE,
+        valid_until=NOW,
+    )
+    code = device.issue_code(valid_secs=600)
+    subjects = [(_identity_subject(clinic), None)]
+    barrier = threading.Barrier(10)
+    outcomes, errors = [], []
+
+    def submit():
+        try:
+            request = RequestFactory().post(CODE_PAGE, REMOTE_ADDR="198.51.100.9")
+            request.clinic = clinic
+            request.user = AnonymousUser()
+            barrier.wait(timeout=10)
+            result = services.passcode_verify(
+                request=request,
+                clinic=clinic,
+                device_id=device.pk,
+                flow=str(device.flow),
+                purpose="signin",
+                code=code,
+                subjects=subjects,
+            )
+            outcomes.append(result.outcome)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=submit) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert len(outcomes) == 10
+    assert outcomes.count(Proof.OK) == 1
+    assert set(outcomes) - {Proof.OK} <= {Proof.EXPIRED}
+    device.refresh_from_db()
+    assert device.token is None
+    assert mail.outbox == []
