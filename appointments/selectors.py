@@ -10,8 +10,12 @@ from appointments.models import Appointment, AppointmentType, AvailabilityExcept
 
 
 def _local(day: dt.date, time: dt.time, tz) -> dt.datetime:
-    """The instant a wall-clock time happens on ``day`` in ``tz`` (DST-aware)."""
-    return dt.datetime.combine(day, time).replace(tzinfo=tz)
+    """The instant (in UTC) a wall-clock time happens on ``day`` in ``tz``.
+
+    Slot arithmetic is done in UTC: Python adds a timedelta to a zoned datetime in wall
+    time, which on the nights clocks change would invent or lose an hour.
+    """
+    return dt.datetime.combine(day, time).replace(tzinfo=tz).astimezone(dt.UTC)
 
 
 def _subtract(intervals, cut):
