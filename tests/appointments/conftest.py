@@ -34,7 +34,10 @@ def provider(clinic, visit_type):
     doctor.appointment_types.add(visit_type)
     for weekday in range(5):
         WeeklyAvailability.objects.create(
-            clinic=clinic, provider=doctor, weekday=weekday, start_time=dt.time(9),
+            clinic=clinic,
+            provider=doctor,
+            weekday=weekday,
+            start_time=dt.time(9),
             end_time=dt.time(12),
         )
     return doctor

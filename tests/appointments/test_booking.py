@@ -19,8 +19,13 @@ TUESDAY = NOW.date() + dt.timedelta(days=1)
 
 def _book(grant, provider, visit_type, start, **kwargs):
     return services.appointment_book(
-        patient=grant.patient, provider=provider, appointment_type=visit_type, start=start,
-        reason="sore throat", booked_by=grant.user, **kwargs,
+        patient=grant.patient,
+        provider=provider,
+        appointment_type=visit_type,
+        start=start,
+        reason="sore throat",
+        booked_by=grant.user,
+        **kwargs,
     )
 
 
@@ -41,13 +46,18 @@ def test_it_books_a_free_slot_and_confirms_without_health_details(
     assert AuditEvent.objects.filter(action="appointment.booked", acting_for=grant.patient).exists()
 
 
-def test_the_second_booking_of_a_time_is_told_it_was_taken(grant, provider, visit_type, policy, frozen):
+def test_the_second_booking_of_a_time_is_told_it_was_taken(
+    grant, provider, visit_type, policy, frozen
+):
     _book(grant, provider, visit_type, local(TUESDAY, 9))
     other = PatientFactory(clinic=grant.clinic)
     with pytest.raises(services.SlotTaken):
         services.appointment_book(
-            patient=other, provider=provider, appointment_type=visit_type,
-            start=local(TUESDAY, 9), booked_by=None,
+            patient=other,
+            provider=provider,
+            appointment_type=visit_type,
+            start=local(TUESDAY, 9),
+            booked_by=None,
         )
     assert Appointment.objects.count() == 1
 
@@ -59,14 +69,18 @@ def test_it_refuses_a_time_outside_the_offered_slots(grant, provider, visit_type
         _book(grant, provider, visit_type, local(TUESDAY, 9, 5))
 
 
-def test_booking_is_refused_when_the_clinic_disallows_it(grant, provider, visit_type, policy, frozen):
+def test_booking_is_refused_when_the_clinic_disallows_it(
+    grant, provider, visit_type, policy, frozen
+):
     policy.booking_allowed = False
     policy.save()
     with pytest.raises(services.NotAllowed, match="booking_disabled"):
         _book(grant, provider, visit_type, local(TUESDAY, 9))
 
 
-def test_pending_patients_book_only_when_the_clinic_allows(grant, provider, visit_type, policy, frozen):
+def test_pending_patients_book_only_when_the_clinic_allows(
+    grant, provider, visit_type, policy, frozen
+):
     Patient.objects.filter(pk=grant.patient_id).update(status=Patient.Status.PENDING)
     grant.patient.refresh_from_db()
     with pytest.raises(services.NotAllowed, match="pending"):
@@ -81,14 +95,22 @@ def test_staff_may_book_outside_online_slots_but_never_overlapping(
     grant, provider, visit_type, front_desk, frozen
 ):
     evening = services.appointment_book(
-        patient=grant.patient, provider=provider, appointment_type=visit_type,
-        start=local(TUESDAY, 18), booked_by=front_desk, by_staff=True,
+        patient=grant.patient,
+        provider=provider,
+        appointment_type=visit_type,
+        start=local(TUESDAY, 18),
+        booked_by=front_desk,
+        by_staff=True,
     )
     assert evening.pk
     with pytest.raises(services.SlotTaken):
         services.appointment_book(
-            patient=grant.patient, provider=provider, appointment_type=visit_type,
-            start=local(TUESDAY, 18, 10), booked_by=front_desk, by_staff=True,
+            patient=grant.patient,
+            provider=provider,
+            appointment_type=visit_type,
+            start=local(TUESDAY, 18, 10),
+            booked_by=front_desk,
+            by_staff=True,
         )
 
 
@@ -106,9 +128,7 @@ def test_cancelling_follows_the_clinics_rules(grant, provider, visit_type, polic
     with pytest.raises(services.NotAllowed, match="past_cutoff"):
         services.appointment_cancel(appointment=appointment, cancelled_by=grant.user)
     # Staff may still cancel after the cutoff.
-    assert services.appointment_cancel(
-        appointment=appointment, cancelled_by=None, by_staff=True
-    )
+    assert services.appointment_cancel(appointment=appointment, cancelled_by=None, by_staff=True)
     appointment.refresh_from_db()
     assert appointment.status == Appointment.Status.CANCELLED
 
@@ -140,8 +160,12 @@ def test_fifty_people_booking_the_same_slot_get_one_appointment(clinic, provider
             connection.ensure_connection()
             barrier.wait(timeout=20)
             services.appointment_book(
-                patient=patient, provider=provider, appointment_type=visit_type, start=start,
-                booked_by=None, by_staff=True,
+                patient=patient,
+                provider=provider,
+                appointment_type=visit_type,
+                start=start,
+                booked_by=None,
+                by_staff=True,
             )
             outcomes.append("booked")
         except services.SlotTaken:

@@ -22,8 +22,12 @@ def _visits(grant, provider, visit_type, count, first_day=dt.date(2025, 1, 6)):
         start = local(first_day + dt.timedelta(days=i // 8), 9 + (i % 8) // 4, 15 * (i % 4))
         rows.append(
             Appointment(
-                clinic=grant.clinic, patient=grant.patient, provider=provider,
-                appointment_type=visit_type, start=start, end=start + dt.timedelta(minutes=15),
+                clinic=grant.clinic,
+                patient=grant.patient,
+                provider=provider,
+                appointment_type=visit_type,
+                start=start,
+                end=start + dt.timedelta(minutes=15),
                 status=Appointment.Status.COMPLETED if start < NOW else Appointment.Status.BOOKED,
             )
         )
@@ -52,7 +56,9 @@ def test_the_pages_run_a_fixed_number_of_queries_with_1_and_300_visits(
     assert one <= 12
 
 
-def test_the_list_shows_upcoming_and_paginates_the_past(grant, provider, visit_type, policy, frozen):
+def test_the_list_shows_upcoming_and_paginates_the_past(
+    grant, provider, visit_type, policy, frozen
+):
     _visits(grant, provider, visit_type, 45)
     _visits(grant, provider, visit_type, 2, first_day=TUESDAY)
     content = portal_client(grant.user, grant.patient).get("/portal/appointments/").content.decode()
@@ -67,8 +73,12 @@ def test_another_patients_appointment_is_a_404_by_id_in_lists_and_actions(
 ):
     other = PatientAccessFactory(patient=PatientFactory(clinic=grant.clinic, first_name="Other"))
     theirs = Appointment.objects.create(
-        clinic=grant.clinic, patient=other.patient, provider=provider,
-        appointment_type=visit_type, start=local(TUESDAY, 9), end=local(TUESDAY, 9, 15),
+        clinic=grant.clinic,
+        patient=other.patient,
+        provider=provider,
+        appointment_type=visit_type,
+        start=local(TUESDAY, 9),
+        end=local(TUESDAY, 9, 15),
     )
     client = portal_client(grant.user, grant.patient)
     assert client.get(f"/portal/appointments/{theirs.pk}/cancel/").status_code == 404
@@ -84,8 +94,12 @@ def test_an_outsider_from_another_clinic_gets_a_404(
     grant, provider, visit_type, policy, frozen, other_clinic
 ):
     ours = Appointment.objects.create(
-        clinic=grant.clinic, patient=grant.patient, provider=provider,
-        appointment_type=visit_type, start=local(TUESDAY, 9), end=local(TUESDAY, 9, 15),
+        clinic=grant.clinic,
+        patient=grant.patient,
+        provider=provider,
+        appointment_type=visit_type,
+        start=local(TUESDAY, 9),
+        end=local(TUESDAY, 9, 15),
     )
     outsider = PatientAccessFactory(patient=PatientFactory(clinic=other_clinic))
     client = portal_client(outsider.user, outsider.patient)
@@ -103,8 +117,13 @@ def test_booking_through_the_pages(grant, provider, visit_type, policy, frozen):
     )
     assert "Confirm your appointment" in confirm.content.decode()
     provider_id, start = slots[0].split("|")
-    data = {"appointment_type": visit_type.pk, "provider": provider_id, "start": start,
-            "reason": "check-up", "confirm": "1"}
+    data = {
+        "appointment_type": visit_type.pk,
+        "provider": provider_id,
+        "start": start,
+        "reason": "check-up",
+        "confirm": "1",
+    }
     assert client.post("/portal/appointments/book/confirm/", data)["Location"] == (
         "/portal/appointments/"
     )
@@ -117,8 +136,12 @@ def test_booking_and_cancelling_are_refused_when_the_clinic_disallows_them(
     grant, provider, visit_type, policy, frozen
 ):
     appointment = Appointment.objects.create(
-        clinic=grant.clinic, patient=grant.patient, provider=provider,
-        appointment_type=visit_type, start=local(TUESDAY, 11), end=local(TUESDAY, 11, 15),
+        clinic=grant.clinic,
+        patient=grant.patient,
+        provider=provider,
+        appointment_type=visit_type,
+        start=local(TUESDAY, 11),
+        end=local(TUESDAY, 11, 15),
     )
     policy.booking_allowed = False
     policy.cancelling_allowed = False
@@ -131,8 +154,13 @@ def test_booking_and_cancelling_are_refused_when_the_clinic_disallows_them(
     assert "does not take bookings in the portal" in refused
     forged = client.post(
         "/portal/appointments/book/confirm/",
-        {"appointment_type": visit_type.pk, "provider": provider.pk,
-         "start": local(TUESDAY, 9).isoformat(), "reason": "x", "confirm": "1"},
+        {
+            "appointment_type": visit_type.pk,
+            "provider": provider.pk,
+            "start": local(TUESDAY, 9).isoformat(),
+            "reason": "x",
+            "confirm": "1",
+        },
         follow=True,
     )
     assert "does not take bookings" in forged.content.decode()
@@ -146,8 +174,12 @@ def test_after_the_cutoff_the_page_says_to_call_the_clinic(
     grant, provider, visit_type, policy, frozen
 ):
     appointment = Appointment.objects.create(
-        clinic=grant.clinic, patient=grant.patient, provider=provider,
-        appointment_type=visit_type, start=local(TUESDAY, 9), end=local(TUESDAY, 9, 15),
+        clinic=grant.clinic,
+        patient=grant.patient,
+        provider=provider,
+        appointment_type=visit_type,
+        start=local(TUESDAY, 9),
+        end=local(TUESDAY, 9, 15),
     )
     frozen.move_to(local(TUESDAY, 9) - dt.timedelta(hours=2))
     response = portal_client(grant.user, grant.patient).post(
@@ -164,7 +196,10 @@ def test_a_representative_without_the_appointments_scope_cannot_book_or_see(
 ):
     parent = UserFactory(clinic=grant.clinic)
     PatientAccess.objects.create(
-        clinic=grant.clinic, user=parent, patient=grant.patient, relationship="carer",
+        clinic=grant.clinic,
+        user=parent,
+        patient=grant.patient,
+        relationship="carer",
         can_appointments=False,
     )
     client = portal_client(parent, grant.patient)
@@ -174,8 +209,13 @@ def test_a_representative_without_the_appointments_scope_cannot_book_or_see(
         assert "Not part of your access" in response.content.decode()
     forged = client.post(
         "/portal/appointments/book/confirm/",
-        {"appointment_type": visit_type.pk, "provider": provider.pk,
-         "start": local(TUESDAY, 9).isoformat(), "reason": "x", "confirm": "1"},
+        {
+            "appointment_type": visit_type.pk,
+            "provider": provider.pk,
+            "start": local(TUESDAY, 9).isoformat(),
+            "reason": "x",
+            "confirm": "1",
+        },
     )
     assert forged.status_code == 403
     assert not Appointment.objects.exists()
@@ -186,13 +226,21 @@ def test_a_representative_with_the_scope_books_for_the_patient(
 ):
     parent = UserFactory(clinic=grant.clinic)
     PatientAccess.objects.create(
-        clinic=grant.clinic, user=parent, patient=grant.patient, relationship="carer",
+        clinic=grant.clinic,
+        user=parent,
+        patient=grant.patient,
+        relationship="carer",
     )
     client = portal_client(parent, grant.patient)
     response = client.post(
         "/portal/appointments/book/confirm/",
-        {"appointment_type": visit_type.pk, "provider": provider.pk,
-         "start": local(TUESDAY, 9).isoformat(), "reason": "x", "confirm": "1"},
+        {
+            "appointment_type": visit_type.pk,
+            "provider": provider.pk,
+            "start": local(TUESDAY, 9).isoformat(),
+            "reason": "x",
+            "confirm": "1",
+        },
     )
     assert response.status_code == 302
     appointment = Appointment.objects.get()
@@ -204,8 +252,12 @@ def test_staff_see_only_their_clinics_appointments(
     grant, provider, visit_type, front_desk, outsider_staff
 ):
     ours = Appointment.objects.create(
-        clinic=grant.clinic, patient=grant.patient, provider=provider,
-        appointment_type=visit_type, start=local(TUESDAY, 9), end=local(TUESDAY, 9, 15),
+        clinic=grant.clinic,
+        patient=grant.patient,
+        provider=provider,
+        appointment_type=visit_type,
+        start=local(TUESDAY, 9),
+        end=local(TUESDAY, 9, 15),
     )
     outsider = host_client("northside", outsider_staff)
     assert outsider.get(f"/admin/appointments/appointment/{ours.pk}/change/").status_code == 404
@@ -215,13 +267,14 @@ def test_staff_see_only_their_clinics_appointments(
     assert list(ours_listing.context["cl"].result_list) == [ours]
 
 
-def test_staff_cancel_and_mark_outcomes_from_the_admin(
-    grant, provider, visit_type, front_desk
-):
+def test_staff_cancel_and_mark_outcomes_from_the_admin(grant, provider, visit_type, front_desk):
     rows = [
         Appointment.objects.create(
-            clinic=grant.clinic, patient=grant.patient, provider=provider,
-            appointment_type=visit_type, start=local(TUESDAY, 9, 15 * i),
+            clinic=grant.clinic,
+            patient=grant.patient,
+            provider=provider,
+            appointment_type=visit_type,
+            start=local(TUESDAY, 9, 15 * i),
             end=local(TUESDAY, 9, 15 * i + 15),
         )
         for i in range(3)

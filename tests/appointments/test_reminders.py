@@ -14,9 +14,14 @@ pytestmark = pytest.mark.django_db
 
 def _visit(grant, provider, visit_type, start, status=Appointment.Status.BOOKED):
     return Appointment.objects.create(
-        clinic=grant.clinic, patient=grant.patient, provider=provider,
-        appointment_type=visit_type, start=start, end=start + dt.timedelta(minutes=15),
-        status=status, reason="private reason",
+        clinic=grant.clinic,
+        patient=grant.patient,
+        provider=provider,
+        appointment_type=visit_type,
+        start=start,
+        end=start + dt.timedelta(minutes=15),
+        status=status,
+        reason="private reason",
     )
 
 
@@ -27,11 +32,14 @@ def test_it_reminds_tomorrows_visits_once_however_often_it_runs(
     due = _visit(grant, provider, visit_type, local(tomorrow, 9))
     _visit(grant, provider, visit_type, local(tomorrow + dt.timedelta(days=1), 9))
     _visit(grant, provider, visit_type, local(tomorrow, 10), status=Appointment.Status.CANCELLED)
-    with time_machine.travel(local(tomorrow - dt.timedelta(days=1), 18), tick=False):
-        with django_capture_on_commit_callbacks(execute=True):
-            assert send_appointment_reminders.apply().get() == 1
-            assert appointment_reminders_send() == 0
-            assert send_appointment_reminders.apply().get() == 0
+    evening_before = local(tomorrow - dt.timedelta(days=1), 18)
+    with (
+        time_machine.travel(evening_before, tick=False),
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert send_appointment_reminders.apply().get() == 1
+        assert appointment_reminders_send() == 0
+        assert send_appointment_reminders.apply().get() == 0
     assert len(mail.outbox) == 1
     assert "tomorrow" in mail.outbox[0].body
     assert "private reason" not in mail.outbox[0].body

@@ -31,8 +31,13 @@ def test_it_leaves_out_booked_times_but_not_cancelled_ones(clinic, provider, vis
     for minute, status in ((0, "booked"), (15, "cancelled"), (30, "completed")):
         start = local(TUESDAY, 10, minute)
         Appointment.objects.create(
-            clinic=clinic, patient=patient, provider=provider, appointment_type=visit_type,
-            start=start, end=start + dt.timedelta(minutes=15), status=status,
+            clinic=clinic,
+            patient=patient,
+            provider=provider,
+            appointment_type=visit_type,
+            start=start,
+            end=start + dt.timedelta(minutes=15),
+            status=status,
         )
     slots = _slots(provider, visit_type)[TUESDAY]
     assert local(TUESDAY, 10) not in slots
@@ -46,23 +51,40 @@ def test_a_longer_visit_does_not_fit_across_a_booking(clinic, provider, visit_ty
     visit_type.save()
     start = local(TUESDAY, 9, 45)
     Appointment.objects.create(
-        clinic=clinic, patient=PatientFactory(clinic=clinic), provider=provider,
-        appointment_type=visit_type, start=start, end=start + dt.timedelta(minutes=15),
+        clinic=clinic,
+        patient=PatientFactory(clinic=clinic),
+        provider=provider,
+        appointment_type=visit_type,
+        start=start,
+        end=start + dt.timedelta(minutes=15),
     )
     slots = _slots(provider, visit_type)[TUESDAY]
     assert local(TUESDAY, 9, 30) not in slots  # would end at 10:00, across 9:45
-    assert slots == [local(TUESDAY, 9), local(TUESDAY, 10), local(TUESDAY, 10, 30),
-                     local(TUESDAY, 11), local(TUESDAY, 11, 30)]
+    assert slots == [
+        local(TUESDAY, 9),
+        local(TUESDAY, 10),
+        local(TUESDAY, 10, 30),
+        local(TUESDAY, 11),
+        local(TUESDAY, 11, 30),
+    ]
 
 
 def test_time_off_and_extra_hours_change_the_day(clinic, provider, visit_type):
     AvailabilityException.objects.create(
-        clinic=clinic, provider=provider, date=TUESDAY, kind="off",
-        start_time=dt.time(10), end_time=dt.time(11),
+        clinic=clinic,
+        provider=provider,
+        date=TUESDAY,
+        kind="off",
+        start_time=dt.time(10),
+        end_time=dt.time(11),
     )
     AvailabilityException.objects.create(
-        clinic=clinic, provider=provider, date=TUESDAY, kind="extra",
-        start_time=dt.time(18), end_time=dt.time(18, 30),
+        clinic=clinic,
+        provider=provider,
+        date=TUESDAY,
+        kind="extra",
+        start_time=dt.time(18),
+        end_time=dt.time(18, 30),
     )
     wednesday = TUESDAY + dt.timedelta(days=1)
     AvailabilityException.objects.create(
@@ -77,7 +99,10 @@ def test_time_off_and_extra_hours_change_the_day(clinic, provider, visit_type):
 
 def test_weekends_and_past_times_are_not_offered(provider, visit_type):
     slots = free_slots(
-        provider=provider, appointment_type=visit_type, start_date=MONDAY, days=7,
+        provider=provider,
+        appointment_type=visit_type,
+        start_date=MONDAY,
+        days=7,
         now=local(MONDAY, 10, 5),
     )
     assert slots[MONDAY][0] == local(MONDAY, 10, 15)
@@ -98,7 +123,10 @@ def test_slots_keep_the_clinics_wall_clock_across_daylight_saving(
     provider, visit_type, day, utc_hour
 ):
     first = free_slots(
-        provider=provider, appointment_type=visit_type, start_date=day, days=1,
+        provider=provider,
+        appointment_type=visit_type,
+        start_date=day,
+        days=1,
         now=local(day, 0),
     )[day][0]
     assert first.astimezone(TORONTO).hour == 9
@@ -109,11 +137,18 @@ def test_a_weekend_that_changes_the_clocks_keeps_every_weekday_slot(clinic, prov
     """Hours on the day the clocks change, a Sunday, and around it."""
     sunday = dt.date(2026, 3, 8)
     AvailabilityException.objects.create(
-        clinic=clinic, provider=provider, date=sunday, kind="extra",
-        start_time=dt.time(1), end_time=dt.time(4),
+        clinic=clinic,
+        provider=provider,
+        date=sunday,
+        kind="extra",
+        start_time=dt.time(1),
+        end_time=dt.time(4),
     )
     slots = free_slots(
-        provider=provider, appointment_type=visit_type, start_date=sunday, days=1,
+        provider=provider,
+        appointment_type=visit_type,
+        start_date=sunday,
+        days=1,
         now=local(sunday - dt.timedelta(days=1), 0),
     )[sunday]
     # 01:00–04:00 wall clock on the spring-forward night is only two real hours.

@@ -21,7 +21,10 @@ def test_a_patient_books_sees_and_cancels_an_appointment(page, clinic_url, scree
     doctor.appointment_types.add(visit)
     for weekday in range(7):
         WeeklyAvailability.objects.create(
-            clinic=clinic, provider=doctor, weekday=weekday, start_time=dt.time(9),
+            clinic=clinic,
+            provider=doctor,
+            weekday=weekday,
+            start_time=dt.time(9),
             end_time=dt.time(12),
         )
     grant = PatientAccessFactory(patient=PatientFactory(clinic=clinic, first_name="Olivia"))
