@@ -54,6 +54,7 @@ class PortalStatusFilter(admin.SimpleListFilter):
                 superseded_at__isnull=True,
                 revoked_at__isnull=True,
                 expires_at__gt=now,
+                dob_failures__lt=Invitation.MAX_DOB_FAILURES,
             )
         )
         live = queryset.filter(portal_revoked_at__isnull=True)
@@ -206,14 +207,23 @@ class PortalAccessAdminMixin:
                 patient=patient, channel=channel, sent_by=request.user, request=request
             )
         except services.MissingContact:
-            what = gettext("an email address") if channel == "email" else gettext("a mobile number")
+            missing = (
+                gettext("%(patient)s has no email address on file.")
+                if channel == "email"
+                else gettext("%(patient)s has no mobile number on file.")
+            )
+            advice = gettext(
+                "Add it under Contact below and save, then send the registration again."
+            )
+            messages.error(request, f"{missing % {'patient': patient}} {advice}")
+            return False
+        except services.RevokedByClinic:
             messages.error(
                 request,
                 gettext(
-                    "%(patient)s has no %(what)s on file. Add it under Contact below and save, "
-                    "then send the registration again."
-                )
-                % {"patient": patient, "what": what},
+                    "A clinic admin revoked this patient's portal access; only a clinic "
+                    "admin can send a new registration."
+                ),
             )
             return False
         except services.ChannelDisabled:
@@ -245,7 +255,7 @@ class PortalAccessAdminMixin:
             return self._back(patient)
         try:
             services.invitation_resend(invitation=latest, sent_by=request.user, request=request)
-        except (services.MissingContact, services.ChannelDisabled):
+        except (services.MissingContact, services.ChannelDisabled, services.RevokedByClinic):
             messages.error(request, gettext("The invitation's contact is no longer usable."))
             return self._back(patient)
         messages.success(
@@ -298,6 +308,14 @@ class PortalAccessAdminMixin:
                 )
             except services.ChannelDisabled:
                 form.add_error("channel", gettext("The clinic does not send by this channel."))
+            except services.RevokedByClinic:
+                form.add_error(
+                    None,
+                    gettext(
+                        "A clinic admin revoked this patient's portal access; only a clinic "
+                        "admin can grant it again."
+                    ),
+                )
             else:
                 messages.success(
                     request,
@@ -350,17 +368,24 @@ class PortalAccessAdminMixin:
             if status == "registered":
                 report.append((patient, False, gettext("already registered")))
                 continue
-            channel = "email" if patient.email else ("sms" if patient.mobile else None)
+            if status == "revoked" and not request.user.has_perm("patients.revoke_portal_access"):
+                report.append((patient, False, gettext("access was revoked by a clinic admin")))
+                continue
+            enabled = request.clinic.portal_settings.enabled_channels()
+            channel = next(
+                (
+                    c
+                    for c in ("email", "sms")
+                    if c in enabled and services.contact_on_file(patient, c)
+                ),
+                None,
+            )
             if channel is None:
                 report.append((patient, False, gettext("no email or mobile on file")))
                 continue
-            try:
-                services.invitation_send(
-                    patient=patient, channel=channel, sent_by=request.user, request=request
-                )
-            except services.ChannelDisabled:
-                report.append((patient, False, gettext("the clinic does not send by this channel")))
-                continue
+            services.invitation_send(
+                patient=patient, channel=channel, sent_by=request.user, request=request
+            )
             by = gettext("by email") if channel == "email" else gettext("by text message")
             report.append((patient, True, by))
         context = {

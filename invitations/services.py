@@ -21,6 +21,10 @@ class ChannelDisabled(Exception):  # noqa: N818
     """The clinic does not send by this channel."""
 
 
+class RevokedByClinic(Exception):  # noqa: N818
+    """Access was revoked; only someone who may revoke may grant it again."""
+
+
 @dataclass
 class Representative:
     name: str
@@ -39,13 +43,18 @@ def invitation_send(
     *, patient: Patient, channel: str, sent_by, request=None, representative=None
 ) -> Invitation:
     """Send a registration link; a newer link to the same patient and person
-    supersedes older ones. Clears an earlier revocation (access may be granted again).
+    supersedes older ones. Clears an earlier revocation (access may be granted again),
+    which only staff who may revoke may do (RevokedByClinic otherwise).
 
     Raises MissingContact when the chosen channel has nothing on file.
     """
     clinic = patient.clinic
     if channel not in clinic.portal_settings.enabled_channels():
         raise ChannelDisabled(channel)
+    if patient.portal_revoked_at and not (
+        sent_by is not None and sent_by.has_perm("patients.revoke_portal_access")
+    ):
+        raise RevokedByClinic
     destination = (
         representative.destination if representative else contact_on_file(patient, channel)
     )
@@ -160,6 +169,9 @@ def invitation_check_dob(*, invitation: Invitation, date_of_birth) -> bool:
     """Five wrong dates of birth kill the link."""
     with transaction.atomic():
         invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+        # Guesses racing each other all wait here; once the link is dead none is answered.
+        if invitation.state() != Invitation.State.VALID:
+            return False
         if invitation.patient.date_of_birth == date_of_birth:
             return True
         invitation.dob_failures += 1

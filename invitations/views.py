@@ -4,6 +4,7 @@ accept the terms, and land on the portal home."""
 import uuid
 
 from django.contrib import messages
+from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
@@ -76,18 +77,26 @@ def _confirm_birth_date(request, invite):
 
 
 def _add_to_account(request, invite, existing, user):
-    """This person already has an account here: sign in to it, then the access is added."""
-    if user is None or user.is_staff:
+    """This person already has an account here: sign in to it, then the access is added.
+
+    The access joins only the account whose contact the invitation went to, never
+    whichever account happens to be signed in on this browser.
+    """
+    if user is not None and (user.is_staff or existing is None or existing.pk != user.pk):
+        return _private(render(request, "invitations/other_account.html", {"invite": invite}))
+    if user is None:
         context = {"invite": invite}
         return _private(render(request, "invitations/sign_in_first.html", context))
-    if existing is not None and existing.pk != user.pk:
-        return _private(render(request, "invitations/other_account.html", {"invite": invite}))
     if request.method == "POST" and request.POST.get("terms"):
         return _finish(request, invite, user, method=None)
     return _private(render(request, "invitations/add_access.html", {"invite": invite}))
 
 
 def _create_account(request, invite):
+    field = "email__iexact" if invite.channel == "email" else "phone"
+    if User.objects.filter(clinic=request.clinic, **{field: invite.destination}).exists():
+        # A staff account uses this contact; a portal account cannot share it.
+        return _private(render(request, "invitations/contact_in_use.html", {"invite": invite}))
     form = AcceptForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = User(clinic=request.clinic, username=f"p-{uuid.uuid4().hex[:20]}")
@@ -104,8 +113,9 @@ def _create_account(request, invite):
             user.set_password(form.cleaned_data["new_password1"])
         else:
             user.set_unusable_password()
-        user.save()
-        return _finish(request, invite, user, method="invitation")
+        with transaction.atomic():
+            user.save()
+            return _finish(request, invite, user, method="invitation")
     terms = request.clinic.portal_settings.terms
     context = {"form": form, "invite": invite, "terms": terms}
     return _private(render(request, "invitations/accept.html", context))
@@ -115,6 +125,8 @@ def _finish(request, invite, user, *, method):
     try:
         grant = services.invitation_accept(request=request, invitation=invite, user=user)
     except services.InvitationUnusable:
+        # Undo the account made for this link (the caller's transaction rolls back).
+        transaction.set_rollback(True)
         return redirect("portal:invitation")
     request.session.pop(SESSION_TOKEN, None)
     request.session.pop(SESSION_DOB_OK, None)
