@@ -1,6 +1,11 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Case, Count, When
+from django.http import Http404
+from django.shortcuts import redirect
 from django.template.loader import render_to_string
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -13,8 +18,9 @@ from clinics.scoped_admin import (
     ReadOnlyAdminMixin,
 )
 from invitations.admin import PortalAccessAdminMixin, PortalStatusFilter
-from patients import services
+from patients import demographics, services
 from patients.models import (
+    ChangeRequest,
     Patient,
     PatientAccess,
     PatientCategory,
@@ -193,3 +199,116 @@ class VerificationRequestAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
             services.verification_decline,
             _("%(count)d declined and told; %(skipped)d were already decided."),
         )
+
+
+@admin.register(ChangeRequest, site=clinic_admin_site)
+class PatientRequestAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
+    """Patient Requests: changes of details, new registrations, identity confirmations.
+
+    Pending first. Staff Accept all, Decline all with a reason, or decide per field;
+    nothing reaches the chart except through ``change_request_decide``.
+    """
+
+    list_display = ["created_at", "kind", "patient", "status", "fields_asked"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["patient"]
+    search_fields = ["patient__last_name", "patient__first_name"]
+    change_form_template = "admin/patients/changerequest/change_form.html"
+
+    def get_queryset(self, request):
+        pending_first = Case(When(status=ChangeRequest.Status.PENDING, then=0), default=1)
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(pending_first=pending_first, fields_count=Count("items"))
+            .order_by("pending_first", "-created_at")
+        )
+
+    @admin.display(description=_("fields"))
+    def fields_asked(self, obj):
+        return obj.fields_count
+
+    def has_change_permission(self, request, obj=None):
+        return request.user.has_perm("patients.change_changerequest")
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:object_id>/decide/",
+                self.admin_site.admin_view(self.decide_view),
+                name="patients_changerequest_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        change_request = self.get_object(request, object_id)
+        extra_context = extra_context or {}
+        if change_request is not None:
+            patient = change_request.patient
+            rows = []
+            for item in change_request.items.all():
+                now = demographics.as_text(getattr(patient, item.field, ""))
+                rows.append(
+                    {
+                        "item": item,
+                        "label": demographics.field_label(item.field),
+                        "now": demographics.display_value(item.field, now),
+                        "asked_over": demographics.display_value(item.field, item.old_value),
+                        "proposed": demographics.display_value(item.field, item.new_value),
+                        "conflict": change_request.kind == ChangeRequest.Kind.CHANGE
+                        and now not in (item.old_value, item.new_value),
+                    }
+                )
+            extra_context.update(rows=rows, change_request=change_request)
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def decide_view(self, request, object_id):
+        change_request = self.get_object(request, str(object_id))
+        if change_request is None:
+            raise Http404
+        if request.method != "POST" or not self.has_change_permission(request, change_request):
+            raise PermissionDenied
+        decision = request.POST.get("decision")
+        all_fields = {i.field for i in change_request.items.all()}
+        accept = {
+            "accept_all": all_fields or {"*"},
+            "accept_selected": set(request.POST.getlist("accept")) & all_fields,
+        }.get(decision, set())
+        try:
+            decided = demographics.change_request_decide(
+                request=request,
+                change_request=change_request,
+                decided_by=request.user,
+                accept=accept,
+                overwrite=set(request.POST.getlist("overwrite")),
+                decline_reason=request.POST.get("reason", ""),
+            )
+        except demographics.ChartChanged as changed:
+            messages.error(
+                request,
+                _(
+                    "The chart changed since the patient asked (%(fields)s). Nothing was applied: "
+                    "tick “apply anyway” for the values that should win, or leave them out."
+                )
+                % {"fields": ", ".join(c.label for c in changed.conflicts)},
+            )
+            return redirect(
+                reverse(
+                    f"{self.admin_site.name}:patients_changerequest_change",
+                    args=[change_request.pk],
+                )
+            )
+        except demographics.AlreadyDecided:
+            messages.warning(request, _("Someone already decided this request."))
+        else:
+            messages.success(
+                request,
+                _("%(request)s: %(status)s at %(time)s.")
+                % {
+                    "request": decided,
+                    "status": decided.get_status_display(),
+                    "time": timezone.localtime().strftime("%Y-%m-%d %H:%M"),
+                },
+            )
+        return redirect(reverse(f"{self.admin_site.name}:patients_changerequest_changelist"))

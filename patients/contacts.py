@@ -3,8 +3,19 @@
 from patients.models import PatientAccess
 
 
-def preferred_contact(*, email: str, mobile) -> tuple[str, str] | None:
-    """(channel, destination): email when there is one, else the mobile number."""
+def preferred_contact(*, email: str, mobile, prefer: str = "") -> tuple[str, str] | None:
+    """(channel, destination) for one person's notice.
+
+    ``prefer`` is the patient's own choice for this kind of notice: "email", "sms",
+    "none" (send nothing) or "" (automatic: email when there is one, else the mobile).
+    A chosen channel with nothing on file falls back to the automatic choice.
+    """
+    if prefer == "none":
+        return None
+    if prefer == "sms" and mobile:
+        return ("sms", str(mobile))
+    if prefer == "email" and email:
+        return ("email", email)
     if email:
         return ("email", email)
     if mobile:
@@ -12,11 +23,21 @@ def preferred_contact(*, email: str, mobile) -> tuple[str, str] | None:
     return None
 
 
+def patient_preference(patient, scope: str) -> str:
+    """The patient's own channel choice for notices about ``scope``."""
+    return {
+        "appointments": patient.notify_appointments_by,
+        "messages": patient.notify_messages_by,
+    }.get(scope, "")
+
+
 def notice_recipients(patient, *, scope: str) -> list[tuple[str, str]]:
     """The patient's preferred contact, plus each representative whose live grant covers
     ``scope``; no destination twice."""
     recipients = []
-    own = preferred_contact(email=patient.email, mobile=patient.mobile)
+    own = preferred_contact(
+        email=patient.email, mobile=patient.mobile, prefer=patient_preference(patient, scope)
+    )
     if own:
         recipients.append(own)
     grants = (

@@ -199,3 +199,66 @@ class SetPasswordForm(forms.Form):
 
 class PasswordResetRequestForm(forms.Form):
     login = forms.CharField(label=_("Email or Phone"), max_length=254)
+
+
+class DemographicsForm(forms.Form):
+    """What a patient may ask to change. Nothing here writes to the chart."""
+
+    first_name = forms.CharField(label=_("Legal first name"), max_length=150)
+    last_name = forms.CharField(label=_("Legal last name"), max_length=150)
+    date_of_birth = forms.DateField(label=_("Date of birth"), widget=DateInput)
+    sex = forms.ChoiceField(label=_("Sex"), choices=Patient.Sex.choices)
+    address_line1 = forms.CharField(label=_("Street address"), max_length=200, required=False)
+    address_line2 = forms.CharField(label=_("Address line 2"), max_length=200, required=False)
+    city = forms.CharField(label=_("City"), max_length=100, required=False)
+    region = forms.CharField(label=_("Province or state"), max_length=100, required=False)
+    postal_code = forms.CharField(label=_("Postal code"), max_length=20, required=False)
+    mobile = forms.CharField(label=_("Mobile"), max_length=40, required=False)
+    home_phone = forms.CharField(label=_("Home phone"), max_length=40, required=False)
+    email = forms.EmailField(label=_("Email"), required=False)
+    preferred_language = forms.ChoiceField(
+        label=_("Preferred language"), choices=settings.LANGUAGES
+    )
+    emergency_contact_name = forms.CharField(
+        label=_("Emergency contact"), max_length=200, required=False
+    )
+    emergency_contact_relationship = forms.CharField(
+        label=_("Emergency contact's relationship"), max_length=100, required=False
+    )
+    emergency_contact_phone = forms.CharField(
+        label=_("Emergency contact's phone"), max_length=40, required=False
+    )
+
+    PHONE_FIELDS = ("mobile", "home_phone", "emergency_contact_phone")
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.clinic = clinic
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.PHONE_FIELDS:
+            value = (cleaned.get(name) or "").strip()
+            if not value:
+                cleaned[name] = ""
+                continue
+            number = normalise_mobile(value, self.clinic.country)
+            if number is None:
+                self.add_error(name, _("Enter a phone number with its area code."))
+            else:
+                cleaned[name] = number
+        if cleaned.get("email"):
+            cleaned["email"] = cleaned["email"].lower()
+        dob = cleaned.get("date_of_birth")
+        if dob is not None:
+            from django.utils import timezone
+
+            if dob > timezone.localdate() or dob.year < 1900:
+                self.add_error("date_of_birth", _("Enter a real date of birth."))
+        return cleaned
+
+
+class NoticePreferencesForm(forms.ModelForm):
+    class Meta:
+        model = Patient
+        fields = ["notify_appointments_by", "notify_messages_by"]

@@ -12,6 +12,13 @@ from phonenumber_field.modelfields import PhoneNumberField
 
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
 
+NOTICE_CHANNELS = [
+    ("", _("Automatic (email if on file)")),
+    ("email", _("Email")),
+    ("sms", _("Text message")),
+    ("none", _("Do not send")),
+]
+
 
 class Patient(ClinicOwned):
     """A chart at one clinic: the demographics the clinic keeps."""
@@ -40,6 +47,19 @@ class Patient(ClinicOwned):
     postal_code = models.CharField(_("postal code"), max_length=20, blank=True)
     preferred_language = models.CharField(
         _("preferred language"), max_length=8, choices=settings.LANGUAGES, default="en"
+    )
+    home_phone = PhoneNumberField(_("home phone"), blank=True)
+    emergency_contact_name = models.CharField(_("emergency contact"), max_length=200, blank=True)
+    emergency_contact_relationship = models.CharField(
+        _("emergency contact's relationship"), max_length=100, blank=True
+    )
+    emergency_contact_phone = PhoneNumberField(_("emergency contact's phone"), blank=True)
+    # The patient's own choices; they apply at once, without review.
+    notify_appointments_by = models.CharField(
+        _("appointment notices by"), max_length=8, choices=NOTICE_CHANNELS, blank=True
+    )
+    notify_messages_by = models.CharField(
+        _("message notices by"), max_length=8, choices=NOTICE_CHANNELS, blank=True
     )
     primary_provider = models.ForeignKey(
         "appointments.Provider",
@@ -365,3 +385,89 @@ class SignInLock(models.Model):
     def is_locked(self, at=None):
         at = at or timezone.now()
         return self.hard_locked or (self.locked_until is not None and self.locked_until > at)
+
+
+class ChangeRequest(ClinicOwned):
+    """An entry in the clinic's Patient Requests queue.
+
+    ``change``: a patient asks to change chart details (one item per field);
+    ``registration``: the details a new patient gave when self-registering;
+    ``verification``: someone proved a contact that is not on the chart they named.
+    Staff accept or decline; only an accepted item ever touches the chart.
+    """
+
+    class Kind(models.TextChoices):
+        CHANGE = "change", _("Change of details")
+        REGISTRATION = "registration", _("New registration")
+        VERIFICATION = "verification", _("Identity confirmation")
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        PARTLY = "partly", _("Partly accepted")
+        DECLINED = "declined", _("Declined")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="change_requests")
+    kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.CHANGE)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    verification = models.OneToOneField(
+        VerificationRequest, on_delete=models.CASCADE, null=True, blank=True, related_name="queue"
+    )
+    created_at = models.DateTimeField(_("requested"), default=timezone.now)
+    decided_at = models.DateTimeField(_("decided"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
+    decline_reason = models.CharField(_("reason for declining"), max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = _("patient request")
+        verbose_name_plural = _("Patient Requests")
+        indexes = [models.Index(fields=["clinic", "status", "-created_at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} · {self.patient}"
+
+    @property
+    def is_pending(self):
+        return self.status == self.Status.PENDING
+
+
+class ChangeRequestItem(ClinicOwned):
+    """One field of a change request: what the chart said when asked, what is proposed."""
+
+    class Decision(models.TextChoices):
+        PENDING = "pending", _("Pending")
+        ACCEPTED = "accepted", _("Accepted")
+        DECLINED = "declined", _("Declined")
+
+    request = models.ForeignKey(ChangeRequest, on_delete=models.CASCADE, related_name="items")
+    field = models.CharField(_("field"), max_length=64)
+    old_value = models.CharField(_("in the chart when asked"), max_length=500, blank=True)
+    new_value = models.CharField(_("proposed"), max_length=500, blank=True)
+    decision = models.CharField(
+        _("decision"), max_length=10, choices=Decision.choices, default=Decision.PENDING
+    )
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("requested change")
+        verbose_name_plural = _("requested changes")
+
+    def __str__(self):
+        return self.field

@@ -46,3 +46,8 @@ def password_reset_context(notification):
 @register("verification_declined")
 def verification_declined_context(notification):
     return {}
+
+
+@register("request_decided")
+def request_decided_context(notification):
+    return {}

@@ -17,7 +17,9 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from clinics.models import User
+from patients.demographics import registration_request_create, verification_request_queue
 from patients.models import (
+    ChangeRequest,
     PasscodeDevice,
     Patient,
     PatientAccess,
@@ -380,7 +382,7 @@ def signin_resolve(*, request, clinic, id_type, id_number, channel, destination)
         user = _account_for(clinic, None, channel, destination)
     try:
         with transaction.atomic():
-            VerificationRequest.objects.create(
+            verification = VerificationRequest.objects.create(
                 clinic=clinic,
                 patient=patient,
                 user=user,
@@ -388,7 +390,11 @@ def signin_resolve(*, request, clinic, id_type, id_number, channel, destination)
                 destination=destination,
             )
     except IntegrityError:
-        pass  # one is already pending for this person and chart
+        # One is already pending for this person and chart.
+        verification = VerificationRequest.objects.get(
+            patient=patient, user=user, status=VerificationRequest.Status.PENDING
+        )
+    verification_request_queue(verification=verification)
     audit_record(
         action="verification.requested",
         request=request,
@@ -450,6 +456,7 @@ def patient_self_register(
             )
             user = _account_for(clinic, patient, channel, destination)
             _grant_self(clinic, user, patient)
+            registration_request_create(patient=patient, requested_by=user)
             audit_record(
                 action="patient.self_registered",
                 request=request,
@@ -463,6 +470,21 @@ def patient_self_register(
     return Resolution(Outcome.SIGNED_IN, user=user, patient=patient)
 
 
+def _close_queue_entry(verification, decided_by):
+    """Keep the Patient Requests queue in step when staff decide elsewhere."""
+    ChangeRequest.objects.filter(
+        verification=verification, status=ChangeRequest.Status.PENDING
+    ).update(
+        status=(
+            ChangeRequest.Status.ACCEPTED
+            if verification.status == VerificationRequest.Status.ACCEPTED
+            else ChangeRequest.Status.DECLINED
+        ),
+        decided_at=verification.decided_at,
+        decided_by=decided_by,
+    )
+
+
 @transaction.atomic
 def verification_accept(*, request, verification: VerificationRequest, decided_by) -> bool:
     """Link the person's account to the chart. Returns False if already decided."""
@@ -473,6 +495,7 @@ def verification_accept(*, request, verification: VerificationRequest, decided_b
     verification.decided_at = timezone.now()
     verification.decided_by = decided_by
     verification.save(update_fields=["status", "decided_at", "decided_by"])
+    _close_queue_entry(verification, decided_by)
     _grant_self(verification.clinic, verification.user, verification.patient)
     audit_record(
         action="verification.accepted",
@@ -495,6 +518,7 @@ def verification_decline(*, request, verification: VerificationRequest, decided_
     verification.decided_at = timezone.now()
     verification.decided_by = decided_by
     verification.save(update_fields=["status", "decided_at", "decided_by"])
+    _close_queue_entry(verification, decided_by)
     notify(
         clinic=verification.clinic,
         channel=verification.channel,

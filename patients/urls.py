@@ -1,7 +1,7 @@
 from django.urls import include, path
 
 from invitations import views as invitation_views
-from patients import views
+from patients import views, views_information
 
 app_name = "portal"
 
@@ -28,6 +28,27 @@ urlpatterns = [
     path("invitation/<str:token>/", invitation_views.invitation_link, name="invitation-link"),
     path("appointments/", include("appointments.urls")),
     path("messages/", include("messaging.urls")),
+    path("my-information/", views_information.my_information, name="my-information"),
+    path(
+        "my-information/change/",
+        views_information.my_information_edit,
+        name="my-information-edit",
+    ),
+    path(
+        "my-information/confirm/",
+        views_information.my_information_confirm,
+        name="my-information-confirm",
+    ),
+    path(
+        "my-information/notices/",
+        views_information.notice_preferences,
+        name="my-information-notices",
+    ),
+    path(
+        "my-information/requests/<int:pk>/withdraw/",
+        views_information.request_withdraw,
+        name="my-information-withdraw",
+    ),
     path("account/", views.account, name="account"),
     path("account/password/", views.account_password, name="account-password"),
     path("account/authenticator/", views.account_authenticator, name="account-authenticator"),

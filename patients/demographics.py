@@ -1,0 +1,327 @@
+"""Services for chart details: patients ask, staff decide (the Patient Requests queue).
+
+A patient never writes to the chart. A request records, per field, the chart's value
+when asked and the value proposed; staff accept all, decline all, or decide per field.
+An accepted change is applied in one transaction under row locks on the request and the
+chart, so two staff deciding at once apply it once; if the chart changed since the
+request was made, nothing is applied until staff choose what wins.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from patients.contacts import preferred_contact
+from patients.models import ChangeRequest, ChangeRequestItem, Patient, VerificationRequest
+from portal.audit.services import audit_record
+from portal.notifications.services import notify
+
+# The chart fields a patient may ask to change, in display order.
+DEMOGRAPHIC_FIELDS = [
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "sex",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "mobile",
+    "home_phone",
+    "email",
+    "preferred_language",
+    "emergency_contact_name",
+    "emergency_contact_relationship",
+    "emergency_contact_phone",
+]
+SIGN_IN_CONTACT_FIELDS = ("email", "mobile")
+
+
+def field_label(name: str) -> str:
+    return str(Patient._meta.get_field(name).verbose_name).capitalize()
+
+
+def as_text(value) -> str:
+    """How a chart value is stored in a request (dates ISO, phones E.164)."""
+    if value is None:
+        return ""
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def chart_values(patient: Patient) -> dict[str, str]:
+    return {name: as_text(getattr(patient, name)) for name in DEMOGRAPHIC_FIELDS}
+
+
+def display_value(name: str, text: str) -> str:
+    """A stored value as staff and patients read it (choice labels, not codes)."""
+    field = Patient._meta.get_field(name)
+    if field.choices and text:
+        return str(dict(field.flatchoices).get(text, text))
+    return text
+
+
+def _from_text(name: str, text: str):
+    if name == "date_of_birth":
+        return dt.date.fromisoformat(text)
+    return text
+
+
+class NothingChanged(Exception):  # noqa: N818
+    pass
+
+
+@transaction.atomic
+def change_request_create(*, request, patient: Patient, requested_by, proposed: dict):
+    """Record a request for every field whose proposed value differs from the chart.
+
+    Raises NothingChanged when no field differs. Unknown fields are ignored, so a
+    forged form cannot reach other columns.
+    """
+    current = chart_values(patient)
+    changes = {
+        name: as_text(value)
+        for name, value in proposed.items()
+        if name in DEMOGRAPHIC_FIELDS and as_text(value) != current[name]
+    }
+    if not changes:
+        raise NothingChanged
+    change_request = ChangeRequest.objects.create(
+        clinic=patient.clinic,
+        patient=patient,
+        kind=ChangeRequest.Kind.CHANGE,
+        requested_by=requested_by,
+    )
+    ChangeRequestItem.objects.bulk_create(
+        ChangeRequestItem(
+            clinic=patient.clinic,
+            request=change_request,
+            field=name,
+            old_value=current[name],
+            new_value=new,
+        )
+        for name, new in changes.items()
+    )
+    audit_record(
+        action="change_request.created",
+        request=request,
+        clinic=patient.clinic,
+        actor=requested_by,
+        obj=change_request,
+        acting_for=patient,
+        details={"changes": {name: [current[name], new] for name, new in changes.items()}},
+    )
+    return change_request
+
+
+def registration_request_create(*, patient: Patient, requested_by) -> ChangeRequest:
+    """Queue a self-registration for staff: the details the new patient gave."""
+    values = chart_values(patient)
+    change_request = ChangeRequest.objects.create(
+        clinic=patient.clinic,
+        patient=patient,
+        kind=ChangeRequest.Kind.REGISTRATION,
+        requested_by=requested_by,
+    )
+    ChangeRequestItem.objects.bulk_create(
+        ChangeRequestItem(
+            clinic=patient.clinic, request=change_request, field=name, new_value=value
+        )
+        for name, value in values.items()
+        if value
+    )
+    return change_request
+
+
+def verification_request_queue(*, verification: VerificationRequest) -> ChangeRequest:
+    """Queue an identity confirmation for staff."""
+    change_request, _created = ChangeRequest.objects.get_or_create(
+        verification=verification,
+        defaults={
+            "clinic": verification.clinic,
+            "patient": verification.patient,
+            "kind": ChangeRequest.Kind.VERIFICATION,
+            "requested_by": verification.user,
+        },
+    )
+    return change_request
+
+
+@transaction.atomic
+def change_request_withdraw(*, request, change_request: ChangeRequest, user) -> bool:
+    locked = ChangeRequest.objects.select_for_update().get(pk=change_request.pk)
+    if not locked.is_pending or locked.kind != ChangeRequest.Kind.CHANGE:
+        return False
+    locked.status = ChangeRequest.Status.WITHDRAWN
+    locked.decided_at = timezone.now()
+    locked.save(update_fields=["status", "decided_at"])
+    audit_record(
+        action="change_request.withdrawn",
+        request=request,
+        clinic=locked.clinic,
+        actor=user,
+        obj=locked,
+        acting_for=locked.patient,
+    )
+    return True
+
+
+@dataclass
+class Conflict:
+    field: str
+    label: str
+    asked_over: str  # the chart's value when the patient asked
+    chart_now: str
+    proposed: str
+
+
+class ChartChanged(Exception):  # noqa: N818
+    """The chart changed since the request; staff must choose (nothing was applied)."""
+
+    def __init__(self, conflicts: list[Conflict]):
+        super().__init__([c.field for c in conflicts])
+        self.conflicts = conflicts
+
+
+class AlreadyDecided(Exception):  # noqa: N818
+    pass
+
+
+def change_request_decide(
+    *,
+    request,
+    change_request: ChangeRequest,
+    decided_by,
+    accept: set[str],
+    overwrite: set[str] = frozenset(),
+    decline_reason: str = "",
+) -> ChangeRequest:
+    """Accept the fields in ``accept`` and decline the rest, in one transaction.
+
+    A field whose chart value changed since the request is applied only if it is also in
+    ``overwrite``; otherwise ChartChanged is raised and nothing is applied. Deciding a
+    request that is no longer pending raises AlreadyDecided (two staff at once: the
+    second is told, the change is applied once).
+    """
+    with transaction.atomic():
+        locked = (
+            ChangeRequest.objects.select_for_update(of=("self",))
+            .select_related("clinic", "verification")
+            .get(pk=change_request.pk)
+        )
+        if not locked.is_pending:
+            raise AlreadyDecided
+        patient = Patient.objects.select_for_update().get(pk=locked.patient_id)
+        items = list(locked.items.all())
+        if locked.kind == ChangeRequest.Kind.CHANGE:
+            _apply_changes(request, locked, patient, items, accept, overwrite, decided_by)
+        else:
+            _decide_whole(request, locked, patient, items, bool(accept), decided_by)
+        accepted = [i for i in items if i.decision == ChangeRequestItem.Decision.ACCEPTED]
+        if locked.kind != ChangeRequest.Kind.CHANGE:
+            locked.status = (
+                ChangeRequest.Status.ACCEPTED if accept else ChangeRequest.Status.DECLINED
+            )
+        elif not accepted:
+            locked.status = ChangeRequest.Status.DECLINED
+        elif len(accepted) == len(items):
+            locked.status = ChangeRequest.Status.ACCEPTED
+        else:
+            locked.status = ChangeRequest.Status.PARTLY
+        locked.decided_at = timezone.now()
+        locked.decided_by = decided_by
+        locked.decline_reason = decline_reason[:500]
+        locked.save(update_fields=["status", "decided_at", "decided_by", "decline_reason"])
+        audit_record(
+            action=f"change_request.{locked.status}",
+            request=request,
+            clinic=locked.clinic,
+            actor=decided_by,
+            obj=locked,
+            acting_for=patient,
+            details={"accepted": [i.field for i in accepted]},
+        )
+        if locked.kind != ChangeRequest.Kind.VERIFICATION:
+            _tell_patient(patient, locked)
+    return locked
+
+
+def _apply_changes(request, locked, patient, items, accept, overwrite, decided_by):
+    conflicts = []
+    for item in items:
+        if item.field not in accept:
+            continue
+        now = as_text(getattr(patient, item.field))
+        if now != item.old_value and now != item.new_value and item.field not in overwrite:
+            conflicts.append(
+                Conflict(item.field, field_label(item.field), item.old_value, now, item.new_value)
+            )
+    if conflicts:
+        raise ChartChanged(conflicts)
+    before, after = {}, {}
+    for item in items:
+        if item.field in accept:
+            before[item.field] = as_text(getattr(patient, item.field))
+            setattr(patient, item.field, _from_text(item.field, item.new_value))
+            after[item.field] = item.new_value
+            item.decision = ChangeRequestItem.Decision.ACCEPTED
+        else:
+            item.decision = ChangeRequestItem.Decision.DECLINED
+    ChangeRequestItem.objects.bulk_update(items, ["decision"])
+    if after:
+        patient.full_clean(exclude=[f.name for f in Patient._meta.fields if f.name not in after])
+        patient.save(update_fields=list(after))
+        audit_record(
+            action="patient.changed",
+            request=request,
+            clinic=patient.clinic,
+            actor=decided_by,
+            obj=patient,
+            acting_for=patient,
+            details={"changes": {name: [before[name], after[name]] for name in after}},
+        )
+
+
+def _decide_whole(request, locked, patient, items, accepted, decided_by):
+    decision = (
+        ChangeRequestItem.Decision.ACCEPTED if accepted else ChangeRequestItem.Decision.DECLINED
+    )
+    for item in items:
+        item.decision = decision
+    ChangeRequestItem.objects.bulk_update(items, ["decision"])
+    if locked.kind == ChangeRequest.Kind.REGISTRATION:
+        patient.status = Patient.Status.ACTIVE if accepted else Patient.Status.INACTIVE
+        patient.save(update_fields=["status"])
+    elif locked.kind == ChangeRequest.Kind.VERIFICATION:
+        from patients import services
+
+        decide = services.verification_accept if accepted else services.verification_decline
+        decide(request=request, verification=locked.verification, decided_by=decided_by)
+
+
+def _tell_patient(patient, change_request):
+    contact = preferred_contact(email=patient.email, mobile=patient.mobile)
+    if contact is None:
+        return
+    notify(
+        clinic=patient.clinic,
+        channel=contact[0],
+        recipient=contact[1],
+        template="request_decided",
+        context={"change_request_id": change_request.pk},
+        language=patient.preferred_language,
+    )
+
+
+STATUS_MESSAGES = {
+    ChangeRequest.Status.PENDING: _("Waiting for the clinic"),
+    ChangeRequest.Status.ACCEPTED: _("Accepted"),
+    ChangeRequest.Status.PARTLY: _("Partly accepted"),
+    ChangeRequest.Status.DECLINED: _("Declined"),
+    ChangeRequest.Status.WITHDRAWN: _("Withdrawn"),
+}
