@@ -40,8 +40,9 @@ RUN DJANGO_SETTINGS_MODULE=portal.settings.production \
     python manage.py collectstatic --noinput
 
 # The code and collected static files stay owned by root (read-only to the app); only the
-# uploads folder (clinic logos) is writable. Mount a volume there to keep uploads.
-RUN mkdir -p /app/media && chown portal:portal /app/media
+# uploads folder (clinic logos) and the private message attachments are writable. Mount a
+# volume on each to keep them.
+RUN mkdir -p /app/media /app/attachments && chown portal:portal /app/media /app/attachments
 
 # Numeric, so orchestrators that enforce runAsNonRoot can verify it. 10001 is "portal".
 USER 10001:10001

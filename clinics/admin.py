@@ -46,6 +46,7 @@ class PortalSettingsAdmin(ClinicScopedAdmin):
                     "message_replies_allowed",
                     "patient_messages_allowed",
                     "pending_patients_may_message",
+                    "attachment_max_mb",
                 ]
             },
         ),

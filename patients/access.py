@@ -5,7 +5,7 @@ from functools import wraps
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 
-from patients.selectors import access_for_user
+from patients.selectors import grants_reused, pick_grant, usable_grants
 from patients.services import SESSION_PATIENT
 
 SESSION_MFA_ENROL_REQUIRED = "portal_mfa_enrol_required"
@@ -53,16 +53,17 @@ def patient_required(view=None, *, allow_password_change=False, allow_mfa_enrol=
                 return redirect("portal:account-password")
             if request.session.get(SESSION_MFA_ENROL_REQUIRED) and not allow_mfa_enrol:
                 return redirect("portal:account-authenticator")
-            access = access_for_user(
-                clinic=request.clinic, user=user, patient_id=request.session.get(SESSION_PATIENT)
-            )
+            grants = usable_grants(clinic=request.clinic, user=user)
+            access = pick_grant(grants, request.session.get(SESSION_PATIENT))
             if access is None:
                 return _no_access(request, user)
             if scope is not None and not access.allows(scope):
                 return render(request, "patients/out_of_scope.html", status=403)
             request.access = access
             request.patient = access.patient
-            response = view(request, *args, **kwargs)
+            # The view may list the grants again (the home page does): one query, not two.
+            with grants_reused(clinic=request.clinic, user=user, grants=grants):
+                response = view(request, *args, **kwargs)
             add_never_cache_headers(response)
             return response
 

@@ -219,6 +219,19 @@ class PatientAccess(ClinicOwned):
             raise ValueError(scope)
         return not self.acts_for_someone_else or getattr(self, f"can_{scope}")
 
+    # For templates, which cannot pass arguments.
+    @property
+    def allows_appointments(self):
+        return self.allows("appointments")
+
+    @property
+    def allows_messages(self):
+        return self.allows("messages")
+
+    @property
+    def allows_demographics(self):
+        return self.allows("demographics")
+
     def ended_by_age(self, *, threshold: int, today) -> bool:
         """A parent's or guardian's grant stops when the child comes of age."""
         return (

@@ -1,36 +1,85 @@
+from contextlib import contextmanager
+from contextvars import ContextVar
+
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
-from patients.models import PatientAccess
+from clinics.models import PortalSettings
+from patients.models import Patient, PatientAccess, PatientCategory
 from portal.audit.models import AuditEvent
+
+# The signed-in account's usable grants, worked out once by ``patient_required`` and
+# reused by the view it guards (the home page lists them again). Dropped as soon as a
+# grant, a chart, a category or the portal settings are saved during the request.
+_request_grants: ContextVar[tuple | None] = ContextVar("portal_request_grants", default=None)
 
 
 def usable_grants(*, clinic, user) -> list[PatientAccess]:
     """The user's grants that work today: not revoked, not expired, not ended by age."""
-    threshold = clinic.portal_settings.representative_age_threshold
     today = timezone.localdate()
+    reused = _request_grants.get()
+    if reused is not None and reused[:3] == (clinic.pk, user.pk, today):
+        return list(reused[3])
+    threshold = clinic.portal_settings.representative_age_threshold
+    now = timezone.now()
+    # Only live grants are read; the rest of the test runs on those few rows in Python,
+    # which costs less than the joins and OR conditions it replaces.
     grants = (
         PatientAccess.objects.for_clinic(clinic)
-        .active()
-        .filter(user=user, patient__portal_revoked_at__isnull=True)
-        # A chart in a category the clinic keeps off the portal is reached by no one.
-        .filter(Q(patient__category__isnull=True) | Q(patient__category__portal_eligible=True))
-        .select_related("patient")
+        .filter(user=user, revoked_at__isnull=True)
+        .select_related("patient__category")
         .order_by("created_at")
     )
-    usable = [g for g in grants if not g.ended_by_age(threshold=threshold, today=today)]
+    usable = [
+        g
+        for g in grants
+        if (g.expires_at is None or g.expires_at > now)
+        and g.patient.portal_revoked_at is None
+        # A chart in a category the clinic keeps off the portal is reached by no one.
+        and (g.patient.category is None or g.patient.category.portal_eligible)
+        and not g.ended_by_age(threshold=threshold, today=today)
+    ]
     # The person's own chart first, then those they act for.
     return sorted(usable, key=lambda g: g.relationship != PatientAccess.Relationship.SELF)
 
 
-def access_for_user(*, clinic, user, patient_id=None) -> PatientAccess | None:
-    """The user's usable grant for ``patient_id`` (or their first one), or None."""
-    grants = usable_grants(clinic=clinic, user=user)
+def pick_grant(grants, patient_id=None) -> PatientAccess | None:
+    """The grant for ``patient_id`` among ``grants``, else the first one, else None."""
     if patient_id is not None:
         chosen = next((g for g in grants if g.patient_id == patient_id), None)
         if chosen:
             return chosen
     return next(iter(grants), None)
+
+
+def access_for_user(*, clinic, user, patient_id=None) -> PatientAccess | None:
+    """The user's usable grant for ``patient_id`` (or their first one), or None."""
+    return pick_grant(usable_grants(clinic=clinic, user=user), patient_id)
+
+
+@contextmanager
+def grants_reused(*, clinic, user, grants):
+    """Within the block, ``usable_grants`` for this clinic and user returns ``grants``
+    (until one of the rows they depend on is saved)."""
+    token = _request_grants.set((clinic.pk, user.pk, timezone.localdate(), list(grants)))
+    try:
+        yield
+    finally:
+        _request_grants.reset(token)
+
+
+def _forget_request_grants(**kwargs):
+    _request_grants.set(None)
+
+
+for _model in (PatientAccess, Patient, PatientCategory, PortalSettings):
+    for _name, _signal in (("save", post_save), ("delete", post_delete)):
+        _signal.connect(
+            _forget_request_grants,
+            sender=_model,
+            dispatch_uid=f"request-grants-{_model.__name__}-{_name}",
+        )
 
 
 def account_activity(*, clinic, user, patient):

@@ -29,7 +29,7 @@ from patients.forms import (
     SetPasswordForm,
     TotpForm,
 )
-from patients.models import PasscodeDevice
+from patients.models import ChangeRequest, PasscodeDevice
 from patients.selectors import account_activity, usable_grants
 from patients.services import Outcome, Proof, SendRefused
 
@@ -458,6 +458,13 @@ def home(request):
         upcoming, _past = upcoming_and_past(clinic=request.clinic, patient=request.patient)
         context["access_appointments"] = True
         context["next_appointment"] = upcoming.first()
+    if request.access.allows("demographics"):
+        context["access_demographics"] = True
+        context["pending_requests"] = (
+            ChangeRequest.objects.for_clinic(request.clinic)
+            .filter(patient=request.patient, status=ChangeRequest.Status.PENDING)
+            .count()
+        )
     return render(request, "patients/home.html", context)
 
 

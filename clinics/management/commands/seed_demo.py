@@ -14,6 +14,7 @@ from appointments.models import Provider
 from clinics.models import Clinic, IdentifierType, User
 from clinics.roles import CLINIC_ADMIN, FRONT_DESK
 from clinics.services import clinic_ensure_defaults, staff_member_create
+from messaging.demo import seed_demo_messages
 from patients.models import Patient, PatientIdentifier
 
 DEMO_PASSWORD = "demo-portal-2026"
@@ -147,3 +148,4 @@ class Command(BaseCommand):
                 clinic=clinic, patient=patient, id_type=health_card, number=card
             )
         seed_demo_appointments(clinic)
+        seed_demo_messages(clinic)

@@ -1,0 +1,137 @@
+"""Inbox and thread pages run a fixed number of queries, with 1 thread or 500 (and with
+a conversation of 1 message or 500, each with an attachment)."""
+
+import pytest
+from django.utils import timezone
+
+from messaging.models import Attachment, Message, Side, Thread
+from tests.messaging.conftest import client_for
+
+pytestmark = pytest.mark.django_db
+
+# Pinned counts. Every page: the clinic (from the host), the session, the user. Portal
+# pages add the account's grants; the inbox then reads the unread total, the page count
+# and one page of threads with their unread counts. A thread page reads the thread with
+# its patient, its messages and their attachments, then marks them read and writes the
+# audit event (an update and an insert in a savepoint: 3 queries). Admin pages add the
+# staff member's permissions (2); the inbox reads the filtered and total counts and one
+# page; a thread page is as on the portal.
+PORTAL_INBOX_QUERIES = 7
+PORTAL_THREAD_QUERIES = 11
+ADMIN_INBOX_QUERIES = 8
+ADMIN_THREAD_QUERIES = 12
+
+
+@pytest.fixture(autouse=True)
+def _sessions_in_the_database(settings):
+    # With REDIS_URL the session is read from the cache; pin the counts for one engine.
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
+
+def make_threads(patient, count, *, staff):
+    """``count`` threads, each with one unread message from the clinic (bulk_create)."""
+    now = timezone.now()
+    threads = Thread.objects.bulk_create(
+        Thread(
+            clinic=patient.clinic,
+            patient=patient,
+            subject=f"Subject {n}",
+            started_by=staff,
+            last_message_at=now,
+            last_sender_side=Side.PATIENT if n % 2 else Side.STAFF,
+        )
+        for n in range(count)
+    )
+    Message.objects.bulk_create(
+        Message(
+            clinic=patient.clinic,
+            thread=thread,
+            sender_side=Side.STAFF,
+            author=staff,
+            author_name="Fiona Desk",
+            body="Hello",
+            read_by_staff_at=now,
+        )
+        for thread in threads
+    )
+    return threads
+
+
+def make_conversation(thread, count, *, staff, author):
+    """``count`` messages alternating sides, each with an attachment row."""
+    messages = Message.objects.bulk_create(
+        Message(
+            clinic=thread.clinic,
+            thread=thread,
+            sender_side=Side.STAFF if n % 2 else Side.PATIENT,
+            author=staff if n % 2 else author,
+            author_name="Someone",
+            author_relationship="" if n % 2 else "spouse",
+            body=f"Message {n}\nsecond line",
+        )
+        for n in range(count)
+    )
+    Attachment.objects.bulk_create(
+        Attachment(
+            clinic=thread.clinic,
+            message=message,
+            file=f"{thread.clinic_id}/missing",
+            original_name="scan.pdf",
+            content_type="application/pdf",
+            size=100,
+        )
+        for message in messages
+    )
+
+
+@pytest.mark.parametrize("count", [1, 500])
+def test_the_portal_inbox_runs_a_fixed_number_of_queries(
+    count, maria, chart, fiona, django_assert_num_queries
+):
+    make_threads(chart, count, staff=fiona)
+    client = client_for(maria)
+    with django_assert_num_queries(PORTAL_INBOX_QUERIES):
+        response = client.get("/portal/messages/")
+    assert response.status_code == 200
+    assert len(response.context["page"].object_list) == min(count, 20)
+
+
+@pytest.mark.parametrize("count", [1, 500])
+def test_the_portal_thread_page_runs_a_fixed_number_of_queries(
+    count, maria, paul, chart, fiona, django_assert_num_queries
+):
+    threads = make_threads(chart, count, staff=fiona)
+    make_conversation(threads[0], count, staff=fiona, author=paul)
+    client = client_for(maria)
+    with django_assert_num_queries(PORTAL_THREAD_QUERIES):
+        response = client.get(f"/portal/messages/{threads[0].pk}/")
+    assert response.status_code == 200
+    assert len(response.context["conversation"]) == count + 1
+
+
+@pytest.mark.parametrize("count", [1, 500])
+def test_the_admin_inbox_runs_a_fixed_number_of_queries(
+    count, chart, fiona, bob_chart, django_assert_num_queries
+):
+    make_threads(chart, count, staff=fiona)
+    make_threads(bob_chart, count, staff=fiona)
+    client = client_for(fiona)
+    client.get("/admin/")  # the session's first touch, not part of the page
+    with django_assert_num_queries(ADMIN_INBOX_QUERIES):
+        response = client.get("/admin/messaging/thread/")
+    assert response.status_code == 200
+    assert len(response.context["cl"].result_list) == min(2 * count, 50)
+
+
+@pytest.mark.parametrize("count", [1, 500])
+def test_the_admin_thread_page_runs_a_fixed_number_of_queries(
+    count, chart, fiona, paul, django_assert_num_queries
+):
+    threads = make_threads(chart, count, staff=fiona)
+    make_conversation(threads[0], count, staff=fiona, author=paul)
+    client = client_for(fiona)
+    client.get("/admin/")
+    with django_assert_num_queries(ADMIN_THREAD_QUERIES):
+        response = client.get(f"/admin/messaging/thread/{threads[0].pk}/change/")
+    assert response.status_code == 200
+    assert len(response.context["conversation"]) == count + 1
