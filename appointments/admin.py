@@ -138,28 +138,19 @@ class AppointmentAdmin(ClinicScopedAdmin):
         )
         self._outcome(request, queryset, done, _("cancelled"))
 
-    @admin.action(description=_("Mark completed"), permissions=["change"])
-    def mark_completed(self, request, queryset):
+    def _mark(self, request, queryset, status, verb):
         done = sum(
             services.appointment_mark(
-                appointment=a,
-                status=Appointment.Status.COMPLETED,
-                marked_by=request.user,
-                request=request,
+                appointment=a, status=status, marked_by=request.user, request=request
             )
             for a in queryset
         )
-        self._outcome(request, queryset, done, _("marked completed"))
+        self._outcome(request, queryset, done, verb)
+
+    @admin.action(description=_("Mark completed"), permissions=["change"])
+    def mark_completed(self, request, queryset):
+        self._mark(request, queryset, Appointment.Status.COMPLETED, _("marked completed"))
 
     @admin.action(description=_("Mark no-show"), permissions=["change"])
     def mark_no_show(self, request, queryset):
-        done = sum(
-            services.appointment_mark(
-                appointment=a,
-                status=Appointment.Status.NO_SHOW,
-                marked_by=request.user,
-                request=request,
-            )
-            for a in queryset
-        )
-        self._outcome(request, queryset, done, _("marked as no-show"))
+        self._mark(request, queryset, Appointment.Status.NO_SHOW, _("marked as no-show"))

@@ -485,54 +485,61 @@ def _close_queue_entry(verification, decided_by):
     )
 
 
-@transaction.atomic
-def verification_accept(*, request, verification: VerificationRequest, decided_by) -> bool:
-    """Link the person's account to the chart. Returns False if already decided."""
+def _verification_decide(
+    *, request, verification, decided_by, status
+) -> VerificationRequest | None:
+    """Record the decision once (row lock); None when someone already decided."""
     verification = VerificationRequest.objects.select_for_update().get(pk=verification.pk)
     if verification.status != VerificationRequest.Status.PENDING:
-        return False
-    verification.status = VerificationRequest.Status.ACCEPTED
+        return None
+    verification.status = status
     verification.decided_at = timezone.now()
     verification.decided_by = decided_by
     verification.save(update_fields=["status", "decided_at", "decided_by"])
     _close_queue_entry(verification, decided_by)
-    _grant_self(verification.clinic, verification.user, verification.patient)
     audit_record(
-        action="verification.accepted",
+        action=f"verification.{status}",
         request=request,
         actor=decided_by,
         clinic=verification.clinic,
         acting_for=verification.patient,
         obj=verification,
     )
+    return verification
+
+
+@transaction.atomic
+def verification_accept(*, request, verification: VerificationRequest, decided_by) -> bool:
+    """Link the person's account to the chart. Returns False if already decided."""
+    decided = _verification_decide(
+        request=request,
+        verification=verification,
+        decided_by=decided_by,
+        status=VerificationRequest.Status.ACCEPTED,
+    )
+    if decided is None:
+        return False
+    _grant_self(decided.clinic, decided.user, decided.patient)
     return True
 
 
 @transaction.atomic
 def verification_decline(*, request, verification: VerificationRequest, decided_by) -> bool:
     """Tell the person the clinic could not confirm them. Returns False if already decided."""
-    verification = VerificationRequest.objects.select_for_update().get(pk=verification.pk)
-    if verification.status != VerificationRequest.Status.PENDING:
-        return False
-    verification.status = VerificationRequest.Status.DECLINED
-    verification.decided_at = timezone.now()
-    verification.decided_by = decided_by
-    verification.save(update_fields=["status", "decided_at", "decided_by"])
-    _close_queue_entry(verification, decided_by)
-    notify(
-        clinic=verification.clinic,
-        channel=verification.channel,
-        recipient=verification.destination,
-        template="verification_declined",
-        context={"verification_id": verification.pk},
-    )
-    audit_record(
-        action="verification.declined",
+    decided = _verification_decide(
         request=request,
-        actor=decided_by,
-        clinic=verification.clinic,
-        acting_for=verification.patient,
-        obj=verification,
+        verification=verification,
+        decided_by=decided_by,
+        status=VerificationRequest.Status.DECLINED,
+    )
+    if decided is None:
+        return False
+    notify(
+        clinic=decided.clinic,
+        channel=decided.channel,
+        recipient=decided.destination,
+        template="verification_declined",
+        context={"verification_id": decided.pk},
     )
     return True
 
