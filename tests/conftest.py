@@ -20,6 +20,19 @@ from tests.factories import (
 )
 
 
+def pytest_collection_modifyitems(items):
+    """Every transactional test restores the migrations' rows (content types, permissions,
+    staff roles) afterwards. A restore that follows a plain flush collides with the rows
+    post_migrate re-created, so all transactional tests restore, not just some."""
+    for item in items:
+        marker = item.get_closest_marker("django_db")
+        if marker and marker.kwargs.get("transaction") and not marker.kwargs.get(
+            "serialized_rollback"
+        ):
+            kwargs = {**marker.kwargs, "serialized_rollback": True}
+            item.add_marker(pytest.mark.django_db(*marker.args, **kwargs), append=False)
+
+
 @pytest.fixture(autouse=True)
 def _fast_and_isolated(settings):
     # Argon2 is the production hasher; tests use a fast one.
