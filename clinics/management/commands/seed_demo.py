@@ -15,7 +15,7 @@ from clinics.models import Clinic, IdentifierType, User
 from clinics.roles import CLINIC_ADMIN, FRONT_DESK
 from clinics.services import clinic_ensure_defaults, staff_member_create
 from messaging.demo import seed_demo_messages
-from patients.models import Patient, PatientIdentifier
+from patients.models import Patient, PatientAccess, PatientIdentifier
 
 DEMO_PASSWORD = "demo-portal-2026"
 
@@ -147,5 +147,22 @@ class Command(BaseCommand):
             PatientIdentifier.objects.create(
                 clinic=clinic, patient=patient, id_type=health_card, number=card
             )
+        self._seed_portal_account(clinic, spec["patients"][0])
         seed_demo_appointments(clinic)
         seed_demo_messages(clinic)
+
+    def _seed_portal_account(self, clinic, patient_spec):
+        """The first demo patient already uses the portal, with a password."""
+        first, last, *_rest, email, _mobile, card = patient_spec
+        if User.objects.filter(clinic=clinic, email=email).exists():
+            return
+        patient = PatientIdentifier.objects.for_clinic(clinic).get(number=card).patient
+        user = User.objects.create_user(
+            username=f"p-demo-{clinic.slug}",
+            email=email,
+            password=DEMO_PASSWORD,
+            clinic=clinic,
+            first_name=first,
+            last_name=last,
+        )
+        PatientAccess.objects.create(clinic=clinic, user=user, patient=patient)
