@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext_lazy
 
 from appointments import services
 from appointments.models import (
@@ -121,12 +121,10 @@ class AppointmentAdmin(ClinicScopedAdmin):
             return
         obj.pk = booked.pk
 
-    def _outcome(self, request, queryset, done, verb):
-        messages.success(
-            request,
-            ngettext("%(count)d appointment %(verb)s.", "%(count)d appointments %(verb)s.", done)
-            % {"count": done, "verb": verb},
-        )
+    def _outcome(self, request, done, message):
+        # Whole sentences per action: a participle inserted alone cannot agree in number
+        # in every language ("1 rendez-vous annulé", "2 rendez-vous annulés").
+        messages.success(request, message % {"count": done})
 
     @admin.action(description=_("Cancel"), permissions=["change"])
     def cancel(self, request, queryset):
@@ -136,21 +134,45 @@ class AppointmentAdmin(ClinicScopedAdmin):
             )
             for a in queryset
         )
-        self._outcome(request, queryset, done, _("cancelled"))
+        self._outcome(
+            request,
+            done,
+            ngettext_lazy(
+                "%(count)d appointment cancelled.", "%(count)d appointments cancelled.", "count"
+            ),
+        )
 
-    def _mark(self, request, queryset, status, verb):
+    def _mark(self, request, queryset, status, message):
         done = sum(
             services.appointment_mark(
                 appointment=a, status=status, marked_by=request.user, request=request
             )
             for a in queryset
         )
-        self._outcome(request, queryset, done, verb)
+        self._outcome(request, done, message)
 
     @admin.action(description=_("Mark completed"), permissions=["change"])
     def mark_completed(self, request, queryset):
-        self._mark(request, queryset, Appointment.Status.COMPLETED, _("marked completed"))
+        self._mark(
+            request,
+            queryset,
+            Appointment.Status.COMPLETED,
+            ngettext_lazy(
+                "%(count)d appointment marked completed.",
+                "%(count)d appointments marked completed.",
+                "count",
+            ),
+        )
 
     @admin.action(description=_("Mark no-show"), permissions=["change"])
     def mark_no_show(self, request, queryset):
-        self._mark(request, queryset, Appointment.Status.NO_SHOW, _("marked as no-show"))
+        self._mark(
+            request,
+            queryset,
+            Appointment.Status.NO_SHOW,
+            ngettext_lazy(
+                "%(count)d appointment marked as no-show.",
+                "%(count)d appointments marked as no-show.",
+                "count",
+            ),
+        )

@@ -7,6 +7,9 @@ from django.utils.translation import gettext_lazy as _
 from appointments.selectors import bookable_providers, bookable_types
 from patients.forms import DateInput
 
+# How far ahead a search may start; also keeps slot arithmetic off the calendar's end.
+SEARCH_HORIZON = dt.timedelta(days=2 * 365)
+
 
 class SlotSearchForm(forms.Form):
     """Type → provider (or any) → date. Submitted with GET; no JavaScript needed."""
@@ -23,7 +26,8 @@ class SlotSearchForm(forms.Form):
         self.fields["appointment_type"].queryset = bookable_types(clinic)
         chosen = self.data.get("appointment_type")
         providers = []
-        if chosen and str(chosen).isdigit():
+        # isdecimal, not isdigit: "²" is a digit that int() refuses.
+        if chosen and str(chosen).isdecimal():
             kind = bookable_types(clinic).filter(pk=chosen).first()
             if kind:
                 providers = [(str(p.pk), p.name) for p in bookable_providers(clinic, kind)]
@@ -32,7 +36,7 @@ class SlotSearchForm(forms.Form):
     def clean_date(self):
         today = timezone.localdate()
         day = self.cleaned_data.get("date") or today + dt.timedelta(days=1)
-        return max(day, today)
+        return min(max(day, today), today + SEARCH_HORIZON)
 
 
 class ConfirmForm(forms.Form):

@@ -17,7 +17,8 @@ def _when(notification):
         raise Obsolete("the appointment is gone")
     local = timezone.localtime(appointment.start, notification.clinic.tz)
     return appointment, {
-        "when": formats.date_format(local, "DATETIME_FORMAT"),
+        # 24-hour time: "9 a.m." would end a sentence with a doubled full stop.
+        "when": f"{formats.date_format(local, 'DATE_FORMAT')}, {local:%H:%M}",
         "day": formats.date_format(local, "DATE_FORMAT"),
         "time": formats.time_format(local, "TIME_FORMAT"),
     }

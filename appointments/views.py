@@ -99,10 +99,7 @@ def book_confirm(request):
         .filter(pk=_int(provider_id))
         .first()
     )
-    try:
-        start = parse_datetime(start_text)
-    except ValueError:
-        start = None
+    start = _slot_start(start_text)
     if request.method != "POST" or not (kind and provider and start):
         return redirect("portal:appointments-book")
     form = ConfirmForm(request.POST if "confirm" in request.POST else None)
@@ -151,6 +148,18 @@ def cancel(request, pk):
         messages.success(request, _("Your appointment is cancelled."))
         return redirect("portal:appointments")
     return render(request, "appointments/cancel.html", {"appointment": appointment})
+
+
+def _slot_start(text):
+    """The start a slot button sends: an aware datetime inside the calendar, else None
+    (a naive or extreme value would crash the time-zone arithmetic)."""
+    try:
+        start = parse_datetime(text)
+    except ValueError:
+        return None
+    if start is None or timezone.is_naive(start) or not 1 < start.year < 9999:
+        return None
+    return start
 
 
 def _int(value):

@@ -146,6 +146,16 @@ class ClinicAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
         clinic_ensure_defaults(clinic=obj)
+        shown = obj.portal_accent_colour
+        if shown != obj.accent_colour.lower():
+            messages.warning(
+                request,
+                _(
+                    "The accent colour %(chosen)s is too light for white text on it, so the "
+                    "portal shows it darker, as %(shown)s."
+                )
+                % {"chosen": obj.accent_colour, "shown": shown},
+            )
 
 
 class RoleChoiceField(forms.ModelMultipleChoiceField):

@@ -1,11 +1,12 @@
 import secrets
 import zoneinfo
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin, UserManager
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.crypto import salted_hmac
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
@@ -61,6 +62,14 @@ class Clinic(models.Model):
     @property
     def public_name(self):
         return self.display_name or self.name
+
+    @property
+    def portal_accent_colour(self):
+        """The accent colour as the portal shows it: darkened if white text on it would
+        be hard to read (see clinics.colours)."""
+        from clinics.colours import readable_accent
+
+        return readable_accent(self.accent_colour)
 
     @cached_property
     def tz(self):
@@ -189,6 +198,21 @@ class IdentifierType(ClinicOwned):
         ]
 
     def __str__(self):
+        return self.label
+
+    @property
+    def display_label(self) -> str:
+        """The label in the reader's language while it is still the default the clinic
+        started with (stored as text in one language); a label the clinic wrote itself
+        shows as written."""
+        default = dict(DEFAULT_ID_TYPES).get(self.code)
+        if default is not None:
+            stored_as = set()
+            for language, _name in settings.LANGUAGES:
+                with translation.override(language):
+                    stored_as.add(str(default))
+            if self.label in stored_as:
+                return str(default)
         return self.label
 
 

@@ -97,7 +97,9 @@ def invitation_send(
                 else {}
             ),
         )
-        language = patient.preferred_language if not representative else "en"
+        # Representatives have no language on file: the patient's, as for every other
+        # notice about this patient (the invitation's pages have a language switch).
+        language = patient.preferred_language
         notify(
             clinic=clinic,
             channel=channel,
@@ -254,6 +256,9 @@ def portal_access_revoke(*, patient: Patient, revoked_by, request=None) -> int:
                     recipient=contact[1],
                     template="portal_deactivated",
                     context={"patient_id": patient.pk},
+                    # Representatives have no language on file: the patient's, as for
+                    # every other notice about this patient.
+                    language=patient.preferred_language,
                 )
         patient.portal_revoked_at = now
         patient.portal_revoked_by = revoked_by

@@ -178,7 +178,7 @@ class ThreadAdmin(ClinicScopedAdmin):
         if not self.has_add_permission(request) or not self.has_reply_permission(request):
             raise PermissionDenied
         chosen = None
-        if (request.GET.get("patient") or "").isdigit():
+        if (request.GET.get("patient") or "").isdecimal():
             chosen = (
                 Patient.objects.for_clinic(request.clinic)
                 .filter(pk=int(request.GET["patient"]))
@@ -225,7 +225,7 @@ class ThreadAdmin(ClinicScopedAdmin):
         """The conversation, escaped with its line breaks, and the reply form."""
         if not self.has_view_permission(request):
             raise PermissionDenied
-        if not str(object_id).isdigit():
+        if not str(object_id).isdecimal():
             raise Http404
         thread = selectors.get_thread_for_staff(request, int(object_id))
         portal_settings = request.clinic.portal_settings

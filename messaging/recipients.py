@@ -61,7 +61,9 @@ def patient_side_recipients(patient) -> list[Recipient]:
             email=grant.user.email, mobile=grant.user.phone, enabled_channels=enabled
         )
         if contact:
-            found.append(Recipient(*contact))
+            # Representatives have no language on file: the patient's, as for
+            # appointment notices.
+            found.append(Recipient(*contact, language=patient.preferred_language))
     unique: dict[tuple[str, str], Recipient] = {}
     for recipient in found:
         unique.setdefault((recipient.channel, recipient.address.lower()), recipient)

@@ -282,7 +282,8 @@ class PatientRequestAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
                 decided_by=request.user,
                 accept=accept,
                 overwrite=set(request.POST.getlist("overwrite")),
-                decline_reason=request.POST.get("reason", ""),
+                # PostgreSQL cannot store NUL characters in text.
+                decline_reason=request.POST.get("reason", "").replace("\x00", ""),
             )
         except demographics.ChartChanged as changed:
             messages.error(

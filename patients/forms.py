@@ -20,7 +20,7 @@ class IdentificationForm(forms.Form):
     def __init__(self, *args, clinic, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["id_type"].choices = [
-            (t.code, t.label)
+            (t.code, t.display_label)
             for t in IdentifierType.objects.for_clinic(clinic).filter(is_active=True)
         ]
 
@@ -96,7 +96,7 @@ class CodeForm(forms.Form):
 
     def clean_code(self):
         code = self.cleaned_data["code"].strip()
-        if not code.isdigit():
+        if not code.isdecimal():
             raise forms.ValidationError(_("The code has 6 digits."))
         return code
 

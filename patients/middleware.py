@@ -3,10 +3,16 @@ import time
 from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect
+from django.utils import translation
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 
-from patients.services import SESSION_LAST_SEEN, SESSION_SIGNED_IN_AT, portal_logout
+from patients.services import (
+    SESSION_LANGUAGE,
+    SESSION_LAST_SEEN,
+    SESSION_SIGNED_IN_AT,
+    portal_logout,
+)
 
 # Writing the session on every request would cost a write per page; a minute's
 # precision is plenty for an idle timeout counted in minutes.
@@ -53,3 +59,49 @@ class PortalSessionMiddleware:
         if now - last_seen >= _TOUCH_EVERY_SECONDS:
             session[SESSION_LAST_SEEN] = now
         return None
+
+
+def switch_choice(request) -> str | None:
+    """The language chosen with the switch on every page: Django's ``set_language``
+    keeps it in the (host-only) language cookie, and nothing else sets that cookie."""
+    code = request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME)
+    if not code:
+        return None
+    try:
+        return translation.get_supported_language_variant(code)
+    except LookupError:
+        return None
+
+
+def apply_portal_language(request) -> None:
+    """Use the signed-in person's preferred language for this request, unless they chose
+    one with the switch (see ``PortalLanguageMiddleware``)."""
+    if switch_choice(request):
+        return
+    language = request.session.get(SESSION_LANGUAGE)
+    if language and language in dict(settings.LANGUAGES):
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+
+
+class PortalLanguageMiddleware:
+    """The language of every page, in this order:
+
+    1. the language the person chose with the switch on every page (the language cookie);
+    2. once signed in to the portal, the preferred language on their chart, which
+       ``patients.services.portal_login`` keeps in the session (a change to the chart
+       takes effect at the next sign-in);
+    3. otherwise the browser's Accept-Language, then ``LANGUAGE_CODE``
+       (``LocaleMiddleware``, which also handles 1).
+
+    Goes after ``LocaleMiddleware``. Without a session cookie nothing is read, so public
+    pages still load no session.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if settings.SESSION_COOKIE_NAME in request.COOKIES:
+            apply_portal_language(request)
+        return self.get_response(request)

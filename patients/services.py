@@ -540,6 +540,8 @@ def verification_decline(*, request, verification: VerificationRequest, decided_
         recipient=decided.destination,
         template="verification_declined",
         context={"verification_id": decided.pk},
+        # The person gave this chart's ID; nothing else says which language they read.
+        language=decided.patient.preferred_language,
     )
     return True
 
@@ -549,11 +551,19 @@ def verification_decline(*, request, verification: VerificationRequest, decided_
 SESSION_SIGNED_IN_AT = "portal_signed_in_at"
 SESSION_LAST_SEEN = "portal_last_seen"
 SESSION_PATIENT = "portal_patient_id"
+SESSION_LANGUAGE = "portal_language"
 
 
 def portal_login(request, *, user, method: str, patient=None) -> None:
-    """Start a portal session (new session key) and record the sign-in."""
+    """Start a portal session (new session key) and record the sign-in.
+
+    The session remembers the preferred language on the person's chart, which their
+    pages use from now on unless they chose a language with the switch
+    (``patients.middleware.PortalLanguageMiddleware`` states the whole rule).
+    """
     from django.contrib.auth import login
+
+    from patients.middleware import apply_portal_language
 
     login(request, user, backend="clinics.backends.ClinicBackend")
     now = timezone.now().timestamp()
@@ -561,6 +571,11 @@ def portal_login(request, *, user, method: str, patient=None) -> None:
     request.session[SESSION_LAST_SEEN] = now
     if patient is not None:
         request.session[SESSION_PATIENT] = patient.pk
+    language = _chart_language(user, patient)
+    if language:
+        request.session[SESSION_LANGUAGE] = language
+    # Messages added later in this request (e.g. "You are registered") use it too.
+    apply_portal_language(request)
     audit_record(
         action="signin.success",
         request=request,
@@ -569,6 +584,22 @@ def portal_login(request, *, user, method: str, patient=None) -> None:
         acting_for=patient,
         details={"method": method},
     )
+
+
+def _chart_language(user, patient) -> str | None:
+    """The preferred language on the account's own chart; for a representative without
+    one, on the chart they signed in for (else the first they may act for)."""
+    grants = list(
+        PatientAccess.objects.for_clinic(user.clinic_id)
+        .active()
+        .filter(user=user)
+        .select_related("patient")
+        .order_by("created_at")
+    )
+    self_grant = PatientAccess.Relationship.SELF
+    own = next((g.patient for g in grants if g.relationship == self_grant), None)
+    chart = own or patient or (grants[0].patient if grants else None)
+    return chart.preferred_language if chart is not None else None
 
 
 def portal_logout(request, *, reason: str = "signout") -> None:

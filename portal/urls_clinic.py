@@ -10,5 +10,7 @@ urlpatterns = [
     path("portal/", include("patients.urls", namespace="portal")),
     path("branding/logo", core_views.clinic_logo, name="clinic-logo"),
     path("hooks/", include("portal.notifications.urls", namespace="hooks")),
+    # The language switch on every page posts to Django's set_language view.
+    path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", clinic_admin_site.urls),
 ]

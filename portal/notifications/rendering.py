@@ -21,9 +21,10 @@ def _render_plain(name: str, context: dict) -> str:
 
 def render_notification(notification) -> Rendered:
     """Email: emails/<name>.subject.txt, .txt, .html; SMS: sms/<name>.txt."""
-    context = build_context(notification)
     name = notification.template
     with translation.override(notification.language):
+        # Builders format dates and times: in the recipient's language, like the text.
+        context = build_context(notification)
         if notification.channel == notification.Channel.SMS:
             return Rendered(
                 subject="", text=_render_plain(f"sms/{name}.txt", context).strip(), html=None

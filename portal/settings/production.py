@@ -32,6 +32,10 @@ PORTAL_STAFF_OTP_REQUIRED = env.bool("PORTAL_STAFF_OTP_REQUIRED", default=True)
 # Persistent connections: a new connection per request measured 4-5x slower.
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)  # noqa: F405
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # noqa: F405
+# Celery's Django fix-up closes a worker's database connection after every task unless
+# told to reuse it (then it closes it every 2 x this many tasks): bench/notify.py measured
+# one new PostgreSQL connection per notification without it (see bench/README.md).
+CELERY_DB_REUSE_MAX = 500
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
@@ -41,6 +45,7 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)
 SESSION_COOKIE_SECURE = True
 CSRF_COOKIE_SECURE = True
+LANGUAGE_COOKIE_SECURE = True
 CSRF_COOKIE_HTTPONLY = True
 
 STORAGES["staticfiles"] = {  # noqa: F405

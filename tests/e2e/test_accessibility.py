@@ -1,0 +1,618 @@
+"""Every portal page a person can reach, checked by axe-core in Chromium at 1280 px and
+360 px: no "serious" or "critical" violation of WCAG 2.x A/AA or axe's best practices,
+and no sideways scrolling on a phone. The main pages are saved as screenshots under
+test-artifacts/ (all of them with PORTAL_A11Y_SCREENSHOTS=1).
+
+axe-core comes from npm (package.json; `make test` runs `npm ci`). Without it these tests
+are skipped with a loud reason, unless PORTAL_REQUIRE_BROWSER is set (as in CI).
+"""
+
+import datetime as dt
+import os
+import re
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.tokens import default_token_generator
+from django.core import mail
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from appointments import services as appointment_services
+from appointments.models import AppointmentType, Provider, WeeklyAvailability
+from invitations.services import Representative, invitation_send
+from messaging.services import thread_start
+from patients.models import PatientAccess, PatientCategory, SignInLock
+from patients.services import subject_for_user
+from portal.notifications import sms
+from tests.conftest import portal_client
+from tests.e2e.conftest import DESKTOP, PHONE
+from tests.factories import (
+    TEST_PASSWORD,
+    ClinicFactory,
+    PatientAccessFactory,
+    PatientFactory,
+    PatientIdentifierFactory,
+    StaffFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+AXE_JS = Path(__file__).resolve().parents[2] / "node_modules" / "axe-core" / "axe.min.js"
+AXE_OPTIONS = {
+    "runOnly": {
+        "type": "tag",
+        "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"],
+    },
+    "resultTypes": ["violations"],
+}
+BLOCKING = {"serious", "critical"}
+RUN_AXE = """async (options) => {
+  const results = await axe.run(document, options);
+  return results.violations.map((v) => ({
+    id: v.id, impact: v.impact, help: v.help, helpUrl: v.helpUrl,
+    nodes: v.nodes.map((n) => ({target: n.target.join(" "), summary: n.failureSummary})),
+  }));
+}"""
+WIDTHS = (("1280", DESKTOP), ("360", PHONE))
+NEXT_FRAMES = (
+    "() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))"
+)
+# PORTAL_A11Y_SCREENSHOTS=1 saves every checked page at both widths, not only the main ones.
+EVERY_SCREENSHOT = bool(os.environ.get("PORTAL_A11Y_SCREENSHOTS"))
+NEW_PASSWORD = re.compile(r"^New password:?$")
+
+
+@pytest.fixture(scope="session")
+def axe_js():
+    if not AXE_JS.exists():
+        reason = (
+            f"ACCESSIBILITY TESTS SKIPPED: no axe-core at {AXE_JS} "
+            "(install Node.js and npm, then `make test` runs `npm ci`)"
+        )
+        if os.environ.get("PORTAL_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return AXE_JS
+
+
+class Audit:
+    """Run axe on the page in front of it at both widths; collect what blocks."""
+
+    def __init__(self, page, screenshot):
+        self.page = page
+        self.screenshot = screenshot
+        self.problems = []
+        self.checked = []
+
+    def __call__(self, name, *, shoot=False):
+        page = self.page
+        page.wait_for_load_state()
+        for width, size in WIDTHS:
+            page.set_viewport_size(size)
+            page.evaluate(NEXT_FRAMES)  # the page's resize handlers have run
+            # The site sends a Content-Security-Policy; the context bypasses it so the
+            # injected script runs (the page itself stays as served).
+            if not page.evaluate("() => typeof window.axe === 'object'"):
+                page.add_script_tag(path=str(AXE_JS))
+            for violation in page.evaluate(RUN_AXE, AXE_OPTIONS):
+                if violation["impact"] in BLOCKING:
+                    self.problems.append((name, width, violation))
+            if size is PHONE:
+                scroll_width = page.evaluate("document.documentElement.scrollWidth")
+                if scroll_width > PHONE["width"]:
+                    self.problems.append((name, width, _sideways(scroll_width)))
+            if shoot or EVERY_SCREENSHOT:
+                self.screenshot(page, f"a11y-{name}-{width}")
+        page.set_viewport_size(DESKTOP)
+        self.checked.append(name)
+
+    def assert_clean(self):
+        assert self.checked, "no page was checked"
+        assert not self.problems, _report(self.problems)
+
+
+def _sideways(scroll_width):
+    return {
+        "id": "reflow",
+        "impact": "serious",
+        "help": f"The page is {scroll_width} px wide at 360 px: it scrolls sideways",
+        "helpUrl": "https://www.w3.org/WAI/WCAG22/Understanding/reflow.html",
+        "nodes": [],
+    }
+
+
+def _report(problems):
+    lines = [f"{len(problems)} serious or critical accessibility problem(s):"]
+    for name, width, violation in problems:
+        lines.append(
+            f"- {name} at {width} px: [{violation['impact']}] {violation['id']}: "
+            f"{violation['help']} ({violation['helpUrl']})"
+        )
+        for node in violation["nodes"][:6]:
+            summary = " ".join((node["summary"] or "").split())[:240]
+            lines.append(f"    {node['target']} :: {summary}")
+    return "\n".join(lines)
+
+
+@pytest.fixture
+def axe_page(browser, axe_js):
+    context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
+    context.set_default_timeout(10_000)
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture
+def audit(axe_page, screenshot):
+    return Audit(axe_page, screenshot)
+
+
+# --- Data --------------------------------------------------------------------------------
+
+
+def _clinic(slug="demo", name="Demo Family Clinic", accent_colour="#1d6fa5", **policy):
+    """A clinic; each test picks an accent colour, some too light for white text on it."""
+    clinic = ClinicFactory(slug=slug, name=name, accent_colour=accent_colour)
+    settings = clinic.portal_settings
+    settings.terms = "Use the portal for non-urgent matters.\n\nThe clinic answers within two days."
+    for field, value in policy.items():
+        setattr(settings, field, value)
+    settings.save()
+    return clinic
+
+
+def _bookable(clinic):
+    visit = AppointmentType.objects.create(clinic=clinic, name="Regular visit", duration_minutes=15)
+    doctor = Provider.objects.create(clinic=clinic, name="Dr Amara Osei")
+    doctor.appointment_types.add(visit)
+    for weekday in range(7):
+        WeeklyAvailability.objects.create(
+            clinic=clinic,
+            provider=doctor,
+            weekday=weekday,
+            start_time=dt.time(9),
+            end_time=dt.time(12),
+        )
+    return visit, doctor
+
+
+def _at(days, hour, clinic):
+    day = timezone.localdate() + dt.timedelta(days=days)
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=clinic.tz)
+
+
+def _signed_in(page, clinic_url, user, patient=None):
+    session = portal_client(user, patient).cookies["sessionid"].value
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": session, "url": clinic_url(user.clinic.slug, "/")}]
+    )
+
+
+def _latest_code():
+    return re.search(r"\b(\d{6})\b", sms.outbox[-1].body).group(1)
+
+
+def _identify(page, url, card, mobile):
+    """Identification → Email or Phone → check → the code page."""
+    page.goto(url)
+    page.get_by_label("ID Type").select_option(label="Provincial health card")
+    page.get_by_label("ID number").fill(card)
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_label("Mobile", exact=True).check()
+    page.get_by_label("Mobile number or email address").fill(mobile)
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("heading", name="One time passcode").wait_for()
+
+
+def _enter_code(page):
+    page.get_by_label("One time passcode").fill(_latest_code())
+    page.get_by_role("button", name="Login").click()
+    page.wait_for_load_state()
+
+
+# --- Signing in --------------------------------------------------------------------------
+
+
+def test_the_sign_in_steps_pass_axe(axe_page, audit, clinic_url):
+    page = axe_page
+    clinic = _clinic(accent_colour="#ffd54f")
+    olivia = PatientFactory(clinic=clinic, first_name="Olivia", mobile="+16135550111")
+    PatientIdentifierFactory(patient=olivia, number="1234567890")
+
+    page.goto(clinic_url("demo"))
+    audit("identification")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_text("This field is required.").first.wait_for()
+    audit("identification-errors")
+
+    page.get_by_label("ID Type").select_option(label="Provincial health card")
+    page.get_by_label("ID number").fill("1234567890")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_role("heading", name="Email or Phone").wait_for()
+    audit("contact")
+    page.get_by_label("Mobile", exact=True).check()
+    page.get_by_label("Mobile number or email address").fill("12")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_text("Enter a mobile number with its area code").wait_for()
+    audit("contact-errors")
+
+    page.get_by_label("Mobile number or email address").fill("613 555 0111")
+    page.get_by_role("button", name="Apply").click()
+    page.get_by_role("heading", name="Check your details").wait_for()
+    audit("check")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("heading", name="One time passcode").wait_for()
+    audit("code", shoot=True)
+    page.get_by_label("One time passcode").fill("000000")
+    page.get_by_role("button", name="Login").click()
+    page.get_by_text("That code is not right.").wait_for()
+    audit("code-wrong")
+
+    _enter_code(page)
+    page.get_by_role("heading", name="Hello, Olivia").wait_for()
+    page.get_by_role("button", name="Sign out", exact=True).click()
+    page.get_by_text("You are signed out.").wait_for()
+    audit("signed-out")
+
+    # An ID the clinic does not know: register.
+    _identify(page, clinic_url("demo"), "9876543210", "613 555 0199")
+    _enter_code(page)
+    page.get_by_role("heading", name="Register").wait_for()
+    audit("register")
+    page.get_by_role("button", name="Register").click()
+    page.get_by_text("This field is required.").first.wait_for()
+    audit("register-errors")
+
+    # A known ID with a contact the chart does not have: staff confirm the identity first.
+    _identify(page, clinic_url("demo"), "1234567890", "613 555 0177")
+    _enter_code(page)
+    page.get_by_role("heading", name="The clinic will confirm your identity").wait_for()
+    audit("verification-pending")
+    audit.assert_clean()
+
+
+def test_password_authenticator_reset_and_lock_pages_pass_axe(axe_page, audit, clinic_url):
+    page = axe_page
+    clinic = _clinic()
+    grant = PatientAccessFactory(patient=PatientFactory(clinic=clinic, first_name="Olivia"))
+    TOTPDevice.objects.create(user=grant.user, name="Authenticator", confirmed=True)
+    locked = PatientAccessFactory(patient=PatientFactory(clinic=clinic)).user
+    SignInLock.objects.create(
+        clinic=clinic,
+        subject=subject_for_user(locked),
+        user=locked,
+        failures=10,
+        locked_until=timezone.now() + dt.timedelta(minutes=15),
+    )
+
+    page.goto(clinic_url("demo", "/portal/sign-in/password/"))
+    audit("password-sign-in")
+    page.get_by_label("Email or Phone").fill(grant.user.email)
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Login").click()
+    page.get_by_text("That email, phone or password is not right.").wait_for()
+    audit("password-sign-in-wrong")
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Login").click()
+    page.get_by_role("heading", name="Authenticator code").wait_for()
+    audit("authenticator-step")
+    page.get_by_label("Code from your authenticator app").fill("000000")
+    page.get_by_role("button", name="Login").click()
+    page.get_by_text("That code is not right.").wait_for()
+    audit("authenticator-step-wrong")
+
+    page.goto(clinic_url("demo", "/portal/sign-in/password/"))
+    page.get_by_label("Email or Phone").fill(locked.email)
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Login").click()
+    page.get_by_role("heading", name="Sign-in paused").wait_for()
+    audit("locked")
+
+    page.goto(clinic_url("demo", "/portal/password-reset/"))
+    audit("password-reset")
+    page.get_by_label("Email or Phone").fill(grant.user.email)
+    page.get_by_role("button", name="Send the link").click()
+    page.get_by_text("we sent it a link").wait_for()
+    audit("password-reset-sent")
+    uid = urlsafe_base64_encode(force_bytes(grant.user.pk))
+    token = default_token_generator.make_token(grant.user)
+    page.goto(clinic_url("demo", f"/portal/password-reset/{uid}/{token}/"))
+    page.get_by_label("New password again").wait_for()
+    audit("password-reset-set")
+    page.get_by_label(NEW_PASSWORD).fill("short")
+    page.get_by_label("New password again").fill("other")
+    page.get_by_role("button", name="Save the password").click()
+    page.get_by_text("The two passwords are different.").wait_for()
+    audit("password-reset-set-errors")
+    page.goto(clinic_url("demo", f"/portal/password-reset/{uid}/not-a-token/"))
+    page.get_by_role("heading", name="This link no longer works").wait_for()
+    audit("password-reset-invalid")
+
+    _signed_in(page, clinic_url, grant.user, grant.patient)
+    page.goto(clinic_url("demo", "/portal/account/authenticator/"))
+    page.get_by_role("button", name="Remove the authenticator").wait_for()
+    audit("authenticator-removal")
+    audit.assert_clean()
+
+
+def test_pages_that_say_why_the_portal_is_not_there_pass_axe(axe_page, audit, clinic_url):
+    page = axe_page
+    clinic = _clinic()
+    walk_in = PatientCategory.objects.create(clinic=clinic, name="Walk-in", portal_eligible=False)
+    PatientIdentifierFactory(
+        patient=PatientFactory(clinic=clinic, mobile="+16135550122", category=walk_in),
+        number="2222222222",
+    )
+    _clinic("northside", "Northside Health Centre", self_registration_allowed=False)
+    _clinic("eastend", "East End Clinic", portal_enabled=False)
+    no_grant = UserFactory(clinic=clinic)
+
+    _identify(page, clinic_url("demo"), "2222222222", "613 555 0122")
+    _enter_code(page)
+    page.get_by_role("heading", name="The portal is not available for you").wait_for()
+    audit("ineligible")
+
+    _identify(page, clinic_url("northside"), "3333333333", "613 555 0133")
+    _enter_code(page)
+    page.get_by_role("heading", name="Registration is by invitation").wait_for()
+    audit("registration-closed")
+
+    page.goto(clinic_url("eastend"))
+    page.get_by_role("heading", name="The patient portal is not available").wait_for()
+    audit("unavailable")
+
+    _signed_in(page, clinic_url, no_grant)
+    page.goto(clinic_url("demo"))
+    page.get_by_role("heading", name="Your portal access is not active").wait_for()
+    audit("no-access")
+
+    page.goto(clinic_url("demo", "/portal/no-such-page/"))
+    page.get_by_role("heading", name="Page not found").wait_for()
+    audit("not-found")
+    page.goto(clinic_url("nowhere"))
+    audit("unknown-clinic")
+    page.goto(clinic_url("demo").replace("demo.localhost", "localhost").replace("/portal/", "/"))
+    page.get_by_role("heading", name="Patient portal").wait_for()
+    audit("platform-landing")
+    audit.assert_clean()
+
+
+# --- Signed in ---------------------------------------------------------------------------
+
+
+def test_a_patients_pages_pass_axe(axe_page, audit, clinic_url):
+    page = axe_page
+    clinic = _clinic(accent_colour="#4fc3f7", booking_allowed=True, cancelling_allowed=True)
+    visit, doctor = _bookable(clinic)
+    grant = PatientAccessFactory(
+        patient=PatientFactory(
+            clinic=clinic,
+            first_name="Olivia",
+            last_name="Martin",
+            mobile="+16135550111",
+            address_line1="10 Main Street",
+            city="Ottawa",
+        )
+    )
+    olivia = grant.patient
+    grant.user.first_name = "Olivia"
+    grant.user.save(update_fields=["first_name"])
+    staff = StaffFactory(clinic=clinic, first_name="Carla", last_name="Nurse")
+    for days, hour in ((-20, 10), (3, 11)):
+        appointment_services.appointment_book(
+            patient=olivia,
+            provider=doctor,
+            appointment_type=visit,
+            start=_at(days, hour, clinic),
+            booked_by=staff,
+            by_staff=True,
+        )
+    thread = thread_start(
+        clinic=clinic,
+        patient=olivia,
+        subject="Your blood test",
+        category="general",
+        body="Hello Olivia,\nyour results are in. Please book a visit to go over them.",
+        author=staff,
+    )
+    _signed_in(page, clinic_url, grant.user, olivia)
+
+    page.goto(clinic_url("demo"))
+    page.get_by_role("heading", name="Hello, Olivia").wait_for()
+    audit("home", shoot=True)
+
+    page.goto(clinic_url("demo", "/portal/account/"))
+    audit("account")
+    page.get_by_role("link", name="Change your password").click()
+    audit("account-password")
+    page.get_by_label(NEW_PASSWORD).fill("short")
+    page.get_by_role("button", name="Save the password").click()
+    page.get_by_text("This field is required.").wait_for()
+    audit("account-password-errors")
+    page.goto(clinic_url("demo", "/portal/account/authenticator/"))
+    audit("authenticator-enrolment")
+    page.goto(clinic_url("demo", "/portal/account/activity/"))
+    audit("activity")
+
+    page.goto(clinic_url("demo", "/portal/my-information/"))
+    audit("my-information")
+    page.get_by_role("link", name="Ask for a change").click()
+    audit("ask-for-a-change")
+    # A long email address: the request's table must still fit a phone.
+    page.get_by_label("Email").fill("olivia.martin-tremblay.family@example-mail.com")
+    page.get_by_role("button", name="Send to the clinic").click()
+    page.get_by_role("heading", name="Confirm your new contact").wait_for()
+    audit("confirm-contact")
+    page.get_by_label("One time passcode").fill("000000")
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_text("That code is not right").wait_for()
+    audit("confirm-contact-errors")
+    code = re.search(r"\b(\d{6})\b", mail.outbox[-1].body).group(1)
+    page.get_by_label("One time passcode").fill(code)
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_text("Your request was sent to the clinic.").wait_for()
+    audit("my-information-pending-email")
+    page.get_by_role("link", name="Ask for a change").click()
+    page.get_by_label("Street address").fill("22 Rideau Street")
+    page.get_by_label("Date of birth").fill("2999-01-01")
+    page.get_by_role("button", name="Send to the clinic").click()
+    page.get_by_text("Enter a real date of birth.").wait_for()
+    audit("ask-for-a-change-errors")
+    page.get_by_label("Date of birth").fill("1980-05-17")
+    page.get_by_role("button", name="Send to the clinic").click()
+    page.get_by_text("Your request was sent to the clinic.").wait_for()
+    audit("my-information-pending", shoot=True)
+
+    page.goto(clinic_url("demo", "/portal/appointments/"))
+    audit("appointments")
+    page.get_by_role("link", name="Book an appointment").click()
+    audit("book")
+    page.get_by_role("button", name="Show free times").click()
+    page.get_by_role("heading", name="Free times").wait_for()
+    audit("book-slots", shoot=True)
+    page.locator("button.slot").first.click()
+    page.get_by_role("heading", name="Confirm your appointment").wait_for()
+    audit("book-confirm")
+    page.get_by_role("button", name="Book").click()
+    page.get_by_text("This field is required.").wait_for()
+    audit("book-confirm-errors")
+    page.get_by_label("Reason for visit").fill("Blood pressure check")
+    page.get_by_role("button", name="Book").click()
+    page.get_by_text("Your appointment is booked.").wait_for()
+    audit("appointments-booked")
+    page.get_by_role("link", name="Cancel").first.click()
+    page.get_by_role("heading", name="Cancel an appointment").wait_for()
+    audit("cancel")
+
+    page.goto(clinic_url("demo", "/portal/messages/"))
+    audit("inbox")
+    page.goto(clinic_url("demo", f"/portal/messages/{thread.pk}/"))
+    audit("thread", shoot=True)
+    page.get_by_role("button", name="Send reply").click()
+    page.get_by_text("This field is required.").wait_for()
+    audit("reply-errors")
+    page.get_by_label("Your reply").fill("Thank you!\nI will book for next week.")
+    page.get_by_role("button", name="Send reply").click()
+    page.get_by_text("Message sent.").wait_for()
+    audit("reply-sent")
+    page.goto(clinic_url("demo", "/portal/messages/new/"))
+    audit("new-message")
+    page.get_by_role("button", name="Send", exact=True).click()
+    page.get_by_text("This field is required.").first.wait_for()
+    audit("new-message-errors")
+    audit.assert_clean()
+
+
+def test_a_representatives_pages_pass_axe(axe_page, audit, clinic_url):
+    page = axe_page
+    clinic = _clinic(accent_colour="#e91e63", booking_allowed=False, patient_messages_allowed=False)
+    parent = PatientAccessFactory(
+        patient=PatientFactory(clinic=clinic, first_name="Noah", last_name="Roy")
+    ).user
+    for first_name, limited in (("Emma", False), ("Liam", True)):
+        PatientAccess.objects.create(
+            clinic=clinic,
+            user=parent,
+            patient=PatientFactory(
+                clinic=clinic,
+                first_name=first_name,
+                last_name="Roy",
+                date_of_birth=dt.date(2018, 3, 1),
+            ),
+            relationship="parent",
+            can_appointments=not limited,
+            can_messages=not limited,
+        )
+    _signed_in(page, clinic_url, parent)
+
+    page.goto(clinic_url("demo"))
+    page.get_by_role("heading", name="People you can act for").wait_for()
+    audit("home-representative", shoot=True)
+    page.get_by_role("button", name="Switch to Emma Roy").click()
+    page.get_by_text("You are now acting for Emma Roy.").wait_for()
+    audit("home-acting-for")
+    page.goto(clinic_url("demo", "/portal/appointments/book/"))
+    audit("booking-refused")
+    page.goto(clinic_url("demo", "/portal/messages/new/"))
+    audit("messages-not-allowed")
+    page.goto(clinic_url("demo"))
+    page.get_by_role("button", name="Switch to Liam Roy").click()
+    page.goto(clinic_url("demo", "/portal/appointments/"))
+    page.get_by_role("heading", name="Not part of your access").wait_for()
+    audit("out-of-scope")
+    audit.assert_clean()
+
+
+# --- Invitations -------------------------------------------------------------------------
+
+
+def _invitation_link(patient, staff, **extra):
+    invitation_send(patient=patient, channel="email", sent_by=staff, **extra)
+    return re.search(r"http://\S+/portal/invitation/\S+/", mail.outbox[-1].body).group(0)
+
+
+def test_the_invitation_pages_pass_axe(axe_page, audit, clinic_url):
+    page = axe_page
+    clinic = _clinic(accent_colour="#7cb342")
+    staff = StaffFactory(clinic=clinic)
+    maria = PatientFactory(
+        clinic=clinic, first_name="Maria", date_of_birth=dt.date(1961, 4, 9), email="m@example.com"
+    )
+    registered = PatientAccessFactory(patient=PatientFactory(clinic=clinic, email="r@example.com"))
+    clinic_url("demo")  # the live server and its link port
+
+    page.goto(_invitation_link(maria, staff))
+    page.get_by_role("heading", name="Activate portal").wait_for()
+    audit("invitation-date-of-birth")
+    page.get_by_label("Date of birth").fill("1961-04-10")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_text("does not match").wait_for()
+    audit("invitation-date-of-birth-wrong")
+    page.get_by_label("Date of birth").fill("1961-04-09")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("I accept the clinic's portal terms").wait_for()
+    audit("invitation-accept")
+    page.get_by_role("button", name="Activate portal").click()
+    page.get_by_text("This field is required.").first.wait_for()
+    audit("invitation-accept-errors")
+
+    page.goto(_invitation_link(registered.patient, staff))
+    page.get_by_label("Date of birth").fill("1980-05-17")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("heading", name="Sign in to add this access").wait_for()
+    audit("invitation-sign-in-first")
+
+    page.goto(clinic_url("demo", "/portal/invitation/not-a-real-token/"))
+    page.get_by_role("heading", name="This invitation link no longer works").wait_for()
+    audit("invitation-unusable")
+
+    # The invitation went to a contact a staff account uses.
+    page.goto(_invitation_link(PatientFactory(clinic=clinic, email=staff.email), staff))
+    page.get_by_label("Date of birth").fill("1980-05-17")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("heading", name="This contact is already in use").wait_for()
+    audit("invitation-contact-in-use")
+
+    # Signed in: the invitation adds access to this account, or belongs to another one.
+    child = PatientFactory(clinic=clinic, first_name="Lea", date_of_birth=dt.date(2019, 6, 1))
+    for_parent = Representative(
+        name="Rosa", relationship="parent", destination=registered.user.email
+    )
+    _signed_in(page, clinic_url, registered.user, registered.patient)
+    page.goto(_invitation_link(child, staff, representative=for_parent))
+    page.get_by_label("Date of birth").fill("2019-06-01")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_label("I accept the clinic's portal terms").wait_for()
+    audit("invitation-add-access")
+    _signed_in(page, clinic_url, UserFactory(clinic=clinic))
+    page.goto(_invitation_link(child, staff, representative=for_parent))
+    page.get_by_label("Date of birth").fill("2019-06-01")
+    page.get_by_role("button", name="Next").click()
+    page.get_by_role("heading", name="This invitation is for another account").wait_for()
+    audit("invitation-other-account")
+    audit.assert_clean()
