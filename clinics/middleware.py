@@ -1,15 +1,56 @@
-"""Tenant resolution: every request's clinic comes from its host."""
+"""Tenant resolution: every request's clinic comes from its host.
+
+Resolving a host costs a query on every request, so the answer is cached in the shared
+cache (Redis in production), one entry per clinic under ``clinic:<id>:tenant:…``: the
+clinic's and its portal settings' columns and its custom domains. Each process keeps a
+small map from host to clinic id; the entry it points to is only used if it still serves
+that host (same slug, or the host among its domains) and the clinic is active, so the map
+can never send a host to the wrong clinic.
+
+Any save or delete of a clinic, its portal settings or one of its domains drops the
+clinic's entry (at once and again after the transaction commits), so a clinic deactivated
+or a portal disabled in the admin takes effect on the next request in every process.
+Writes that bypass signals (``QuerySet.update``, SQL) are picked up within
+``TENANT_CACHE_SECONDS``.
+"""
+
+import hashlib
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.cache import cache
+from django.db import transaction
+from django.db.models.signals import post_delete, post_save
 from django.http import HttpResponseNotFound
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
-from clinics.models import Clinic
+from clinics.models import Clinic, ClinicDomain, PortalSettings
+from portal.core.cache import clinic_cache_key
 
 ALWAYS_SERVED_PATHS = ("/healthz",)
+
+# Backstop for writes that send no signal; saves through the ORM take effect at once.
+TENANT_CACHE_SECONDS = 30
+# Hosts this process has resolved → clinic id: a hint, checked against the cached entry.
+_HOST_HINTS_MAX = 10_000
+_host_hints: dict[str, int] = {}
+
+
+def _columns(model):
+    return [f.attname for f in model._meta.concrete_fields]
+
+
+# Part of the key: a deploy that changes either model's columns never reads an old entry.
+_ENTRY_VERSION = hashlib.sha256(
+    repr((_columns(Clinic), _columns(PortalSettings))).encode()
+).hexdigest()[:8]
+
+
+def tenant_cache_key(clinic_id) -> str:
+    return clinic_cache_key(clinic_id, "tenant", _ENTRY_VERSION)
 
 
 def _clinic_slug_for_host(host):
@@ -21,16 +62,105 @@ def _clinic_slug_for_host(host):
     return None
 
 
+def _values(model, obj):
+    # Database values, not descriptors' objects (a logo is its file name, not a FieldFile).
+    return [f.get_prep_value(getattr(obj, f.attname)) for f in model._meta.concrete_fields]
+
+
+def _entry_for(clinic):
+    try:
+        portal_settings = clinic.portal_settings
+    except PortalSettings.DoesNotExist:
+        portal_settings = None
+    return {
+        "clinic": _values(Clinic, clinic),
+        "portal_settings": (
+            None if portal_settings is None else _values(PortalSettings, portal_settings)
+        ),
+        "domains": list(
+            ClinicDomain.objects.filter(clinic_id=clinic.pk).values_list("domain", flat=True)
+        ),
+    }
+
+
+def _clinic_from(entry):
+    clinic = Clinic.from_db("default", _columns(Clinic), entry["clinic"])
+    if entry["portal_settings"] is not None:
+        portal_settings = PortalSettings.from_db(
+            "default", _columns(PortalSettings), entry["portal_settings"]
+        )
+        Clinic.portal_settings.related.set_cached_value(clinic, portal_settings)
+        PortalSettings.clinic.field.set_cached_value(portal_settings, clinic)
+    return clinic
+
+
+_SLUG = _columns(Clinic).index("slug")
+_IS_ACTIVE = _columns(Clinic).index("is_active")
+
+
+def _entry_serves(entry, slug, host) -> bool:
+    values = entry["clinic"]
+    if not values[_IS_ACTIVE]:
+        return False
+    if slug:
+        return values[_SLUG] == slug
+    return host in entry["domains"]
+
+
+def _resolve_from_database(slug, host):
+    clinics = Clinic.objects.filter(is_active=True).select_related("portal_settings")
+    if slug:
+        return clinics.filter(slug=slug).first()
+    return clinics.filter(domains__domain=host).first()
+
+
 def resolve_clinic(host):
     """Return (is_platform, clinic). Unknown or inactive hosts give (False, None)."""
     host = host.lower().rstrip(".")
     if host == settings.PORTAL_BASE_DOMAIN:
         return True, None
     slug = _clinic_slug_for_host(host)
-    clinics = Clinic.objects.filter(is_active=True).select_related("portal_settings")
-    if slug:
-        return False, clinics.filter(slug=slug).first()
-    return False, clinics.filter(domains__domain=host).first()
+    clinic_id = _host_hints.get(host)
+    if clinic_id is not None:
+        entry = cache.get(tenant_cache_key(clinic_id))
+        if entry is not None and _entry_serves(entry, slug, host):
+            return False, _clinic_from(entry)
+    clinic = _resolve_from_database(slug, host)
+    if clinic is None:
+        # Unknown hosts are not remembered: any Host header can be sent.
+        _host_hints.pop(host, None)
+        return False, None
+    cache.set(tenant_cache_key(clinic.pk), _entry_for(clinic), TENANT_CACHE_SECONDS)
+    if len(_host_hints) >= _HOST_HINTS_MAX:
+        _host_hints.clear()
+    _host_hints[host] = clinic.pk
+    return False, clinic
+
+
+def forget_clinic(clinic_id) -> None:
+    """Drop the clinic's cached tenant entry now and once the transaction commits (a
+    request between the two could otherwise cache the rows as they were)."""
+    key = tenant_cache_key(clinic_id)
+    cache.delete(key)
+    transaction.on_commit(partial(cache.delete, key))
+
+
+def _on_clinic_change(sender, instance, **kwargs):
+    forget_clinic(instance.pk)
+
+
+def _on_clinic_part_change(sender, instance, **kwargs):
+    forget_clinic(instance.clinic_id)
+
+
+for _name, _signal in (("save", post_save), ("delete", post_delete)):
+    _signal.connect(_on_clinic_change, sender=Clinic, dispatch_uid=f"tenant-cache-clinic-{_name}")
+    for _model in (PortalSettings, ClinicDomain):
+        _signal.connect(
+            _on_clinic_part_change,
+            sender=_model,
+            dispatch_uid=f"tenant-cache-{_model.__name__}-{_name}",
+        )
 
 
 class TenantMiddleware:

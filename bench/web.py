@@ -1,0 +1,272 @@
+"""Throughput of the signed-in portal pages against a bare Django view, in production form.
+
+    .venv/bin/python bench/web.py                      # about 3 minutes on 2 cores
+    .venv/bin/python bench/web.py --duration 20 --rounds 3
+
+Starts on 127.0.0.1, with the production settings (``bench.settings_production``: the
+production settings plus a bare view and a naive one-query page, see bench/README.md):
+gunicorn with sync workers, PostgreSQL (a fresh ``portal_bench_web`` database), Redis
+(database 12, flushed) and a Celery worker. Builds one small clinic, signs a patient in
+server-side (the session keys ``portal_login`` writes) and loads each page with wrk,
+interleaving the pages over ``--rounds`` rounds and keeping each page's best round (other
+work on a shared machine only ever slows a round down; every round is printed).
+Requests carry ``X-Forwarded-Proto: https`` as the TLS proxy would (HTTPS redirect on).
+
+Prints requests per second, the ratio to the bare view, p50/p99 latency, and the
+queries each page runs (counted once in-process with the same settings).
+"""
+
+import argparse
+import datetime as dt
+import os
+import secrets
+import statistics
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _stack
+
+HOST = f"bench.{_stack.BASE_DOMAIN}"
+
+PAGES = [
+    # (label, host, path, signed in, text the page must show)
+    ("bare Django view", _stack.BASE_DOMAIN, "/bench/bare", False, b"ok"),
+    ("one-query page behind login", HOST, "/bench/one-query", True, b"grants: 1"),
+    ("portal home", HOST, "/portal/", True, b"Hello, Robin"),
+    ("appointments", HOST, "/portal/appointments/", True, b"Dr Ada Bench"),
+    ("inbox", HOST, "/portal/messages/", True, b"Question 1"),
+]
+
+
+def build():
+    """One clinic: 300 patients with visits, and Robin (the signed-in patient) with
+    12 upcoming and 40 past visits and 12 message threads."""
+    from django.utils import timezone
+
+    from appointments.models import Appointment, AppointmentType, Provider
+    from clinics.models import Clinic, User
+    from clinics.services import clinic_ensure_defaults
+    from messaging.models import Message, Side, Thread
+    from patients.models import Patient, PatientAccess
+
+    clinic = Clinic.objects.create(slug="bench", name="Bench Family Clinic")
+    policy = clinic_ensure_defaults(clinic=clinic)
+    policy.booking_allowed = policy.cancelling_allowed = True
+    policy.save()
+    kind = AppointmentType.objects.create(clinic=clinic, name="Check-up", duration_minutes=15)
+    providers = [
+        Provider.objects.create(clinic=clinic, name=name)
+        for name in ("Dr Ada Bench", "Dr Ben Chmark", "Dr Cy Cle")
+    ]
+    for provider in providers:
+        provider.appointment_types.add(kind)
+    patients = Patient.objects.bulk_create(
+        Patient(
+            clinic=clinic,
+            first_name=f"First{i}",
+            last_name=f"Last{i:04d}",
+            date_of_birth=dt.date(1950, 1, 1) + dt.timedelta(days=97 * i),
+            email=f"p{i}@bench.example",
+        )
+        for i in range(300)
+    )
+    robin = Patient.objects.create(
+        clinic=clinic,
+        first_name="Robin",
+        last_name="Bench",
+        date_of_birth=dt.date(1985, 3, 4),
+        email="robin@bench.example",
+    )
+    user = User.objects.create_user(
+        username="robin", email="robin@bench.example", clinic=clinic, first_name="Robin"
+    )
+    PatientAccess.objects.create(clinic=clinic, user=user, patient=robin)
+
+    now = timezone.now().replace(minute=0, second=0, microsecond=0)
+    visits, slot = [], 0
+
+    def visit(patient, start, provider):
+        return Appointment(
+            clinic=clinic,
+            patient=patient,
+            provider=provider,
+            appointment_type=kind,
+            start=start,
+            end=start + dt.timedelta(minutes=15),
+            status="completed" if start < now else "booked",
+        )
+
+    for hours in [*range(-40 * 24, 0, 24), *range(24, 13 * 24, 24)]:
+        visits.append(visit(robin, now + dt.timedelta(hours=hours), providers[0]))
+    for patient in patients:
+        for _ in range(3):
+            slot += 1
+            start = now + dt.timedelta(days=slot // 30 - 15, minutes=15 * (slot % 30))
+            visits.append(visit(patient, start, providers[1 + slot % 2]))
+    Appointment.objects.bulk_create(visits)
+
+    for i in range(12):
+        thread = Thread.objects.create(
+            clinic=clinic,
+            patient=robin,
+            subject=f"Question {i + 1}",
+            started_by=user,
+            last_message_at=now - dt.timedelta(days=i),
+            last_sender_side=Side.STAFF,
+        )
+        Message.objects.bulk_create(
+            Message(
+                clinic=clinic,
+                thread=thread,
+                sender_side=Side.STAFF if m % 2 else Side.PATIENT,
+                author=None if m % 2 else user,
+                author_name="The front desk" if m % 2 else "Robin Bench",
+                body=f"Message {m} of thread {i + 1}.",
+                created_at=now - dt.timedelta(days=i, hours=4 - m),
+                read_by_patient_at=None if (m % 2 and i < 3) else now,
+                read_by_staff_at=now,
+            )
+            for m in range(4)
+        )
+    return user, robin
+
+
+def signed_in_cookie(user, patient):
+    """A portal session made server-side with the keys ``portal_login`` sets."""
+    from importlib import import_module
+
+    from django.conf import settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+
+    from patients.services import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
+
+    store = import_module(settings.SESSION_ENGINE).SessionStore()
+    now = time.time()
+    store[SESSION_KEY] = str(user.pk)
+    store[BACKEND_SESSION_KEY] = "clinics.backends.ClinicBackend"
+    store[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    store[SESSION_SIGNED_IN_AT] = now
+    store[SESSION_LAST_SEEN] = now
+    store[SESSION_PATIENT] = patient.pk
+    store.save()
+    # A browser also sends back the CSRF cookie it got on its first page.
+    csrf = secrets.token_urlsafe(24)[:32]
+    return f"{settings.SESSION_COOKIE_NAME}={store.session_key}; {settings.CSRF_COOKIE_NAME}={csrf}"
+
+
+def count_queries(host, path, cookie):
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client(HTTP_HOST=host, HTTP_X_FORWARDED_PROTO="https")
+    if cookie:
+        for part in cookie.split("; "):
+            name, value = part.split("=", 1)
+            client.cookies[name] = value
+    client.get(path)  # warm: the first request fills the caches a running server holds
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path)
+    return response.status_code, len(queries)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per page")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
+    parser.add_argument("--connections", type=int, default=6, help="wrk connections")
+    parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per page")
+    options = parser.parse_args()
+
+    scratch = _stack.scratch_dir("web")
+    env = _stack.production_env(
+        database_url=_stack.pg_database("portal_bench_web"),
+        redis_url=_stack.redis_database(12),
+        static_root=scratch / "static",
+    )
+    began = time.perf_counter()
+    _stack.django_setup(env)
+    user, patient = build()
+    cookie = signed_in_cookie(user, patient)
+    queries = {
+        path: count_queries(host, path, cookie if auth else None)
+        for _label, host, path, auth, _text in PAGES
+    }
+    from django.db import connections
+
+    connections.close_all()
+    print(f"set-up (migrate, collectstatic, data): {time.perf_counter() - began:.1f} s")
+
+    port = _stack.free_port()
+    _stack.celery_worker("worker", env=env, log_dir=scratch)
+    web = _stack.gunicorn("web", env=env, port=port, workers=options.workers, log_dir=scratch)
+    meter = _stack.CpuMeter(masters=[web], database="portal_bench_web")
+    base = f"http://127.0.0.1:{port}"
+
+    for label, host, path, auth, expected in PAGES:
+        status, _headers, body = _stack.http_get(
+            base + path, host=host, cookie=cookie if auth else None
+        )
+        if status != 200 or expected not in body:
+            raise SystemExit(f"{label}: {path} answered {status} without {expected!r}")
+
+    load_before = os.getloadavg()[0]
+    runs = {path: [] for _l, _h, path, _a, _t in PAGES}
+    for _round in range(options.rounds):
+        for _label, host, path, auth, _text in PAGES:
+            kwargs = {
+                "host": host,
+                "cookie": cookie if auth else None,
+                "connections": options.connections,
+            }
+            if options.warmup:
+                _stack.wrk(base + path, duration=options.warmup, **kwargs)
+            cpu_before = meter.read()
+            result = _stack.wrk(base + path, duration=options.duration, **kwargs)
+            spent = meter.spent(cpu_before, meter.read())
+            cpu_ms = 1000 * (spent["web"] + spent["db"]) / max(result.requests, 1)
+            runs[path].append((result, cpu_ms))
+    report(options, runs, queries, load_before)
+
+
+def report(options, runs, queries, load_before):
+    def best(path):
+        return max((r for r, _cpu in runs[path]), key=lambda r: r.requests_per_second)
+
+    def cpu(path):
+        return statistics.median(c for _r, c in runs[path])
+
+    bare_path = PAGES[0][2]
+    bare, bare_cpu = best(bare_path), cpu(bare_path)
+    print(
+        f"\ngunicorn {options.workers} sync workers, wrk 1 thread {options.connections} "
+        f"connections, {options.rounds} x {options.duration} s per page, {os.cpu_count()} cores, "
+        f"load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after\n"
+        "req/s and latency: the page's best round (other work on the machine only slows a "
+        "round down);\nCPU: server CPU per request (gunicorn workers + PostgreSQL backends), "
+        "median round; 'by CPU' = bare CPU / page CPU\n"
+    )
+    print(
+        f"{'page':<29} {'req/s':>6} {'of bare':>8} {'p50 ms':>7} {'p99 ms':>7} {'queries':>7} "
+        f"{'CPU ms':>7} {'by CPU':>7} {'errors':>6}"
+    )
+    for label, _host, path, _auth, _text in PAGES:
+        run = best(path)
+        spread = ", ".join(f"{r.requests_per_second:.0f}" for r, _c in runs[path])
+        print(
+            f"{label:<29} {run.requests_per_second:>6.0f} "
+            f"{run.requests_per_second / bare.requests_per_second:>8.1%} "
+            f"{run.p50_ms:>7.2f} {run.p99_ms:>7.2f} {queries[path][1]:>7} {cpu(path):>7.2f} "
+            f"{bare_cpu / cpu(path):>7.1%} {sum(r.errors for r, _c in runs[path]):>6}"
+            f"   rounds: {spread} req/s"
+        )
+    print("\nwrk command per page (URL on 127.0.0.1, random port):")
+    for _label, _host, path, _auth, _text in PAGES:
+        print("  " + best(path).command)
+
+
+if __name__ == "__main__":
+    main()
