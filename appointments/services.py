@@ -24,14 +24,14 @@ class NotAllowed(Exception):  # noqa: N818
 
 
 def _notify_patient(appointment, template):
-    for channel, destination in notice_recipients(appointment.patient, scope="appointments"):
+    for recipient in notice_recipients(appointment.patient, scope="appointments"):
         notify(
             clinic=appointment.clinic,
-            channel=channel,
-            recipient=destination,
+            channel=recipient.channel,
+            recipient=recipient.address,
             template=template,
             context={"appointment_id": appointment.pk},
-            language=appointment.patient.preferred_language,
+            language=recipient.language,
         )
 
 

@@ -20,7 +20,7 @@ from messaging import selectors, services
 from messaging.downloads import attachment_response
 from messaging.forms import StaffNewThreadForm, StaffReplyForm
 from messaging.models import Side, Thread
-from messaging.recipients import patient_side_recipients
+from patients.contacts import notice_recipients
 from patients.models import Patient
 
 
@@ -207,7 +207,7 @@ class ThreadAdmin(ClinicScopedAdmin):
             messages.success(
                 request, gettext("Message sent to %(patient)s.") % {"patient": data["patient"]}
             )
-            if not patient_side_recipients(data["patient"]):
+            if not notice_recipients(data["patient"], scope="messages"):
                 messages.warning(
                     request,
                     gettext(

@@ -11,8 +11,8 @@ from django.utils import timezone
 from messaging.attachments import CheckedUpload
 from messaging.models import Attachment, Message, Side, Thread
 from messaging.policy import patient_may_reply, patient_may_start
-from messaging.recipients import patient_side_recipients
 from messaging.storage import attachment_storage
+from patients.contacts import notice_recipients
 from portal.audit.services import audit_record
 from portal.notifications.services import notify
 
@@ -81,7 +81,7 @@ def _notify(*, thread, message, side) -> None:
     text, its subject or the patient's name."""
     clinic = thread.clinic
     if side == Side.STAFF:
-        for recipient in patient_side_recipients(thread.patient):
+        for recipient in notice_recipients(thread.patient, scope="messages"):
             notify(
                 clinic=clinic,
                 channel=recipient.channel,

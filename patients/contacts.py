@@ -1,5 +1,9 @@
 """Where a patient's notices go. One place, so notification preferences can replace it."""
 
+from dataclasses import dataclass
+
+from django.utils import timezone
+
 from patients.models import PatientAccess
 
 
@@ -31,25 +35,56 @@ def patient_preference(patient, scope: str) -> str:
     }.get(scope, "")
 
 
-def notice_recipients(patient, *, scope: str) -> list[tuple[str, str]]:
-    """The patient's preferred contact, plus each representative whose live grant covers
-    ``scope``; no destination twice."""
-    recipients = []
-    own = preferred_contact(
-        email=patient.email, mobile=patient.mobile, prefer=patient_preference(patient, scope)
-    )
+@dataclass(frozen=True)
+class Recipient:
+    channel: str
+    address: str
+    language: str = "en"
+
+
+def notice_recipients(patient, *, scope: str) -> list[Recipient]:
+    """Who is told of a notice about ``scope`` ("appointments", "messages"), and how.
+
+    The patient, by the contact on their chart as they chose for this kind of notice,
+    and every representative whose usable grant covers ``scope``, by their account's
+    contact; only through channels the clinic has switched on; each address once.
+    Nobody when the clinic revoked the patient's portal access. Representatives have no
+    language on file, so everyone gets the patient's.
+    """
+    if patient.portal_revoked_at is not None:
+        return []
+    portal_settings = patient.clinic.portal_settings
+    enabled = portal_settings.enabled_channels()
+
+    def contact(email, mobile, prefer=""):
+        return preferred_contact(
+            email=email if "email" in enabled else "",
+            mobile=mobile if "sms" in enabled else "",
+            prefer=prefer,
+        )
+
+    found = []
+    own = contact(patient.email, patient.mobile, patient_preference(patient, scope))
     if own:
-        recipients.append(own)
+        found.append(own)
     grants = (
         PatientAccess.objects.for_clinic(patient.clinic_id)
         .active()
-        .filter(patient=patient)
+        .filter(patient=patient, user__is_active=True)
         .exclude(relationship=PatientAccess.Relationship.SELF)
-        .select_related("user")
+        .select_related("user", "patient")
     )
+    today = timezone.localdate()
+    threshold = portal_settings.representative_age_threshold
     for grant in grants:
-        if grant.allows(scope):
-            contact = preferred_contact(email=grant.user.email, mobile=grant.user.phone)
-            if contact and contact not in recipients:
-                recipients.append(contact)
-    return recipients
+        if grant.allows(scope) and not grant.ended_by_age(threshold=threshold, today=today):
+            theirs = contact(grant.user.email, grant.user.phone)
+            if theirs:
+                found.append(theirs)
+    unique: dict[tuple[str, str], Recipient] = {}
+    for channel, address in found:
+        unique.setdefault(
+            (channel, address.lower()),
+            Recipient(channel, address, language=patient.preferred_language),
+        )
+    return list(unique.values())

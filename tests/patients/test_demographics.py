@@ -278,7 +278,8 @@ def test_notice_preferences_apply_at_once(ada):
     assert not ChangeRequest.objects.exists()
     from patients.contacts import notice_recipients
 
-    assert notice_recipients(ada.patient, scope="appointments") == [("sms", "+16135550150")]
+    recipients = notice_recipients(ada.patient, scope="appointments")
+    assert [(r.channel, r.address) for r in recipients] == [("sms", "+16135550150")]
 
 
 def test_self_registrations_and_identity_confirmations_land_in_the_same_queue(clinic, front_desk):
