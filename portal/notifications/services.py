@@ -101,7 +101,8 @@ def notification_send(*, notification_id: int, clinic_id: int) -> SendOutcome:
     except PermanentSendError as exc:
         return _finish(notification, Status.FAILED, error=str(exc))
     except Exception as exc:
-        logger.exception("notification %s could not be sent", notification_id)
+        # The type only: an exception's text or traceback may quote the recipient or body.
+        logger.error("notification %s could not be sent: %s", notification_id, type(exc).__name__)
         return _finish(notification, Status.FAILED, error=f"error: {type(exc).__name__}")
     notification.provider_message_id = provider_id or ""
     notification.sent_at = timezone.now()
