@@ -18,7 +18,7 @@ from clinics.scoped_admin import (
     ReadOnlyAdminMixin,
 )
 from invitations.admin import PortalAccessAdminMixin, PortalStatusFilter
-from patients import demographics, services
+from patients import demographics, selectors, services
 from patients.models import (
     ChangeRequest,
     Patient,
@@ -55,10 +55,15 @@ class PatientAdmin(PortalAccessAdminMixin, ClinicScopedAdmin):
     list_filter = [PortalStatusFilter, "status", "self_registered", "category", "primary_provider"]
     actions = ["send_portal_registration"]
     list_select_related = ["primary_provider"]
-    search_fields = ["last_name", "first_name", "=identifiers__number", "email"]
+    # Searched by ``get_search_results`` (selectors.search_charts); listed so that the
+    # admin shows its search box and other admins may autocomplete charts.
+    search_fields = ["last_name", "first_name", "email"]
     search_help_text = _("Search by name, email or ID number.")
     inlines = [PatientIdentifierInline]
     readonly_fields = ["portal_status"]
+
+    def get_search_results(self, request, queryset, search_term):
+        return selectors.search_charts(queryset, search_term, clinic=request.clinic), False
 
     def get_fieldsets(self, request, obj=None):
         if obj is None:

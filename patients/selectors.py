@@ -6,7 +6,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from clinics.models import PortalSettings
-from patients.models import Patient, PatientAccess, PatientCategory
+from patients.models import Patient, PatientAccess, PatientCategory, PatientIdentifier
 from portal.audit.models import AuditEvent
 
 # The signed-in account's usable grants, worked out once by ``patient_required`` and
@@ -90,3 +90,30 @@ def account_activity(*, clinic, user, patient):
         .select_related("actor", "acting_for")
         .order_by("-created_at", "-id")
     )
+
+
+def search_charts(queryset, term: str, *, clinic):
+    """Charts matching a staff member's search: an ID number, names, or an email.
+
+    An ID number is tried first, written any way (spaces, dashes, case), with one probe
+    of the clinic's identifiers. Otherwise every word must start or appear in a first or
+    last name ("ann smi" finds Ann Smith), or the whole term in an email. Each condition
+    stays on one table so that PostgreSQL answers it from the trigram indexes instead of
+    joining and de-duplicating a million charts with their identifiers.
+    """
+    term = term.strip()
+    if not term:
+        return queryset
+    number = PatientIdentifier.normalise(term)
+    if any(ch.isdigit() for ch in number):
+        charts = list(
+            PatientIdentifier.objects.for_clinic(clinic)
+            .filter(number=number)
+            .values_list("patient_id", flat=True)[:100]
+        )
+        if charts:
+            return queryset.filter(pk__in=charts)
+    names = Q()
+    for word in term.split():
+        names &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
+    return queryset.filter(names | Q(email__icontains=term))
