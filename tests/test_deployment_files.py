@@ -312,7 +312,7 @@ def test_env_example_with_compose_values_loads_the_production_settings():
         False,
         "django.db.backends.postgresql",
         "postgres",
-        "django.core.cache.backends.redis.RedisCache",
+        "portal.core.redis_cache.KeptClientRedisCache",
         "mailpit",
         1025,
         active["PORTAL_BASE_DOMAIN"],

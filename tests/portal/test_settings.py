@@ -76,7 +76,7 @@ def test_production_keeps_database_connections_and_requires_staff_otp():
     ("redis_url", "eager", "cache_backend"),
     [
         ("", "True", "django.core.cache.backends.locmem.LocMemCache"),
-        ("redis://127.0.0.1:6379/3", "False", "django.core.cache.backends.redis.RedisCache"),
+        ("redis://127.0.0.1:6379/3", "False", "portal.core.redis_cache.KeptClientRedisCache"),
     ],
 )
 def test_redis_url_switches_the_broker_and_cache(redis_url, eager, cache_backend):
