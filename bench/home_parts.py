@@ -52,10 +52,8 @@ def main():
     from django.test import Client, RequestFactory
     from django.utils import timezone
 
-    from appointments.selectors import upcoming_and_past
     from clinics.middleware import resolve_clinic
-    from messaging.selectors import unread_count_for_patient
-    from patients.models import ChangeRequest
+    from patients.home import _read, home_summary
     from patients.selectors import usable_grants
 
     client = Client(HTTP_HOST=web.HOST, HTTP_X_FORWARDED_PROTO="https")
@@ -71,14 +69,16 @@ def main():
     request.clinic, request.user, request.access, request.patient = clinic, user, access, patient
     request.session = {}
     request._messages = FallbackStorage(request)
+    summary = home_summary(clinic=clinic, patient=patient)
     context = {
         "patient": patient,
         "access": access,
         "grants": grants,
+        "unread_messages": summary.unread_messages,
         "access_appointments": True,
-        "next_appointment": upcoming_and_past(clinic=clinic, patient=patient)[0].first(),
+        "next_visit": summary.next_start,
         "access_demographics": True,
-        "pending_requests": 0,
+        "pending_requests": summary.pending_requests,
     }
     users = get_user_model()._default_manager
     parts = [
@@ -86,24 +86,13 @@ def main():
         ("tenant: resolve_clinic (cached)", lambda: resolve_clinic(web.HOST)),
         ("session user: User by pk", lambda: users.get(pk=user.pk)),
         ("grants: usable_grants", lambda: usable_grants(clinic=clinic, user=user)),
+        ("home figures: cached summary", lambda: home_summary(clinic=clinic, patient=patient)),
         (
-            "next visit: upcoming.first()",
-            lambda: upcoming_and_past(clinic=clinic, patient=patient)[0].first(),
+            "home figures: read (3 queries, a cache miss)",
+            lambda: _read(clinic=clinic, patient=patient, now=timezone.now()),
         ),
         (
-            "pending requests: count",
-            lambda: (
-                ChangeRequest.objects.for_clinic(clinic)
-                .filter(patient=patient, status=ChangeRequest.Status.PENDING)
-                .count()
-            ),
-        ),
-        (
-            "unread messages: count",
-            lambda: unread_count_for_patient(clinic=clinic, patient=patient),
-        ),
-        (
-            "templates: render (incl. unread count)",
+            "templates: render home.html + base.html",
             lambda: render(request, "patients/home.html", context),
         ),
     ]

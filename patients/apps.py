@@ -8,3 +8,6 @@ class PatientsConfig(AppConfig):
 
     def ready(self):
         from patients import notifications  # noqa: F401 - registers notification builders
+        from patients.home import connect_receivers
+
+        connect_receivers()

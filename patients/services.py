@@ -18,6 +18,7 @@ from django.utils.crypto import salted_hmac
 
 from clinics.models import User
 from patients.demographics import registration_request_create, verification_request_queue
+from patients.home import forget_home_summary
 from patients.models import (
     ChangeRequest,
     PasscodeDevice,
@@ -472,7 +473,7 @@ def patient_self_register(
 
 def _close_queue_entry(verification, decided_by):
     """Keep the Patient Requests queue in step when staff decide elsewhere."""
-    ChangeRequest.objects.filter(
+    closed = ChangeRequest.objects.filter(
         verification=verification, status=ChangeRequest.Status.PENDING
     ).update(
         status=(
@@ -483,6 +484,8 @@ def _close_queue_entry(verification, decided_by):
         decided_at=verification.decided_at,
         decided_by=decided_by,
     )
+    if closed:
+        forget_home_summary(clinic_id=verification.clinic_id, patient_id=verification.patient_id)
 
 
 def _verification_decide(

@@ -29,7 +29,8 @@ from patients.forms import (
     SetPasswordForm,
     TotpForm,
 )
-from patients.models import ChangeRequest, PasscodeDevice
+from patients.home import home_summary
+from patients.models import PasscodeDevice
 from patients.selectors import account_activity, usable_grants
 from patients.services import Outcome, Proof, SendRefused
 
@@ -450,21 +451,20 @@ def password_reset_set(request):
 
 @patient_required
 def home(request):
-    grants = usable_grants(clinic=request.clinic, user=request.user)
-    context = {"patient": request.patient, "access": request.access, "grants": grants}
-    if request.access.allows("appointments"):
-        from appointments.selectors import upcoming_and_past
-
-        upcoming, _past = upcoming_and_past(clinic=request.clinic, patient=request.patient)
-        context["access_appointments"] = True
-        context["next_appointment"] = upcoming.first()
-    if request.access.allows("demographics"):
-        context["access_demographics"] = True
-        context["pending_requests"] = (
-            ChangeRequest.objects.for_clinic(request.clinic)
-            .filter(patient=request.patient, status=ChangeRequest.Status.PENDING)
-            .count()
-        )
+    access = request.access
+    # Counts and the next visit come from the chart's cached summary (patients.home);
+    # each is shown only when the account's access includes it.
+    summary = home_summary(clinic=request.clinic, patient=request.patient)
+    context = {
+        "patient": request.patient,
+        "access": access,
+        "grants": usable_grants(clinic=request.clinic, user=request.user),
+        "unread_messages": summary.unread_messages if access.allows("messages") else None,
+        "access_appointments": access.allows("appointments"),
+        "next_visit": summary.next_start,
+        "access_demographics": access.allows("demographics"),
+        "pending_requests": summary.pending_requests,
+    }
     return render(request, "patients/home.html", context)
 
 

@@ -1,0 +1,107 @@
+"""The three figures on a patient's home page, kept in the shared cache per chart.
+
+Unread messages, requests waiting for the clinic and the next visit cost three queries on
+every visit to the home page, the page patients open most. They change only when a
+message, an appointment or a change request of that chart is written, so they are kept
+under ``clinic:<id>:home:<patient id>`` and dropped on every such write:
+
+- ``post_save`` / ``post_delete`` of a message, an appointment or a change request (this
+  covers cascades and the admin), connected in ``PatientsConfig.ready`` so that writes in
+  web processes, Celery workers and management commands all count;
+- ``forget_home_summary`` called by the services that write with ``QuerySet.update()``
+  (messages marked read, visits marked completed or missed, requests closed with their
+  verification), which sends no signal.
+
+The entry is dropped at once and again when the transaction commits, so a reader that
+filled it from the old rows in between does not keep them. The next visit is re-read as
+soon as it is over, and every entry expires after ``TIMEOUT`` seconds whatever happens.
+The figures are counts and one start time of the chart's own rows; access scopes are
+applied by the page, not here.
+"""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from portal.core.cache import ClinicCache
+
+TIMEOUT = 300
+
+
+@dataclass(frozen=True)
+class HomeSummary:
+    unread_messages: int
+    pending_requests: int
+    next_start: object  # aware datetime, or None
+    next_end: object
+
+
+def _read(*, clinic, patient, now) -> HomeSummary:
+    from appointments.selectors import upcoming_and_past
+    from messaging.selectors import unread_count_for_patient
+    from patients.models import ChangeRequest
+
+    upcoming, _past = upcoming_and_past(clinic=clinic, patient=patient, now=now)
+    next_visit = upcoming.order_by("start").values_list("start", "end").first()
+    return HomeSummary(
+        unread_messages=unread_count_for_patient(clinic=clinic, patient=patient),
+        pending_requests=ChangeRequest.objects.for_clinic(clinic)
+        .filter(patient=patient, status=ChangeRequest.Status.PENDING)
+        .count(),
+        next_start=next_visit[0] if next_visit else None,
+        next_end=next_visit[1] if next_visit else None,
+    )
+
+
+def home_summary(*, clinic, patient, now=None) -> HomeSummary:
+    now = now or timezone.now()
+    cache = ClinicCache(clinic)
+    summary = cache.get("home", patient.pk)
+    if summary is None or (summary.next_end is not None and summary.next_end <= now):
+        summary = _read(clinic=clinic, patient=patient, now=now)
+        cache.set("home", patient.pk, value=summary, timeout=TIMEOUT)
+    return summary
+
+
+def forget_home_summary(*, clinic_id, patient_id):
+    """Drop the chart's home figures now and again at commit."""
+    cache = ClinicCache(clinic_id)
+    cache.delete("home", patient_id)
+    transaction.on_commit(lambda: cache.delete("home", patient_id))
+
+
+def _forget_for(instance, patient_id):
+    if instance.clinic_id is not None and patient_id is not None:
+        forget_home_summary(clinic_id=instance.clinic_id, patient_id=patient_id)
+
+
+def _forget_for_row(sender, instance, **kwargs):
+    _forget_for(instance, instance.patient_id)
+
+
+def _forget_for_message(sender, instance, **kwargs):
+    from messaging.models import Thread
+
+    if sender._meta.get_field("thread").is_cached(instance):
+        patient_id = instance.thread.patient_id
+    else:
+        threads = Thread.objects.filter(pk=instance.thread_id)
+        patient_id = threads.values_list("patient_id", flat=True).first()
+    _forget_for(instance, patient_id)
+
+
+def connect_receivers():
+    from django.db.models.signals import post_delete, post_save
+
+    from appointments.models import Appointment
+    from messaging.models import Message
+    from patients.models import ChangeRequest
+
+    for name, signal in (("saved", post_save), ("deleted", post_delete)):
+        for model, receiver in (
+            (Appointment, _forget_for_row),
+            (ChangeRequest, _forget_for_row),
+            (Message, _forget_for_message),
+        ):
+            signal.connect(receiver, sender=model, dispatch_uid=f"home-{model.__name__}-{name}")
