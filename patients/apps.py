@@ -7,7 +7,11 @@ class PatientsConfig(AppConfig):
     verbose_name = _("Patients")
 
     def ready(self):
-        from patients import notifications  # noqa: F401 - registers notification builders
-        from patients.home import connect_receivers
+        from patients import (
+            grant_cache,
+            home,
+            notifications,  # noqa: F401 - registers notification builders
+        )
 
-        connect_receivers()
+        grant_cache.connect_receivers()
+        home.connect_receivers()

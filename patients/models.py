@@ -20,6 +20,18 @@ NOTICE_CHANNELS = [
 ]
 
 
+class PatientQuerySet(ClinicScopedQuerySet):
+    def update(self, **kwargs):
+        # No signal is sent for a bulk update: drop the cached grants of every account
+        # that reaches a changed chart (the grants carry the chart).
+        from patients.grant_cache import forget_grants_of_charts
+
+        charts = list(self.values_list("pk", flat=True))
+        changed = super().update(**kwargs)
+        forget_grants_of_charts(charts)
+        return changed
+
+
 class Patient(ClinicOwned):
     """A chart at one clinic: the demographics the clinic keeps."""
 
@@ -91,6 +103,8 @@ class Patient(ClinicOwned):
         verbose_name=_("portal access revoked by"),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+
+    objects = PatientQuerySet.as_manager()
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
@@ -165,6 +179,16 @@ class PatientCategory(ClinicOwned):
 
 
 class PatientAccessQuerySet(ClinicScopedQuerySet):
+    def update(self, **kwargs):
+        # No signal is sent for a bulk update: drop the cached grants of the accounts
+        # whose rows change (revocation ends grants this way).
+        from patients.grant_cache import forget_grants
+
+        accounts = list(self.values_list("clinic_id", "user_id").distinct())
+        changed = super().update(**kwargs)
+        forget_grants(accounts)
+        return changed
+
     def active(self, at=None):
         at = at or timezone.now()
         return self.filter(revoked_at__isnull=True).filter(

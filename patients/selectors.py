@@ -6,6 +6,7 @@ from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from clinics.models import PortalSettings
+from patients.grant_cache import live_grants
 from patients.models import Patient, PatientAccess, PatientCategory, PatientIdentifier
 from portal.audit.models import AuditEvent
 
@@ -23,14 +24,9 @@ def usable_grants(*, clinic, user) -> list[PatientAccess]:
         return list(reused[3])
     threshold = clinic.portal_settings.representative_age_threshold
     now = timezone.now()
-    # Only live grants are read; the rest of the test runs on those few rows in Python,
-    # which costs less than the joins and OR conditions it replaces.
-    grants = (
-        PatientAccess.objects.for_clinic(clinic)
-        .filter(user=user, revoked_at__isnull=True)
-        .select_related("patient__category")
-        .order_by("created_at")
-    )
+    # Only live grants are read (from the shared cache, see patients.grant_cache); the
+    # rest of the test runs on those few rows in Python, at every request.
+    grants = live_grants(clinic=clinic, user=user)
     usable = [
         g
         for g in grants

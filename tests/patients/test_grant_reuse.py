@@ -7,6 +7,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from patients import selectors
+from patients.grant_cache import forget_grants
 from patients.models import PatientAccess
 from patients.selectors import grants_reused, usable_grants
 from tests.conftest import portal_client
@@ -74,6 +76,9 @@ def test_grants_are_reused_only_for_the_same_account_and_clinic(clinic, parent, 
 def test_nothing_is_reused_after_the_request(clinic, parent):
     user, patient = parent
     portal_client(user, patient).get("/portal/")
+    assert selectors._request_grants.get() is None
+    # With the shared cache's entry gone (patients.grant_cache), the rows are read again.
+    forget_grants([(clinic.pk, user.pk)])
     with CaptureQueriesContext(connection) as queries:
         usable_grants(clinic=clinic, user=user)
     assert len(_grant_queries(queries)) == 1

@@ -1,0 +1,105 @@
+"""An account's live grants, kept in the shared cache so signed-in pages skip the query.
+
+Every signed-in page checks the account's grants (``selectors.usable_grants``). The rows
+it needs (not revoked, with the chart and its category) change only when a grant, a
+chart or a category is written, so they are kept under ``clinic:<id>:grants:<user id>``
+and dropped on every such write:
+
+- ``post_save`` / ``post_delete`` of a grant, a chart or a category (this covers the
+  admin, the services and cascades), connected in ``PatientsConfig.ready`` so that
+  writes in web processes, Celery workers and management commands all count;
+- ``QuerySet.update()`` on grants and charts (revocation ends grants that way), which
+  sends no signal: ``PatientAccessQuerySet`` and ``PatientQuerySet`` drop the entries of
+  the accounts whose rows they change.
+
+An entry is dropped at once and again when the transaction commits, so a request that
+read the old rows in between does not keep them. Everything that depends on the clock
+(expiry, the age threshold) is worked out from the rows at each request, never cached;
+every entry also expires after ``TIMEOUT`` seconds. Access is never widened by this
+cache: a missed drop could only keep a grant visible until the entry expires, which is
+why every write path above is covered by tests (tests/patients/test_grant_cache.py).
+"""
+
+from django.core.cache import cache
+from django.db import transaction
+
+from portal.core.cache import clinic_cache_key
+
+TIMEOUT = 300
+
+
+def _key(clinic_id, user_id):
+    return clinic_cache_key(clinic_id, "grants", user_id)
+
+
+def live_grants(*, clinic, user) -> list:
+    """The account's grants that are not revoked, with chart and category, oldest first."""
+    from patients.models import PatientAccess
+
+    key = _key(clinic.pk, user.pk)
+    rows = cache.get(key)
+    if rows is None:
+        rows = list(
+            PatientAccess.objects.for_clinic(clinic)
+            .filter(user=user, revoked_at__isnull=True)
+            .select_related("patient__category")
+            .order_by("created_at")
+        )
+        cache.set(key, rows, TIMEOUT)
+    return rows
+
+
+def forget_grants(pairs):
+    """Drop the entries of ``(clinic_id, user_id)`` pairs, now and again at commit."""
+    keys = sorted({_key(clinic_id, user_id) for clinic_id, user_id in pairs})
+    if not keys:
+        return
+    cache.delete_many(keys)
+    transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+def forget_grants_of_charts(patient_ids):
+    """Drop the entries of every account with a grant to one of these charts."""
+    from patients.models import PatientAccess
+
+    forget_grants(
+        PatientAccess.objects.filter(patient_id__in=list(patient_ids))
+        .values_list("clinic_id", "user_id")
+        .distinct()
+    )
+
+
+def _grant_written(sender, instance, **kwargs):
+    forget_grants([(instance.clinic_id, instance.user_id)])
+
+
+def _chart_written(sender, instance, **kwargs):
+    forget_grants_of_charts([instance.pk])
+
+
+def _category_written(sender, instance, **kwargs):
+    from patients.models import PatientAccess
+
+    forget_grants(
+        PatientAccess.objects.filter(patient__category_id=instance.pk)
+        .values_list("clinic_id", "user_id")
+        .distinct()
+    )
+
+
+def connect_receivers():
+    from django.db.models.signals import post_delete, post_save, pre_delete
+
+    from patients.models import Patient, PatientAccess, PatientCategory
+
+    for name, signal in (("saved", post_save), ("deleted", post_delete)):
+        for model, receiver in (
+            (PatientAccess, _grant_written),
+            (Patient, _chart_written),
+            (PatientCategory, _category_written),
+        ):
+            signal.connect(receiver, sender=model, dispatch_uid=f"grants-{model.__name__}-{name}")
+    # A deleted category's charts are set to no category before post_delete is sent.
+    pre_delete.connect(
+        _category_written, sender=PatientCategory, dispatch_uid="grants-category-deleting"
+    )

@@ -1,0 +1,135 @@
+"""Signed-in pages read the account's grants from the shared cache, and every way a grant
+ends takes effect on the very next request.
+
+Each test signs a person in, visits a page (which fills the cache), ends or changes the
+access through one write path (services, the admin's save, a bulk update, the clock) and
+expects the next request to see it.
+"""
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from invitations.services import portal_access_revoke
+from patients.models import Patient, PatientAccess, PatientCategory
+from tests.conftest import portal_client
+from tests.factories import PatientAccessFactory, PatientFactory, StaffFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def frozen():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def family(clinic):
+    """Pat, who acts for their child Kim (a guardian's grant) besides their own chart."""
+    own = PatientAccessFactory(patient=PatientFactory(clinic=clinic, first_name="Pat"))
+    kim = PatientFactory(clinic=clinic, first_name="Kim", date_of_birth=dt.date(2018, 3, 1))
+    child = PatientAccess.objects.create(
+        clinic=clinic, user=own.user, patient=kim, relationship="guardian"
+    )
+    return own, child
+
+
+def _acts_for(client):
+    """Who the home page offers: the signed-in chart and those one may switch to."""
+    response = client.get("/portal/")
+    if response.status_code != 200:
+        return response.status_code
+    content = response.content.decode()
+    return sorted(name for name in ("Pat", "Kim") if f"Switch to {name}" in content) or ["-"]
+
+
+def test_a_warm_page_reads_no_grants(family, frozen):
+    own, _child = family
+    client = portal_client(own.user, own.patient)
+    client.get("/portal/")
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get("/portal/").status_code == 200
+    assert not [q for q in ctx.captured_queries if "patients_patientaccess" in q["sql"]]
+
+
+def test_a_grant_revoked_with_a_bulk_update_ends_at_once(family, frozen):
+    own, child = family
+    client = portal_client(own.user, own.patient)
+    assert _acts_for(client) == ["Kim"]
+    PatientAccess.objects.filter(pk=child.pk).update(revoked_at=NOW)
+    assert _acts_for(client) == ["-"]
+
+
+def test_a_grant_saved_as_revoked_ends_at_once(family, frozen):
+    own, child = family
+    client = portal_client(own.user, own.patient)
+    assert _acts_for(client) == ["Kim"]
+    child.revoked_at = NOW
+    child.save()
+    assert _acts_for(client) == ["-"]
+
+
+def test_a_grant_deleted_ends_at_once(family, frozen):
+    own, child = family
+    client = portal_client(own.user, own.patient)
+    assert _acts_for(client) == ["Kim"]
+    child.delete()
+    assert _acts_for(client) == ["-"]
+
+
+def test_staff_revoking_portal_access_ends_every_grant_at_once(clinic, family, frozen):
+    own, child = family
+    client = portal_client(own.user, child.patient)
+    assert client.get("/portal/").status_code == 200
+    portal_access_revoke(patient=child.patient, revoked_by=StaffFactory(clinic=clinic))
+    assert _acts_for(portal_client(own.user, own.patient)) == ["-"]
+    # The session that acted for Kim falls back to Pat's own chart, never Kim's.
+    assert "Kim" not in client.get("/portal/").content.decode()
+
+
+def test_a_chart_revoked_with_a_bulk_update_ends_at_once(family, frozen):
+    own, child = family
+    client = portal_client(own.user, own.patient)
+    assert _acts_for(client) == ["Kim"]
+    Patient.objects.filter(pk=child.patient_id).update(portal_revoked_at=NOW)
+    assert _acts_for(client) == ["-"]
+
+
+def test_a_category_kept_off_the_portal_ends_access_at_once(clinic, family, frozen):
+    own, child = family
+    category = PatientCategory.objects.create(clinic=clinic, name="Walk-in only")
+    kim = child.patient
+    kim.category = category
+    kim.save()
+    client = portal_client(own.user, own.patient)
+    assert _acts_for(client) == ["Kim"]
+    category.portal_eligible = False
+    category.save()
+    assert _acts_for(client) == ["-"]
+    category.delete()  # the chart is left without a category: eligible again
+    assert _acts_for(client) == ["Kim"]
+
+
+def test_expiry_is_worked_out_at_each_request(family, frozen):
+    own, child = family
+    child.expires_at = NOW + dt.timedelta(minutes=5)
+    child.save()
+    client = portal_client(own.user, own.patient)
+    assert _acts_for(client) == ["Kim"]
+    frozen.move_to(NOW + dt.timedelta(minutes=6))  # nothing written: the entry stays
+    assert _acts_for(client) == ["-"]
+
+
+def test_one_accounts_grants_are_never_anothers(clinic, family, frozen):
+    own, _child = family
+    other = PatientAccessFactory(patient=PatientFactory(clinic=clinic, first_name="Sam"))
+    assert _acts_for(portal_client(own.user, own.patient)) == ["Kim"]
+    response = portal_client(other.user, other.patient).get("/portal/")
+    content = response.content.decode()
+    assert "Kim" not in content and "Pat" not in content
