@@ -13,4 +13,4 @@ class ClinicsConfig(AppConfig):
         post_migrate.connect(sync_role_permissions, dispatch_uid="clinics.sync_role_permissions")
         # Connects the tenant cache's invalidation receivers in every process (web, Celery
         # workers, management commands), not only where the middleware is loaded.
-        from clinics import middleware  # noqa: F401
+        from clinics import backends, middleware  # noqa: F401

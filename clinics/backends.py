@@ -1,7 +1,35 @@
 from django.contrib.auth.backends import ModelBackend
+from django.core.cache import cache
+from django.db import transaction
 from django.db.models import Q
+from django.db.models.signals import post_delete, post_save
 
 from clinics.models import User
+
+# The signed-in account, read on every request from its session, is kept in the shared
+# cache and dropped on every write to it (save, delete, or a bulk update through
+# ``UserQuerySet``), at once and again at commit. Sign-out everywhere, a new password and
+# deactivation all write the row, so they take effect on the next request as before.
+USER_TIMEOUT = 300
+
+
+def _user_key(pk):
+    return f"auth-user:{pk}"
+
+
+def forget_users(pks):
+    keys = [_user_key(pk) for pk in pks]
+    if keys:
+        cache.delete_many(keys)
+        transaction.on_commit(lambda: cache.delete_many(keys))
+
+
+def _user_written(sender, instance, **kwargs):
+    forget_users([instance.pk])
+
+
+post_save.connect(_user_written, sender=User, dispatch_uid="auth-user-saved")
+post_delete.connect(_user_written, sender=User, dispatch_uid="auth-user-deleted")
 
 
 class ClinicBackend(ModelBackend):
@@ -11,6 +39,17 @@ class ClinicBackend(ModelBackend):
     clinic whose host received the request can sign in. On the base domain only
     platform operators (no clinic) can.
     """
+
+    def get_user(self, user_id):
+        key = _user_key(user_id)
+        user = cache.get(key)
+        if user is None:
+            try:
+                user = User._default_manager.get(pk=user_id)
+            except User.DoesNotExist:
+                return None
+            cache.set(key, user, USER_TIMEOUT)
+        return user if self.user_can_authenticate(user) else None
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None or password is None:

@@ -228,7 +228,19 @@ def _new_epoch():
     return secrets.token_hex(16)
 
 
-class ClinicUserManager(UserManager.from_queryset(ClinicScopedQuerySet)):
+class UserQuerySet(ClinicScopedQuerySet):
+    def update(self, **kwargs):
+        # No signal is sent for a bulk update: drop the changed accounts from the cache
+        # that session sign-in reads them from (clinics.backends).
+        from clinics.backends import forget_users
+
+        accounts = list(self.values_list("pk", flat=True))
+        changed = super().update(**kwargs)
+        forget_users(accounts)
+        return changed
+
+
+class ClinicUserManager(UserManager.from_queryset(UserQuerySet)):
     def _create_user(self, username, email, password, **extra_fields):
         email = self.normalize_email(email) if email else ""
         user = self.model(username=username, email=email, **extra_fields)
