@@ -46,12 +46,12 @@ def main():
     user, patient = web.build()
     cookie = web.signed_in_cookie(user, patient)
 
-    from django.contrib.auth import get_user_model
     from django.contrib.messages.storage.fallback import FallbackStorage
     from django.shortcuts import render
     from django.test import Client, RequestFactory
     from django.utils import timezone
 
+    from clinics.backends import ClinicBackend
     from clinics.middleware import resolve_clinic
     from patients.home import _read, home_summary
     from patients.selectors import usable_grants
@@ -80,11 +80,11 @@ def main():
         "access_demographics": True,
         "pending_requests": summary.pending_requests,
     }
-    users = get_user_model()._default_manager
+    backend = ClinicBackend()
     parts = [
         ("the whole page (test client)", lambda: client.get("/portal/")),
         ("tenant: resolve_clinic (cached)", lambda: resolve_clinic(web.HOST)),
-        ("session user: User by pk", lambda: users.get(pk=user.pk)),
+        ("session user: cached account (get_user)", lambda: backend.get_user(user.pk)),
         ("grants: usable_grants", lambda: usable_grants(clinic=clinic, user=user)),
         ("home figures: cached summary", lambda: home_summary(clinic=clinic, patient=patient)),
         (

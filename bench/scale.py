@@ -397,7 +397,9 @@ def timed(pages, runs):
             times[label].append((time.perf_counter() - began) * 1000)
     results = {}
     for label, *_rest in pages:
-        slowest = max(captured[label], key=lambda q: float(q["time"]))
+        slowest = max(
+            captured[label], key=lambda q: float(q["time"]), default={"time": 0, "sql": "-"}
+        )
         ordered = sorted(times[label])
         results[label] = {
             "median": statistics.median(ordered),
