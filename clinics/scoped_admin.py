@@ -120,6 +120,9 @@ class ClinicScopedAdmin(ClinicScopedMixin, admin.ModelAdmin):
     # No second COUNT(*) over the clinic's whole table on every changelist page.
     show_full_result_count = False
     paginator = BoundedCountPaginator
+    # Half of Django's 100: each row renders its own checkbox widget and links, which is
+    # most of a changelist's time (bench/scale.py); staff search rather than page.
+    list_per_page = 50
 
     def get_form(self, request, obj=None, **kwargs):
         return _bind_form(super().get_form(request, obj, **kwargs), request.clinic)

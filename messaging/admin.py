@@ -84,7 +84,6 @@ class ThreadAdmin(ClinicScopedAdmin):
     search_fields = ["subject", "patient__first_name", "patient__last_name"]
     search_help_text = _("Search by subject or patient name.")
     ordering = ["-last_message_at", "-id"]
-    list_per_page = 50
     actions = ["mark_handled"]
     change_list_template = "admin/messaging/thread/change_list.html"
 

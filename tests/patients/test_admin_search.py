@@ -130,3 +130,11 @@ def test_lists_are_counted_exactly_up_to_the_bound(clinic, monkeypatch):
         assert count >= 4
     else:
         assert count == 4
+
+
+def test_the_list_shows_fifty_charts_a_page(front_desk, clinic):
+    PatientFactory.create_batch(51, clinic=clinic)
+    client = host_client("demo", front_desk)
+    first = client.get(CHANGELIST).context["cl"]
+    assert (len(first.result_list), first.result_count) == (50, 51)
+    assert len(client.get(CHANGELIST, {"p": 2}).context["cl"].result_list) == 1
