@@ -5,6 +5,8 @@ links on white and on the light panel colour, so the shade it shows must reach 4
 against all three. Clinics choose any colour; a light one is shown darkened, keeping its hue.
 """
 
+from functools import lru_cache
+
 # The lightest-but-one background the accent is used on: --panel in static/css/portal.css.
 PANEL = "#f4f6f8"
 # WCAG 2 AA for normal-size text is 4.5:1; the margin keeps rounding on the safe side.
@@ -30,6 +32,7 @@ def contrast_ratio(first: str, second: str) -> float:
     return (lighter + 0.05) / (darker + 0.05)
 
 
+@lru_cache(maxsize=256)  # every page shows it; a clinic changes it rarely
 def readable_accent(colour: str) -> str:
     """``colour`` if white text on it, and it as text on white and on the panel colour, is
     readable (4.5:1); otherwise the same hue darkened just enough. Lower-case #rrggbb."""

@@ -8,10 +8,12 @@ runs under ``style-src 'self'`` with no 'unsafe-inline'.
 
 import base64
 import hashlib
+from functools import lru_cache
 
 from csp.middleware import CSPMiddleware
 
 
+@lru_cache(maxsize=256)  # the same few inline styles on every page
 def source_hash(text: str) -> str:
     """The CSP source expression that allows exactly this inline script or style text."""
     digest = hashlib.sha256(text.encode()).digest()
