@@ -1,10 +1,9 @@
 from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
-from django.db import transaction
 from django.db.models import Q
-from django.db.models.signals import post_delete, post_save
 
 from clinics.models import User
+from portal.core.cache import drop_now_and_at_commit, drop_on_write
 
 # The signed-in account, read on every request from its session, is kept in the shared
 # cache and dropped on every write to it (save, delete, or a bulk update through
@@ -18,18 +17,14 @@ def _user_key(pk):
 
 
 def forget_users(pks):
-    keys = [_user_key(pk) for pk in pks]
-    if keys:
-        cache.delete_many(keys)
-        transaction.on_commit(lambda: cache.delete_many(keys))
+    drop_now_and_at_commit(_user_key(pk) for pk in pks)
 
 
 def _user_written(sender, instance, **kwargs):
     forget_users([instance.pk])
 
 
-post_save.connect(_user_written, sender=User, dispatch_uid="auth-user-saved")
-post_delete.connect(_user_written, sender=User, dispatch_uid="auth-user-deleted")
+drop_on_write(_user_written, User, uid="auth-user")
 
 
 class ClinicBackend(ModelBackend):

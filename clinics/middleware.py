@@ -15,20 +15,17 @@ Writes that bypass signals (``QuerySet.update``, SQL) are picked up within
 """
 
 import hashlib
-from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.core.cache import cache
-from django.db import transaction
-from django.db.models.signals import post_delete, post_save
 from django.http import HttpResponseNotFound
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from clinics.models import Clinic, ClinicDomain, PortalSettings
-from portal.core.cache import clinic_cache_key
+from portal.core.cache import clinic_cache_key, drop_now_and_at_commit, drop_on_write
 
 ALWAYS_SERVED_PATHS = ("/healthz",)
 
@@ -140,9 +137,7 @@ def resolve_clinic(host):
 def forget_clinic(clinic_id) -> None:
     """Drop the clinic's cached tenant entry now and once the transaction commits (a
     request between the two could otherwise cache the rows as they were)."""
-    key = tenant_cache_key(clinic_id)
-    cache.delete(key)
-    transaction.on_commit(partial(cache.delete, key))
+    drop_now_and_at_commit([tenant_cache_key(clinic_id)])
 
 
 def _on_clinic_change(sender, instance, **kwargs):
@@ -153,14 +148,8 @@ def _on_clinic_part_change(sender, instance, **kwargs):
     forget_clinic(instance.clinic_id)
 
 
-for _name, _signal in (("save", post_save), ("delete", post_delete)):
-    _signal.connect(_on_clinic_change, sender=Clinic, dispatch_uid=f"tenant-cache-clinic-{_name}")
-    for _model in (PortalSettings, ClinicDomain):
-        _signal.connect(
-            _on_clinic_part_change,
-            sender=_model,
-            dispatch_uid=f"tenant-cache-{_model.__name__}-{_name}",
-        )
+drop_on_write(_on_clinic_change, Clinic, uid="tenant-cache")
+drop_on_write(_on_clinic_part_change, PortalSettings, ClinicDomain, uid="tenant-cache")
 
 
 class TenantMiddleware:

@@ -21,9 +21,8 @@ why every write path above is covered by tests (tests/patients/test_grant_cache.
 """
 
 from django.core.cache import cache
-from django.db import transaction
 
-from portal.core.cache import clinic_cache_key
+from portal.core.cache import clinic_cache_key, drop_now_and_at_commit, drop_on_write
 
 TIMEOUT = 300
 
@@ -51,11 +50,7 @@ def live_grants(*, clinic, user) -> list:
 
 def forget_grants(pairs):
     """Drop the entries of ``(clinic_id, user_id)`` pairs, now and again at commit."""
-    keys = sorted({_key(clinic_id, user_id) for clinic_id, user_id in pairs})
-    if not keys:
-        return
-    cache.delete_many(keys)
-    transaction.on_commit(lambda: cache.delete_many(keys))
+    drop_now_and_at_commit(_key(clinic_id, user_id) for clinic_id, user_id in pairs)
 
 
 def forget_grants_of_charts(patient_ids):
@@ -88,17 +83,13 @@ def _category_written(sender, instance, **kwargs):
 
 
 def connect_receivers():
-    from django.db.models.signals import post_delete, post_save, pre_delete
+    from django.db.models.signals import pre_delete
 
     from patients.models import Patient, PatientAccess, PatientCategory
 
-    for name, signal in (("saved", post_save), ("deleted", post_delete)):
-        for model, receiver in (
-            (PatientAccess, _grant_written),
-            (Patient, _chart_written),
-            (PatientCategory, _category_written),
-        ):
-            signal.connect(receiver, sender=model, dispatch_uid=f"grants-{model.__name__}-{name}")
+    drop_on_write(_grant_written, PatientAccess, uid="grants")
+    drop_on_write(_chart_written, Patient, uid="grants")
+    drop_on_write(_category_written, PatientCategory, uid="grants")
     # A deleted category's charts are set to no category before post_delete is sent.
     pre_delete.connect(
         _category_written, sender=PatientCategory, dispatch_uid="grants-category-deleting"

@@ -21,10 +21,9 @@ applied by the page, not here.
 
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.utils import timezone
 
-from portal.core.cache import ClinicCache
+from portal.core.cache import ClinicCache, drop_now_and_at_commit, drop_on_write
 
 TIMEOUT = 300
 
@@ -66,9 +65,7 @@ def home_summary(*, clinic, patient, now=None) -> HomeSummary:
 
 def forget_home_summary(*, clinic_id, patient_id):
     """Drop the chart's home figures now and again at commit."""
-    cache = ClinicCache(clinic_id)
-    cache.delete("home", patient_id)
-    transaction.on_commit(lambda: cache.delete("home", patient_id))
+    drop_now_and_at_commit([ClinicCache(clinic_id).key("home", patient_id)])
 
 
 def _forget_for(instance, patient_id):
@@ -92,16 +89,9 @@ def _forget_for_message(sender, instance, **kwargs):
 
 
 def connect_receivers():
-    from django.db.models.signals import post_delete, post_save
-
     from appointments.models import Appointment
     from messaging.models import Message
     from patients.models import ChangeRequest
 
-    for name, signal in (("saved", post_save), ("deleted", post_delete)):
-        for model, receiver in (
-            (Appointment, _forget_for_row),
-            (ChangeRequest, _forget_for_row),
-            (Message, _forget_for_message),
-        ):
-            signal.connect(receiver, sender=model, dispatch_uid=f"home-{model.__name__}-{name}")
+    drop_on_write(_forget_for_row, Appointment, ChangeRequest, uid="home")
+    drop_on_write(_forget_for_message, Message, uid="home")

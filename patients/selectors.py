@@ -2,13 +2,13 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 
 from django.db.models import Q
-from django.db.models.signals import post_delete, post_save
 from django.utils import timezone
 
 from clinics.models import PortalSettings
 from patients.grant_cache import live_grants
 from patients.models import Patient, PatientAccess, PatientCategory, PatientIdentifier
 from portal.audit.models import AuditEvent
+from portal.core.cache import drop_on_write
 
 # The signed-in account's usable grants, worked out once by ``patient_required`` and
 # reused by the view it guards (the home page lists them again). Dropped as soon as a
@@ -69,13 +69,14 @@ def _forget_request_grants(**kwargs):
     _request_grants.set(None)
 
 
-for _model in (PatientAccess, Patient, PatientCategory, PortalSettings):
-    for _name, _signal in (("save", post_save), ("delete", post_delete)):
-        _signal.connect(
-            _forget_request_grants,
-            sender=_model,
-            dispatch_uid=f"request-grants-{_model.__name__}-{_name}",
-        )
+drop_on_write(
+    _forget_request_grants,
+    PatientAccess,
+    Patient,
+    PatientCategory,
+    PortalSettings,
+    uid="request-grants",
+)
 
 
 def account_activity(*, clinic, user, patient):

@@ -9,7 +9,6 @@ expects the next request to see it.
 import datetime as dt
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -17,16 +16,9 @@ from invitations.services import portal_access_revoke
 from patients.models import Patient, PatientAccess, PatientCategory
 from tests.conftest import portal_client
 from tests.factories import PatientAccessFactory, PatientFactory, StaffFactory
+from tests.patients.conftest import NOW  # the frozen fixture stops the clock there
 
 pytestmark = pytest.mark.django_db
-
-NOW = dt.datetime(2026, 11, 23, 15, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture

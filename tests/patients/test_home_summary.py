@@ -7,7 +7,6 @@ Each test fills the cache with one visit, writes through the path staff or patie
 import datetime as dt
 
 import pytest
-import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
@@ -21,15 +20,10 @@ from patients.models import ChangeRequest
 from tests.conftest import portal_client
 from tests.factories import PatientAccessFactory, PatientFactory, StaffFactory
 
+# The frozen fixture stops the clock at NOW: Tuesday 15 January 2030, 9:00 in the clinic.
+from tests.patients.conftest import NOW
+
 pytestmark = pytest.mark.django_db
-
-NOW = dt.datetime(2026, 11, 23, 13, 0, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
 
 
 @pytest.fixture
@@ -104,17 +98,17 @@ def test_visits_booked_cancelled_marked_and_over_show_at_once(ada, staff, frozen
     soon = _visit(patient, NOW + dt.timedelta(hours=1))
     later = _visit(patient, NOW + dt.timedelta(days=2))
     first = _home(client)
-    assert "Next: Monday 23 November" in first, first
+    assert "Next: Tuesday 15 January" in first, first
     appointment_services.appointment_cancel(appointment=soon, cancelled_by=staff, by_staff=True)
-    assert "Next: Wednesday 25 November" in _home(client)
+    assert "Next: Thursday 17 January" in _home(client)
     # Marked as seen early with a bulk update (the admin action).
     appointment_services.appointment_mark(appointment=later, status="completed", marked_by=staff)
     assert "You have no upcoming appointments." in _home(client)
     _visit(patient, NOW + dt.timedelta(hours=2))
     _visit(patient, NOW + dt.timedelta(days=3))
-    assert "Next: Monday 23 November" in _home(client)
+    assert "Next: Tuesday 15 January" in _home(client)
     frozen.move_to(NOW + dt.timedelta(hours=3))  # the visit is over; nothing was written
-    assert "Next: Thursday 26 November" in _home(portal_client(user, patient))
+    assert "Next: Friday 18 January" in _home(portal_client(user, patient))
 
 
 def test_requests_made_and_decided_show_at_once(ada, staff, rf, frozen):
