@@ -1,4 +1,5 @@
 import datetime
+from datetime import date
 
 from django import forms
 from django.contrib import admin, messages
@@ -106,17 +107,14 @@ class DayFilter(admin.SimpleListFilter):
             return queryset.filter(end__gt=now)
         if value == "past":
             return queryset.filter(end__lte=now)
-        if value in ranges:
-            first, days = ranges[value]
-        else:
-            try:
-                first, days = datetime.date.fromisoformat(value), 1
-            except ValueError as exc:
-                raise IncorrectLookupParameters(exc) from exc
-        start = timezone.make_aware(datetime.datetime.combine(first, datetime.time.min))
-        end = timezone.make_aware(
-            datetime.datetime.combine(first + datetime.timedelta(days=days), datetime.time.min)
-        )
+        try:
+            first, days = ranges[value] if value in ranges else (date.fromisoformat(value), 1)
+            start = timezone.make_aware(datetime.datetime.combine(first, datetime.time.min))
+            end = timezone.make_aware(
+                datetime.datetime.combine(first + datetime.timedelta(days=days), datetime.time.min)
+            )
+        except (ValueError, OverflowError) as exc:  # not a date, or the last day of year 9999
+            raise IncorrectLookupParameters(exc) from exc
         return queryset.filter(start__gte=start, start__lt=end)
 
 

@@ -1,19 +1,19 @@
 from django.contrib.auth.backends import ModelBackend
-from django.core.cache import cache
 from django.db.models import Q
 
 from clinics.models import User
-from portal.core.cache import drop_now_and_at_commit, drop_on_write
+from portal.core.cache import drop_now_and_at_commit, drop_on_write, read_through, schema_tag
 
 # The signed-in account, read on every request from its session, is kept in the shared
-# cache and dropped on every write to it (save, delete, or a bulk update through
-# ``UserQuerySet``), at once and again at commit. Sign-out everywhere, a new password and
-# deactivation all write the row, so they take effect on the next request as before.
+# cache (``read_through``) and invalidated by every write to it (save, delete, or a bulk
+# update through ``UserQuerySet``), at once and again at commit. Sign-out everywhere, a
+# new password and deactivation all write the row, so they take effect on the next
+# request as before, even for a request that was reading the account at that moment.
 USER_TIMEOUT = 300
 
 
 def _user_key(pk):
-    return f"auth-user:{pk}"
+    return f"auth-user:{schema_tag(User)}:{pk}"
 
 
 def forget_users(pks):
@@ -36,15 +36,12 @@ class ClinicBackend(ModelBackend):
     """
 
     def get_user(self, user_id):
-        key = _user_key(user_id)
-        user = cache.get(key)
-        if user is None:
-            try:
-                user = User._default_manager.get(pk=user_id)
-            except User.DoesNotExist:
-                return None
-            cache.set(key, user, USER_TIMEOUT)
-        return user if self.user_can_authenticate(user) else None
+        user = read_through(
+            _user_key(user_id),
+            lambda: User._default_manager.filter(pk=user_id).first(),
+            timeout=USER_TIMEOUT,
+        )
+        return user if user is not None and self.user_can_authenticate(user) else None
 
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None or password is None:

@@ -82,7 +82,7 @@ class BoundedCountPaginator(Paginator):
         bounded = unordered[: self.EXACT_UP_TO + 1].count()
         if bounded <= self.EXACT_UP_TO:
             return bounded
-        sql, params = unordered.query.sql_with_params()
+        sql, params = unordered.query.get_compiler(using=queryset.db).as_sql()
         with connection.cursor() as cursor:
             cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
             estimate = int(cursor.fetchone()[0][0]["Plan"]["Plan Rows"])

@@ -8,44 +8,52 @@ and dropped on every such write:
 - ``post_save`` / ``post_delete`` of a grant, a chart or a category (this covers the
   admin, the services and cascades), connected in ``PatientsConfig.ready`` so that
   writes in web processes, Celery workers and management commands all count;
-- ``QuerySet.update()`` on grants and charts (revocation ends grants that way), which
-  sends no signal: ``PatientAccessQuerySet`` and ``PatientQuerySet`` drop the entries of
-  the accounts whose rows they change.
+- ``QuerySet.update()`` on grants, charts and categories (revocation ends grants that
+  way), which sends no signal: ``PatientAccessQuerySet``, ``PatientQuerySet`` (also the
+  charts' base manager, which cascades use) and ``PatientCategoryQuerySet`` drop the
+  entries of the accounts whose rows they change.
 
-An entry is dropped at once and again when the transaction commits, so a request that
-read the old rows in between does not keep them. Everything that depends on the clock
+An entry is invalidated at once and again when the transaction commits, and a request
+that read the old rows before the commit cannot store them as current (``read_through``
+keeps each entry with the generation it was read under). Everything that depends on the clock
 (expiry, the age threshold) is worked out from the rows at each request, never cached;
 every entry also expires after ``TIMEOUT`` seconds. Access is never widened by this
 cache: a missed drop could only keep a grant visible until the entry expires, which is
 why every write path above is covered by tests (tests/patients/test_grant_cache.py).
 """
 
-from django.core.cache import cache
-
-from portal.core.cache import clinic_cache_key, drop_now_and_at_commit, drop_on_write
+from portal.core.cache import (
+    clinic_cache_key,
+    drop_now_and_at_commit,
+    drop_on_write,
+    read_through,
+    schema_tag,
+)
 
 TIMEOUT = 300
 
 
 def _key(clinic_id, user_id):
-    return clinic_cache_key(clinic_id, "grants", user_id)
+    from patients.models import Patient, PatientAccess, PatientCategory
+
+    schema = schema_tag(PatientAccess, Patient, PatientCategory)
+    return clinic_cache_key(clinic_id, "grants", schema, user_id)
 
 
 def live_grants(*, clinic, user) -> list:
     """The account's grants that are not revoked, with chart and category, oldest first."""
     from patients.models import PatientAccess
 
-    key = _key(clinic.pk, user.pk)
-    rows = cache.get(key)
-    if rows is None:
-        rows = list(
+    return read_through(
+        _key(clinic.pk, user.pk),
+        lambda: list(
             PatientAccess.objects.for_clinic(clinic)
             .filter(user=user, revoked_at__isnull=True)
             .select_related("patient__category")
             .order_by("created_at")
-        )
-        cache.set(key, rows, TIMEOUT)
-    return rows
+        ),
+        timeout=TIMEOUT,
+    )
 
 
 def forget_grants(pairs):
@@ -72,14 +80,19 @@ def _chart_written(sender, instance, **kwargs):
     forget_grants_of_charts([instance.pk])
 
 
-def _category_written(sender, instance, **kwargs):
+def forget_grants_of_categories(category_ids):
+    """Drop the entries of every account with a grant to a chart in these categories."""
     from patients.models import PatientAccess
 
     forget_grants(
-        PatientAccess.objects.filter(patient__category_id=instance.pk)
+        PatientAccess.objects.filter(patient__category_id__in=list(category_ids))
         .values_list("clinic_id", "user_id")
         .distinct()
     )
+
+
+def _category_written(sender, instance, **kwargs):
+    forget_grants_of_categories([instance.pk])
 
 
 def connect_receivers():

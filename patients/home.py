@@ -12,8 +12,9 @@ under ``clinic:<id>:home:<patient id>`` and dropped on every such write:
   (messages marked read, visits marked completed or missed, requests closed with their
   verification), which sends no signal.
 
-The entry is dropped at once and again when the transaction commits, so a reader that
-filled it from the old rows in between does not keep them. The next visit is re-read as
+The entry is invalidated at once and again when the transaction commits, and a reader
+that filled it from the old rows before the commit cannot store them as current
+(``portal.core.cache.read_through``). The next visit is re-read as
 soon as it is over, and every entry expires after ``TIMEOUT`` seconds whatever happens.
 The figures are counts and one start time of the chart's own rows; access scopes are
 applied by the page, not here.
@@ -23,9 +24,10 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from portal.core.cache import ClinicCache, drop_now_and_at_commit, drop_on_write
+from portal.core.cache import ClinicCache, drop_now_and_at_commit, drop_on_write, read_through
 
 TIMEOUT = 300
+VERSION = 1  # of HomeSummary: bump when its fields change
 
 
 @dataclass(frozen=True)
@@ -53,19 +55,27 @@ def _read(*, clinic, patient, now) -> HomeSummary:
     )
 
 
+def _key(clinic_id, patient_id):
+    return ClinicCache(clinic_id).key("home", VERSION, patient_id)
+
+
 def home_summary(*, clinic, patient, now=None) -> HomeSummary:
     now = now or timezone.now()
-    cache = ClinicCache(clinic)
-    summary = cache.get("home", patient.pk)
-    if summary is None or (summary.next_end is not None and summary.next_end <= now):
-        summary = _read(clinic=clinic, patient=patient, now=now)
-        cache.set("home", patient.pk, value=summary, timeout=TIMEOUT)
+
+    def load():
+        return _read(clinic=clinic, patient=patient, now=now)
+
+    summary = read_through(_key(clinic.pk, patient.pk), load, timeout=TIMEOUT)
+    if summary.next_end is not None and summary.next_end <= now:
+        # The next visit is over: nothing was written, but the figure has moved on.
+        forget_home_summary(clinic_id=clinic.pk, patient_id=patient.pk)
+        summary = read_through(_key(clinic.pk, patient.pk), load, timeout=TIMEOUT)
     return summary
 
 
 def forget_home_summary(*, clinic_id, patient_id):
-    """Drop the chart's home figures now and again at commit."""
-    drop_now_and_at_commit([ClinicCache(clinic_id).key("home", patient_id)])
+    """Invalidate the chart's home figures now and again at commit."""
+    drop_now_and_at_commit([_key(clinic_id, patient_id)])
 
 
 def _forget_for(instance, patient_id):

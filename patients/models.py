@@ -107,6 +107,9 @@ class Patient(ClinicOwned):
     objects = PatientQuerySet.as_manager()
 
     class Meta:
+        # Also the manager Django's cascades use (a deleted provider or account is set to
+        # NULL on its charts with an update), so those updates drop the cached grants too.
+        base_manager_name = "objects"
         ordering = ["last_name", "first_name", "id"]
         verbose_name = _("patient")
         verbose_name_plural = _("patients")
@@ -160,11 +163,25 @@ class PatientIdentifier(ClinicOwned):
         super().save(*args, **kwargs)
 
 
+class PatientCategoryQuerySet(ClinicScopedQuerySet):
+    def update(self, **kwargs):
+        # No signal is sent for a bulk update: drop the cached grants of every account
+        # that reaches a chart in a changed category.
+        from patients.grant_cache import forget_grants_of_categories
+
+        categories = list(self.values_list("pk", flat=True))
+        changed = super().update(**kwargs)
+        forget_grants_of_categories(categories)
+        return changed
+
+
 class PatientCategory(ClinicOwned):
     """A group of charts the clinic may exclude from the portal (e.g. "Walk-in only")."""
 
     name = models.CharField(_("name"), max_length=100)
     portal_eligible = models.BooleanField(_("eligible for the portal"), default=True)
+
+    objects = PatientCategoryQuerySet.as_manager()
 
     class Meta:
         ordering = ["name"]

@@ -461,9 +461,9 @@ def home(request):
         "grants": usable_grants(clinic=request.clinic, user=request.user),
         "unread_messages": summary.unread_messages if access.allows("messages") else None,
         "access_appointments": access.allows("appointments"),
-        "next_visit": summary.next_start,
+        "next_visit": summary.next_start if access.allows("appointments") else None,
         "access_demographics": access.allows("demographics"),
-        "pending_requests": summary.pending_requests,
+        "pending_requests": summary.pending_requests if access.allows("demographics") else None,
     }
     return render(request, "patients/home.html", context)
 

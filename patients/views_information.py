@@ -178,7 +178,9 @@ def notice_preferences(request):
     """The patient's own choice; it applies at once, without review."""
     form = NoticePreferencesForm(request.POST, instance=request.patient)
     if form.is_valid():
-        form.save()
+        # Only the two fields: the chart came with the account's cached grants and must
+        # not write its other columns back over a change staff made meanwhile.
+        form.save(commit=False).save(update_fields=list(form.fields))
         audit_record(
             action="patient.preferences_changed",
             request=request,

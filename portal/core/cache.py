@@ -1,10 +1,18 @@
-"""Cache keys that carry the clinic id, so one clinic never reads another's entry."""
+"""Cache keys that carry the clinic id, so one clinic never reads another's entry; and the
+read-through entries that signed-in pages are served from, with their invalidation."""
 
-from functools import partial
+import hashlib
+import uuid
+from functools import cache as memoise
 
 from django.core.cache import cache
 from django.db import transaction
 from django.db.models.signals import post_delete, post_save
+
+# How long a key's generation is remembered. Far longer than any entry lives (a reader
+# would have to spend this long between reading the generation and storing its rows for
+# a stale entry to be taken as current).
+GENERATION_TIMEOUT = 3600
 
 
 def clinic_cache_key(clinic, *parts) -> str:
@@ -33,13 +41,56 @@ class ClinicCache:
         cache.delete(self.key(*parts))
 
 
+def _generation_key(key):
+    return f"{key}:gen"
+
+
+def read_through(key, load, *, timeout):
+    """``load()``'s value, kept under ``key`` for ``timeout`` seconds.
+
+    An entry is stored with the key's generation as it was *before* ``load()`` ran, and
+    used only while the generation is unchanged. Every write bumps the generation (see
+    ``drop_now_and_at_commit``), so a reader that loaded the rows before a write committed
+    can store them, but no one will use them: there is no window in which an old value
+    comes back. Entry and generation are read in one round trip.
+    """
+    generation_key = _generation_key(key)
+    found = cache.get_many([key, generation_key])
+    generation = found.get(generation_key)
+    entry = found.get(key)
+    if entry is not None and entry[0] == generation:
+        return entry[1]
+    value = load()
+    cache.set(key, (generation, value), timeout)
+    return value
+
+
 def drop_now_and_at_commit(keys) -> None:
-    """Delete cache entries at once and again when the transaction commits: a request
-    that reads the old rows between the write and the commit cannot keep them cached."""
+    """Invalidate cache entries at once and again when the transaction commits: delete
+    them and give each key a new generation (``read_through``), so that a request that read
+    the old rows before the commit cannot keep them cached."""
     keys = sorted(set(keys))
-    if keys:
+    if not keys:
+        return
+
+    def drop():
         cache.delete_many(keys)
-        transaction.on_commit(partial(cache.delete_many, keys))
+        cache.set_many({_generation_key(k): uuid.uuid4().hex for k in keys}, GENERATION_TIMEOUT)
+
+    drop()
+    transaction.on_commit(drop)
+
+
+@memoise
+def schema_tag(*models) -> str:
+    """A short tag of the models' columns, for cache keys holding pickled rows: after a
+    deploy that changes a table, the old pickles are under keys no one reads."""
+    columns = ",".join(
+        f"{model._meta.label_lower}.{field.attname}"
+        for model in models
+        for field in model._meta.concrete_fields
+    )
+    return hashlib.sha256(columns.encode()).hexdigest()[:8]
 
 
 def drop_on_write(receiver, *models, uid: str) -> None:

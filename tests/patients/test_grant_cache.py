@@ -125,3 +125,53 @@ def test_one_accounts_grants_are_never_anothers(clinic, family, frozen):
     response = portal_client(other.user, other.patient).get("/portal/")
     content = response.content.decode()
     assert "Kim" not in content and "Pat" not in content
+
+
+def test_a_category_changed_with_a_bulk_update_ends_access_at_once(clinic, family, frozen):
+    own, child = family
+    category = PatientCategory.objects.create(clinic=clinic, name="Walk-in only")
+    child.patient.category = category
+    child.patient.save()
+    client = portal_client(own.user, own.patient)
+    assert _acts_for(client) == ["Kim"]
+    PatientCategory.objects.filter(pk=category.pk).update(portal_eligible=False)
+    assert _acts_for(client) == ["-"]
+
+
+def test_a_deleted_provider_leaves_no_stale_chart_behind(clinic, family, frozen):
+    """Django sets a deleted provider to NULL on its charts with a bulk update (through the
+    charts' base manager): the cached charts must follow."""
+    from appointments.models import Provider
+    from patients.grant_cache import live_grants
+
+    own, child = family
+    doctor = Provider.objects.create(clinic=clinic, name="Dr Gone")
+    Patient.objects.filter(pk=child.patient_id).update(primary_provider=doctor)
+    assert {g.patient.primary_provider_id for g in live_grants(clinic=clinic, user=own.user)} == {
+        None,
+        doctor.pk,
+    }
+    doctor.delete()
+    charts = live_grants(clinic=clinic, user=own.user)
+    assert {g.patient.primary_provider_id for g in charts} == {None}
+
+
+def test_saving_notice_preferences_writes_only_them(clinic, family, frozen):
+    """The chart the request acts on comes from the cache; saving the patient's notice
+    choice must not write its other columns back over a newer change."""
+    from django.db import connection
+
+    own, _child = family
+    client = portal_client(own.user, own.patient)
+    client.get("/portal/")  # the chart is now cached with its current city
+    with connection.cursor() as cursor:  # a change the cache has not seen
+        cursor.execute(
+            "UPDATE patients_patient SET city = %s WHERE id = %s", ["Kingston", own.patient_id]
+        )
+    response = client.post(
+        "/portal/my-information/notices/",
+        {"notify_appointments_by": "sms", "notify_messages_by": "email"},
+    )
+    assert response.status_code == 302
+    chart = Patient.objects.get(pk=own.patient_id)
+    assert (chart.city, chart.notify_appointments_by) == ("Kingston", "sms")
