@@ -109,6 +109,8 @@ class DayFilter(admin.SimpleListFilter):
             return queryset.filter(end__lte=now)
         try:
             first, days = ranges[value] if value in ranges else (date.fromisoformat(value), 1)
+            if not 1900 <= first.year <= 2999:  # far-off years overflow in time zone arithmetic
+                raise ValueError(value)
             start = timezone.make_aware(datetime.datetime.combine(first, datetime.time.min))
             end = timezone.make_aware(
                 datetime.datetime.combine(first + datetime.timedelta(days=days), datetime.time.min)

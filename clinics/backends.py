@@ -13,7 +13,7 @@ USER_TIMEOUT = 300
 
 
 def _user_key(pk):
-    return f"auth-user:{schema_tag(User)}:{pk}"
+    return f"auth-user:{pk}"
 
 
 def forget_users(pks):
@@ -40,6 +40,7 @@ class ClinicBackend(ModelBackend):
             _user_key(user_id),
             lambda: User._default_manager.filter(pk=user_id).first(),
             timeout=USER_TIMEOUT,
+            tag=schema_tag(User),
         )
         return user if user is not None and self.user_can_authenticate(user) else None
 

@@ -34,15 +34,12 @@ TIMEOUT = 300
 
 
 def _key(clinic_id, user_id):
-    from patients.models import Patient, PatientAccess, PatientCategory
-
-    schema = schema_tag(PatientAccess, Patient, PatientCategory)
-    return clinic_cache_key(clinic_id, "grants", schema, user_id)
+    return clinic_cache_key(clinic_id, "grants", user_id)
 
 
 def live_grants(*, clinic, user) -> list:
     """The account's grants that are not revoked, with chart and category, oldest first."""
-    from patients.models import PatientAccess
+    from patients.models import Patient, PatientAccess, PatientCategory
 
     return read_through(
         _key(clinic.pk, user.pk),
@@ -53,6 +50,7 @@ def live_grants(*, clinic, user) -> list:
             .order_by("created_at")
         ),
         timeout=TIMEOUT,
+        tag=schema_tag(PatientAccess, Patient, PatientCategory),
     )
 
 

@@ -27,7 +27,7 @@ from django.utils import timezone
 from portal.core.cache import ClinicCache, drop_now_and_at_commit, drop_on_write, read_through
 
 TIMEOUT = 300
-VERSION = 1  # of HomeSummary: bump when its fields change
+VERSION = "1"  # of HomeSummary: change it when its fields change
 
 
 @dataclass(frozen=True)
@@ -56,7 +56,7 @@ def _read(*, clinic, patient, now) -> HomeSummary:
 
 
 def _key(clinic_id, patient_id):
-    return ClinicCache(clinic_id).key("home", VERSION, patient_id)
+    return ClinicCache(clinic_id).key("home", patient_id)
 
 
 def home_summary(*, clinic, patient, now=None) -> HomeSummary:
@@ -65,11 +65,11 @@ def home_summary(*, clinic, patient, now=None) -> HomeSummary:
     def load():
         return _read(clinic=clinic, patient=patient, now=now)
 
-    summary = read_through(_key(clinic.pk, patient.pk), load, timeout=TIMEOUT)
+    summary = read_through(_key(clinic.pk, patient.pk), load, timeout=TIMEOUT, tag=VERSION)
     if summary.next_end is not None and summary.next_end <= now:
         # The next visit is over: nothing was written, but the figure has moved on.
         forget_home_summary(clinic_id=clinic.pk, patient_id=patient.pk)
-        summary = read_through(_key(clinic.pk, patient.pk), load, timeout=TIMEOUT)
+        summary = read_through(_key(clinic.pk, patient.pk), load, timeout=TIMEOUT, tag=VERSION)
     return summary
 
 

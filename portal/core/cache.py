@@ -2,6 +2,7 @@
 read-through entries that signed-in pages are served from, with their invalidation."""
 
 import hashlib
+import pickle
 import uuid
 from functools import cache as memoise
 
@@ -41,11 +42,15 @@ class ClinicCache:
         cache.delete(self.key(*parts))
 
 
+# What unpickling an entry written by other code can raise.
+_UNPICKLABLE = (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError)
+
+
 def _generation_key(key):
     return f"{key}:gen"
 
 
-def read_through(key, load, *, timeout):
+def read_through(key, load, *, timeout, tag=""):
     """``load()``'s value, kept under ``key`` for ``timeout`` seconds.
 
     An entry is stored with the key's generation as it was *before* ``load()`` ran, and
@@ -53,15 +58,23 @@ def read_through(key, load, *, timeout):
     ``drop_now_and_at_commit``), so a reader that loaded the rows before a write committed
     can store them, but no one will use them: there is no window in which an old value
     comes back. Entry and generation are read in one round trip.
+
+    ``tag`` (e.g. ``schema_tag`` of the pickled models) is kept in the entry, not in the
+    key: during a deploy, old and new processes share the key and its generation, so a
+    write in either invalidates both, and neither uses the other's pickles. An entry that
+    no longer unpickles is a miss.
     """
     generation_key = _generation_key(key)
-    found = cache.get_many([key, generation_key])
+    try:
+        found = cache.get_many([key, generation_key])
+    except _UNPICKLABLE:
+        found = {generation_key: cache.get(generation_key)}
     generation = found.get(generation_key)
     entry = found.get(key)
-    if entry is not None and entry[0] == generation:
-        return entry[1]
+    if isinstance(entry, tuple) and len(entry) == 3 and entry[0] == generation and entry[1] == tag:
+        return entry[2]
     value = load()
-    cache.set(key, (generation, value), timeout)
+    cache.set(key, (generation, tag, value), timeout)
     return value
 
 

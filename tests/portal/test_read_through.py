@@ -58,3 +58,28 @@ def test_none_is_a_value_too():
     assert read_through(KEY, lambda: loads.append(1), timeout=60) is None
     assert read_through(KEY, lambda: loads.append(1), timeout=60) is None
     assert loads == [1]
+
+
+def test_an_entry_written_under_another_tag_is_reloaded():
+    """A deploy that changes the pickled models: old and new code share the key (and so
+    each other's invalidations) but never use each other's entries."""
+    assert read_through(KEY, lambda: "old code", timeout=60, tag="a") == "old code"
+    assert read_through(KEY, lambda: "new code", timeout=60, tag="b") == "new code"
+    assert read_through(KEY, lambda: "again", timeout=60, tag="b") == "new code"
+
+
+def test_an_entry_that_no_longer_unpickles_is_a_miss(monkeypatch):
+    import pickle
+
+    from portal.core import cache as module
+
+    read_through(KEY, lambda: "stored by other code", timeout=60)
+    real_get_many = module.cache.get_many
+
+    def broken(keys):
+        if KEY in keys:
+            raise pickle.UnpicklingError("a class that no longer exists")
+        return real_get_many(keys)
+
+    monkeypatch.setattr(module.cache, "get_many", broken)
+    assert read_through(KEY, lambda: "reloaded", timeout=60) == "reloaded"
