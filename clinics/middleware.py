@@ -7,9 +7,11 @@ small map from host to clinic id; the entry it points to is only used if it stil
 that host (same slug, or the host among its domains) and the clinic is active, so the map
 can never send a host to the wrong clinic.
 
-Any save or delete of a clinic, its portal settings or one of its domains drops the
+Any save or delete of a clinic, its portal settings or one of its domains invalidates the
 clinic's entry (at once and again after the transaction commits), so a clinic deactivated
-or a portal disabled in the admin takes effect on the next request in every process.
+or a portal disabled in the admin takes effect on the next request in every process; an
+entry is stored with the generation read before its rows were (``read_through``), so a
+request that read the rows while such a change was being committed cannot keep them.
 Writes that bypass signals (``QuerySet.update``, SQL) are picked up within
 ``TENANT_CACHE_SECONDS``.
 """
@@ -18,14 +20,18 @@ import hashlib
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.core.cache import cache
 from django.http import HttpResponseNotFound
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from clinics.models import Clinic, ClinicDomain, PortalSettings
-from portal.core.cache import clinic_cache_key, drop_now_and_at_commit, drop_on_write
+from portal.core.cache import (
+    clinic_cache_key,
+    drop_now_and_at_commit,
+    drop_on_write,
+    read_through,
+)
 
 ALWAYS_SERVED_PATHS = ("/healthz",)
 
@@ -47,7 +53,7 @@ _ENTRY_VERSION = hashlib.sha256(
 
 
 def tenant_cache_key(clinic_id) -> str:
-    return clinic_cache_key(clinic_id, "tenant", _ENTRY_VERSION)
+    return clinic_cache_key(clinic_id, "tenant")
 
 
 def _clinic_slug_for_host(host):
@@ -111,6 +117,19 @@ def _resolve_from_database(slug, host):
     return clinics.filter(domains__domain=host).first()
 
 
+def _cached_entry(clinic_id):
+    """The clinic's entry through ``read_through``: loaded after its generation is read,
+    so rows read while an operator's change was being committed are never kept."""
+
+    def load():
+        clinic = Clinic.objects.filter(pk=clinic_id).select_related("portal_settings").first()
+        return None if clinic is None else _entry_for(clinic)
+
+    return read_through(
+        tenant_cache_key(clinic_id), load, timeout=TENANT_CACHE_SECONDS, tag=_ENTRY_VERSION
+    )
+
+
 def resolve_clinic(host):
     """Return (is_platform, clinic). Unknown or inactive hosts give (False, None)."""
     host = host.lower().rstrip(".")
@@ -119,7 +138,7 @@ def resolve_clinic(host):
     slug = _clinic_slug_for_host(host)
     clinic_id = _host_hints.get(host)
     if clinic_id is not None:
-        entry = cache.get(tenant_cache_key(clinic_id))
+        entry = _cached_entry(clinic_id)
         if entry is not None and _entry_serves(entry, slug, host):
             return False, _clinic_from(entry)
     clinic = _resolve_from_database(slug, host)
@@ -127,11 +146,14 @@ def resolve_clinic(host):
         # Unknown hosts are not remembered: any Host header can be sent.
         _host_hints.pop(host, None)
         return False, None
-    cache.set(tenant_cache_key(clinic.pk), _entry_for(clinic), TENANT_CACHE_SECONDS)
     if len(_host_hints) >= _HOST_HINTS_MAX:
         _host_hints.clear()
     _host_hints[host] = clinic.pk
-    return False, clinic
+    # The host's clinic is known now; its entry is (re)loaded after its generation is read.
+    entry = _cached_entry(clinic.pk)
+    if entry is None or not _entry_serves(entry, slug, host):
+        return False, None  # changed since the look-up a moment ago
+    return False, _clinic_from(entry)
 
 
 def forget_clinic(clinic_id) -> None:

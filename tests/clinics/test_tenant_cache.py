@@ -12,6 +12,7 @@ from django.utils import timezone
 from clinics import middleware
 from clinics.middleware import TENANT_CACHE_SECONDS, resolve_clinic, tenant_cache_key
 from clinics.models import Clinic, ClinicDomain, PortalSettings
+from portal.core import cache as core_cache
 from tests.conftest import host_client
 
 pytestmark = pytest.mark.django_db
@@ -151,7 +152,7 @@ def test_a_save_in_a_transaction_drops_the_entry_again_at_commit(
 
 def test_a_write_that_sends_no_signal_shows_within_the_cache_lifetime(clinic, monkeypatch):
     # Local memory honours the travelling clock (Redis keeps its own).
-    monkeypatch.setattr(middleware, "cache", LocMemCache("tenant-cache-test", {}))
+    monkeypatch.setattr(core_cache, "cache", LocMemCache("tenant-cache-test", {}))
     with time_machine.travel(timezone.now(), tick=False) as traveller:
         assert resolve_clinic("demo.localhost")[1] == clinic
         Clinic.objects.filter(pk=clinic.pk).update(is_active=False)
@@ -165,3 +166,23 @@ def test_the_base_domain_and_healthz_never_touch_the_cache(clinic, settings):
     assert resolve_clinic("localhost") == (True, None)
     assert host_client("localhost").get("/healthz").status_code == 200
     assert cache.get(tenant_cache_key(clinic.pk)) is None
+
+
+def test_rows_read_while_a_deactivation_commits_are_not_kept(clinic, monkeypatch):
+    """A request loads the clinic's rows; before it stores them, an operator's
+    deactivation is saved. The request may answer with what it read, the next may not."""
+    resolve_clinic("demo.localhost")  # this process knows the host
+    cache.delete(tenant_cache_key(clinic.pk))  # and the entry has expired
+    real_entry_for = middleware._entry_for
+
+    def read_then_deactivated(loaded):
+        entry = real_entry_for(loaded)  # the rows as this request read them
+        monkeypatch.setattr(middleware, "_entry_for", real_entry_for)
+        operator_copy = Clinic.objects.get(pk=clinic.pk)
+        operator_copy.is_active = False
+        operator_copy.save()
+        return entry
+
+    monkeypatch.setattr(middleware, "_entry_for", read_then_deactivated)
+    assert resolve_clinic("demo.localhost")[1] == clinic
+    assert resolve_clinic("demo.localhost") == (False, None)
