@@ -16,8 +16,6 @@ Writes that bypass signals (``QuerySet.update``, SQL) are picked up within
 ``TENANT_CACHE_SECONDS``.
 """
 
-import hashlib
-
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpResponseNotFound
@@ -31,6 +29,7 @@ from portal.core.cache import (
     drop_now_and_at_commit,
     drop_on_write,
     read_through,
+    schema_tag,
 )
 
 ALWAYS_SERVED_PATHS = ("/healthz",)
@@ -44,12 +43,6 @@ _host_hints: dict[str, int] = {}
 
 def _columns(model):
     return [f.attname for f in model._meta.concrete_fields]
-
-
-# Part of the key: a deploy that changes either model's columns never reads an old entry.
-_ENTRY_VERSION = hashlib.sha256(
-    repr((_columns(Clinic), _columns(PortalSettings))).encode()
-).hexdigest()[:8]
 
 
 def tenant_cache_key(clinic_id) -> str:
@@ -110,11 +103,11 @@ def _entry_serves(entry, slug, host) -> bool:
     return host in entry["domains"]
 
 
-def _resolve_from_database(slug, host):
-    clinics = Clinic.objects.filter(is_active=True).select_related("portal_settings")
-    if slug:
-        return clinics.filter(slug=slug).first()
-    return clinics.filter(domains__domain=host).first()
+def _clinic_id_for_host(slug, host):
+    """The active clinic serving ``host``, by id (its rows are read through the cache)."""
+    clinics = Clinic.objects.filter(is_active=True)
+    clinics = clinics.filter(slug=slug) if slug else clinics.filter(domains__domain=host)
+    return clinics.values_list("pk", flat=True).first()
 
 
 def _cached_entry(clinic_id):
@@ -125,8 +118,12 @@ def _cached_entry(clinic_id):
         clinic = Clinic.objects.filter(pk=clinic_id).select_related("portal_settings").first()
         return None if clinic is None else _entry_for(clinic)
 
+    # The tag: a deploy that changes either model's columns never uses an old entry.
     return read_through(
-        tenant_cache_key(clinic_id), load, timeout=TENANT_CACHE_SECONDS, tag=_ENTRY_VERSION
+        tenant_cache_key(clinic_id),
+        load,
+        timeout=TENANT_CACHE_SECONDS,
+        tag=schema_tag(Clinic, PortalSettings),
     )
 
 
@@ -141,16 +138,16 @@ def resolve_clinic(host):
         entry = _cached_entry(clinic_id)
         if entry is not None and _entry_serves(entry, slug, host):
             return False, _clinic_from(entry)
-    clinic = _resolve_from_database(slug, host)
-    if clinic is None:
+    clinic_id = _clinic_id_for_host(slug, host)
+    if clinic_id is None:
         # Unknown hosts are not remembered: any Host header can be sent.
         _host_hints.pop(host, None)
         return False, None
     if len(_host_hints) >= _HOST_HINTS_MAX:
         _host_hints.clear()
-    _host_hints[host] = clinic.pk
+    _host_hints[host] = clinic_id
     # The host's clinic is known now; its entry is (re)loaded after its generation is read.
-    entry = _cached_entry(clinic.pk)
+    entry = _cached_entry(clinic_id)
     if entry is None or not _entry_serves(entry, slug, host):
         return False, None  # changed since the look-up a moment ago
     return False, _clinic_from(entry)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from portal.core.cache import ClinicCache, drop_now_and_at_commit, drop_on_write, read_through
+from portal.core.cache import clinic_cache_key, drop_now_and_at_commit, drop_on_write, read_through
 
 TIMEOUT = 300
 VERSION = "1"  # of HomeSummary: change it when its fields change
@@ -44,7 +44,7 @@ def _read(*, clinic, patient, now) -> HomeSummary:
     from patients.models import ChangeRequest
 
     upcoming, _past = upcoming_and_past(clinic=clinic, patient=patient, now=now)
-    next_visit = upcoming.order_by("start").values_list("start", "end").first()
+    next_visit = upcoming.values_list("start", "end").first()  # upcoming is by start
     return HomeSummary(
         unread_messages=unread_count_for_patient(clinic=clinic, patient=patient),
         pending_requests=ChangeRequest.objects.for_clinic(clinic)
@@ -56,7 +56,7 @@ def _read(*, clinic, patient, now) -> HomeSummary:
 
 
 def _key(clinic_id, patient_id):
-    return ClinicCache(clinic_id).key("home", patient_id)
+    return clinic_cache_key(clinic_id, "home", patient_id)
 
 
 def home_summary(*, clinic, patient, now=None) -> HomeSummary:
@@ -93,7 +93,7 @@ def _forget_for_message(sender, instance, **kwargs):
     if sender._meta.get_field("thread").is_cached(instance):
         patient_id = instance.thread.patient_id
     else:
-        threads = Thread.objects.filter(pk=instance.thread_id)
+        threads = Thread.objects.for_clinic(instance.clinic_id).filter(pk=instance.thread_id)
         patient_id = threads.values_list("patient_id", flat=True).first()
     _forget_for(instance, patient_id)
 
