@@ -361,7 +361,7 @@ def staff_client(staff, device, host):
 def patient_client(user, patient, host):
     from django.test import Client
 
-    from patients.services import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
+    from patients.sessions import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
 
     client = Client(HTTP_HOST=host, HTTP_X_FORWARDED_PROTO="https")
     client.force_login(user, backend="clinics.backends.ClinicBackend")

@@ -140,7 +140,7 @@ def signed_in_cookie(user, patient):
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
 
-    from patients.services import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
+    from patients.sessions import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
 
     store = import_module(settings.SESSION_ENGINE).SessionStore()
     now = time.time()

@@ -1,8 +1,11 @@
+import contextlib
+
 from django.contrib.auth.backends import ModelBackend
 from django.db.models import Q
 
 from clinics.models import User
 from portal.core.cache import drop_now_and_at_commit, drop_on_write, read_through, schema_tag
+from portal.core.identifiers import InvalidIdentifier, canonical_email
 
 # The signed-in account, read on every request from its session, is kept in the shared
 # cache (``read_through``) and invalidated by every write to it (save, delete, or a bulk
@@ -54,7 +57,12 @@ class ClinicBackend(ModelBackend):
             if clinic
             else User.objects.filter(clinic__isnull=True)
         )
-        user = users.filter(Q(username__iexact=username) | Q(email__iexact=username)).first()
+        by_login = Q(username__iexact=username)
+        if "@" in username:
+            # Emails are stored canonical and compared exactly (portal.core.identifiers).
+            with contextlib.suppress(InvalidIdentifier):
+                by_login |= Q(email=canonical_email(username))
+        user = users.filter(by_login).first()
         if user is None:
             # Spend the same time as a real check so timing does not reveal accounts.
             User().set_password(password)

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
+from portal.core.fields import CanonicalEmailField
 
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
@@ -275,7 +276,8 @@ class User(AbstractBaseUser, PermissionsMixin):
         verbose_name=_("clinic"),
     )
     username = models.CharField(_("username"), max_length=150)
-    email = models.EmailField(_("email"), blank=True)
+    # Sign-in contacts, canonical (portal.core.identifiers) and unique per clinic.
+    email = CanonicalEmailField(_("email"), blank=True)
     phone = PhoneNumberField(_("mobile"), blank=True)
     first_name = models.CharField(_("first name"), max_length=150, blank=True)
     last_name = models.CharField(_("last name"), max_length=150, blank=True)

@@ -20,6 +20,8 @@ from invitations import services
 from invitations.models import Invitation
 from patients.forms import DateInput, normalise_mobile
 from patients.models import Patient, PatientAccess
+from portal.core.fields import EMAIL_ERROR
+from portal.core.identifiers import InvalidIdentifier, canonical_email
 
 CHANNEL_CHOICES = [("email", _("Email")), ("sms", _("Text message"))]
 
@@ -97,10 +99,9 @@ class RepresentativeForm(forms.Form):
         channel, contact = cleaned.get("channel"), (cleaned.get("contact") or "").strip()
         if channel == "email":
             try:
-                forms.EmailField().clean(contact)
-            except forms.ValidationError:
-                self.add_error("contact", _("Enter an email address."))
-            cleaned["destination"] = contact.lower()
+                cleaned["destination"] = canonical_email(contact)
+            except InvalidIdentifier:
+                self.add_error("contact", EMAIL_ERROR)
         elif channel == "sms":
             cleaned["destination"] = normalise_mobile(contact, self.clinic.country)
             if not cleaned["destination"]:
@@ -136,9 +137,9 @@ class QuickAddForm(forms.Form):
             self.add_error("contact", _("Enter the email or mobile the link goes to."))
         if contact and channel == "email":
             try:
-                cleaned["email"] = forms.EmailField().clean(contact).lower()
-            except forms.ValidationError:
-                self.add_error("contact", _("Enter an email address."))
+                cleaned["email"] = canonical_email(contact)
+            except InvalidIdentifier:
+                self.add_error("contact", EMAIL_ERROR)
         elif contact and channel == "sms":
             cleaned["mobile"] = normalise_mobile(contact, self.clinic.country) or ""
             if not cleaned["mobile"]:

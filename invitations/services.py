@@ -3,13 +3,16 @@
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinics.models import User
 from invitations.models import Invitation, token_digest
+from patients.accounts import account_create, holds_contact
 from patients.models import Patient, PatientAccess
+from patients.passcodes import ContactProof
 from portal.audit.services import audit_record
+from portal.core.identifiers import InvalidIdentifier, canonical_contact
 from portal.notifications.services import notify
 
 
@@ -60,6 +63,10 @@ def invitation_send(
     )
     if not destination:
         raise MissingContact(channel)
+    try:
+        destination = canonical_contact(channel, destination, clinic.country)
+    except InvalidIdentifier as exc:
+        raise MissingContact(channel) from exc
     now = timezone.now()
     with transaction.atomic():
         patient = Patient.objects.select_for_update().get(pk=patient.pk)
@@ -70,7 +77,7 @@ def invitation_send(
             revoked_at__isnull=True,
         )
         if representative:
-            same_person = same_person.filter(destination__iexact=destination)
+            same_person = same_person.filter(destination=destination)
         else:
             same_person = same_person.filter(relationship="self")
         same_person.update(superseded_at=now)
@@ -185,40 +192,96 @@ class InvitationUnusable(Exception):  # noqa: N818
     pass
 
 
-def invitation_accept(*, request, invitation: Invitation, user: User) -> PatientAccess:
-    """Use the link once: give ``user`` access to the chart (as the patient or for them)."""
-    with transaction.atomic():
-        invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
-        if invitation.state() != Invitation.State.VALID:
-            raise InvitationUnusable(invitation.state())
-        clinic = invitation.clinic
-        existing = (
-            PatientAccess.objects.for_clinic(clinic)
-            .active()
-            .filter(user=user, patient=invitation.patient)
-        )
-        existing.update(revoked_at=timezone.now())
-        grant = PatientAccess.objects.create(
-            clinic=clinic,
-            user=user,
-            patient=invitation.patient,
-            relationship=invitation.relationship,
-            can_appointments=invitation.can_appointments,
-            can_messages=invitation.can_messages,
-            can_demographics=invitation.can_demographics,
-        )
-        invitation.accepted_at = timezone.now()
-        invitation.accepted_by = user
-        invitation.save(update_fields=["accepted_at", "accepted_by"])
-        audit_record(
-            action="invitation.accepted",
-            request=request,
-            clinic=clinic,
-            actor=user,
-            obj=invitation,
-            acting_for=invitation.patient,
-        )
+def invitation_proof(invitation: Invitation) -> ContactProof:
+    """Opening the link and confirming the date of birth proves the contact it was sent to."""
+    return ContactProof(invitation.clinic_id, invitation.channel, invitation.destination)
+
+
+class ContactInUse(Exception):  # noqa: N818
+    """An account (a staff account, or one made meanwhile) already has the contact."""
+
+
+def _lock_valid(invitation: Invitation) -> Invitation:
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.state() != Invitation.State.VALID:
+        raise InvitationUnusable(invitation.state())
+    return invitation
+
+
+def _grant(request, invitation: Invitation, user: User) -> PatientAccess:
+    clinic = invitation.clinic
+    PatientAccess.objects.for_clinic(clinic).active().filter(
+        user=user, patient=invitation.patient
+    ).update(revoked_at=timezone.now())
+    grant = PatientAccess.objects.create(
+        clinic=clinic,
+        user=user,
+        patient=invitation.patient,
+        relationship=invitation.relationship,
+        can_appointments=invitation.can_appointments,
+        can_messages=invitation.can_messages,
+        can_demographics=invitation.can_demographics,
+    )
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_by = user
+    invitation.save(update_fields=["accepted_at", "accepted_by"])
+    audit_record(
+        action="invitation.accepted",
+        request=request,
+        clinic=clinic,
+        actor=user,
+        obj=invitation,
+        acting_for=invitation.patient,
+    )
     return grant
+
+
+def invitation_accept(*, request, invitation: Invitation, user: User) -> PatientAccess:
+    """Use the link once to give an existing account access to the chart (as the patient
+    or for them).
+
+    Only the account whose sign-in contact the link was sent to, signed in on this
+    request (it completed sign-in, authenticator included), may accept: the access never
+    joins whichever account happens to be signed in. InvitationUnusable otherwise, and
+    when the link is no longer valid (a concurrent acceptance waits for the row lock
+    and then finds it used).
+    """
+    if not (
+        request is not None
+        and request.user.is_authenticated
+        and request.user.pk == user.pk
+        and holds_contact(user, invitation_proof(invitation))
+    ):
+        raise InvitationUnusable("not the invited account")
+    with transaction.atomic():
+        invitation = _lock_valid(invitation)
+        return _grant(request, invitation, user)
+
+
+def invitation_accept_new_account(
+    *, request, invitation: Invitation, password: str | None = None
+) -> PatientAccess:
+    """Use the link once to make the invited person's account and give it access.
+
+    The account's sign-in contact is the one the link was sent to. The invitation row
+    is locked first, so of concurrent acceptances one succeeds and the others get
+    InvitationUnusable; ContactInUse when an account already has the contact. The
+    caller then signs the person in through ``patients.signin.signin_complete`` with
+    ``invitation_proof``.
+    """
+    proof = invitation_proof(invitation)
+    try:
+        with transaction.atomic():
+            invitation = _lock_valid(invitation)
+            patient = invitation.patient
+            if invitation.for_representative:
+                names = {"first_name": invitation.representative_name}
+            else:
+                names = {"first_name": patient.first_name, "last_name": patient.last_name}
+            user = account_create(clinic=invitation.clinic, proof=proof, password=password, **names)
+            return _grant(request, invitation, user)
+    except IntegrityError as exc:
+        raise ContactInUse from exc
 
 
 def portal_access_revoke(*, patient: Patient, revoked_by, request=None) -> int:

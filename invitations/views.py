@@ -1,20 +1,18 @@
 """The invitation link: confirm the patient's date of birth, choose how to sign in,
 accept the terms, and land on the portal home."""
 
-import uuid
-
 from django.contrib import messages
-from django.db import transaction
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 
-from clinics.models import User
 from invitations import services
 from invitations.forms import AcceptForm, ConfirmBirthDateForm
 from invitations.models import Invitation
 from patients.access import portal_enabled
-from patients.services import SESSION_PATIENT, account_for_contact, portal_login
+from patients.accounts import account_for_contact, contact_in_use
+from patients.sessions import SESSION_PATIENT
+from patients.signin import Step, signin_complete
 
 SESSION_TOKEN = "portal_invitation_token"
 SESSION_DOB_OK = "portal_invitation_dob_ok"
@@ -88,51 +86,60 @@ def _add_to_account(request, invite, existing, user):
         context = {"invite": invite}
         return _private(render(request, "invitations/sign_in_first.html", context))
     if request.method == "POST" and request.POST.get("terms"):
-        return _finish(request, invite, user, method=None)
+        try:
+            grant = services.invitation_accept(request=request, invitation=invite, user=user)
+        except services.InvitationUnusable:
+            return redirect("portal:invitation")
+        _forget_link(request)
+        request.session[SESSION_PATIENT] = grant.patient_id
+        messages.success(request, _("Your portal access is ready."))
+        return redirect("portal:home")
     return _private(render(request, "invitations/add_access.html", {"invite": invite}))
 
 
 def _create_account(request, invite):
-    field = "email__iexact" if invite.channel == "email" else "phone"
-    if User.objects.filter(clinic=request.clinic, **{field: invite.destination}).exists():
+    if contact_in_use(
+        clinic=request.clinic, channel=invite.channel, destination=invite.destination
+    ):
         # A staff account uses this contact; a portal account cannot share it.
         return _private(render(request, "invitations/contact_in_use.html", {"invite": invite}))
     form = AcceptForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = User(clinic=request.clinic, username=f"p-{uuid.uuid4().hex[:20]}")
-        if invite.channel == "email":
-            user.email = invite.destination
-        else:
-            user.phone = invite.destination
-        if not invite.for_representative:
-            user.first_name = invite.patient.first_name
-            user.last_name = invite.patient.last_name
-        else:
-            user.first_name = invite.representative_name
+        password = None
         if form.cleaned_data["method"] == "password":
-            user.set_password(form.cleaned_data["new_password1"])
-        else:
-            user.set_unusable_password()
-        with transaction.atomic():
-            user.save()
-            return _finish(request, invite, user, method="invitation")
+            password = form.cleaned_data["new_password1"]
+        try:
+            grant = services.invitation_accept_new_account(
+                request=request, invitation=invite, password=password
+            )
+        except services.InvitationUnusable:
+            # Accepted a moment ago (perhaps in another tab): the link page says so.
+            return redirect("portal:invitation")
+        except services.ContactInUse:
+            context = {"invite": invite}
+            return _private(render(request, "invitations/contact_in_use.html", context))
+        _forget_link(request)
+        completion = signin_complete(
+            request,
+            user=grant.user,
+            method="invitation",
+            proofs=[services.invitation_proof(invite)],
+            patient=grant.patient,
+        )
+        if completion.step is Step.ENROL_AUTHENTICATOR:
+            messages.info(
+                request, _("Your clinic asks every patient to set up an authenticator app.")
+            )
+            return redirect("portal:account-authenticator")
+        if completion.step is not Step.SIGNED_IN:
+            return redirect("portal:start")
+        messages.success(request, _("Your portal access is ready."))
+        return redirect("portal:home")
     terms = request.clinic.portal_settings.terms
     context = {"form": form, "invite": invite, "terms": terms}
     return _private(render(request, "invitations/accept.html", context))
 
 
-def _finish(request, invite, user, *, method):
-    try:
-        grant = services.invitation_accept(request=request, invitation=invite, user=user)
-    except services.InvitationUnusable:
-        # Undo the account made for this link (the caller's transaction rolls back).
-        transaction.set_rollback(True)
-        return redirect("portal:invitation")
+def _forget_link(request):
     request.session.pop(SESSION_TOKEN, None)
     request.session.pop(SESSION_DOB_OK, None)
-    if method is not None:
-        portal_login(request, user=user, method=method, patient=grant.patient)
-    else:
-        request.session[SESSION_PATIENT] = grant.patient_id
-    messages.success(request, _("Your portal access is ready."))
-    return redirect("portal:home")

@@ -6,9 +6,7 @@ from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 
 from patients.selectors import grants_reused, pick_grant, usable_grants
-from patients.services import SESSION_PATIENT
-
-SESSION_MFA_ENROL_REQUIRED = "portal_mfa_enrol_required"
+from patients.sessions import SESSION_MFA_ENROL_REQUIRED, SESSION_PATIENT
 
 
 def portal_enabled(view):

@@ -18,7 +18,8 @@ from clinics.scoped_admin import (
     ReadOnlyAdminMixin,
 )
 from invitations.admin import PortalAccessAdminMixin, PortalStatusFilter
-from patients import demographics, selectors, services
+from patients import demographics, selectors
+from patients.locks import signin_lock_unlock
 from patients.models import (
     ChangeRequest,
     Patient,
@@ -128,11 +129,19 @@ class PatientCategoryAdmin(ClinicScopedAdmin):
 class SignInLockAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
     """Accounts (or ID + contact pairs) whose sign-in is paused or locked."""
 
-    list_display = ["__str__", "failures", "locked_until", "hard_locked", "updated_at"]
-    list_filter = ["hard_locked"]
+    list_display = [
+        "__str__",
+        "failures",
+        "last_method",
+        "locked_until",
+        "hard_locked",
+        "updated_at",
+    ]
+    list_filter = ["hard_locked", "last_method"]
     list_select_related = ["user"]
     actions = ["unlock"]
-    fields = ["user", "failures", "locked_until", "hard_locked", "updated_at"]
+    # ``last_method`` says why: wrong codes, passwords or authenticator codes.
+    fields = ["user", "failures", "last_method", "locked_until", "hard_locked", "updated_at"]
 
     def has_change_permission(self, request, obj=None):
         # Unlocking is the only change, done through the action.
@@ -144,7 +153,7 @@ class SignInLockAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
     @admin.action(description=_("Unlock sign-in"), permissions=["change"])
     def unlock(self, request, queryset):
         for lock in queryset:
-            services.signin_lock_unlock(lock=lock, unlocked_by=request.user, request=request)
+            signin_lock_unlock(lock=lock, unlocked_by=request.user, request=request)
         messages.success(
             request,
             ngettext(
@@ -192,7 +201,7 @@ class VerificationRequestAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
         self._decide(
             request,
             queryset,
-            services.verification_accept,
+            demographics.verification_accept,
             _("%(count)d accepted; %(skipped)d were already decided."),
         )
 
@@ -201,7 +210,7 @@ class VerificationRequestAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
         self._decide(
             request,
             queryset,
-            services.verification_decline,
+            demographics.verification_decline,
             _("%(count)d declined and told; %(skipped)d were already decided."),
         )
 

@@ -14,8 +14,18 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from patients.accounts import ContactTaken, account_contact_set, grant_self
 from patients.contacts import preferred_contact
-from patients.models import ChangeRequest, ChangeRequestItem, Patient, VerificationRequest
+from patients.home import forget_home_summary
+from patients.models import (
+    ChangeRequest,
+    ChangeRequestItem,
+    PasscodeDevice,
+    Patient,
+    PatientAccess,
+    VerificationRequest,
+)
+from patients.passcodes import ContactProof
 from portal.audit.services import audit_record
 from portal.notifications.services import notify
 
@@ -42,6 +52,9 @@ SIGN_IN_CONTACT_FIELDS = ("email", "mobile")
 
 
 def field_label(name: str) -> str:
+    if name.startswith(UNPROVEN_PREFIX):
+        label = field_label(name.removeprefix(UNPROVEN_PREFIX))
+        return _("%(field)s (not proven)") % {"field": label}
     return str(Patient._meta.get_field(name).verbose_name).capitalize()
 
 
@@ -60,6 +73,8 @@ def chart_values(patient: Patient) -> dict[str, str]:
 
 def display_value(name: str, text: str) -> str:
     """A stored value as staff and patients read it (choice labels, not codes)."""
+    if name.startswith(UNPROVEN_PREFIX):
+        return text
     field = Patient._meta.get_field(name)
     if field.choices and text:
         return str(dict(field.flatchoices).get(text, text))
@@ -119,9 +134,20 @@ def change_request_create(*, request, patient: Patient, requested_by, proposed: 
     return change_request
 
 
-def registration_request_create(*, patient: Patient, requested_by) -> ChangeRequest:
-    """Queue a self-registration for staff: the details the new patient gave."""
+# How an unproven contact typed at registration is kept in the request: staff see it,
+# it is never written to the chart, and nothing is sent to it.
+UNPROVEN_PREFIX = "unproven_"
+
+
+def registration_request_create(
+    *, patient: Patient, requested_by, unproven: dict | None = None
+) -> ChangeRequest:
+    """Queue a self-registration for staff: the details the new patient gave.
+
+    ``unproven`` holds contacts the person typed but did not prove (kept as items named
+    ``unproven_<field>``, shown to staff, applied nowhere)."""
     values = chart_values(patient)
+    values.update({f"{UNPROVEN_PREFIX}{k}": str(v) for k, v in (unproven or {}).items()})
     change_request = ChangeRequest.objects.create(
         clinic=patient.clinic,
         patient=patient,
@@ -285,6 +311,60 @@ def _apply_changes(request, locked, patient, items, accept, overwrite, decided_b
             acting_for=patient,
             details={"changes": {name: [before[name], after[name]] for name in after}},
         )
+        _move_sign_in_contacts(request, locked, patient, after, decided_by)
+
+
+def _move_sign_in_contacts(request, change_request, patient, accepted: dict, decided_by):
+    """An accepted change of the patient's own email or mobile moves their account's
+    sign-in contact at the same moment, when the patient asked for it from their own
+    account and proved the new contact with a code. A representative's request changes
+    the chart (the clinic's record) and never another person's sign-in contact.
+    """
+    requester = change_request.requested_by
+    if requester is None:
+        return
+    is_own = (
+        PatientAccess.objects.for_clinic(patient.clinic_id)
+        .active()
+        .filter(user=requester, patient=patient, relationship=PatientAccess.Relationship.SELF)
+        .exists()
+    )
+    if not is_own:
+        return
+    for field, channel in (("email", "email"), ("mobile", "sms")):
+        new = accepted.get(field)
+        if not new:
+            continue
+        proven = (
+            PasscodeDevice.objects.for_clinic(patient.clinic_id)
+            .filter(
+                user=requester,
+                purpose=PasscodeDevice.Purpose.CONTACT_CHANGE,
+                channel=channel,
+                destination=new,
+                proven_at__isnull=False,
+            )
+            .exists()
+        )
+        if not proven:
+            continue
+        try:
+            account_contact_set(
+                request=request,
+                user=requester,
+                proof=ContactProof(patient.clinic_id, channel, new),
+                reason="change_request",
+            )
+        except ContactTaken:
+            audit_record(
+                action="account.contact_not_moved",
+                request=request,
+                clinic=patient.clinic,
+                actor=decided_by,
+                obj=change_request,
+                acting_for=patient,
+                details={"channel": channel},
+            )
 
 
 def _decide_whole(request, locked, patient, items, accepted, decided_by):
@@ -298,9 +378,7 @@ def _decide_whole(request, locked, patient, items, accepted, decided_by):
         patient.status = Patient.Status.ACTIVE if accepted else Patient.Status.INACTIVE
         patient.save(update_fields=["status"])
     elif locked.kind == ChangeRequest.Kind.VERIFICATION:
-        from patients import services
-
-        decide = services.verification_accept if accepted else services.verification_decline
+        decide = verification_accept if accepted else verification_decline
         decide(request=request, verification=locked.verification, decided_by=decided_by)
 
 
@@ -316,6 +394,91 @@ def _tell_patient(patient, change_request):
         context={"change_request_id": change_request.pk},
         language=patient.preferred_language,
     )
+
+
+# --- Identity confirmations: a person proved a contact not on the chart they named -------
+
+
+def _close_queue_entry(verification, decided_by):
+    """Keep the Patient Requests queue in step when staff decide elsewhere."""
+    closed = ChangeRequest.objects.filter(
+        verification=verification, status=ChangeRequest.Status.PENDING
+    ).update(
+        status=(
+            ChangeRequest.Status.ACCEPTED
+            if verification.status == VerificationRequest.Status.ACCEPTED
+            else ChangeRequest.Status.DECLINED
+        ),
+        decided_at=verification.decided_at,
+        decided_by=decided_by,
+    )
+    if closed:
+        forget_home_summary(clinic_id=verification.clinic_id, patient_id=verification.patient_id)
+
+
+def _verification_decide(
+    *, request, verification, decided_by, status
+) -> VerificationRequest | None:
+    """Record the decision once (row lock); None when someone already decided."""
+    verification = VerificationRequest.objects.select_for_update().get(pk=verification.pk)
+    if verification.status != VerificationRequest.Status.PENDING:
+        return None
+    verification.status = status
+    verification.decided_at = timezone.now()
+    verification.decided_by = decided_by
+    verification.save(update_fields=["status", "decided_at", "decided_by"])
+    _close_queue_entry(verification, decided_by)
+    audit_record(
+        action=f"verification.{status}",
+        request=request,
+        actor=decided_by,
+        clinic=verification.clinic,
+        acting_for=verification.patient,
+        obj=verification,
+    )
+    return verification
+
+
+@transaction.atomic
+def verification_accept(*, request, verification: VerificationRequest, decided_by) -> bool:
+    """Link the person's account to the chart. Returns False if already decided.
+
+    The person signs in afterwards like anyone else: with a code to the contact they
+    proved (their account's sign-in contact) and their authenticator if they have one.
+    """
+    decided = _verification_decide(
+        request=request,
+        verification=verification,
+        decided_by=decided_by,
+        status=VerificationRequest.Status.ACCEPTED,
+    )
+    if decided is None:
+        return False
+    grant_self(decided.clinic, decided.user, decided.patient)
+    return True
+
+
+@transaction.atomic
+def verification_decline(*, request, verification: VerificationRequest, decided_by) -> bool:
+    """Tell the person the clinic could not confirm them. Returns False if already decided."""
+    decided = _verification_decide(
+        request=request,
+        verification=verification,
+        decided_by=decided_by,
+        status=VerificationRequest.Status.DECLINED,
+    )
+    if decided is None:
+        return False
+    notify(
+        clinic=decided.clinic,
+        channel=decided.channel,
+        recipient=decided.destination,
+        template="verification_declined",
+        context={"verification_id": decided.pk},
+        # The person gave this chart's ID; nothing else says which language they read.
+        language=decided.patient.preferred_language,
+    )
+    return True
 
 
 STATUS_MESSAGES = {

@@ -1,12 +1,17 @@
-import phonenumbers
 from django import forms
 from django.conf import settings
 from django.contrib.auth import password_validation
-from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
 from clinics.models import IdentifierType
-from patients.models import Patient, PatientIdentifier
+from patients.models import Patient
+from portal.core.fields import EMAIL_ERROR, ID_NUMBER_ERROR, CanonicalEmailFormField
+from portal.core.identifiers import (
+    InvalidIdentifier,
+    canonical_email,
+    canonical_id_number,
+    canonical_mobile,
+)
 
 
 class IdentificationForm(forms.Form):
@@ -25,7 +30,10 @@ class IdentificationForm(forms.Form):
         ]
 
     def clean_id_number(self):
-        number = PatientIdentifier.normalise(self.cleaned_data["id_number"])
+        try:
+            number = canonical_id_number(self.cleaned_data["id_number"])
+        except InvalidIdentifier:
+            raise forms.ValidationError(ID_NUMBER_ERROR) from None
         if not 4 <= len(number) <= 32:
             raise forms.ValidationError(_("Enter the number exactly as it appears on your ID."))
         return number
@@ -59,11 +67,9 @@ class ContactForm(forms.Form):
             return cleaned
         if kind == "email":
             try:
-                validate_email(value)
-            except forms.ValidationError:
-                self.add_error("contact", _("Enter an email address like name@example.com."))
-                return cleaned
-            cleaned["destination"] = value.lower()
+                cleaned["destination"] = canonical_email(value)
+            except InvalidIdentifier:
+                self.add_error("contact", EMAIL_ERROR)
         else:
             cleaned["destination"] = normalise_mobile(value, self.clinic.country)
             if cleaned["destination"] is None:
@@ -74,13 +80,11 @@ class ContactForm(forms.Form):
 
 
 def normalise_mobile(value, region):
+    """The canonical (E.164) mobile number, or None when it is not one."""
     try:
-        number = phonenumbers.parse(value, region)
-    except phonenumbers.NumberParseException:
+        return canonical_mobile(value, region)
+    except InvalidIdentifier:
         return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 class CodeForm(forms.Form):
@@ -114,25 +118,35 @@ class RegistrationForm(forms.Form):
     city = forms.CharField(label=_("City"), max_length=100)
     region = forms.CharField(label=_("Province or state"), max_length=100)
     postal_code = forms.CharField(label=_("Postal code"), max_length=20)
-    mobile = forms.CharField(label=_("Mobile"), max_length=40)
-    email = forms.EmailField(label=_("Email"))
+    mobile = forms.CharField(label=_("Mobile"), max_length=40, required=False)
+    email = CanonicalEmailFormField(label=_("Email"), required=False)
     preferred_language = forms.ChoiceField(
         label=_("Preferred language"), choices=settings.LANGUAGES
     )
     consent = forms.BooleanField(label=_("I accept the clinic's portal terms"))
 
-    def __init__(self, *args, clinic, **kwargs):
+    def __init__(self, *args, clinic, proven_channel, **kwargs):
         super().__init__(*args, **kwargs)
         self.clinic = clinic
+        # The contact the code proved is shown as it is; the other is optional, and
+        # stays unproven (nothing is sent to it) until the patient proves it.
+        proven = self.fields["email" if proven_channel == "email" else "mobile"]
+        proven.disabled = True
+        proven.required = True
+        other = self.fields["mobile" if proven_channel == "email" else "email"]
+        other.help_text = _(
+            "Optional. The clinic sends nothing to it until you confirm it with a code "
+            "from My information."
+        )
 
     def clean_mobile(self):
-        mobile = normalise_mobile(self.cleaned_data["mobile"], self.clinic.country)
+        value = self.cleaned_data["mobile"]
+        if not value:
+            return ""
+        mobile = normalise_mobile(value, self.clinic.country)
         if mobile is None:
             raise forms.ValidationError(_("Enter a mobile number with its area code."))
         return mobile
-
-    def clean_email(self):
-        return self.cleaned_data["email"].lower()
 
     def clean_date_of_birth(self):
         from django.utils import timezone
@@ -215,7 +229,7 @@ class DemographicsForm(forms.Form):
     postal_code = forms.CharField(label=_("Postal code"), max_length=20, required=False)
     mobile = forms.CharField(label=_("Mobile"), max_length=40, required=False)
     home_phone = forms.CharField(label=_("Home phone"), max_length=40, required=False)
-    email = forms.EmailField(label=_("Email"), required=False)
+    email = CanonicalEmailFormField(label=_("Email"), required=False)
     preferred_language = forms.ChoiceField(
         label=_("Preferred language"), choices=settings.LANGUAGES
     )
@@ -247,8 +261,6 @@ class DemographicsForm(forms.Form):
                 self.add_error(name, _("Enter a phone number with its area code."))
             else:
                 cleaned[name] = number
-        if cleaned.get("email"):
-            cleaned["email"] = cleaned["email"].lower()
         dob = cleaned.get("date_of_birth")
         if dob is not None:
             from django.utils import timezone

@@ -7,7 +7,7 @@ from django.utils import translation
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 
-from patients.services import (
+from patients.sessions import (
     SESSION_LANGUAGE,
     SESSION_LAST_SEEN,
     SESSION_SIGNED_IN_AT,
@@ -89,7 +89,7 @@ class PortalLanguageMiddleware:
 
     1. the language the person chose with the switch on every page (the language cookie);
     2. once signed in to the portal, the preferred language on their chart, which
-       ``patients.services.portal_login`` keeps in the session (a change to the chart
+       sign-in completion (``patients.signin``) keeps in the session (a change to the chart
        takes effect at the next sign-in);
     3. otherwise the browser's Accept-Language, then ``LANGUAGE_CODE``
        (``LocaleMiddleware``, which also handles 1).

@@ -11,6 +11,7 @@ from django_otp.util import random_number_token
 from phonenumber_field.modelfields import PhoneNumberField
 
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
+from portal.core.fields import CanonicalEmailField, CanonicalIdNumberField
 
 NOTICE_CHANNELS = [
     ("", _("Automatic (email if on file)")),
@@ -50,7 +51,9 @@ class Patient(ClinicOwned):
     last_name = models.CharField(_("legal last name"), max_length=150)
     date_of_birth = models.DateField(_("date of birth"))
     sex = models.CharField(_("sex"), max_length=1, choices=Sex.choices, default=Sex.UNKNOWN)
-    email = models.EmailField(_("email"), blank=True)
+    # The clinic's record of the patient's contacts; they sign nobody in (an account's
+    # sign-in contacts are on the account).
+    email = CanonicalEmailField(_("email"), blank=True)
     mobile = PhoneNumberField(_("mobile"), blank=True)
     address_line1 = models.CharField(_("address"), max_length=200, blank=True)
     address_line2 = models.CharField(_("address line 2"), max_length=200, blank=True)
@@ -139,7 +142,7 @@ class PatientIdentifier(ClinicOwned):
     id_type = models.ForeignKey(
         "clinics.IdentifierType", on_delete=models.PROTECT, verbose_name=_("ID type")
     )
-    number = models.CharField(_("number"), max_length=64)
+    number = CanonicalIdNumberField(_("number"), max_length=64)
 
     class Meta:
         verbose_name = _("identifier")
@@ -152,15 +155,6 @@ class PatientIdentifier(ClinicOwned):
 
     def __str__(self):
         return f"{self.id_type}: {self.number}"
-
-    @staticmethod
-    def normalise(number: str) -> str:
-        """Identifiers are compared without spaces, dashes or case."""
-        return "".join(ch for ch in number.upper() if ch.isalnum())
-
-    def save(self, *args, **kwargs):
-        self.number = self.normalise(self.number)
-        super().save(*args, **kwargs)
 
 
 class PatientCategoryQuerySet(ClinicScopedQuerySet):
@@ -346,7 +340,7 @@ class PasscodeDevice(SideChannelDevice):
 
     Bound to one purpose and one pending sign-in (``flow``). The code is stored only as
     an HMAC, compared in constant time, single use, and dies after ``MAX_CODE_TRIES``
-    wrong tries. Verify it with ``patients.services.passcode_verify`` (row lock).
+    wrong tries. Verify it with ``patients.passcodes.passcode_verify`` (row lock).
     """
 
     MAX_CODE_TRIES = 5
@@ -371,6 +365,9 @@ class PasscodeDevice(SideChannelDevice):
     failed_tries = models.PositiveSmallIntegerField(default=0)
     sends = models.PositiveSmallIntegerField(default=0)
     last_sent_at = models.DateTimeField(null=True, blank=True)
+    # When a code sent here was typed back: the destination is proven (a contact change
+    # that staff accept moves the sign-in contact only to a proven destination).
+    proven_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     objects = DeviceManager.from_queryset(ClinicScopedQuerySet)()
@@ -396,7 +393,7 @@ class PasscodeDevice(SideChannelDevice):
 
     def verify_token(self, token):
         # Verification always goes through passcode_verify (locks, counts, audit).
-        raise NotImplementedError("use patients.services.passcode_verify")
+        raise NotImplementedError("use patients.passcodes.passcode_verify")
 
 
 class SignInLock(models.Model):
@@ -418,6 +415,16 @@ class SignInLock(models.Model):
     failures = models.PositiveIntegerField(_("failures in a row"), default=0)
     locked_until = models.DateTimeField(_("locked until"), null=True, blank=True)
     hard_locked = models.BooleanField(_("locked until staff unlock"), default=False)
+    last_method = models.CharField(
+        _("last failed proof"),
+        max_length=16,
+        blank=True,
+        choices=[
+            ("passcode", _("One time passcode")),
+            ("password", _("Password")),
+            ("authenticator", _("Authenticator code")),
+        ],
+    )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 
     objects = ClinicScopedQuerySet.as_manager()

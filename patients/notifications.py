@@ -2,12 +2,12 @@
 at send time, so they are never stored in clear or passed to a task."""
 
 from django.conf import settings
-from django.contrib.auth.tokens import default_token_generator
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from clinics.models import User
+from patients.accounts import reset_token_generator
 from patients.models import PasscodeDevice
 from portal.notifications.registry import Obsolete, register
 
@@ -32,11 +32,13 @@ def password_reset_context(notification):
     ).first()
     if user is None or not user.is_active:
         raise Obsolete("the account is gone")
+    if notification.recipient not in (user.email, str(user.phone or "")):
+        raise Obsolete("the account no longer signs in with this contact")
     path = reverse(
         "portal:password-reset-link",
         kwargs={
             "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-            "token": default_token_generator.make_token(user),
+            "token": reset_token_generator.make_token(user),
         },
         urlconf=settings.ROOT_URLCONF,
     )

@@ -9,6 +9,7 @@ from patients.grant_cache import live_grants
 from patients.models import Patient, PatientAccess, PatientCategory, PatientIdentifier
 from portal.audit.models import AuditEvent
 from portal.core.cache import drop_on_write
+from portal.core.identifiers import InvalidIdentifier, canonical_id_number
 
 # The signed-in account's usable grants, worked out once by ``patient_required`` and
 # reused by the view it guards (the home page lists them again). Dropped as soon as a
@@ -79,11 +80,34 @@ drop_on_write(
 )
 
 
-def account_activity(*, clinic, user, patient):
-    """What the patient may see of the audit log: their account's events and their chart's."""
+# Which scope of a grant an event about a chart belongs to, by its action's prefix.
+ACTIVITY_SCOPES = {
+    "appointment.": "appointments",
+    "message.": "messages",
+    "patient.": "demographics",
+    "change_request.": "demographics",
+    "verification.": "demographics",
+}
+
+
+def account_activity(*, clinic, user, access):
+    """What the account holder may see of the audit log.
+
+    Their own account's events, always. Events of others about the chart: all of them
+    for the patient; for a representative, only those within the grant's scopes (an
+    appointments-only carer sees appointment events, never the patient's sign-ins,
+    chart views or who at the clinic looked).
+    """
+    patient_events = Q(acting_for=access.patient) & ~Q(actor=user)
+    if access.acts_for_someone_else:
+        allowed = [prefix for prefix, scope in ACTIVITY_SCOPES.items() if access.allows(scope)]
+        in_scope = Q(pk__in=[])
+        for prefix in allowed:
+            in_scope |= Q(action__startswith=prefix)
+        patient_events &= in_scope
     return (
         AuditEvent.objects.for_clinic(clinic)
-        .filter(Q(actor=user) | Q(acting_for=patient))
+        .filter(Q(actor=user) | patient_events)
         .select_related("actor", "acting_for")
         .order_by("-created_at", "-id")
     )
@@ -101,7 +125,10 @@ def search_charts(queryset, term: str, *, clinic):
     term = term.strip()
     if not term:
         return queryset
-    number = PatientIdentifier.normalise(term)
+    try:
+        number = canonical_id_number(term)
+    except InvalidIdentifier:
+        number = ""
     if any(ch.isdigit() for ch in number):
         charts = list(
             PatientIdentifier.objects.for_clinic(clinic)

@@ -5,7 +5,6 @@ import time
 
 import segno
 from django.contrib import messages
-from django.contrib.auth.tokens import default_token_generator
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -16,8 +15,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from clinics.models import IdentifierType, User
-from patients import services
-from patients.access import SESSION_MFA_ENROL_REQUIRED, patient_required, portal_enabled
+from patients import accounts, authenticator, passcodes, registration, sessions, signin
+from patients.access import patient_required, portal_enabled
+from patients.accounts import reset_token_generator
 from patients.activity import describe
 from patients.forms import (
     CodeForm,
@@ -30,15 +30,16 @@ from patients.forms import (
     TotpForm,
 )
 from patients.home import home_summary
+from patients.locks import subject_for_identity, subject_for_user
 from patients.models import PasscodeDevice
+from patients.passcodes import ContactProof, Proof, SendRefused
+from patients.registration import Outcome
 from patients.selectors import account_activity, usable_grants
-from patients.services import Outcome, Proof, SendRefused
+from patients.signin import Step, signin_complete
 
 FLOW = "portal_signin"
-PENDING_MFA = "portal_pending_mfa"
 RESET = "portal_password_reset"
 PROVEN_FOR_SECONDS = 30 * 60
-PENDING_MFA_FOR_SECONDS = 5 * 60
 
 
 def _flow(request):
@@ -135,7 +136,7 @@ def signin_check(request):
     id_type = IdentifierType.objects.for_clinic(request.clinic).filter(code=flow["id_type"]).first()
     error = None
     if request.method == "POST":
-        device, refused = services.passcode_issue(
+        device, refused = passcodes.passcode_issue(
             request=request,
             clinic=request.clinic,
             purpose=PasscodeDevice.Purpose.SIGN_IN,
@@ -158,7 +159,7 @@ def signin_code(request):
         return redirect("portal:start")
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        result = services.passcode_verify(
+        result = passcodes.passcode_verify(
             request=request,
             clinic=request.clinic,
             device_id=flow["device_id"],
@@ -168,7 +169,7 @@ def signin_code(request):
             subjects=_identity_subjects(request, flow),
         )
         if result.outcome is Proof.OK:
-            return _after_proof(request, flow)
+            return _after_proof(request, flow, result.proof)
         if result.outcome is Proof.LOCKED:
             return _locked(request, result.retry_at)
         if result.outcome is Proof.EXPIRED:
@@ -199,7 +200,7 @@ def signin_resend(request):
     )
     if device is None:
         return redirect("portal:start")
-    refused = services.passcode_resend(request=request, device=device)
+    refused = passcodes.passcode_resend(request=request, device=device)
     if refused:
         messages.error(request, _refusal_message(refused))
     else:
@@ -210,7 +211,7 @@ def signin_resend(request):
 def _identity_subjects(request, flow):
     subjects = [
         (
-            services.subject_for_identity(
+            subject_for_identity(
                 clinic=request.clinic,
                 id_type=flow["id_type"],
                 id_number=flow["id_number"],
@@ -219,22 +220,28 @@ def _identity_subjects(request, flow):
             None,
         )
     ]
-    account = services.account_for_contact(
+    account = accounts.account_for_contact(
         clinic=request.clinic, channel=flow["channel"], destination=flow["destination"]
     )
     if account is not None:
-        subjects.append((services.subject_for_user(account), account))
+        subjects.append((subject_for_user(account), account))
     return subjects
 
 
-def _after_proof(request, flow):
-    resolution = services.signin_resolve(
+def _proof_from_flow(request, flow) -> ContactProof | None:
+    """The contact this flow proved, while the proof is fresh."""
+    if not flow.get("proven_at") or time.time() - flow["proven_at"] > PROVEN_FOR_SECONDS:
+        return None
+    return ContactProof(request.clinic.pk, flow["proven_channel"], flow["proven_destination"])
+
+
+def _after_proof(request, flow, proof):
+    resolution = registration.signin_resolve(
         request=request,
         clinic=request.clinic,
         id_type=flow["id_type"],
         id_number=flow["id_number"],
-        channel=flow["channel"],
-        destination=flow["destination"],
+        proof=proof,
     )
     if resolution.outcome is Outcome.REGISTER:
         if not request.clinic.portal_settings.self_registration_allowed:
@@ -244,10 +251,14 @@ def _after_proof(request, flow):
         _save_flow(
             request,
             proven_at=time.time(),
-            proven_channel=flow["channel"],
-            proven_destination=flow["destination"],
+            proven_channel=proof.channel,
+            proven_destination=proof.destination,
             device_id=None,
         )
+        if resolution.user is not None:
+            # An account has this contact: it signs in first (its authenticator
+            # included), and only then may register a chart to it.
+            return _complete_signin(request, resolution.user, method="passcode", proofs=[proof])
         return redirect("portal:register")
     request.session.pop(FLOW, None)
     if resolution.outcome is Outcome.VERIFY:
@@ -256,31 +267,44 @@ def _after_proof(request, flow):
         return render(request, "patients/ineligible.html")
     if resolution.outcome is Outcome.REVOKED:
         return render(request, "patients/no_access.html", {"revoked": True})
-    return _complete_signin(request, resolution.user, method="passcode", patient=resolution.patient)
+    return _complete_signin(
+        request, resolution.user, method="passcode", proofs=[proof], patient=resolution.patient
+    )
 
 
-def _complete_signin(request, user, *, method, patient=None):
-    """Sign in, unless an authenticator code is still needed first."""
-    if services.totp_device_for(user) is not None:
-        request.session[PENDING_MFA] = {
-            "user": user.pk,
-            "at": time.time(),
-            "method": method,
-            "patient": patient.pk if patient else None,
-        }
+def _complete_signin(request, user, *, method, proofs, patient=None):
+    """Hand the proofs to sign-in completion and show what it decided."""
+    completion = signin_complete(request, user=user, method=method, proofs=proofs, patient=patient)
+    return _after_completion(request, completion)
+
+
+def _after_completion(request, completion):
+    step = completion.step
+    if step is Step.NEEDS_AUTHENTICATOR:
         return redirect("portal:signin-authenticator")
-    services.portal_login(request, user=user, method=method, patient=patient)
-    if method == "password" and request.clinic.portal_settings.mfa_required:
-        request.session[SESSION_MFA_ENROL_REQUIRED] = True
+    if step is Step.LOCKED:
+        return _locked(request, completion.retry_at)
+    if step is Step.REVOKED:
+        return render(request, "patients/no_access.html", {"revoked": True})
+    if step is Step.INELIGIBLE:
+        return render(request, "patients/ineligible.html")
+    if step is Step.REFUSED:
+        request.session.pop(FLOW, None)
+        messages.error(request, _("We could not sign you in. Start again."))
+        return redirect("portal:start")
+    if step is Step.ENROL_AUTHENTICATOR:
         messages.info(request, _("Your clinic asks every patient to set up an authenticator app."))
         return redirect("portal:account-authenticator")
     return _next_after_signin(request)
 
 
 def _next_after_signin(request):
-    """Back to an invitation the person opened before signing in, else home."""
+    """Back to a registration or an invitation the person started before signing in,
+    else home."""
     from invitations.views import SESSION_TOKEN
 
+    if _proof_from_flow(request, _flow(request)) is not None:
+        return redirect("portal:register")
     if request.session.get(SESSION_TOKEN):
         return redirect("portal:invitation")
     return redirect("portal:home")
@@ -290,36 +314,48 @@ def _next_after_signin(request):
 def register(request):
     """No chart has this ID: complete all fields to register."""
     flow = _flow(request)
-    if not flow.get("proven_at") or time.time() - flow["proven_at"] > PROVEN_FOR_SECONDS:
+    proof = _proof_from_flow(request, flow)
+    if proof is None:
         return redirect("portal:start")
     if not request.clinic.portal_settings.self_registration_allowed:
         return render(request, "patients/registration_closed.html")
-    channel, destination = flow["proven_channel"], flow["proven_destination"]
-    initial = {"email": destination} if channel == "email" else {"mobile": destination}
-    initial["preferred_language"] = request.LANGUAGE_CODE
-    form = RegistrationForm(request.POST or None, clinic=request.clinic, initial=initial)
+    user = request.user if request.user.is_authenticated and not request.user.is_staff else None
+    if user is not None and registration.has_own_chart(clinic=request.clinic, user=user):
+        # The account already has its own chart: the ID typed was not its chart's.
+        request.session.pop(FLOW, None)
+        messages.info(request, _("You are signed in to your account. Your chart is below."))
+        return redirect("portal:home")
+    field = "email" if proof.channel == "email" else "mobile"
+    initial = {field: proof.destination, "preferred_language": request.LANGUAGE_CODE}
+    form = registration_form(request, proof, initial)
     if request.method == "POST" and form.is_valid():
-        data = services.Registration(
+        data = registration.Registration(
             **{k: v for k, v in form.cleaned_data.items() if k != "consent"}
         )
         try:
-            resolution = services.patient_self_register(
+            resolution = registration.patient_self_register(
                 request=request,
                 clinic=request.clinic,
                 id_type=flow["id_type"],
                 id_number=flow["id_number"],
-                channel=channel,
-                destination=destination,
+                proof=proof,
                 data=data,
             )
-        except services.AlreadyRegistered:
+        except registration.SignInFirst:
+            # An account took this contact since the code was entered: it signs in first.
+            return _complete_signin(
+                request,
+                accounts.account_for_contact(
+                    clinic=request.clinic, channel=proof.channel, destination=proof.destination
+                ),
+                method="passcode",
+                proofs=[proof],
+            )
+        except registration.AlreadyRegistered:
             request.session.pop(FLOW, None)
             messages.error(request, _("This ID was just registered. Start again to sign in."))
             return redirect("portal:start")
         request.session.pop(FLOW, None)
-        services.portal_login(
-            request, user=resolution.user, method="registration", patient=resolution.patient
-        )
         messages.success(
             request,
             _(
@@ -327,9 +363,27 @@ def register(request):
                 "some services may wait until then."
             ),
         )
-        return redirect("portal:home")
+        if user is not None:
+            request.session[sessions.SESSION_PATIENT] = resolution.patient.pk
+            return redirect("portal:home")
+        return _complete_signin(
+            request,
+            resolution.user,
+            method="registration",
+            proofs=[proof],
+            patient=resolution.patient,
+        )
     terms = request.clinic.portal_settings.terms
     return _no_store(render(request, "patients/register.html", {"form": form, "terms": terms}))
+
+
+def registration_form(request, proof, initial):
+    return RegistrationForm(
+        request.POST or None,
+        clinic=request.clinic,
+        proven_channel=proof.channel,
+        initial=initial,
+    )
 
 
 # --- Password and authenticator ------------------------------------------------------
@@ -339,7 +393,7 @@ def register(request):
 def signin_password(request):
     form = PasswordSignInForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user, result = services.password_signin(
+        user, result = signin.password_signin(
             request=request,
             clinic=request.clinic,
             login=form.cleaned_data["login"],
@@ -348,42 +402,36 @@ def signin_password(request):
         if result.outcome is Proof.LOCKED:
             return _locked(request, result.retry_at)
         if result.outcome is Proof.OK:
-            return _complete_signin(request, user, method="password")
+            return _complete_signin(request, user, method="password", proofs=[result.proof])
         form.add_error(None, _("That email, phone or password is not right."))
     return _no_store(render(request, "patients/signin_password.html", {"form": form}))
 
 
 @portal_enabled
 def signin_authenticator(request):
-    pending = request.session.get(PENDING_MFA)
-    if not pending or time.time() - pending["at"] > PENDING_MFA_FOR_SECONDS:
-        request.session.pop(PENDING_MFA, None)
+    pending = signin.pending_authenticator(request)
+    if pending is None:
         return redirect("portal:start")
-    user = User.objects.filter(clinic=request.clinic, pk=pending["user"]).first()
-    if user is None:
-        return redirect("portal:start")
+    user, state = pending
     form = TotpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        result = services.totp_verify(request=request, user=user, code=form.cleaned_data["code"])
+        result = authenticator.totp_verify(
+            request=request, user=user, code=form.cleaned_data["code"]
+        )
         if result.outcome is Proof.LOCKED:
             return _locked(request, result.retry_at)
         if result.outcome is Proof.OK:
-            request.session.pop(PENDING_MFA, None)
-            patient = None
-            if pending.get("patient"):
-                patient = user.patient_access.filter(patient_id=pending["patient"]).first()
-                patient = patient.patient if patient else None
-            services.portal_login(
-                request, user=user, method=f"{pending['method']}+authenticator", patient=patient
+            completion = signin.signin_complete_pending(
+                request, user=user, pending=state, authenticator_proof=result.proof
             )
-            return _next_after_signin(request)
+            return _after_completion(request, completion)
         form.add_error("code", _("That code is not right. Use the code your app shows now."))
     return _no_store(render(request, "patients/signin_authenticator.html", {"form": form}))
 
 
 @require_POST
 def signout(request):
-    services.portal_logout(request)
+    sessions.portal_logout(request)
     messages.success(request, _("You are signed out."))
     return redirect("portal:start")
 
@@ -395,7 +443,7 @@ def signout(request):
 def password_reset(request):
     form = PasswordResetRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        refused = services.password_reset_request(
+        refused = accounts.password_reset_request(
             request=request, clinic=request.clinic, login=form.cleaned_data["login"]
         )
         if refused:
@@ -431,12 +479,12 @@ def password_reset_set(request):
     user = User.objects.filter(
         clinic=request.clinic, is_staff=False, pk=pending.get("user")
     ).first()
-    if user is None or not default_token_generator.check_token(user, pending.get("token", "")):
+    if user is None or not reset_token_generator.check_token(user, pending.get("token", "")):
         request.session.pop(RESET, None)
         return _no_store(render(request, "patients/password_reset_invalid.html", status=400))
     form = SetPasswordForm(request.POST or None, user=user)
     if request.method == "POST" and form.is_valid():
-        services.account_set_password(
+        accounts.account_set_password(
             request=request, user=user, password=form.cleaned_data["new_password1"]
         )
         user.end_all_sessions()
@@ -486,7 +534,7 @@ def switch_patient(request):
     )
     if grant is None:
         raise Http404
-    request.session[services.SESSION_PATIENT] = grant.patient_id
+    request.session[sessions.SESSION_PATIENT] = grant.patient_id
     messages.success(
         request, _("You are now acting for %(name)s.") % {"name": grant.patient.full_name}
     )
@@ -498,9 +546,9 @@ def account(request):
     user = request.user
     context = {
         "has_password": user.has_usable_password(),
-        "authenticator": services.totp_device_for(user),
+        "authenticator": authenticator.totp_device_for(user),
         "signed_in_at": datetime.datetime.fromtimestamp(
-            request.session.get(services.SESSION_SIGNED_IN_AT, time.time()), tz=datetime.UTC
+            request.session.get(sessions.SESSION_SIGNED_IN_AT, time.time()), tz=datetime.UTC
         ),
     }
     return render(request, "patients/account.html", context)
@@ -510,7 +558,7 @@ def account(request):
 def account_password(request):
     form = SetPasswordForm(request.POST or None, user=request.user)
     if request.method == "POST" and form.is_valid():
-        services.account_set_password(
+        accounts.account_set_password(
             request=request, user=request.user, password=form.cleaned_data["new_password1"]
         )
         messages.success(request, _("Your password is saved. Other devices were signed out."))
@@ -522,21 +570,25 @@ def account_password(request):
 @patient_required(allow_mfa_enrol=True)
 def account_authenticator(request):
     user = request.user
-    confirmed = services.totp_device_for(user)
+    confirmed = authenticator.totp_device_for(user)
     form = TotpForm(request.POST or None)
     if confirmed is not None:
         if request.method == "POST" and form.is_valid():
-            if services.totp_remove(request=request, user=user, code=form.cleaned_data["code"]):
+            if authenticator.totp_remove(
+                request=request, user=user, code=form.cleaned_data["code"]
+            ):
                 messages.success(request, _("The authenticator app was removed."))
                 return redirect("portal:account")
             form.add_error("code", _("That code is not right. Use the code your app shows now."))
         return render(
             request, "patients/account_authenticator.html", {"form": form, "device": confirmed}
         )
-    device = services.totp_enrol_start(user=user)
+    device = authenticator.totp_enrol_start(user=user)
     if request.method == "POST" and form.is_valid():
-        if services.totp_enrol_confirm(request=request, user=user, code=form.cleaned_data["code"]):
-            request.session.pop(SESSION_MFA_ENROL_REQUIRED, None)
+        if authenticator.totp_enrol_confirm(
+            request=request, user=user, code=form.cleaned_data["code"]
+        ):
+            request.session.pop(sessions.SESSION_MFA_ENROL_REQUIRED, None)
             messages.success(request, _("Your authenticator app is set up."))
             return redirect("portal:account")
         form.add_error("code", _("That code is not right. Scan the code again and try once more."))
@@ -559,15 +611,15 @@ def _base32(key):
 @require_POST
 @patient_required(allow_password_change=True, allow_mfa_enrol=True)
 def account_signout_everywhere(request):
-    services.account_end_all_sessions(request=request, user=request.user)
-    services.portal_logout(request, reason="all_devices")
+    sessions.account_end_all_sessions(request=request, user=request.user)
+    sessions.portal_logout(request, reason="all_devices")
     messages.success(request, _("You are signed out on every device."))
     return redirect("portal:start")
 
 
 @patient_required
 def account_activity_view(request):
-    events = account_activity(clinic=request.clinic, user=request.user, patient=request.patient)
+    events = account_activity(clinic=request.clinic, user=request.user, access=request.access)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     rows = [(event, describe(event, viewer=request.user)) for event in page]
     return render(request, "patients/account_activity.html", {"page": page, "rows": rows})

@@ -5,11 +5,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from patients import demographics, services
+from patients import demographics
 from patients.access import patient_required
 from patients.demographics import DEMOGRAPHIC_FIELDS, display_value, field_label
 from patients.forms import CodeForm, DemographicsForm, NoticePreferencesForm
+from patients.locks import subject_for_user
 from patients.models import ChangeRequest, PasscodeDevice
+from patients.passcodes import Proof, passcode_issue, passcode_verify
 from portal.audit.services import audit_record
 
 PENDING_CHANGE = "portal_pending_change"
@@ -102,7 +104,7 @@ def _submit(request, patient, proposed):
 def _send_confirmation(request):
     pending = request.session[PENDING_CHANGE]
     channel, destination = pending["to_confirm"][0]
-    device, refused = services.passcode_issue(
+    device, refused = passcode_issue(
         request=request,
         clinic=request.clinic,
         purpose=PasscodeDevice.Purpose.CONTACT_CHANGE,
@@ -129,23 +131,23 @@ def my_information_confirm(request):
     channel, destination = pending["to_confirm"][0]
     form = CodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        result = services.passcode_verify(
+        result = passcode_verify(
             request=request,
             clinic=request.clinic,
             device_id=pending["device"],
             flow=pending["flow"],
             purpose=PasscodeDevice.Purpose.CONTACT_CHANGE,
             code=form.cleaned_data["code"],
-            subjects=[(services.subject_for_user(request.user), request.user)],
+            subjects=[(subject_for_user(request.user), request.user)],
         )
-        if result.outcome is services.Proof.OK:
+        if result.outcome is Proof.OK:
             pending["to_confirm"] = pending["to_confirm"][1:]
             request.session[PENDING_CHANGE] = pending
             if pending["to_confirm"]:
                 return _send_confirmation(request)
             request.session.pop(PENDING_CHANGE, None)
             return _submit(request, request.patient, pending["proposed"])
-        if result.outcome is services.Proof.LOCKED:
+        if result.outcome is Proof.LOCKED:
             request.session.pop(PENDING_CHANGE, None)
             messages.error(request, _("Too many wrong codes. Try again later."))
             return redirect("portal:my-information")

@@ -138,7 +138,7 @@ def portal_client(user, patient=None):
     """A client on the user's clinic host with a portal session, as after sign-in."""
     import time
 
-    from patients.services import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
+    from patients.sessions import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
 
     client = host_client(user.clinic.slug, user)
     session = client.session

@@ -24,8 +24,8 @@ from appointments import services as appointment_services
 from appointments.models import AppointmentType, Provider, WeeklyAvailability
 from invitations.services import Representative, invitation_send
 from messaging.services import thread_start
+from patients.locks import subject_for_user
 from patients.models import PatientAccess, PatientCategory, SignInLock
-from patients.services import subject_for_user
 from portal.notifications import sms
 from tests.conftest import portal_client
 from tests.e2e.conftest import DESKTOP, PHONE

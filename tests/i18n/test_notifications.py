@@ -229,7 +229,7 @@ def test_the_end_of_portal_access_is_told_in_the_patients_language(
 
 
 def test_a_declined_identity_check_is_told_in_the_charts_language(rose_chart, clinic, fiona):
-    from patients import services
+    from patients.demographics import verification_decline
     from patients.models import VerificationRequest
 
     someone = UserFactory(clinic=clinic, username="someone", phone="+16135550111")
@@ -241,7 +241,7 @@ def test_a_declined_identity_check_is_told_in_the_charts_language(rose_chart, cl
         destination="+16135550111",
     )
     _committed(
-        services.verification_decline, request=None, verification=verification, decided_by=fiona
+        verification_decline, request=None, verification=verification, decided_by=fiona
     )
     assert sms.outbox[-1].to == "+16135550111"
     assert "n'a pas pu confirmer votre identité" in sms.outbox[-1].body

@@ -61,7 +61,7 @@ def portal_session_client(user, patient=None):
     """Like ``tests.conftest.portal_client`` (signed in to the portal), committing."""
     import time
 
-    from patients.services import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
+    from patients.sessions import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
 
     result = client(user.clinic.slug, user)
     session = result.session

@@ -16,7 +16,7 @@ from invitations.models import Invitation
 from patients.access import patient_required
 from patients.models import PatientAccess, VerificationRequest
 from patients.selectors import access_for_user, usable_grants
-from patients.services import SESSION_PATIENT
+from patients.sessions import SESSION_PATIENT
 from portal.notifications import sms
 from tests.conftest import portal_client
 from tests.factories import TEST_PASSWORD, PatientFactory, PatientIdentifierFactory, UserFactory
@@ -443,7 +443,10 @@ def test_it_refuses_a_representative_form_without_a_usable_contact(child, front_
     staff = staff_client(front_desk)
     bad_email = invite_representative(staff, child, contact="not an email")
     assert bad_email.status_code == 200
-    assert "Enter an email address." in bad_email.content.decode()
+    assert "Enter an email address like name@example.com" in bad_email.content.decode()
+    look_alike = invite_representative(staff, child, contact="ana@gmaıl.com")  # dotless ı
+    assert look_alike.status_code == 200
+    assert "Enter an email address like name@example.com" in look_alike.content.decode()
     bad_mobile = invite_representative(staff, child, channel="sms", contact="12")
     assert bad_mobile.status_code == 200
     assert "Enter a mobile number with its area code." in bad_mobile.content.decode()

@@ -68,7 +68,7 @@ class CommittingClient(Client):
 def client_for(user, patient=None):
     """A client on the user's clinic host: a portal session (as after sign-in) for a
     portal account, or a signed-in admin session for staff."""
-    from patients.services import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
+    from patients.sessions import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
 
     client = CommittingClient(HTTP_HOST=f"{user.clinic.slug}.localhost")
     client.force_login(user)

@@ -8,7 +8,7 @@ from django.core import mail
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from patients import services
+from patients import locks
 from patients.models import PatientAccess, SignInLock
 from portal.audit.models import AuditEvent
 from portal.notifications import sms
@@ -129,7 +129,7 @@ def test_ten_wrong_passwords_lock_sign_in(rosa):
     assert "try again after" in locked.content.decode()
     assert _password_sign_in(c, "rosa@example.com").status_code == 429
     assert not signed_in(c)
-    lock = SignInLock.objects.get(subject=services.subject_for_user(rosa))
+    lock = SignInLock.objects.get(subject=locks.subject_for_user(rosa))
     assert lock.failures == 10
     assert AuditEvent.objects.filter(action="signin.locked", actor=rosa).count() == 1
 
@@ -141,7 +141,7 @@ def test_a_right_password_resets_the_count(rosa):
     assert _password_sign_in(c, "rosa@example.com")["Location"] == "/portal/"
     c.post("/portal/sign-out/")
     assert _password_sign_in(c, "rosa@example.com", "wrong password").status_code == 200
-    assert SignInLock.objects.get(subject=services.subject_for_user(rosa)).failures == 1
+    assert SignInLock.objects.get(subject=locks.subject_for_user(rosa)).failures == 1
 
 
 def test_an_unknown_login_gets_the_same_answer_as_a_wrong_password(rosa):
@@ -366,7 +366,7 @@ def test_a_wrong_authenticator_code_counts_as_a_failure(rosa, frozen):
     assert response.status_code == 200
     assert "That code is not right" in response.content.decode()
     assert not signed_in(c)
-    lock = SignInLock.objects.get(subject=services.subject_for_user(rosa))
+    lock = SignInLock.objects.get(subject=locks.subject_for_user(rosa))
     assert lock.failures == 1
     failed = AuditEvent.objects.get(action="signin.failed", actor=rosa)
     assert failed.details == {"method": "authenticator"}

@@ -241,16 +241,32 @@ def test_it_accepts_the_id_with_spaces_or_dashes(chart):
     assert sign_in(c, id_number="4567-891-234")["Location"] == "/portal/"
 
 
-def test_it_reuses_the_account_that_already_has_the_chart(chart):
+def test_a_chart_contact_the_account_never_proved_does_not_reach_the_account(chart):
+    """The chart's mobile is the clinic's record; the account signs in with its own
+    contacts only. Proving the chart's mobile asks staff to confirm the person instead
+    (otherwise whoever got their number onto the chart would reach the account)."""
     from tests.factories import UserFactory
 
     existing = UserFactory(clinic=chart.clinic, email=CHART_EMAIL, phone="")
     PatientAccess.objects.create(clinic=chart.clinic, user=existing, patient=chart)
     c = client()
-    assert sign_in(c)["Location"] == "/portal/"
-    assert c.get("/portal/").wsgi_request.user == existing
+    answer = sign_in(c)
+    assert answer.status_code == 200
+    assert "The clinic will confirm your identity" in answer.content.decode()
+    assert "_auth_user_id" not in c.session
     existing.refresh_from_db()
-    assert str(existing.phone) == CHART_MOBILE  # the proven mobile is added
+    assert not existing.phone  # nothing was added to the account
+    assert VerificationRequest.objects.filter(patient=chart).exclude(user=existing).exists()
+
+
+def test_the_account_signs_in_with_its_own_contact_on_the_chart(chart):
+    from tests.factories import UserFactory
+
+    existing = UserFactory(clinic=chart.clinic, email=CHART_EMAIL, phone="")
+    PatientAccess.objects.create(clinic=chart.clinic, user=existing, patient=chart)
+    c = client()
+    assert sign_in(c, contact=CHART_EMAIL.upper(), contact_type="email")["Location"] == "/portal/"
+    assert c.get("/portal/").wsgi_request.user == existing
     assert PatientAccess.objects.filter(patient=chart).count() == 1
 
 

@@ -16,9 +16,9 @@ from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.utils.module_loading import import_string
 
-from patients import services
+from patients import locks, passcodes
 from patients.models import PasscodeDevice, PatientAccess, SignInLock
-from patients.services import Proof
+from patients.passcodes import Proof
 from portal.audit.models import AuditEvent
 from portal.notifications import sms
 from portal.notifications.models import Notification
@@ -47,7 +47,7 @@ RESEND = "/portal/sign-in/code/resend/"
 
 
 def _identity_subject(clinic, destination=CHART_MOBILE):
-    return services.subject_for_identity(
+    return locks.subject_for_identity(
         clinic=clinic, id_type="health-card", id_number=CHART_ID, destination=destination
     )
 
@@ -112,7 +112,7 @@ def test_it_refuses_a_code_used_once_already(chart):
     assert "This code has expired or was already used" in response.content.decode()
     assert not signed_in(replay)
     # The same through the service.
-    result = services.passcode_verify(
+    result = passcodes.passcode_verify(
         request=None,
         clinic=chart.clinic,
         device_id=pending["device_id"],
@@ -149,7 +149,7 @@ def test_a_code_of_another_purpose_does_not_sign_in(chart):
     assert not signed_in(c)
     assert not PatientAccess.objects.exists()
     # Nor through the service, and the contact-change code is left unused.
-    result = services.passcode_verify(
+    result = passcodes.passcode_verify(
         request=None,
         clinic=chart.clinic,
         device_id=other.pk,
@@ -238,7 +238,7 @@ def test_a_lock_counts_against_the_account_whatever_id_is_given(chart, rosa, fro
     c = client()
     begin(c, id_number="9999999999", contact=str(rosa.phone))
     fail_in_a_row(c, 10, frozen)
-    lock = SignInLock.objects.get(subject=services.subject_for_user(rosa))
+    lock = SignInLock.objects.get(subject=locks.subject_for_user(rosa))
     assert lock.failures == 10
     assert lock.user == rosa
     response = c.post("/portal/sign-in/password/", {"login": "rosa@example.com", "password": "x"})
@@ -307,7 +307,7 @@ def test_a_hundred_failures_through_the_cool_offs_lock_hard(chart, frozen):
         if device.token is None:
             # Five wrong tries killed the code; the attacker asks for another.
             code = device.issue_code(valid_secs=600)
-        result = services.passcode_verify(
+        result = passcodes.passcode_verify(
             request=None,
             clinic=chart.clinic,
             device_id=device.pk,
@@ -580,7 +580,7 @@ def test_it_records_success_failure_lockout_and_unlock(chart, front_desk, frozen
     fail_in_a_row(other, 10, frozen)
     assert AuditEvent.objects.filter(action="signin.failed").count() == 11
     locked = AuditEvent.objects.get(action="signin.locked")
-    assert locked.details == {"failures": 10}
+    assert locked.details == {"failures": 10, "method": "passcode"}
     assert locked.object_type == "patients.signinlock"
 
     lock = SignInLock.objects.get(pk=locked.object_id)
@@ -704,7 +704,7 @@ def test_the_same_code_sent_ten_times_at_once_signs_in_once(clinic):
             request.clinic = clinic
             request.user = AnonymousUser()
             barrier.wait(timeout=10)
-            result = services.passcode_verify(
+            result = passcodes.passcode_verify(
                 request=request,
                 clinic=clinic,
                 device_id=device.pk,

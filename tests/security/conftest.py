@@ -25,7 +25,7 @@ from messaging import services as messaging_services
 from messaging.attachments import check_upload
 from patients import demographics
 from patients.models import PatientAccess, PatientCategory, SignInLock, VerificationRequest
-from patients.services import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
+from patients.sessions import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
 from portal.audit.services import audit_record
 from portal.notifications.services import notify
 from tests.factories import (

@@ -31,7 +31,7 @@ from appointments.models import WeeklyAvailability
 from appointments.selectors import free_slots
 from invitations.models import Invitation, token_digest
 from patients.models import PasscodeDevice, PatientAccess
-from patients.services import SESSION_PATIENT
+from patients.sessions import SESSION_PATIENT
 from tests.factories import PatientFactory, UserFactory
 from tests.security.conftest import PDF_BYTES, make_client, with_self_grant
 

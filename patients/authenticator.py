@@ -1,0 +1,81 @@
+"""The account's second factor: an authenticator app (django-otp's TOTP device)."""
+
+from dataclasses import dataclass
+
+from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from patients.locks import (
+    first_lock,
+    locked_until,
+    locks_for_update,
+    record_failure,
+    record_success,
+    subject_for_user,
+)
+from patients.passcodes import Proof, ProofResult
+from portal.audit.services import audit_record
+
+
+@dataclass(frozen=True)
+class AuthenticatorProof:
+    """This flow typed a current code of ``user_id``'s authenticator."""
+
+    user_id: int
+
+
+def totp_device_for(user, *, confirmed=True):
+    return TOTPDevice.objects.filter(user=user, confirmed=confirmed).first()
+
+
+def totp_verify(*, request, user, code: str) -> ProofResult:
+    """Check an authenticator code for ``user`` under a row lock (no code reuse).
+
+    Wrong codes count against the account (it has this credential)."""
+    clinic = user.clinic
+    subject = (subject_for_user(user), user)
+    with transaction.atomic():
+        locks = locks_for_update(clinic, [subject])
+        locked, retry = first_lock(locks)
+        if locked:
+            return ProofResult(Proof.LOCKED, retry)
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True).first()
+        if device is not None and device.verify_token(code):
+            record_success(locks)
+            return ProofResult(Proof.OK, proof=AuthenticatorProof(user.pk))
+        record_failure(locks, request=request, clinic=clinic, method="authenticator", user=user)
+        audit_record(
+            action="signin.failed",
+            request=request,
+            clinic=clinic,
+            actor=user,
+            details={"method": "authenticator"},
+        )
+    retry = locked_until(clinic=clinic, subjects=[subject[0]])
+    return ProofResult(Proof.LOCKED, retry) if retry else ProofResult(Proof.WRONG)
+
+
+def totp_enrol_start(*, user):
+    """The user's unconfirmed authenticator (created if needed), to show as a QR code."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
+    return device or TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=False)
+
+
+def totp_enrol_confirm(*, request, user, code: str) -> bool:
+    with transaction.atomic():
+        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+        if device is None or not device.verify_token(code):
+            return False
+        TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+        device.confirmed = True
+        device.save(update_fields=["confirmed"])
+        audit_record(action="authenticator.added", request=request, actor=user)
+    return True
+
+
+def totp_remove(*, request, user, code: str) -> bool:
+    if totp_verify(request=request, user=user, code=code).outcome is not Proof.OK:
+        return False
+    TOTPDevice.objects.filter(user=user).delete()
+    audit_record(action="authenticator.removed", request=request, actor=user)
+    return True
