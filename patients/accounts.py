@@ -15,6 +15,7 @@ from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.db import IntegrityError, transaction
 
 from clinics.models import User
+from patients.authenticator import totp_device_for
 from patients.models import PatientAccess
 from patients.passcodes import ContactProof, SendRefused, send_allowed
 from portal.audit.services import audit_record
@@ -145,6 +146,29 @@ class ResetTokenGenerator(PasswordResetTokenGenerator):
 
 
 reset_token_generator = ResetTokenGenerator()
+
+
+class AuthenticatorNeeded(Exception):  # noqa: N818
+    """The account has an authenticator and no current code of it was given."""
+
+
+def account_contact_change(
+    *, request, user, contact_proof: ContactProof, authenticator_proof=None
+) -> None:
+    """The account holder changes a sign-in contact on the Account page.
+
+    Needs a code received at the new contact (``contact_proof``) and, when the account
+    has an authenticator, a current code of it (AuthenticatorNeeded otherwise). Raises
+    ContactTaken when another account has the contact.
+    """
+    if not request.user.is_authenticated or request.user.pk != user.pk:
+        raise PermissionError("only the account holder changes their sign-in contacts")
+    if (
+        totp_device_for(user) is not None
+        and getattr(authenticator_proof, "user_id", None) != user.pk
+    ):
+        raise AuthenticatorNeeded
+    account_contact_set(request=request, user=user, proof=contact_proof, reason="account_page")
 
 
 def account_set_password(*, request, user, password: str) -> None:

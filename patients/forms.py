@@ -274,3 +274,27 @@ class NoticePreferencesForm(forms.ModelForm):
     class Meta:
         model = Patient
         fields = ["notify_appointments_by", "notify_messages_by"]
+
+
+class SignInContactForm(ContactForm):
+    """A new sign-in contact for the account (a code is sent to it)."""
+
+
+class ConfirmContactForm(forms.Form):
+    code = CodeForm.base_fields["code"]
+    authenticator_code = forms.CharField(
+        label=_("Code from your authenticator app"),
+        max_length=6,
+        min_length=6,
+        widget=forms.TextInput(
+            attrs={"inputmode": "numeric", "autocomplete": "one-time-code", "pattern": "[0-9]*"}
+        ),
+    )
+
+    def __init__(self, *args, needs_authenticator: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not needs_authenticator:
+            del self.fields["authenticator_code"]
+
+    def clean_code(self):
+        return CodeForm.clean_code(self)

@@ -50,6 +50,8 @@ urlpatterns = [
         name="my-information-withdraw",
     ),
     path("account/", views.account, name="account"),
+    path("account/contact/", views.account_contact, name="account-contact"),
+    path("account/contact/confirm/", views.account_contact_confirm, name="account-contact-confirm"),
     path("account/password/", views.account_password, name="account-password"),
     path("account/authenticator/", views.account_authenticator, name="account-authenticator"),
     path(

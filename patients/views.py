@@ -21,12 +21,14 @@ from patients.accounts import reset_token_generator
 from patients.activity import describe
 from patients.forms import (
     CodeForm,
+    ConfirmContactForm,
     ContactForm,
     IdentificationForm,
     PasswordResetRequestForm,
     PasswordSignInForm,
     RegistrationForm,
     SetPasswordForm,
+    SignInContactForm,
     TotpForm,
 )
 from patients.home import home_summary
@@ -552,6 +554,96 @@ def account(request):
         ),
     }
     return render(request, "patients/account.html", context)
+
+
+PENDING_CONTACT = "portal_pending_sign_in_contact"
+
+
+@patient_required
+def account_contact(request):
+    """Change a sign-in contact: a code goes to the new one first."""
+    form = SignInContactForm(request.POST or None, clinic=request.clinic)
+    if request.method == "POST" and form.is_valid():
+        channel, destination = form.cleaned_data["contact_type"], form.cleaned_data["destination"]
+        device, refused = passcodes.passcode_issue(
+            request=request,
+            clinic=request.clinic,
+            purpose=PasscodeDevice.Purpose.CONTACT_CHANGE,
+            channel=channel,
+            destination=destination,
+            user=request.user,
+        )
+        if device is None:
+            form.add_error(None, _refusal_message(refused))
+        else:
+            request.session[PENDING_CONTACT] = {
+                "device": device.pk,
+                "flow": str(device.flow),
+                "channel": channel,
+                "destination": destination,
+            }
+            return redirect("portal:account-contact-confirm")
+    return _no_store(render(request, "patients/account_contact.html", {"form": form}))
+
+
+@patient_required
+def account_contact_confirm(request):
+    pending = request.session.get(PENDING_CONTACT)
+    if not pending:
+        return redirect("portal:account")
+    user = request.user
+    needs_authenticator = authenticator.totp_device_for(user) is not None
+    form = ConfirmContactForm(request.POST or None, needs_authenticator=needs_authenticator)
+    if request.method == "POST" and form.is_valid():
+        result = passcodes.passcode_verify(
+            request=request,
+            clinic=request.clinic,
+            device_id=pending["device"],
+            flow=pending["flow"],
+            purpose=PasscodeDevice.Purpose.CONTACT_CHANGE,
+            code=form.cleaned_data["code"],
+            subjects=[(subject_for_user(user), user)],
+        )
+        second = None
+        if result.outcome is Proof.OK and needs_authenticator:
+            second = authenticator.totp_verify(
+                request=request, user=user, code=form.cleaned_data["authenticator_code"]
+            )
+        if Proof.LOCKED in (result.outcome, getattr(second, "outcome", None)):
+            request.session.pop(PENDING_CONTACT, None)
+            return _locked(request, (second or result).retry_at)
+        if result.outcome is not Proof.OK:
+            form.add_error("code", _("That code is not right, or it has expired."))
+        elif second is not None and second.outcome is not Proof.OK:
+            form.add_error(
+                "authenticator_code", _("That code is not right. Use the code your app shows now.")
+            )
+        else:
+            request.session.pop(PENDING_CONTACT, None)
+            try:
+                accounts.account_contact_change(
+                    request=request,
+                    user=user,
+                    contact_proof=result.proof,
+                    authenticator_proof=second.proof if second else None,
+                )
+            except accounts.ContactTaken:
+                messages.error(
+                    request,
+                    _("Another account at this clinic signs in with it. Call the clinic."),
+                )
+                return redirect("portal:account")
+            messages.success(
+                request,
+                _("Saved. You sign in with it from now on; the old one no longer works."),
+            )
+            return redirect("portal:account")
+    context = {
+        "form": form,
+        "masked": _mask(pending["channel"], pending["destination"]),
+        "channel": pending["channel"],
+    }
+    return _no_store(render(request, "patients/account_contact_confirm.html", context))
 
 
 @patient_required(allow_password_change=True)

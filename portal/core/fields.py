@@ -31,17 +31,26 @@ class CanonicalEmailFormField(forms.EmailField):
             raise ValidationError(EMAIL_ERROR, code="invalid") from exc
 
 
-class CanonicalEmailField(models.EmailField):
-    """An email stored canonical: NFKC, ASCII local part lower-cased, IDNA domain."""
+def validate_email_identifier(value):
+    try:
+        canonical_email(value)
+    except InvalidIdentifier as exc:
+        raise ValidationError(EMAIL_ERROR, code="invalid") from exc
 
-    def to_python(self, value):
-        value = super().to_python(value)
-        if not value:
-            return value
-        try:
-            return canonical_email(value)
-        except InvalidIdentifier as exc:
-            raise ValidationError(EMAIL_ERROR, code="invalid") from exc
+
+def validate_id_number(value):
+    try:
+        canonical_id_number(value)
+    except InvalidIdentifier as exc:
+        raise ValidationError(ID_NUMBER_ERROR, code="invalid") from exc
+
+
+class CanonicalEmailField(models.EmailField):
+    """An email stored canonical: NFKC, ASCII local part lower-cased, IDNA domain.
+
+    Look-ups are not rewritten: callers compare canonical values (exact equality)."""
+
+    default_validators = [*models.EmailField.default_validators, validate_email_identifier]
 
     def pre_save(self, model_instance, add):
         value = getattr(model_instance, self.attname)
@@ -57,14 +66,7 @@ class CanonicalEmailField(models.EmailField):
 class CanonicalIdNumberField(models.CharField):
     """An ID number stored canonical: NFKC, ASCII digits, upper case, no separators."""
 
-    def to_python(self, value):
-        value = super().to_python(value)
-        if not value:
-            return value
-        try:
-            return canonical_id_number(value)
-        except InvalidIdentifier as exc:
-            raise ValidationError(ID_NUMBER_ERROR, code="invalid") from exc
+    default_validators = [validate_id_number]
 
     def pre_save(self, model_instance, add):
         value = getattr(model_instance, self.attname)

@@ -14,10 +14,10 @@ refused, and different strings never reach the same account:
   (letters outside ASCII are refused: ``olıvia`` with a dotless ı would otherwise display
   like ``olivia``) and is lower-cased (every mail provider the clinics' patients use
   treats it case-blind). The domain is IDNA-encoded (UTS 46): ``Exämple.com`` is stored
-  as ``xn--exmple-cua.com``. A domain label that mixes scripts, or is written in a script
-  whose letters pass for Latin ones (Latin letters beyond ASCII, Greek, Cyrillic), is
-  refused: ``gmaıl.com`` and ``gmаil.com`` (Cyrillic а) would send a code to a domain
-  anyone can register while displaying as gmail.com.
+  as ``xn--exmple-cua.com``. A domain with a character that Unicode's confusables list
+  as looking like an ASCII one is refused: ``gmaıl.com`` (dotless ı) and ``gmаil.com``
+  (Cyrillic а) would send a code to a domain anyone can register while displaying as
+  gmail.com. Accented letters (``café.fr``, ``bücher.de``) and other scripts are kept.
 - **Mobile**: parsed by ``phonenumbers`` with the clinic's region (full-width and other
   digits included), valid numbers only, stored as E.164 (``+16135550123``).
 - **ID number**: NFKC, every decimal digit of any script as its ASCII digit, letters
@@ -28,19 +28,16 @@ Zero-width and other invisible characters are refused everywhere rather than dro
 that a pasted address that looks right but is not is caught where it is typed.
 """
 
+import functools
 import unicodedata
 
 import idna
 import phonenumbers
+from confusable_homoglyphs import confusables
 
 
 class InvalidIdentifier(ValueError):  # noqa: N818 - the condition a form reports
     """The text cannot be made into a canonical identifier (or would pass for another)."""
-
-
-# Scripts whose letters are easy to take for ASCII letters. A domain label written in them
-# is refused (whole-script look-alikes such as Cyrillic "раураl" for "paypal").
-_LOOKALIKE_SCRIPTS = ("LATIN", "GREEK", "CYRILLIC")
 
 
 def _nfkc(value: str) -> str:
@@ -53,22 +50,23 @@ def _nfkc(value: str) -> str:
     return text
 
 
-def _script(ch: str) -> str:
-    if ch.isascii():
-        return "ASCII"
-    name = unicodedata.name(ch, "")
-    return name.split(" ", 1)[0]
+@functools.lru_cache(maxsize=4096)
+def _passes_for_ascii(ch: str) -> bool:
+    """Whether a non-ASCII character is listed by Unicode's confusables (through
+    ``confusable_homoglyphs``) as looking like one ASCII character: ``ı`` like ``i``,
+    Cyrillic ``а`` like ``a``. Letters such as ``é``, ``ü``, ``ß`` or ``例`` are not."""
+    found = confusables.is_confusable(ch, greedy=True, preferred_aliases=[]) or []
+    return any(
+        len(glyph["c"]) == 1 and glyph["c"].isascii()
+        for entry in found
+        for glyph in entry["homoglyphs"]
+    )
 
 
-def _check_domain_label(label: str) -> None:
-    letters = [ch for ch in label if ch.isalpha()]
-    if all(ch.isascii() for ch in letters):
-        return
-    scripts = {_script(ch) for ch in letters}
-    if "ASCII" in scripts or len(scripts) > 1:
-        raise InvalidIdentifier("mixed scripts in a domain")
-    if scripts & set(_LOOKALIKE_SCRIPTS):
-        raise InvalidIdentifier("look-alike letters in a domain")
+def _check_domain(domain: str) -> None:
+    for ch in domain:
+        if not ch.isascii() and _passes_for_ascii(ch):
+            raise InvalidIdentifier("a letter that passes for an ASCII one")
 
 
 def canonical_email(value: str) -> str:
@@ -80,20 +78,18 @@ def canonical_email(value: str) -> str:
     if not local.isascii() or '"' in local or "@" in local:
         raise InvalidIdentifier("letters outside ASCII before the @")
     domain = domain.rstrip(".")
-    unicode_domain = domain.lower() if domain.isascii() else domain
-    for label in unicode_domain.split("."):
-        _check_domain_label(label)
+    unicode_domain = domain.lower()
+    _check_domain(unicode_domain)
     try:
         ascii_domain = idna.encode(unicode_domain, uts46=True).decode("ascii")
     except (idna.IDNAError, UnicodeError) as exc:
         raise InvalidIdentifier("not a valid domain") from exc
-    # Also refuse punycode that decodes to a refused label (xn--gmal-nza is "gmaıl").
-    for label in ascii_domain.split("."):
-        if label.startswith("xn--"):
-            try:
-                _check_domain_label(idna.decode(label))
-            except idna.IDNAError as exc:
-                raise InvalidIdentifier("not a valid domain") from exc
+    # Also refuse punycode that decodes to a refused domain (xn--gmal-nza is "gmaıl").
+    if "xn--" in ascii_domain:
+        try:
+            _check_domain(idna.decode(ascii_domain))
+        except idna.IDNAError as exc:
+            raise InvalidIdentifier("not a valid domain") from exc
     if "." not in ascii_domain:
         raise InvalidIdentifier("a domain needs a dot")
     return f"{local.lower()}@{ascii_domain.lower()}"

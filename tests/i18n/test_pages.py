@@ -130,7 +130,7 @@ SIGNED_IN_PAGES = [
      ["Demander une modification", "Langue préférée", "Cellulaire", "Courriel"]),
     ("confirming a new email", "get", "/portal/my-information/confirm/", None,
      _ask_for_new_email, ["Code à usage unique", "Confirmer"]),
-    ("account", "get", "/portal/account/", None, None, ["Coordonnées au dossier", "Sécurité"]),
+    ("account", "get", "/portal/account/", None, None, ["Comment vous vous connectez", "Sécurité"]),
     ("password", "get", "/portal/account/password/", None, None, ["Nouveau mot de passe"]),
     ("authenticator", "get", "/portal/account/authenticator/", None, None,
      ["Application d'authentification", "Clé"]),
