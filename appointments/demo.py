@@ -5,6 +5,7 @@ import datetime as dt
 from django.utils import timezone
 
 from appointments.models import Appointment, AppointmentType, Provider, WeeklyAvailability
+from patients.models import Patient
 
 TYPES = [("Regular visit", 15), ("Annual physical", 30), ("Prescription renewal", 10)]
 
@@ -32,8 +33,6 @@ def seed_demo_appointments(clinic):
     policy.cancelling_allowed = True
     policy.save(update_fields=["booking_allowed", "cancelling_allowed"])
     today = timezone.localdate()
-    from patients.models import Patient
-
     providers = list(Provider.objects.for_clinic(clinic))
     for i, patient in enumerate(Patient.objects.for_clinic(clinic)):
         for days, status in (

@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from appointments.selectors import bookable_providers, bookable_types
-from patients.forms import DateInput
+from portal.core.forms import DateInput
 
 # How far ahead a search may start; also keeps slot arithmetic off the calendar's end.
 SEARCH_HORIZON = dt.timedelta(days=2 * 365)

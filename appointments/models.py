@@ -4,6 +4,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
+from portal.core.cache import ReportsUpdates
 
 
 class AppointmentType(ClinicOwned):
@@ -99,7 +100,11 @@ class AvailabilityException(ClinicOwned):
         return f"{self.get_kind_display()} {self.date}"
 
 
-class AppointmentQuerySet(ClinicScopedQuerySet):
+class AppointmentQuerySet(ReportsUpdates, ClinicScopedQuerySet):
+    """Bulk updates (visits marked completed or missed) tell the caches of the chart."""
+
+    update_report_fields = ("clinic_id", "patient_id")
+
     def active(self):
         return self.exclude(status=Appointment.Status.CANCELLED)
 

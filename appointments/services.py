@@ -10,7 +10,6 @@ from appointments.models import Appointment
 from appointments.selectors import free_slots
 from clinics.models import Clinic
 from patients.contacts import notice_recipients
-from patients.home import forget_home_summary
 from patients.models import Patient
 from portal.audit.services import audit_record
 from portal.notifications.services import notify
@@ -158,7 +157,6 @@ def appointment_mark(*, appointment, status, marked_by, request=None) -> bool:
         pk=appointment.pk, status=Appointment.Status.BOOKED
     ).update(status=status)
     if updated:
-        forget_home_summary(clinic_id=appointment.clinic_id, patient_id=appointment.patient_id)
         audit_record(
             action=f"appointment.{status}",
             request=request,

@@ -52,9 +52,9 @@ def main():
     from django.utils import timezone
 
     from clinics.backends import ClinicBackend
-    from clinics.middleware import resolve_clinic
-    from patients.home import _read, home_summary
+    from clinics.tenant_cache import resolve_clinic
     from patients.selectors import usable_grants
+    from portal.site.home import _read, home_summary
 
     client = Client(HTTP_HOST=web.HOST, HTTP_X_FORWARDED_PROTO="https")
     for part in cookie.split("; "):
@@ -93,7 +93,7 @@ def main():
         ),
         (
             "templates: render home.html + base.html",
-            lambda: render(request, "patients/home.html", context),
+            lambda: render(request, "site/home.html", context),
         ),
     ]
     print(f"\nsigned-in home page, CPU ms per call (median of {options.runs} x 20 calls)\n")

@@ -248,7 +248,8 @@ def check_outbox(options, clinic, mail, texts, workers, env):
     from django.db import transaction
 
     from portal.notifications.models import Notification
-    from portal.notifications.services import enqueue, notify
+    from portal.notifications.services import notify
+    from portal.notifications.tasks import enqueue
 
     count = options.notifications
     print(f"5. the outbox: {count:,} notifications, each queued twice, two workers")

@@ -3,11 +3,8 @@ from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.shortcuts import redirect
-from django.urls import path, reverse
-from django.utils import formats, timezone
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from clinics.admin_site import clinic_admin_site, platform_admin_site
@@ -15,7 +12,6 @@ from clinics.models import Clinic, ClinicDomain, IdentifierType, PortalSettings,
 from clinics.roles import CLINIC_ADMIN, FRONT_DESK
 from clinics.scoped_admin import ClinicScopedAdmin
 from clinics.services import clinic_ensure_defaults
-from portal.notifications.services import notify
 
 # --- The clinic's own admin -------------------------------------------------------------
 
@@ -70,45 +66,6 @@ class PortalSettingsAdmin(ClinicScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
-
-    change_form_template = "admin/clinics/portalsettings/change_form.html"
-
-    def get_urls(self):
-        return [
-            path(
-                "test-message/",
-                self.admin_site.admin_view(self.test_message_view),
-                name="clinics_portalsettings_test_message",
-            ),
-            *super().get_urls(),
-        ]
-
-    def test_message_view(self, request):
-        """Send a test email or SMS to the signed-in clinic admin (checks the set-up)."""
-        if request.method != "POST" or not self.has_change_permission(request):
-            raise PermissionDenied
-        channel = request.POST.get("channel")
-        user = request.user
-        recipient = {"email": user.email, "sms": str(user.phone or "")}.get(channel)
-        if not recipient:
-            messages.error(
-                request, _("Add your email address or mobile number to your account first.")
-            )
-        else:
-            with transaction.atomic():
-                notify(
-                    clinic=request.clinic,
-                    channel=channel,
-                    recipient=recipient,
-                    template="staff_test",
-                    language=request.LANGUAGE_CODE,
-                )
-            messages.success(
-                request,
-                _("Test message queued at %(time)s. Its status is under Notifications.")
-                % {"time": formats.localize(timezone.localtime(), use_l10n=True)},
-            )
-        return redirect(reverse(f"{self.admin_site.name}:clinics_portalsettings_changelist"))
 
     def changelist_view(self, request, extra_context=None):
         settings_row = clinic_ensure_defaults(clinic=request.clinic)

@@ -8,9 +8,11 @@ class ClinicsConfig(AppConfig):
     verbose_name = _("Clinics")
 
     def ready(self):
+        # Imported here: models (which these modules use) load after the app registry.
+        from clinics import tenant_cache, user_cache
         from clinics.roles import sync_role_permissions
 
         post_migrate.connect(sync_role_permissions, dispatch_uid="clinics.sync_role_permissions")
-        # Connects the tenant cache's invalidation receivers in every process (web, Celery
-        # workers, management commands), not only where the middleware is loaded.
-        from clinics import backends, middleware  # noqa: F401
+        # The caches' invalidation, in every process (web, Celery workers, commands).
+        tenant_cache.connect_receivers()
+        user_cache.connect_receivers()

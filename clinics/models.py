@@ -12,7 +12,9 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.modelfields import PhoneNumberField
 
+from clinics.colours import readable_accent
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
+from portal.core.cache import ReportsUpdates
 from portal.core.fields import CanonicalEmailField
 
 slug_validator = RegexValidator(
@@ -68,8 +70,6 @@ class Clinic(models.Model):
     def portal_accent_colour(self):
         """The accent colour as the portal shows it: darkened if white text on it would
         be hard to read (see clinics.colours)."""
-        from clinics.colours import readable_accent
-
         return readable_accent(self.accent_colour)
 
     @cached_property
@@ -229,16 +229,8 @@ def _new_epoch():
     return secrets.token_hex(16)
 
 
-class UserQuerySet(ClinicScopedQuerySet):
-    def update(self, **kwargs):
-        # No signal is sent for a bulk update: drop the changed accounts from the cache
-        # that session sign-in reads them from (clinics.backends).
-        from clinics.backends import forget_users
-
-        accounts = list(self.values_list("pk", flat=True))
-        changed = super().update(**kwargs)
-        forget_users(accounts)
-        return changed
+class UserQuerySet(ReportsUpdates, ClinicScopedQuerySet):
+    """Bulk updates tell the signed-in account's cache (``clinics.user_cache``)."""
 
 
 class ClinicUserManager(UserManager.from_queryset(UserQuerySet)):

@@ -18,9 +18,10 @@ from clinics.admin_site import clinic_admin_site
 from clinics.scoped_admin import ClinicScopedAdmin, ReadOnlyAdminMixin
 from invitations import services
 from invitations.models import Invitation
-from patients.forms import DateInput, normalise_mobile
+from patients.admin import PatientAdmin, PatientAdminForm
 from patients.models import Patient, PatientAccess
 from portal.core.fields import EMAIL_ERROR
+from portal.core.forms import DateInput, normalise_mobile
 from portal.core.identifiers import InvalidIdentifier, canonical_email
 
 CHANNEL_CHOICES = [("email", _("Email")), ("sms", _("Text message"))]
@@ -419,3 +420,36 @@ class InvitationAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
     @admin.display(description=_("state"))
     def state_label(self, obj):
         return obj.get_state_display()
+
+
+class PatientPortalAdminForm(PatientAdminForm):
+    send_portal_access = forms.ChoiceField(
+        label=_("Send portal access via SMS or Email"),
+        choices=[("", _("Do not send now")), ("email", _("Email")), ("sms", _("SMS"))],
+        required=False,
+    )
+
+
+class PatientPortalAdmin(PortalAccessAdminMixin, PatientAdmin):
+    """The chart admin with the portal-access tools; registered in place of
+    ``patients.admin.PatientAdmin`` (the patients app knows nothing of invitations)."""
+
+    form = PatientPortalAdminForm
+    list_filter = [PortalStatusFilter, *PatientAdmin.list_filter]
+    actions = [*(PatientAdmin.actions or []), "send_portal_registration"]
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None:
+            return [*fieldsets[:-1], (_("Patient portal"), {"fields": ["send_portal_access"]})]
+        return fieldsets
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        channel = form.cleaned_data.get("send_portal_access")
+        if not change and channel:
+            self._send(request, obj, channel)
+
+
+clinic_admin_site.unregister(Patient)
+clinic_admin_site.register(Patient, PatientPortalAdmin)

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
-from patients.forms import DateInput
+from portal.core.forms import DateInput
 
 
 class ConfirmBirthDateForm(forms.Form):

@@ -3,7 +3,6 @@ accept the terms, and land on the portal home."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
-from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 
 from invitations import services
@@ -11,16 +10,12 @@ from invitations.forms import AcceptForm, ConfirmBirthDateForm
 from invitations.models import Invitation
 from patients.access import portal_enabled
 from patients.accounts import account_for_contact, contact_in_use
-from patients.sessions import SESSION_PATIENT
+from patients.sessions import SESSION_NEXT_AFTER_SIGNIN, SESSION_PATIENT
 from patients.signin import Step, signin_complete
+from portal.core.http import no_store
 
 SESSION_TOKEN = "portal_invitation_token"
 SESSION_DOB_OK = "portal_invitation_dob_ok"
-
-
-def _private(response):
-    add_never_cache_headers(response)
-    return response
 
 
 @portal_enabled
@@ -31,8 +26,9 @@ def invitation_link(request, token):
     (``no-referrer`` there would make browsers send ``Origin: null`` on their forms).
     """
     request.session[SESSION_TOKEN] = token
+    request.session[SESSION_NEXT_AFTER_SIGNIN] = "portal:invitation"
     request.session.pop(SESSION_DOB_OK, None)
-    response = _private(redirect("portal:invitation"))
+    response = no_store(redirect("portal:invitation"))
     response["Referrer-Policy"] = "no-referrer"
     return response
 
@@ -48,8 +44,8 @@ def invitation(request):
     invite = pending_invitation(request)
     state = invite.state() if invite else None
     if state != Invitation.State.VALID:
-        request.session.pop(SESSION_TOKEN, None)
-        return _private(render(request, "invitations/unusable.html", {"state": state}, status=410))
+        _forget_link(request)
+        return no_store(render(request, "invitations/unusable.html", {"state": state}, status=410))
     if request.session.get(SESSION_DOB_OK) != invite.pk:
         return _confirm_birth_date(request, invite)
     existing = account_for_contact(
@@ -68,10 +64,10 @@ def _confirm_birth_date(request, invite):
             invitation=invite, date_of_birth=form.cleaned_data["date_of_birth"]
         ):
             request.session[SESSION_DOB_OK] = invite.pk
-            return _private(redirect("portal:invitation"))
+            return no_store(redirect("portal:invitation"))
         form.add_error("date_of_birth", _("That date of birth does not match the clinic's chart."))
     context = {"form": form, "invite": invite}
-    return _private(render(request, "invitations/confirm_birth_date.html", context))
+    return no_store(render(request, "invitations/confirm_birth_date.html", context))
 
 
 def _add_to_account(request, invite, existing, user):
@@ -81,10 +77,10 @@ def _add_to_account(request, invite, existing, user):
     whichever account happens to be signed in on this browser.
     """
     if user is not None and (user.is_staff or existing is None or existing.pk != user.pk):
-        return _private(render(request, "invitations/other_account.html", {"invite": invite}))
+        return no_store(render(request, "invitations/other_account.html", {"invite": invite}))
     if user is None:
         context = {"invite": invite}
-        return _private(render(request, "invitations/sign_in_first.html", context))
+        return no_store(render(request, "invitations/sign_in_first.html", context))
     if request.method == "POST" and request.POST.get("terms"):
         try:
             grant = services.invitation_accept(request=request, invitation=invite, user=user)
@@ -94,7 +90,7 @@ def _add_to_account(request, invite, existing, user):
         request.session[SESSION_PATIENT] = grant.patient_id
         messages.success(request, _("Your portal access is ready."))
         return redirect("portal:home")
-    return _private(render(request, "invitations/add_access.html", {"invite": invite}))
+    return no_store(render(request, "invitations/add_access.html", {"invite": invite}))
 
 
 def _create_account(request, invite):
@@ -102,7 +98,7 @@ def _create_account(request, invite):
         clinic=request.clinic, channel=invite.channel, destination=invite.destination
     ):
         # A staff account uses this contact; a portal account cannot share it.
-        return _private(render(request, "invitations/contact_in_use.html", {"invite": invite}))
+        return no_store(render(request, "invitations/contact_in_use.html", {"invite": invite}))
     form = AcceptForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         password = None
@@ -117,7 +113,7 @@ def _create_account(request, invite):
             return redirect("portal:invitation")
         except services.ContactInUse:
             context = {"invite": invite}
-            return _private(render(request, "invitations/contact_in_use.html", context))
+            return no_store(render(request, "invitations/contact_in_use.html", context))
         _forget_link(request)
         completion = signin_complete(
             request,
@@ -137,9 +133,9 @@ def _create_account(request, invite):
         return redirect("portal:home")
     terms = request.clinic.portal_settings.terms
     context = {"form": form, "invite": invite, "terms": terms}
-    return _private(render(request, "invitations/accept.html", context))
+    return no_store(render(request, "invitations/accept.html", context))
 
 
 def _forget_link(request):
-    request.session.pop(SESSION_TOKEN, None)
-    request.session.pop(SESSION_DOB_OK, None)
+    for key in (SESSION_TOKEN, SESSION_DOB_OK, SESSION_NEXT_AFTER_SIGNIN):
+        request.session.pop(key, None)

@@ -16,6 +16,8 @@ from django.utils.translation import gettext_lazy as _
 
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
 from messaging.storage import attachment_storage
+from patients.models import PatientAccess
+from portal.core.cache import ReportsUpdates
 
 
 class Side(models.TextChoices):
@@ -122,6 +124,12 @@ def attachment_path(instance, filename):
     return f"{instance.clinic_id}/{uuid.uuid4().hex}"
 
 
+class MessageQuerySet(ReportsUpdates, ClinicScopedQuerySet):
+    """Bulk updates (messages marked read) tell the caches of the chart."""
+
+    update_report_fields = ("clinic_id", "thread__patient_id")
+
+
 class Message(ClinicOwned):
     thread = models.ForeignKey(
         Thread, on_delete=models.CASCADE, related_name="messages", verbose_name=_("thread")
@@ -143,6 +151,8 @@ class Message(ClinicOwned):
     created_at = models.DateTimeField(_("sent"), default=timezone.now)
     read_by_patient_at = models.DateTimeField(_("read by the patient"), null=True, blank=True)
     read_by_staff_at = models.DateTimeField(_("read by the clinic"), null=True, blank=True)
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -179,8 +189,6 @@ class Message(ClinicOwned):
 
     @property
     def author_relationship_label(self):
-        from patients.models import PatientAccess
-
         if not self.by_representative:
             return ""
         try:

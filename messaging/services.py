@@ -13,7 +13,6 @@ from messaging.models import Attachment, Message, Side, Thread
 from messaging.policy import patient_may_reply, patient_may_start
 from messaging.storage import attachment_storage
 from patients.contacts import notice_recipients
-from patients.home import forget_home_summary
 from portal.audit.services import audit_record
 from portal.notifications.services import notify
 
@@ -267,8 +266,6 @@ def thread_mark_read(*, thread, reader, request=None) -> int:
             marked = other.filter(sender_side=Side.STAFF, read_by_patient_at__isnull=True).update(
                 read_by_patient_at=now
             )
-            if marked:
-                forget_home_summary(clinic_id=thread.clinic_id, patient_id=thread.patient_id)
         audit_record(
             action="message.read",
             request=request,

@@ -3,10 +3,11 @@
 from functools import wraps
 
 from django.shortcuts import redirect, render
-from django.utils.cache import add_never_cache_headers
 
+from patients.models import VerificationRequest
 from patients.selectors import grants_reused, pick_grant, usable_grants
 from patients.sessions import SESSION_MFA_ENROL_REQUIRED, SESSION_PATIENT
+from portal.core.http import no_store
 
 
 def portal_enabled(view):
@@ -22,8 +23,6 @@ def portal_enabled(view):
 
 
 def _no_access(request, user):
-    from patients.models import VerificationRequest
-
     pending = VerificationRequest.objects.for_clinic(request.clinic).filter(
         user=user, status=VerificationRequest.Status.PENDING
     )
@@ -62,8 +61,7 @@ def patient_required(view=None, *, allow_password_change=False, allow_mfa_enrol=
             # The view may list the grants again (the home page does): one query, not two.
             with grants_reused(clinic=request.clinic, user=user, grants=grants):
                 response = view(request, *args, **kwargs)
-            add_never_cache_headers(response)
-            return response
+            return no_store(response)
 
         return wrapper
 

@@ -1,4 +1,3 @@
-from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, When
@@ -17,7 +16,6 @@ from clinics.scoped_admin import (
     ClinicScopedModelForm,
     ReadOnlyAdminMixin,
 )
-from invitations.admin import PortalAccessAdminMixin, PortalStatusFilter
 from patients import demographics, selectors
 from patients.locks import signin_lock_unlock
 from patients.models import (
@@ -38,23 +36,19 @@ class PatientIdentifierInline(ClinicScopedInline):
 
 
 class PatientAdminForm(ClinicScopedModelForm):
-    send_portal_access = forms.ChoiceField(
-        label=_("Send portal access via SMS or Email"),
-        choices=[("", _("Do not send now")), ("email", _("Email")), ("sms", _("SMS"))],
-        required=False,
-    )
-
     class Meta:
         model = Patient
         fields = "__all__"
 
 
 @admin.register(Patient, site=clinic_admin_site)
-class PatientAdmin(PortalAccessAdminMixin, ClinicScopedAdmin):
+class PatientAdmin(ClinicScopedAdmin):
+    """The chart. ``invitations.admin`` registers a subclass with the portal-access tools
+    (Send Portal Registration, Quick Add, …) in its place."""
+
     form = PatientAdminForm
     list_display = ["__str__", "date_of_birth", "status", "primary_provider"]
-    list_filter = [PortalStatusFilter, "status", "self_registered", "category", "primary_provider"]
-    actions = ["send_portal_registration"]
+    list_filter = ["status", "self_registered", "category", "primary_provider"]
     list_select_related = ["primary_provider"]
     # Searched by ``get_search_results`` (selectors.search_charts); listed so that the
     # admin shows its search box and other admins may autocomplete charts.
@@ -65,17 +59,6 @@ class PatientAdmin(PortalAccessAdminMixin, ClinicScopedAdmin):
 
     def get_search_results(self, request, queryset, search_term):
         return selectors.search_charts(queryset, search_term, clinic=request.clinic), False
-
-    def get_fieldsets(self, request, obj=None):
-        if obj is None:
-            return [*self.fieldsets[:-1], (_("Patient portal"), {"fields": ["send_portal_access"]})]
-        return self.fieldsets
-
-    def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        channel = form.cleaned_data.get("send_portal_access")
-        if not change and channel:
-            self._send(request, obj, channel)
 
     fieldsets = [
         (

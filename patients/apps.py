@@ -7,11 +7,8 @@ class PatientsConfig(AppConfig):
     verbose_name = _("Patients")
 
     def ready(self):
-        from patients import (
-            grant_cache,
-            home,
-            notifications,  # noqa: F401 - registers notification builders
-        )
+        # Imported here: these use the models, which load after the app registry.
+        # Importing ``notifications`` registers its builders.
+        from patients import grant_cache, notifications  # noqa: F401
 
         grant_cache.connect_receivers()
-        home.connect_receivers()

@@ -16,7 +16,6 @@ from django.utils.translation import gettext_lazy as _
 
 from patients.accounts import ContactTaken, account_contact_set, grant_self
 from patients.contacts import preferred_contact
-from patients.home import forget_home_summary
 from patients.models import (
     ChangeRequest,
     ChangeRequestItem,
@@ -401,7 +400,7 @@ def _tell_patient(patient, change_request):
 
 def _close_queue_entry(verification, decided_by):
     """Keep the Patient Requests queue in step when staff decide elsewhere."""
-    closed = ChangeRequest.objects.filter(
+    ChangeRequest.objects.filter(
         verification=verification, status=ChangeRequest.Status.PENDING
     ).update(
         status=(
@@ -412,8 +411,6 @@ def _close_queue_entry(verification, decided_by):
         decided_at=verification.decided_at,
         decided_by=decided_by,
     )
-    if closed:
-        forget_home_summary(clinic_id=verification.clinic_id, patient_id=verification.patient_id)
 
 
 def _verification_decide(

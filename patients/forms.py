@@ -6,11 +6,11 @@ from django.utils.translation import gettext_lazy as _
 from clinics.models import IdentifierType
 from patients.models import Patient
 from portal.core.fields import EMAIL_ERROR, ID_NUMBER_ERROR, CanonicalEmailFormField
+from portal.core.forms import DateInput, normalise_mobile
 from portal.core.identifiers import (
     InvalidIdentifier,
     canonical_email,
     canonical_id_number,
-    canonical_mobile,
 )
 
 
@@ -79,14 +79,6 @@ class ContactForm(forms.Form):
         return cleaned
 
 
-def normalise_mobile(value, region):
-    """The canonical (E.164) mobile number, or None when it is not one."""
-    try:
-        return canonical_mobile(value, region)
-    except InvalidIdentifier:
-        return None
-
-
 class CodeForm(forms.Form):
     code = forms.CharField(
         label=_("One time passcode"),
@@ -103,10 +95,6 @@ class CodeForm(forms.Form):
         if not code.isdecimal():
             raise forms.ValidationError(_("The code has 6 digits."))
         return code
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 class RegistrationForm(forms.Form):

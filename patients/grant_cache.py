@@ -9,9 +9,8 @@ and dropped on every such write:
   admin, the services and cascades), connected in ``PatientsConfig.ready`` so that
   writes in web processes, Celery workers and management commands all count;
 - ``QuerySet.update()`` on grants, charts and categories (revocation ends grants that
-  way), which sends no signal: ``PatientAccessQuerySet``, ``PatientQuerySet`` (also the
-  charts' base manager, which cascades use) and ``PatientCategoryQuerySet`` drop the
-  entries of the accounts whose rows they change.
+  way), which sends no model signal: their querysets (``portal.core.cache.ReportsUpdates``;
+  the charts' is also their base manager, which cascades use) send ``rows_updated``.
 
 An entry is invalidated at once and again when the transaction commits, and a request
 that read the old rows before the commit cannot store them as current (``read_through``
@@ -22,9 +21,13 @@ cache: a missed drop could only keep a grant visible until the entry expires, wh
 why every write path above is covered by tests (tests/patients/test_grant_cache.py).
 """
 
+from django.db.models.signals import pre_delete
+
+from patients.models import Patient, PatientAccess, PatientCategory
 from portal.core.cache import (
     clinic_cache_key,
     drop_now_and_at_commit,
+    drop_on_update,
     drop_on_write,
     read_through,
     schema_tag,
@@ -39,8 +42,6 @@ def _key(clinic_id, user_id):
 
 def live_grants(*, clinic, user) -> list:
     """The account's grants that are not revoked, with chart and category, oldest first."""
-    from patients.models import Patient, PatientAccess, PatientCategory
-
     return read_through(
         _key(clinic.pk, user.pk),
         lambda: list(
@@ -61,8 +62,6 @@ def forget_grants(pairs):
 
 def forget_grants_of_charts(patient_ids):
     """Drop the entries of every account with a grant to one of these charts."""
-    from patients.models import PatientAccess
-
     forget_grants(
         PatientAccess.objects.filter(patient_id__in=list(patient_ids))
         .values_list("clinic_id", "user_id")
@@ -80,8 +79,6 @@ def _chart_written(sender, instance, **kwargs):
 
 def forget_grants_of_categories(category_ids):
     """Drop the entries of every account with a grant to a chart in these categories."""
-    from patients.models import PatientAccess
-
     forget_grants(
         PatientAccess.objects.filter(patient__category_id__in=list(category_ids))
         .values_list("clinic_id", "user_id")
@@ -93,11 +90,22 @@ def _category_written(sender, instance, **kwargs):
     forget_grants_of_categories([instance.pk])
 
 
+def _grants_updated(sender, rows, **kwargs):
+    forget_grants({(row["clinic_id"], row["user_id"]) for row in rows})
+
+
+def _charts_updated(sender, rows, **kwargs):
+    forget_grants_of_charts(row["pk"] for row in rows)
+
+
+def _categories_updated(sender, rows, **kwargs):
+    forget_grants_of_categories(row["pk"] for row in rows)
+
+
 def connect_receivers():
-    from django.db.models.signals import pre_delete
-
-    from patients.models import Patient, PatientAccess, PatientCategory
-
+    drop_on_update(_grants_updated, PatientAccess, uid="grants")
+    drop_on_update(_charts_updated, Patient, uid="grants")
+    drop_on_update(_categories_updated, PatientCategory, uid="grants")
     drop_on_write(_grant_written, PatientAccess, uid="grants")
     drop_on_write(_chart_written, Patient, uid="grants")
     drop_on_write(_category_written, PatientCategory, uid="grants")

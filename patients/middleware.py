@@ -4,7 +4,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.shortcuts import redirect
 from django.utils import translation
-from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 
 from patients.sessions import (
@@ -13,6 +12,7 @@ from patients.sessions import (
     SESSION_SIGNED_IN_AT,
     portal_logout,
 )
+from portal.core.http import no_store
 
 # Writing the session on every request would cost a write per page; a minute's
 # precision is plenty for an idle timeout counted in minutes.
@@ -42,7 +42,7 @@ class PortalSessionMiddleware:
                 return redirect("portal:start")
         response = self.get_response(request)
         if request.user.is_authenticated:
-            patch_cache_control(response, no_store=True, private=True)
+            no_store(response)
         return response
 
     def _ended(self, request, clinic):

@@ -11,6 +11,7 @@ from django_otp.util import random_number_token
 from phonenumber_field.modelfields import PhoneNumberField
 
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
+from portal.core.cache import ReportsUpdates
 from portal.core.fields import CanonicalEmailField, CanonicalIdNumberField
 
 NOTICE_CHANNELS = [
@@ -21,16 +22,8 @@ NOTICE_CHANNELS = [
 ]
 
 
-class PatientQuerySet(ClinicScopedQuerySet):
-    def update(self, **kwargs):
-        # No signal is sent for a bulk update: drop the cached grants of every account
-        # that reaches a changed chart (the grants carry the chart).
-        from patients.grant_cache import forget_grants_of_charts
-
-        charts = list(self.values_list("pk", flat=True))
-        changed = super().update(**kwargs)
-        forget_grants_of_charts(charts)
-        return changed
+class PatientQuerySet(ReportsUpdates, ClinicScopedQuerySet):
+    """Bulk updates tell the grants' cache (the grants carry the chart)."""
 
 
 class Patient(ClinicOwned):
@@ -157,16 +150,8 @@ class PatientIdentifier(ClinicOwned):
         return f"{self.id_type}: {self.number}"
 
 
-class PatientCategoryQuerySet(ClinicScopedQuerySet):
-    def update(self, **kwargs):
-        # No signal is sent for a bulk update: drop the cached grants of every account
-        # that reaches a chart in a changed category.
-        from patients.grant_cache import forget_grants_of_categories
-
-        categories = list(self.values_list("pk", flat=True))
-        changed = super().update(**kwargs)
-        forget_grants_of_categories(categories)
-        return changed
+class PatientCategoryQuerySet(ReportsUpdates, ClinicScopedQuerySet):
+    """Bulk updates tell the grants' cache."""
 
 
 class PatientCategory(ClinicOwned):
@@ -189,16 +174,10 @@ class PatientCategory(ClinicOwned):
         return self.name
 
 
-class PatientAccessQuerySet(ClinicScopedQuerySet):
-    def update(self, **kwargs):
-        # No signal is sent for a bulk update: drop the cached grants of the accounts
-        # whose rows change (revocation ends grants this way).
-        from patients.grant_cache import forget_grants
+class PatientAccessQuerySet(ReportsUpdates, ClinicScopedQuerySet):
+    """Bulk updates (revocation ends grants this way) tell the grants' cache."""
 
-        accounts = list(self.values_list("clinic_id", "user_id").distinct())
-        changed = super().update(**kwargs)
-        forget_grants(accounts)
-        return changed
+    update_report_fields = ("clinic_id", "user_id")
 
     def active(self, at=None):
         at = at or timezone.now()
@@ -448,6 +427,12 @@ class SignInLock(models.Model):
         return self.hard_locked or (self.locked_until is not None and self.locked_until > at)
 
 
+class ChangeRequestQuerySet(ReportsUpdates, ClinicScopedQuerySet):
+    """Bulk updates tell the caches of the chart's figures."""
+
+    update_report_fields = ("clinic_id", "patient_id")
+
+
 class ChangeRequest(ClinicOwned):
     """An entry in the clinic's Patient Requests queue.
 
@@ -495,6 +480,8 @@ class ChangeRequest(ClinicOwned):
         verbose_name=_("decided by"),
     )
     decline_reason = models.CharField(_("reason for declining"), max_length=500, blank=True)
+
+    objects = ChangeRequestQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("patient request")

@@ -15,6 +15,9 @@ SESSION_LANGUAGE = "portal_language"
 # Set when the clinic requires an authenticator and the account has none yet: the
 # session reaches only the authenticator set-up (``patients.access.patient_required``).
 SESSION_MFA_ENROL_REQUIRED = "portal_mfa_enrol_required"
+# The URL name to return to once signed in, set by a page that needs a signed-in account
+# (an invitation link for an existing account) and cleared by it when done.
+SESSION_NEXT_AFTER_SIGNIN = "portal_next_after_signin"
 
 
 def chart_language(user, patient) -> str | None:

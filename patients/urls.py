@@ -1,13 +1,11 @@
-from django.urls import include, path
+"""Portal pages for sign-in, registration, the account and My information, included
+under /portal/ in the "portal" namespace (``portal.site.urls``)."""
 
-from invitations import views as invitation_views
+from django.urls import path
+
 from patients import views, views_information
 
-app_name = "portal"
-
 urlpatterns = [
-    path("", views.start, name="start"),
-    path("", views.start, name="home"),
     path("sign-in/contact/", views.signin_contact, name="signin-contact"),
     path("sign-in/check/", views.signin_check, name="signin-check"),
     path("sign-in/code/", views.signin_code, name="signin-code"),
@@ -24,10 +22,6 @@ urlpatterns = [
         name="password-reset-link",
     ),
     path("switch/", views.switch_patient, name="switch-patient"),
-    path("invitation/", invitation_views.invitation, name="invitation"),
-    path("invitation/<str:token>/", invitation_views.invitation_link, name="invitation-link"),
-    path("appointments/", include("appointments.urls")),
-    path("messages/", include("messaging.urls")),
     path("my-information/", views_information.my_information, name="my-information"),
     path(
         "my-information/change/",

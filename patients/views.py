@@ -8,7 +8,6 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.utils.cache import add_never_cache_headers
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
 from django.utils.translation import gettext as _
@@ -31,13 +30,13 @@ from patients.forms import (
     SignInContactForm,
     TotpForm,
 )
-from patients.home import home_summary
 from patients.locks import subject_for_identity, subject_for_user
 from patients.models import PasscodeDevice
 from patients.passcodes import ContactProof, Proof, SendRefused
 from patients.registration import Outcome
 from patients.selectors import account_activity, usable_grants
 from patients.signin import Step, signin_complete
+from portal.core.http import no_store
 
 FLOW = "portal_signin"
 RESET = "portal_password_reset"
@@ -96,9 +95,8 @@ def _locked(request, retry_at):
 
 @portal_enabled
 def start(request):
-    """Identification: the ID type and number."""
-    if request.user.is_authenticated and not request.user.is_staff:
-        return home(request)
+    """Identification: the ID type and number (the portal's root for a visitor; a
+    signed-in patient gets the home page there, ``portal.site.views.portal_root``)."""
     form = IdentificationForm(request.POST or None, clinic=request.clinic)
     if request.method == "POST" and form.is_valid():
         request.session[FLOW] = {
@@ -107,7 +105,7 @@ def start(request):
             "id_number": form.cleaned_data["id_number"],
         }
         return redirect("portal:signin-contact")
-    return _no_store(render(request, "patients/signin_identification.html", {"form": form}))
+    return no_store(render(request, "patients/signin_identification.html", {"form": form}))
 
 
 @portal_enabled
@@ -126,7 +124,7 @@ def signin_contact(request):
             "device_id": None,
         }
         return redirect("portal:signin-check")
-    return _no_store(render(request, "patients/signin_contact.html", {"form": form}))
+    return no_store(render(request, "patients/signin_contact.html", {"form": form}))
 
 
 @portal_enabled
@@ -150,7 +148,7 @@ def signin_check(request):
             return redirect("portal:signin-code")
         error = _refusal_message(refused)
     context = {"flow": flow, "id_type": id_type, "error": error}
-    return _no_store(render(request, "patients/signin_check.html", context))
+    return no_store(render(request, "patients/signin_check.html", context))
 
 
 @portal_enabled
@@ -188,7 +186,7 @@ def signin_code(request):
         "channel": flow["channel"],
         "minutes": request.clinic.portal_settings.otp_validity_minutes,
     }
-    return _no_store(render(request, "patients/signin_code.html", context))
+    return no_store(render(request, "patients/signin_code.html", context))
 
 
 @require_POST
@@ -301,15 +299,11 @@ def _after_completion(request, completion):
 
 
 def _next_after_signin(request):
-    """Back to a registration or an invitation the person started before signing in,
-    else home."""
-    from invitations.views import SESSION_TOKEN
-
+    """Back to a registration, or to the page that asked for a sign-in (an invitation
+    link sets ``SESSION_NEXT_AFTER_SIGNIN``), else home."""
     if _proof_from_flow(request, _flow(request)) is not None:
         return redirect("portal:register")
-    if request.session.get(SESSION_TOKEN):
-        return redirect("portal:invitation")
-    return redirect("portal:home")
+    return redirect(request.session.get(sessions.SESSION_NEXT_AFTER_SIGNIN) or "portal:home")
 
 
 @portal_enabled
@@ -376,7 +370,7 @@ def register(request):
             patient=resolution.patient,
         )
     terms = request.clinic.portal_settings.terms
-    return _no_store(render(request, "patients/register.html", {"form": form, "terms": terms}))
+    return no_store(render(request, "patients/register.html", {"form": form, "terms": terms}))
 
 
 def registration_form(request, proof, initial):
@@ -406,7 +400,7 @@ def signin_password(request):
         if result.outcome is Proof.OK:
             return _complete_signin(request, user, method="password", proofs=[result.proof])
         form.add_error(None, _("That email, phone or password is not right."))
-    return _no_store(render(request, "patients/signin_password.html", {"form": form}))
+    return no_store(render(request, "patients/signin_password.html", {"form": form}))
 
 
 @portal_enabled
@@ -428,7 +422,7 @@ def signin_authenticator(request):
             )
             return _after_completion(request, completion)
         form.add_error("code", _("That code is not right. Use the code your app shows now."))
-    return _no_store(render(request, "patients/signin_authenticator.html", {"form": form}))
+    return no_store(render(request, "patients/signin_authenticator.html", {"form": form}))
 
 
 @require_POST
@@ -459,7 +453,7 @@ def password_reset(request):
                 ),
             )
             return redirect("portal:signin-password")
-    return _no_store(render(request, "patients/password_reset.html", {"form": form}))
+    return no_store(render(request, "patients/password_reset.html", {"form": form}))
 
 
 @portal_enabled
@@ -470,7 +464,7 @@ def password_reset_link(request, uidb64, token):
     except (TypeError, ValueError, OverflowError):
         pk = None
     request.session[RESET] = {"user": pk, "token": token}
-    response = _no_store(redirect("portal:password-reset-set"))
+    response = no_store(redirect("portal:password-reset-set"))
     response["Referrer-Policy"] = "no-referrer"
     return response
 
@@ -483,7 +477,7 @@ def password_reset_set(request):
     ).first()
     if user is None or not reset_token_generator.check_token(user, pending.get("token", "")):
         request.session.pop(RESET, None)
-        return _no_store(render(request, "patients/password_reset_invalid.html", status=400))
+        return no_store(render(request, "patients/password_reset_invalid.html", status=400))
     form = SetPasswordForm(request.POST or None, user=user)
     if request.method == "POST" and form.is_valid():
         accounts.account_set_password(
@@ -493,29 +487,10 @@ def password_reset_set(request):
         request.session.pop(RESET, None)
         messages.success(request, _("Your password is set. Sign in with it now."))
         return redirect("portal:signin-password")
-    return _no_store(render(request, "patients/password_reset_set.html", {"form": form}))
+    return no_store(render(request, "patients/password_reset_set.html", {"form": form}))
 
 
 # --- Signed-in pages ------------------------------------------------------------------
-
-
-@patient_required
-def home(request):
-    access = request.access
-    # Counts and the next visit come from the chart's cached summary (patients.home);
-    # each is shown only when the account's access includes it.
-    summary = home_summary(clinic=request.clinic, patient=request.patient)
-    context = {
-        "patient": request.patient,
-        "access": access,
-        "grants": usable_grants(clinic=request.clinic, user=request.user),
-        "unread_messages": summary.unread_messages if access.allows("messages") else None,
-        "access_appointments": access.allows("appointments"),
-        "next_visit": summary.next_start if access.allows("appointments") else None,
-        "access_demographics": access.allows("demographics"),
-        "pending_requests": summary.pending_requests if access.allows("demographics") else None,
-    }
-    return render(request, "patients/home.html", context)
 
 
 @require_POST
@@ -583,7 +558,7 @@ def account_contact(request):
                 "destination": destination,
             }
             return redirect("portal:account-contact-confirm")
-    return _no_store(render(request, "patients/account_contact.html", {"form": form}))
+    return no_store(render(request, "patients/account_contact.html", {"form": form}))
 
 
 @patient_required
@@ -643,7 +618,7 @@ def account_contact_confirm(request):
         "masked": _mask(pending["channel"], pending["destination"]),
         "channel": pending["channel"],
     }
-    return _no_store(render(request, "patients/account_contact_confirm.html", context))
+    return no_store(render(request, "patients/account_contact_confirm.html", context))
 
 
 @patient_required(allow_password_change=True)
@@ -715,8 +690,3 @@ def account_activity_view(request):
     page = Paginator(events, 50).get_page(request.GET.get("page"))
     rows = [(event, describe(event, viewer=request.user)) for event in page]
     return render(request, "patients/account_activity.html", {"page": page, "rows": rows})
-
-
-def _no_store(response):
-    add_never_cache_headers(response)
-    return response

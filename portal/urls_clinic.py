@@ -3,12 +3,12 @@
 from django.urls import include, path
 
 from clinics.admin_site import clinic_admin_site
-from portal.core import views as core_views
+from portal.site import views as site_views
 
 urlpatterns = [
-    path("", core_views.clinic_root, name="clinic-root"),
-    path("portal/", include("patients.urls", namespace="portal")),
-    path("branding/logo", core_views.clinic_logo, name="clinic-logo"),
+    path("", site_views.clinic_root, name="clinic-root"),
+    path("portal/", include("portal.site.urls")),
+    path("branding/logo", site_views.clinic_logo, name="clinic-logo"),
     path("hooks/", include("portal.notifications.urls", namespace="hooks")),
     # The language switch on every page posts to Django's set_language view.
     path("i18n/", include("django.conf.urls.i18n")),

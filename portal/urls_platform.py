@@ -3,11 +3,11 @@
 from django.urls import include, path
 
 from clinics.admin_site import platform_admin_site
-from portal.core import views as core_views
+from portal.site import views as site_views
 
 urlpatterns = [
-    path("", core_views.platform_landing, name="platform-landing"),
-    path("healthz", core_views.healthz, name="healthz"),
+    path("", site_views.platform_landing, name="platform-landing"),
+    path("healthz", site_views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", platform_admin_site.urls),
 ]

@@ -7,8 +7,9 @@ import uuid
 from functools import cache as memoise
 
 from django.core.cache import cache
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models.signals import post_delete, post_save
+from django.dispatch import Signal
 
 # How long a key's generation is remembered. Far longer than any entry lives (a reader
 # would have to spend this long between reading the generation and storing its rows for
@@ -108,9 +109,37 @@ def schema_tag(*models) -> str:
 
 def drop_on_write(receiver, *models, uid: str) -> None:
     """Connect ``receiver`` to every save and delete of ``models`` (in every process: call
-    it from an app's ``ready()`` or a module that app loads)."""
+    it from an app's ``ready()``)."""
     for name, signal in (("saved", post_save), ("deleted", post_delete)):
         for model in models:
             signal.connect(
                 receiver, sender=model, dispatch_uid=f"{uid}-{model._meta.label_lower}-{name}"
             )
+
+
+# The one hook for writes that send no model signal. ``QuerySet.update()`` sends no
+# ``post_save``: a queryset that inherits ``ReportsUpdates`` sends ``rows_updated`` instead,
+# with ``rows``, a list of dicts of the queryset's ``update_report_fields`` read just
+# before the update. Code that writes such rows with raw SQL sends it itself.
+rows_updated = Signal()
+
+
+class ReportsUpdates(models.QuerySet):
+    """``update()`` tells the caches (``rows_updated``) which rows it changed."""
+
+    update_report_fields: tuple[str, ...] = ("pk",)
+
+    def update(self, **kwargs):
+        rows = list(self.values(*self.update_report_fields))
+        changed = super().update(**kwargs)
+        if rows:
+            rows_updated.send(sender=self.model, rows=rows)
+        return changed
+
+
+def drop_on_update(receiver, *models, uid: str) -> None:
+    """Connect ``receiver(sender, rows, **kwargs)`` to bulk updates of ``models``."""
+    for model in models:
+        rows_updated.connect(
+            receiver, sender=model, dispatch_uid=f"{uid}-{model._meta.label_lower}-updated"
+        )

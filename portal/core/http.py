@@ -1,4 +1,5 @@
 from django.conf import settings
+from django.utils.cache import add_never_cache_headers
 
 
 def client_ip(request) -> str:
@@ -17,3 +18,10 @@ def client_ip(request) -> str:
     if len(forwarded) >= hops:
         return forwarded[-hops]
     return remote
+
+
+def no_store(response):
+    """The one way to keep a page out of every cache (browser, proxy, back button):
+    ``Cache-Control: max-age=0, no-cache, no-store, must-revalidate, private``."""
+    add_never_cache_headers(response)
+    return response

@@ -1,6 +1,30 @@
+import logging
+
 from celery import shared_task
 
-from portal.notifications.services import notification_send, notifications_relay
+from portal.notifications.delivery import notification_send, notifications_due
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(notification_id: int, clinic_id: int) -> None:
+    """Hand a notification to the broker; a broker failure leaves it for the relay."""
+    try:
+        send_notification.delay(notification_id, clinic_id)
+    except Exception:  # noqa: BLE001 - broker down: the relay re-queues it later
+        logger.warning("notification %s left pending: broker unavailable", notification_id)
+
+
+def notifications_relay(*, limit: int = 500) -> int:
+    """Re-queue rows left pending (broker down at commit, or a retry that is due), and
+    mark rows stuck in "sending" as "unknown".
+
+    Returns how many were queued. Queuing twice is harmless: the send claims atomically.
+    """
+    due = notifications_due(limit=limit)
+    for notification_id, clinic_id in due:
+        enqueue(notification_id, clinic_id)
+    return len(due)
 
 
 @shared_task(bind=True, acks_late=True, max_retries=None, ignore_result=True)

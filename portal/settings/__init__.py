@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "invitations",
     "appointments",
     "messaging",
+    "portal.site",
 ]
 
 MIDDLEWARE = [

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from clinics import middleware
-from clinics.middleware import TENANT_CACHE_SECONDS, resolve_clinic, tenant_cache_key
+from clinics import tenant_cache
 from clinics.models import Clinic, ClinicDomain, PortalSettings
+from clinics.tenant_cache import TENANT_CACHE_SECONDS, resolve_clinic, tenant_cache_key
 from portal.core import cache as core_cache
 from tests.conftest import host_client
 
@@ -77,9 +77,9 @@ def test_each_host_gets_its_own_clinic_from_the_cache(clinic, other_clinic):
 def test_a_stale_hint_never_sends_a_host_to_another_clinic(clinic, other_clinic):
     resolve_clinic("northside.localhost")
     # As if this process had once seen demo.localhost belong to the other clinic.
-    middleware._host_hints["demo.localhost"] = other_clinic.pk
+    tenant_cache._host_hints["demo.localhost"] = other_clinic.pk
     assert resolve_clinic("demo.localhost") == (False, clinic)
-    assert middleware._host_hints["demo.localhost"] == clinic.pk
+    assert tenant_cache._host_hints["demo.localhost"] == clinic.pk
 
 
 def test_unknown_hosts_are_looked_up_every_time_and_not_remembered(clinic):
@@ -87,7 +87,7 @@ def test_unknown_hosts_are_looked_up_every_time_and_not_remembered(clinic):
         (_platform, found), queries = _queries(lambda: resolve_clinic("nowhere.localhost"))
         assert found is None
         assert queries == 1
-    assert "nowhere.localhost" not in middleware._host_hints
+    assert "nowhere.localhost" not in tenant_cache._host_hints
 
 
 def test_a_deactivated_clinic_is_a_404_on_the_next_request(clinic):
@@ -173,16 +173,16 @@ def test_rows_read_while_a_deactivation_commits_are_not_kept(clinic, monkeypatch
     deactivation is saved. The request may answer with what it read, the next may not."""
     resolve_clinic("demo.localhost")  # this process knows the host
     cache.delete(tenant_cache_key(clinic.pk))  # and the entry has expired
-    real_entry_for = middleware._entry_for
+    real_entry_for = tenant_cache._entry_for
 
     def read_then_deactivated(loaded):
         entry = real_entry_for(loaded)  # the rows as this request read them
-        monkeypatch.setattr(middleware, "_entry_for", real_entry_for)
+        monkeypatch.setattr(tenant_cache, "_entry_for", real_entry_for)
         operator_copy = Clinic.objects.get(pk=clinic.pk)
         operator_copy.is_active = False
         operator_copy.save()
         return entry
 
-    monkeypatch.setattr(middleware, "_entry_for", read_then_deactivated)
+    monkeypatch.setattr(tenant_cache, "_entry_for", read_then_deactivated)
     assert resolve_clinic("demo.localhost")[1] == clinic
     assert resolve_clinic("demo.localhost") == (False, None)

@@ -7,9 +7,9 @@ from django.utils import timezone
 
 from messaging import services
 from messaging.models import Message
+from portal.notifications.delivery import notification_send
 from portal.notifications.models import Notification
 from portal.notifications.rendering import render_notification
-from portal.notifications.services import notification_send
 from tests.factories import PatientFactory
 from tests.messaging.conftest import client_for, committed, portal_settings_of, start_thread
 

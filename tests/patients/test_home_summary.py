@@ -14,10 +14,11 @@ from appointments import services as appointment_services
 from appointments.models import Appointment, AppointmentType, Provider
 from messaging import services as messaging_services
 from messaging.models import Thread
-from patients import demographics, home
-from patients.home import home_summary
+from patients import demographics
 from patients.models import ChangeRequest
 from portal.core.cache import read_through
+from portal.site import home
+from portal.site.home import home_summary
 from tests.conftest import portal_client
 from tests.factories import PatientAccessFactory, PatientFactory, StaffFactory
 

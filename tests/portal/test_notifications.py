@@ -21,11 +21,13 @@ from django.template.loader import get_template
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
-from portal.notifications import registry, services, tasks
+from portal.notifications import delivery, registry, tasks
+from portal.notifications.delivery import notification_send
 from portal.notifications.models import Notification
 from portal.notifications.rendering import render_notification
-from portal.notifications.services import notification_send, notifications_relay, notify
+from portal.notifications.services import notify
 from portal.notifications.sms import RetryableSendError
+from portal.notifications.tasks import notifications_relay
 from tests.conftest import host_client
 
 pytestmark = pytest.mark.django_db
@@ -478,7 +480,7 @@ def test_it_fails_a_notification_whose_template_does_not_render(clinic, monkeypa
     def broken(notification):
         raise TemplateSyntaxError("Invalid block tag on line 1: 'endblocktranslate'")
 
-    monkeypatch.setattr(services, "render_notification", broken)
+    monkeypatch.setattr(delivery, "render_notification", broken)
     row = _sms(clinic)
     assert tasks.send_notification.apply(args=(row.pk, clinic.pk)).get() == "failed"
     row.refresh_from_db()
@@ -524,7 +526,7 @@ def test_it_fails_on_an_unexpected_error_without_raising_or_leaking_it(clinic, m
     def explode(notification, rendered):
         raise RuntimeError(f"provider choked on {notification.recipient}: {rendered.text}")
 
-    monkeypatch.setattr(services, "deliver", explode)
+    monkeypatch.setattr(delivery, "deliver", explode)
     row = _sms(clinic)
     # As a worker runs it, and eagerly.
     assert tasks.send_notification(row.pk, clinic.pk) == "failed"

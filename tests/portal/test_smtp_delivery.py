@@ -10,8 +10,9 @@ from aiosmtpd.controller import Controller
 from django.db import transaction
 from django.utils import timezone
 
+from portal.notifications.delivery import notification_send
 from portal.notifications.models import Notification
-from portal.notifications.services import notification_send, notify
+from portal.notifications.services import notify
 
 pytestmark = pytest.mark.django_db
 

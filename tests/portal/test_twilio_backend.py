@@ -24,10 +24,12 @@ from django.db import transaction
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
+from portal.notifications.delivery import notification_send
 from portal.notifications.models import Notification
 from portal.notifications.rendering import render_notification
-from portal.notifications.services import notification_send, notifications_relay, notify
+from portal.notifications.services import notify
 from portal.notifications.sms import TwilioSmsBackend
+from portal.notifications.tasks import notifications_relay
 from tests.conftest import host_client
 
 pytestmark = pytest.mark.django_db

@@ -71,7 +71,7 @@ ROUTE_CLASSES = {
     "invitations.views.invitation_link": PUBLIC,
     # About the signed-in person. The portal's root is the sign-in page to a visitor but
     # the home page (with the chart's figures) once signed in: it is swept as the latter.
-    "patients.views.start": ACCOUNT,
+    "portal.site.views.portal_root": ACCOUNT,
     "patients.views.signout": ACCOUNT,
     "patients.views.switch_patient": ACCOUNT,
     "patients.views.account": ACCOUNT,

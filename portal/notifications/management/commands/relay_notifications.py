@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from portal.notifications.services import notifications_relay
+from portal.notifications.tasks import notifications_relay
 
 
 class Command(BaseCommand):

@@ -6,11 +6,11 @@ message, an appointment or a change request of that chart is written, so they ar
 under ``clinic:<id>:home:<patient id>`` and dropped on every such write:
 
 - ``post_save`` / ``post_delete`` of a message, an appointment or a change request (this
-  covers cascades and the admin), connected in ``PatientsConfig.ready`` so that writes in
-  web processes, Celery workers and management commands all count;
-- ``forget_home_summary`` called by the services that write with ``QuerySet.update()``
+  covers cascades and the admin), and ``rows_updated`` from their querysets' bulk updates
   (messages marked read, visits marked completed or missed, requests closed with their
-  verification), which sends no signal.
+  verification), connected in ``SiteConfig.ready`` so that writes in web processes,
+  Celery workers and management commands all count. The apps that own these rows know
+  nothing of this cache.
 
 The entry is invalidated at once and again when the transaction commits, and a reader
 that filled it from the old rows before the commit cannot store them as current
@@ -24,7 +24,18 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from portal.core.cache import clinic_cache_key, drop_now_and_at_commit, drop_on_write, read_through
+from appointments.models import Appointment
+from appointments.selectors import upcoming_and_past
+from messaging.models import Message, Thread
+from messaging.selectors import unread_count_for_patient
+from patients.models import ChangeRequest
+from portal.core.cache import (
+    clinic_cache_key,
+    drop_now_and_at_commit,
+    drop_on_update,
+    drop_on_write,
+    read_through,
+)
 
 TIMEOUT = 300
 VERSION = "1"  # of HomeSummary: change it when its fields change
@@ -39,10 +50,6 @@ class HomeSummary:
 
 
 def _read(*, clinic, patient, now) -> HomeSummary:
-    from appointments.selectors import upcoming_and_past
-    from messaging.selectors import unread_count_for_patient
-    from patients.models import ChangeRequest
-
     upcoming, _past = upcoming_and_past(clinic=clinic, patient=patient, now=now)
     next_visit = upcoming.values_list("start", "end").first()  # upcoming is by start
     return HomeSummary(
@@ -88,8 +95,6 @@ def _forget_for_row(sender, instance, **kwargs):
 
 
 def _forget_for_message(sender, instance, **kwargs):
-    from messaging.models import Thread
-
     if sender._meta.get_field("thread").is_cached(instance):
         patient_id = instance.thread.patient_id
     else:
@@ -98,10 +103,14 @@ def _forget_for_message(sender, instance, **kwargs):
     _forget_for(instance, patient_id)
 
 
-def connect_receivers():
-    from appointments.models import Appointment
-    from messaging.models import Message
-    from patients.models import ChangeRequest
+def _forget_for_rows(sender, rows, **kwargs):
+    for row in rows:
+        patient_id = row.get("patient_id", row.get("thread__patient_id"))
+        if row["clinic_id"] is not None and patient_id is not None:
+            forget_home_summary(clinic_id=row["clinic_id"], patient_id=patient_id)
 
+
+def connect_receivers():
     drop_on_write(_forget_for_row, Appointment, ChangeRequest, uid="home")
     drop_on_write(_forget_for_message, Message, uid="home")
+    drop_on_update(_forget_for_rows, Appointment, ChangeRequest, Message, uid="home")

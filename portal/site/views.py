@@ -1,0 +1,90 @@
+"""The composition layer's views: the patient home, the portal root, the landing page,
+the clinic logo and the health check."""
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+from django.http import FileResponse, Http404, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_GET
+
+from patients.access import patient_required
+from patients.selectors import usable_grants
+from patients.views import start
+from portal.core.http import no_store
+from portal.site.home import home_summary
+
+
+def platform_landing(request):
+    """The bare base domain: neutral, names no clinic."""
+    return render(request, "portal/platform_landing.html")
+
+
+def clinic_root(request):
+    return redirect("portal:start")
+
+
+def portal_root(request):
+    """/portal/: the home page for a signed-in patient, the sign-in's first step else."""
+    if request.user.is_authenticated and not request.user.is_staff:
+        return home(request)
+    return start(request)
+
+
+@patient_required
+def home(request):
+    access = request.access
+    # Counts and the next visit come from the chart's cached summary (portal.site.home);
+    # each is shown only when the account's access includes it.
+    summary = home_summary(clinic=request.clinic, patient=request.patient)
+    context = {
+        "patient": request.patient,
+        "access": access,
+        "grants": usable_grants(clinic=request.clinic, user=request.user),
+        "unread_messages": summary.unread_messages if access.allows("messages") else None,
+        "access_appointments": access.allows("appointments"),
+        "next_visit": summary.next_start if access.allows("appointments") else None,
+        "access_demographics": access.allows("demographics"),
+        "pending_requests": summary.pending_requests if access.allows("demographics") else None,
+    }
+    return render(request, "site/home.html", context)
+
+
+@require_GET
+@cache_control(max_age=3600, public=True)
+def clinic_logo(request):
+    logo = request.clinic.logo
+    if not logo:
+        raise Http404
+    return FileResponse(logo.open("rb"))
+
+
+@require_GET
+def healthz(request):
+    """Database and (when configured) Redis reachability. No clinic or patient data."""
+    checks = {}
+    healthy = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        checks["database"] = "ok"
+    except Exception:  # noqa: BLE001 - any failure means unhealthy
+        checks["database"] = "error"
+        healthy = False
+    if settings.REDIS_URL:
+        try:
+            cache.set("healthz", "1", 5)
+            checks["redis"] = "ok" if cache.get("healthz") == "1" else "error"
+        except Exception:  # noqa: BLE001
+            checks["redis"] = "error"
+        healthy = healthy and checks["redis"] == "ok"
+    else:
+        checks["redis"] = "not configured"
+    return no_store(
+        JsonResponse(
+            {"status": "ok" if healthy else "error", "checks": checks},
+            status=200 if healthy else 503,
+        )
+    )
