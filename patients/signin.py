@@ -103,7 +103,8 @@ def signin_complete(request, *, user, method: str, proofs, patient=None) -> Comp
     again with more proofs (the authenticator step does).
     """
     clinic = request.clinic
-    user = User.objects.filter(pk=user.pk, clinic=clinic, is_staff=False).first()
+    if user is not None:
+        user = User.objects.filter(pk=user.pk, clinic=clinic, is_staff=False).first()
     if user is None or not user.is_active or not _first_factor(user, proofs):
         return Completion(Step.REFUSED)
     retry = account_locked(user)
