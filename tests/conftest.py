@@ -1,23 +1,51 @@
-"""Shared fixtures.
+"""Fixtures shared by more than one suite; a suite's own live in its conftest.py.
 
 The people, in the spirit of Alice/Bob/Charlie:
 - ``alice``: a patient account at the demo clinic;
 - ``bob``: a colleague at the same clinic (another patient account);
 - ``charlie``: an outsider, a patient account at another clinic.
-Staff: ``front_desk`` and ``clinic_admin`` at the demo clinic, ``outsider_staff`` at
-the other clinic. Clients are bound to a clinic's host (``<slug>.localhost``).
+Staff: ``front_desk`` (``fiona`` once she has a name the pages can show) and
+``clinic_admin`` at the demo clinic, ``outsider_staff`` at the other clinic.
+
+The clock: ``frozen`` stops it at ``now`` (``tests.clock.NOW`` unless a suite's conftest
+names another moment) until the test moves it.
+
+Appointments: ``visit_type``, and ``booking_rules`` (patients may book and cancel up to
+24 hours ahead).
+
+Rose Tremblay (the French tests, in pages and in the browser): ``rose_chart`` says
+French; ``rose`` is her account; she acts for her husband ``gerard``; ``roses_portal``
+gives her pages something to show.
+
+Clients and sessions are built with tests/clients.py, rows with tests/factories.py.
 """
 
-import pytest
-from django.test import Client
+import datetime as dt
 
+import pytest
+import time_machine
+from django.utils import timezone
+
+from messaging import services as messaging
+from patients import demographics
+from patients.models import PatientAccess
 from portal.notifications import sms
+from tests.clock import NOW
 from tests.factories import (
+    AppointmentFactory,
+    AppointmentTypeFactory,
     ClinicAdminFactory,
     ClinicFactory,
+    PatientAccessFactory,
+    PatientFactory,
+    PatientIdentifierFactory,
+    ProviderFactory,
     StaffFactory,
     UserFactory,
+    named,
+    portal_settings_of,
 )
+from tests.i18n.french import ROSE_EMAIL, ROSE_ID, ROSE_MOBILE
 
 
 def pytest_collection_modifyitems(items):
@@ -43,10 +71,19 @@ def _fast_and_isolated(settings):
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.PORTAL_BASE_DOMAIN = "localhost"
     settings.PORTAL_STAFF_OTP_REQUIRED = False
+    # Links read http://<clinic host>:8000/... as in development, whatever the environment.
+    settings.PORTAL_LINK_SCHEME = "http"
+    settings.PORTAL_LINK_PORT = "8000"
     sms.outbox.clear()
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _private_attachments(settings, tmp_path):
+    """Each test's attachments go to a folder of its own."""
+    settings.PORTAL_ATTACHMENTS_ROOT = str(tmp_path / "attachments")
 
 
 @pytest.fixture(autouse=True)
@@ -105,46 +142,129 @@ def outsider_staff(other_clinic):
     return ClinicAdminFactory(clinic=other_clinic, username="outsideradmin")
 
 
-def host_client(slug_or_host, user=None):
-    explicit = "." in slug_or_host or slug_or_host == "localhost"
-    host = slug_or_host if explicit else f"{slug_or_host}.localhost"
-    client = Client(HTTP_HOST=host)
-    if user is not None:
-        client.force_login(user)
-    return client
+@pytest.fixture
+def fiona(front_desk):
+    """The front-desk staff member, with a name the pages can show."""
+    return named(front_desk, "Fiona", "Desk")
+
+
+# --- The clock -----------------------------------------------------------------------------
 
 
 @pytest.fixture
-def demo_client(clinic):
-    return host_client("demo")
+def now():
+    """Where ``frozen`` stops the clock."""
+    return NOW
 
 
 @pytest.fixture
-def northside_client(other_clinic):
-    return host_client("northside")
+def frozen(now):
+    """The clock stands still at ``now`` until the test moves it (``frozen.shift(...)``,
+    ``frozen.move_to(...)``)."""
+    with time_machine.travel(now, tick=False) as traveller:
+        yield traveller
+
+
+# --- Appointments --------------------------------------------------------------------------
 
 
 @pytest.fixture
-def admin_client_for(clinic):
-    """A client signed in to the clinic admin as the given staff member."""
-
-    def make(user):
-        return host_client(user.clinic.slug, user)
-
-    return make
+def visit_type(clinic):
+    return AppointmentTypeFactory(clinic=clinic, name="Regular visit", duration_minutes=15)
 
 
-def portal_client(user, patient=None):
-    """A client on the user's clinic host with a portal session, as after sign-in."""
-    import time
+@pytest.fixture
+def booking_rules(clinic):
+    """Patients may book, and cancel until 24 hours before the visit."""
+    return portal_settings_of(
+        clinic, booking_allowed=True, cancelling_allowed=True, cancel_cutoff_hours=24
+    )
 
-    from patients.sessions import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
 
-    client = host_client(user.clinic.slug, user)
-    session = client.session
-    session[SESSION_SIGNED_IN_AT] = time.time()
-    session[SESSION_LAST_SEEN] = time.time()
-    if patient is not None:
-        session[SESSION_PATIENT] = patient.pk
-    session.save()
-    return client
+# --- Rose Tremblay, who reads French ---------------------------------------------------------
+
+
+@pytest.fixture
+def rose_chart(clinic):
+    chart = PatientFactory(
+        clinic=clinic,
+        first_name="Rose",
+        last_name="Tremblay",
+        date_of_birth=dt.date(1949, 6, 2),
+        email=ROSE_EMAIL,
+        mobile=ROSE_MOBILE,
+        address_line1="12 rue Principale",
+        city="Gatineau",
+        region="QC",
+        postal_code="J8X 1A1",
+        preferred_language="fr",
+    )
+    PatientIdentifierFactory(patient=chart, number=ROSE_ID)
+    return chart
+
+
+@pytest.fixture
+def rose(rose_chart):
+    """Rose's portal account (a password, her email and mobile), with a self grant."""
+    return PatientAccessFactory(
+        patient=rose_chart, user__username="rose", user__phone=ROSE_MOBILE
+    ).user
+
+
+@pytest.fixture
+def gerard(clinic, rose):
+    """Rose's husband; Rose acts for him (all scopes)."""
+    chart = PatientFactory(
+        clinic=clinic, first_name="Gérard", last_name="Tremblay", preferred_language="fr"
+    )
+    PatientAccessFactory(user=rose, patient=chart, relationship=PatientAccess.Relationship.SPOUSE)
+    return chart
+
+
+@pytest.fixture
+def roses_doctor(clinic, visit_type):
+    """Dre Lavoie works weekdays 9:00–12:00 (clinic time)."""
+    return ProviderFactory(
+        clinic=clinic,
+        name="Dre Lavoie",
+        appointment_types=[visit_type],
+        weekly_hours=(dt.time(9), dt.time(12)),
+    )
+
+
+@pytest.fixture
+def roses_portal(clinic, rose, rose_chart, gerard, roses_doctor, visit_type, booking_rules, fiona):
+    """Everything Rose's pages can show: appointments, a message, requests. (Tests that
+    check dates ask for ``frozen`` first.)"""
+    now = timezone.now()
+    rows = {}
+    for name, days, status in (("upcoming", 7, "booked"), ("past", -30, "completed")):
+        rows[name] = AppointmentFactory(
+            patient=rose_chart,
+            provider=roses_doctor,
+            appointment_type=visit_type,
+            start=(now + dt.timedelta(days=days)).replace(hour=15, minute=0),
+            status=status,
+        )
+    rows["thread"] = messaging.thread_start(
+        clinic=clinic,
+        patient=rose_chart,
+        subject="Résultats de prise de sang",
+        category="general",
+        body="Bonjour Madame Tremblay, vos résultats sont normaux.",
+        author=fiona,
+    )
+    declined = demographics.change_request_create(
+        request=None, patient=rose_chart, requested_by=rose, proposed={"city": "Hull"}
+    )
+    demographics.change_request_decide(
+        request=None,
+        change_request=declined,
+        decided_by=fiona,
+        accept=set(),
+        decline_reason="Adresse introuvable",
+    )
+    rows["pending"] = demographics.change_request_create(
+        request=None, patient=rose_chart, requested_by=rose, proposed={"postal_code": "J8Y 2B2"}
+    )
+    return rows

@@ -1,14 +1,47 @@
+"""factory_boy factories: one per model the tests make rows of.
+
+Rows whose making is itself behaviour are built through their service instead: a thread
+and its first message through ``messaging.services.thread_start``, an invitation through
+``invitations.services.invitation_send``, a booking through
+``appointments.services.appointment_book``, a change request through
+``patients.demographics.change_request_create``, an audit event through
+``portal.audit.services.audit_record``. The factories make the rows a test starts from.
+"""
+
 import datetime
 
 import factory
+from django.contrib.admin.models import CHANGE, LogEntry
+from django.contrib.contenttypes.models import ContentType
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from appointments.models import Provider
-from clinics.models import Clinic, IdentifierType, User
+from appointments.models import (
+    Appointment,
+    AppointmentType,
+    AvailabilityException,
+    Provider,
+    WeeklyAvailability,
+)
+from clinics.models import Clinic, ClinicDomain, IdentifierType, User
 from clinics.roles import CLINIC_ADMIN, FRONT_DESK, ensure_roles
 from clinics.services import clinic_ensure_defaults
-from patients.models import Patient, PatientIdentifier
+from messaging.models import Attachment, Message, Side, Thread
+from patients.models import (
+    PasscodeDevice,
+    Patient,
+    PatientAccess,
+    PatientCategory,
+    PatientIdentifier,
+    SignInLock,
+    VerificationRequest,
+)
+from portal.notifications.models import Notification
 
 TEST_PASSWORD = "correct horse battery staple"
+
+
+# --- Clinics and people ------------------------------------------------------------------
 
 
 class ClinicFactory(factory.django.DjangoModelFactory):
@@ -25,6 +58,23 @@ class ClinicFactory(factory.django.DjangoModelFactory):
     def defaults(obj, create, extracted, **kwargs):
         if create:
             clinic_ensure_defaults(clinic=obj)
+
+
+def portal_settings_of(clinic, **values):
+    """The clinic's portal settings with ``values`` set and saved (what its admin does)."""
+    settings_row = clinic.portal_settings
+    for field, value in values.items():
+        setattr(settings_row, field, value)
+    settings_row.save()
+    return settings_row
+
+
+class ClinicDomainFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = ClinicDomain
+
+    clinic = factory.SubFactory(ClinicFactory)
+    domain = factory.Sequence(lambda n: f"portal{n}.clinic.example")
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -69,12 +119,49 @@ class ClinicAdminFactory(StaffFactory):
             obj.groups.add(_role_group(extracted or CLINIC_ADMIN))
 
 
-class ProviderFactory(factory.django.DjangoModelFactory):
+def named(user, first_name, last_name):
+    """``user``, given a name the pages can show (saved)."""
+    user.first_name, user.last_name = first_name, last_name
+    user.save(update_fields=["first_name", "last_name"])
+    return user
+
+
+class TOTPDeviceFactory(factory.django.DjangoModelFactory):
+    """An authenticator the account has enrolled (confirmed)."""
+
     class Meta:
-        model = Provider
+        model = TOTPDevice
+
+    user = factory.SubFactory(UserFactory)
+    name = "Authenticator"
+    confirmed = True
+
+
+class AdminLogEntryFactory(factory.django.DjangoModelFactory):
+    """A line of the admin's history: ``user`` changed ``obj``."""
+
+    class Meta:
+        model = LogEntry
+
+    class Params:
+        obj = None
+
+    user = factory.SubFactory(UserFactory)
+    content_type = factory.LazyAttribute(lambda o: ContentType.objects.get_for_model(o.obj))
+    object_id = factory.LazyAttribute(lambda o: str(o.obj.pk))
+    object_repr = factory.LazyAttribute(lambda o: str(o.obj)[:200])
+    action_flag = CHANGE
+
+
+# --- Charts, grants and sign-in ----------------------------------------------------------
+
+
+class PatientCategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PatientCategory
 
     clinic = factory.SubFactory(ClinicFactory)
-    name = factory.Faker("name")
+    name = factory.Sequence(lambda n: f"Category {n}")
 
 
 class PatientFactory(factory.django.DjangoModelFactory):
@@ -104,11 +191,193 @@ class PatientAccessFactory(factory.django.DjangoModelFactory):
     """A portal account with a live grant to a chart (``self`` unless told)."""
 
     class Meta:
-        model = "patients.PatientAccess"
+        model = PatientAccess
 
     patient = factory.SubFactory(PatientFactory)
     clinic = factory.LazyAttribute(lambda o: o.patient.clinic)
-    user = factory.LazyAttribute(
-        lambda o: UserFactory(clinic=o.patient.clinic, email=o.patient.email)
+    # The patient's own account unless told: their name and email.
+    user = factory.SubFactory(
+        UserFactory,
+        clinic=factory.SelfAttribute("..patient.clinic"),
+        first_name=factory.SelfAttribute("..patient.first_name"),
+        last_name=factory.SelfAttribute("..patient.last_name"),
+        email=factory.SelfAttribute("..patient.email"),
     )
     relationship = "self"
+
+
+class VerificationRequestFactory(factory.django.DjangoModelFactory):
+    """Someone (``user``) proved a contact that is not on the chart: pending."""
+
+    class Meta:
+        model = VerificationRequest
+
+    patient = factory.SubFactory(PatientFactory)
+    clinic = factory.LazyAttribute(lambda o: o.patient.clinic)
+    user = factory.LazyAttribute(lambda o: UserFactory(clinic=o.patient.clinic))
+    channel = "email"
+    destination = factory.LazyAttribute(lambda o: o.user.email)
+
+
+class PasscodeDeviceFactory(factory.django.DjangoModelFactory):
+    """A one-time passcode device with no code yet (``issue_code`` gives one)."""
+
+    class Meta:
+        model = PasscodeDevice
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = "signin"
+    purpose = PasscodeDevice.Purpose.SIGN_IN
+    channel = "sms"
+    destination = "+16135550123"
+    valid_until = factory.LazyFunction(timezone.now)
+
+
+class SignInLockFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SignInLock
+
+    clinic = factory.SubFactory(ClinicFactory)
+    subject = factory.Sequence(lambda n: f"{n:064x}")
+
+
+# --- Appointments ------------------------------------------------------------------------
+
+
+class AppointmentTypeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AppointmentType
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = "Regular visit"
+    duration_minutes = 15
+
+
+class ProviderFactory(factory.django.DjangoModelFactory):
+    """``appointment_types=[...]``: what patients may book with them;
+    ``weekly_hours=(start, end)``: the hours they work Monday to Friday, or
+    ``(start, end, weekdays)`` on those days of the week (0 is Monday)."""
+
+    class Meta:
+        model = Provider
+        skip_postgeneration_save = True
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = factory.Faker("name")
+
+    @factory.post_generation
+    def appointment_types(obj, create, extracted, **kwargs):
+        if create and extracted:
+            obj.appointment_types.add(*extracted)
+
+    @factory.post_generation
+    def weekly_hours(obj, create, extracted, **kwargs):
+        if create and extracted:
+            start_time, end_time, *days = extracted
+            for weekday in days[0] if days else range(5):
+                WeeklyAvailabilityFactory(
+                    provider=obj, weekday=weekday, start_time=start_time, end_time=end_time
+                )
+
+
+class WeeklyAvailabilityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = WeeklyAvailability
+
+    provider = factory.SubFactory(ProviderFactory)
+    clinic = factory.LazyAttribute(lambda o: o.provider.clinic)
+    weekday = WeeklyAvailability.Weekday.MONDAY
+    start_time = datetime.time(9)
+    end_time = datetime.time(12)
+
+
+class AvailabilityExceptionFactory(factory.django.DjangoModelFactory):
+    """Time off (the whole day unless times are given) or, with ``kind="extra"``, extra
+    hours."""
+
+    class Meta:
+        model = AvailabilityException
+
+    provider = factory.SubFactory(ProviderFactory)
+    clinic = factory.LazyAttribute(lambda o: o.provider.clinic)
+    kind = AvailabilityException.Kind.TIME_OFF
+
+
+class AppointmentFactory(factory.django.DjangoModelFactory):
+    """A visit written as the clinic's system would have it (not booked through the
+    portal: ``appointment_book`` does that). Ends ``appointment_type``'s length after
+    ``start`` unless told."""
+
+    class Meta:
+        model = Appointment
+
+    patient = factory.SubFactory(PatientFactory)
+    clinic = factory.LazyAttribute(lambda o: o.patient.clinic)
+    provider = factory.SubFactory(ProviderFactory, clinic=factory.SelfAttribute("..clinic"))
+    appointment_type = factory.SubFactory(
+        AppointmentTypeFactory, clinic=factory.SelfAttribute("..clinic")
+    )
+    start = factory.LazyFunction(
+        lambda: timezone.now().replace(microsecond=0) + datetime.timedelta(days=7)
+    )
+    end = factory.LazyAttribute(
+        lambda o: o.start + datetime.timedelta(minutes=o.appointment_type.duration_minutes)
+    )
+
+
+# --- Messages ----------------------------------------------------------------------------
+
+
+class ThreadFactory(factory.django.DjangoModelFactory):
+    """A thread row without its messages (``thread_start`` writes both)."""
+
+    class Meta:
+        model = Thread
+
+    patient = factory.SubFactory(PatientFactory)
+    clinic = factory.LazyAttribute(lambda o: o.patient.clinic)
+    subject = factory.Sequence(lambda n: f"Subject {n}")
+    last_sender_side = Side.STAFF
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    thread = factory.SubFactory(ThreadFactory)
+    clinic = factory.LazyAttribute(lambda o: o.thread.clinic)
+    sender_side = Side.STAFF
+    author_name = "Fiona Desk"
+    body = "Hello"
+
+
+class AttachmentFactory(factory.django.DjangoModelFactory):
+    """An attachment row (its file is not written)."""
+
+    class Meta:
+        model = Attachment
+
+    message = factory.SubFactory(MessageFactory)
+    clinic = factory.LazyAttribute(lambda o: o.message.clinic)
+    file = factory.LazyAttribute(lambda o: f"{o.clinic.pk}/missing")
+    original_name = "scan.pdf"
+    content_type = "application/pdf"
+    size = 100
+
+
+# --- Notifications -----------------------------------------------------------------------
+
+
+class NotificationFactory(factory.django.DjangoModelFactory):
+    """An outbox row, pending unless told (``notify`` writes one and sends it after
+    commit; tests that drive the sender start from the row)."""
+
+    class Meta:
+        model = Notification
+
+    clinic = factory.SubFactory(ClinicFactory)
+    channel = Notification.Channel.EMAIL
+    recipient = factory.LazyAttribute(
+        lambda o: "patient@example.com" if o.channel == "email" else "+16135550123"
+    )
+    template = "staff_test"

@@ -1,56 +1,34 @@
+"""The appointments tests' doctor, patient and clock (``visit_type`` and
+``booking_rules`` are shared: tests/conftest.py)."""
+
 import datetime as dt
-import zoneinfo
 
 import pytest
-import time_machine
 
-from appointments.models import AppointmentType, Provider, WeeklyAvailability
-from tests.factories import PatientAccessFactory, PatientFactory
-
-TORONTO = zoneinfo.ZoneInfo("America/Toronto")
-# A Monday morning in Toronto, before opening.
-NOW = dt.datetime(2026, 11, 23, 8, 0, tzinfo=TORONTO)
-
-
-def local(day, hour, minute=0):
-    return dt.datetime.combine(day, dt.time(hour, minute)).replace(tzinfo=TORONTO)
+from tests.appointments.schedule import NOW
+from tests.factories import (
+    AppointmentFactory,
+    PatientAccessFactory,
+    PatientFactory,
+    ProviderFactory,
+)
 
 
 @pytest.fixture
-def frozen():
-    with time_machine.travel(NOW, tick=False) as traveller:
-        yield traveller
-
-
-@pytest.fixture
-def visit_type(clinic):
-    return AppointmentType.objects.create(clinic=clinic, name="Regular visit", duration_minutes=15)
+def now():
+    """Where ``frozen`` stops the clock: a Monday morning in Toronto, before opening."""
+    return NOW
 
 
 @pytest.fixture
 def provider(clinic, visit_type):
     """Dr Osei works weekdays 9:00–12:00."""
-    doctor = Provider.objects.create(clinic=clinic, name="Dr Osei")
-    doctor.appointment_types.add(visit_type)
-    for weekday in range(5):
-        WeeklyAvailability.objects.create(
-            clinic=clinic,
-            provider=doctor,
-            weekday=weekday,
-            start_time=dt.time(9),
-            end_time=dt.time(12),
-        )
-    return doctor
-
-
-@pytest.fixture
-def policy(clinic):
-    settings_row = clinic.portal_settings
-    settings_row.booking_allowed = True
-    settings_row.cancelling_allowed = True
-    settings_row.cancel_cutoff_hours = 24
-    settings_row.save()
-    return settings_row
+    return ProviderFactory(
+        clinic=clinic,
+        name="Dr Osei",
+        appointment_types=[visit_type],
+        weekly_hours=(dt.time(9), dt.time(12)),
+    )
 
 
 @pytest.fixture
@@ -59,3 +37,17 @@ def grant(clinic):
     return PatientAccessFactory(
         patient=PatientFactory(clinic=clinic, first_name="Ada", email="ada@example.com")
     )
+
+
+@pytest.fixture
+def visit_at(grant, provider, visit_type):
+    """``visit_at(start, **fields)``: a visit with Dr Osei, Ada's unless ``patient`` is
+    given, as the clinic's system writes it (not booked through the portal)."""
+
+    def make(start, **fields):
+        fields.setdefault("patient", grant.patient)
+        return AppointmentFactory(
+            provider=provider, appointment_type=visit_type, start=start, **fields
+        )
+
+    return make

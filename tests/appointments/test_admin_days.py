@@ -7,9 +7,8 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from appointments.models import Appointment
-from tests.appointments.conftest import local
-from tests.conftest import host_client
+from tests.appointments.schedule import local
+from tests.clients import staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -18,16 +17,9 @@ MONDAY = dt.date(2026, 11, 23)  # the frozen day (conftest.NOW, 8:00 in Toronto)
 
 
 @pytest.fixture
-def visits(grant, provider, visit_type):
+def visits(visit_at):
     def visit(day, hour, minute=0):
-        return Appointment.objects.create(
-            clinic=grant.clinic,
-            patient=grant.patient,
-            provider=provider,
-            appointment_type=visit_type,
-            start=local(day, hour, minute),
-            end=local(day, hour, minute) + dt.timedelta(minutes=15),
-        )
+        return visit_at(local(day, hour, minute))
 
     return {
         "last_week": visit(MONDAY - dt.timedelta(days=7), 9),
@@ -62,21 +54,21 @@ def _listed(client, visits, day):
     ],
 )
 def test_a_day_is_the_clinics_day(frozen, visits, front_desk, day, expected):
-    assert _listed(host_client("demo", front_desk), visits, day) == expected
+    assert _listed(staff_client(front_desk), visits, day) == expected
 
 
 @pytest.mark.parametrize(
     "day", ["2026-13-45", "tuesday", "9999-12-31", "0001-01-01", "3000-01-01", "2026-11-23x"]
 )
 def test_a_malformed_day_is_refused_not_a_crash(frozen, visits, front_desk, day):
-    response = host_client("demo", front_desk).get(LIST, {"day": day})
+    response = staff_client(front_desk).get(LIST, {"day": day})
     # The admin's answer to a bad filter value: back to the list with ?e=1.
     assert response.status_code == 302
     assert "e=1" in response["Location"]
 
 
 def test_the_list_runs_no_distinct_over_the_clinics_appointments(frozen, visits, front_desk):
-    client = host_client("demo", front_desk)
+    client = staff_client(front_desk)
     client.get(LIST)
     with CaptureQueriesContext(connection) as ctx:
         response = client.get(LIST)

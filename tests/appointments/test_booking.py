@@ -9,8 +9,8 @@ from appointments import services
 from appointments.models import Appointment
 from patients.models import Patient
 from portal.audit.models import AuditEvent
-from tests.appointments.conftest import NOW, local
-from tests.factories import PatientFactory
+from tests.appointments.schedule import NOW, local
+from tests.factories import PatientFactory, portal_settings_of
 
 pytestmark = pytest.mark.django_db
 
@@ -30,7 +30,7 @@ def _book(grant, provider, visit_type, start, **kwargs):
 
 
 def test_it_books_a_free_slot_and_confirms_without_health_details(
-    grant, provider, visit_type, policy, frozen, django_capture_on_commit_callbacks
+    grant, provider, visit_type, booking_rules, frozen, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         appointment = _book(grant, provider, visit_type, local(TUESDAY, 9, 15))
@@ -47,7 +47,7 @@ def test_it_books_a_free_slot_and_confirms_without_health_details(
 
 
 def test_the_second_booking_of_a_time_is_told_it_was_taken(
-    grant, provider, visit_type, policy, frozen
+    grant, provider, visit_type, booking_rules, frozen
 ):
     _book(grant, provider, visit_type, local(TUESDAY, 9))
     other = PatientFactory(clinic=grant.clinic)
@@ -62,7 +62,9 @@ def test_the_second_booking_of_a_time_is_told_it_was_taken(
     assert Appointment.objects.count() == 1
 
 
-def test_it_refuses_a_time_outside_the_offered_slots(grant, provider, visit_type, policy, frozen):
+def test_it_refuses_a_time_outside_the_offered_slots(
+    grant, provider, visit_type, booking_rules, frozen
+):
     with pytest.raises(services.NotAllowed, match="not_offered"):
         _book(grant, provider, visit_type, local(TUESDAY, 13))
     with pytest.raises(services.NotAllowed, match="not_offered"):
@@ -70,23 +72,23 @@ def test_it_refuses_a_time_outside_the_offered_slots(grant, provider, visit_type
 
 
 def test_booking_is_refused_when_the_clinic_disallows_it(
-    grant, provider, visit_type, policy, frozen
+    grant, provider, visit_type, booking_rules, frozen
 ):
-    policy.booking_allowed = False
-    policy.save()
+    booking_rules.booking_allowed = False
+    booking_rules.save()
     with pytest.raises(services.NotAllowed, match="booking_disabled"):
         _book(grant, provider, visit_type, local(TUESDAY, 9))
 
 
 def test_pending_patients_book_only_when_the_clinic_allows(
-    grant, provider, visit_type, policy, frozen
+    grant, provider, visit_type, booking_rules, frozen
 ):
     Patient.objects.filter(pk=grant.patient_id).update(status=Patient.Status.PENDING)
     grant.patient.refresh_from_db()
     with pytest.raises(services.NotAllowed, match="pending"):
         _book(grant, provider, visit_type, local(TUESDAY, 9))
-    policy.pending_patients_may_book = True
-    policy.save()
+    booking_rules.pending_patients_may_book = True
+    booking_rules.save()
     grant.patient.clinic.portal_settings.refresh_from_db()
     assert _book(grant, provider, visit_type, local(TUESDAY, 9)).pk
 
@@ -114,15 +116,15 @@ def test_staff_may_book_outside_online_slots_but_never_overlapping(
         )
 
 
-def test_cancelling_follows_the_clinics_rules(grant, provider, visit_type, policy, frozen):
+def test_cancelling_follows_the_clinics_rules(grant, provider, visit_type, booking_rules, frozen):
     appointment = _book(grant, provider, visit_type, local(TUESDAY, 11))
-    policy.cancelling_allowed = False
-    policy.save()
+    booking_rules.cancelling_allowed = False
+    booking_rules.save()
     appointment.clinic.portal_settings.refresh_from_db()
     with pytest.raises(services.NotAllowed, match="cancelling_disabled"):
         services.appointment_cancel(appointment=appointment, cancelled_by=grant.user)
-    policy.cancelling_allowed = True
-    policy.save()
+    booking_rules.cancelling_allowed = True
+    booking_rules.save()
     appointment.clinic.portal_settings.refresh_from_db()
     frozen.move_to(local(TUESDAY, 11) - dt.timedelta(hours=23))
     with pytest.raises(services.NotAllowed, match="past_cutoff"):
@@ -133,7 +135,7 @@ def test_cancelling_follows_the_clinics_rules(grant, provider, visit_type, polic
     assert appointment.status == Appointment.Status.CANCELLED
 
 
-def test_a_cancelled_time_can_be_booked_again(grant, provider, visit_type, policy, frozen):
+def test_a_cancelled_time_can_be_booked_again(grant, provider, visit_type, booking_rules, frozen):
     first = _book(grant, provider, visit_type, local(TUESDAY, 10))
     assert services.appointment_cancel(appointment=first, cancelled_by=grant.user)
     assert not services.appointment_cancel(appointment=first, cancelled_by=grant.user)
@@ -147,9 +149,7 @@ def test_fifty_people_booking_the_same_slot_get_one_appointment(clinic, provider
     """On PostgreSQL the exclusion constraint decides; the losers are told, not crashed."""
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL's exclusion constraint; this run uses " + connection.vendor)
-    policy = clinic.portal_settings
-    policy.booking_allowed = True
-    policy.save()
+    portal_settings_of(clinic, booking_allowed=True)
     patients = [PatientFactory(clinic=clinic) for _ in range(50)]
     start = local(dt.date.today() + dt.timedelta(days=7 - dt.date.today().weekday()), 9)
     barrier = threading.Barrier(50)

@@ -6,10 +6,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from appointments.models import Appointment
-from patients.models import PatientAccess
-from tests.appointments.conftest import NOW, local
-from tests.conftest import host_client, portal_client
-from tests.factories import PatientAccessFactory, PatientFactory, UserFactory
+from tests.appointments.schedule import NOW, local
+from tests.clients import portal_client, staff_client
+from tests.factories import AppointmentFactory, PatientAccessFactory, PatientFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -17,21 +16,31 @@ TUESDAY = NOW.date() + dt.timedelta(days=1)
 
 
 def _visits(grant, provider, visit_type, count, first_day=dt.date(2025, 1, 6)):
+    """``count`` 15-minute visits, four an hour from 9:00, eight a day (one bulk insert)."""
     rows = []
     for i in range(count):
         start = local(first_day + dt.timedelta(days=i // 8), 9 + (i % 8) // 4, 15 * (i % 4))
         rows.append(
-            Appointment(
-                clinic=grant.clinic,
+            AppointmentFactory.build(
                 patient=grant.patient,
                 provider=provider,
                 appointment_type=visit_type,
                 start=start,
-                end=start + dt.timedelta(minutes=15),
                 status=Appointment.Status.COMPLETED if start < NOW else Appointment.Status.BOOKED,
             )
         )
     Appointment.objects.bulk_create(rows)
+
+
+def _confirmed_booking(provider, visit_type, start):
+    """What the confirm page posts for a visit at ``start``."""
+    return {
+        "appointment_type": visit_type.pk,
+        "provider": provider.pk,
+        "start": start.isoformat(),
+        "reason": "x",
+        "confirm": "1",
+    }
 
 
 def _query_count(client, url):
@@ -43,7 +52,7 @@ def _query_count(client, url):
 
 @pytest.mark.parametrize("url", ["/portal/appointments/", "/portal/"])
 def test_the_pages_run_a_fixed_number_of_queries_with_1_and_300_visits(
-    grant, provider, visit_type, policy, frozen, url, django_assert_num_queries
+    grant, provider, visit_type, booking_rules, frozen, url, django_assert_num_queries
 ):
     client = portal_client(grant.user, grant.patient)
     _visits(grant, provider, visit_type, 1)
@@ -58,7 +67,7 @@ def test_the_pages_run_a_fixed_number_of_queries_with_1_and_300_visits(
 
 
 def test_the_list_shows_upcoming_and_paginates_the_past(
-    grant, provider, visit_type, policy, frozen
+    grant, provider, visit_type, booking_rules, frozen
 ):
     _visits(grant, provider, visit_type, 45)
     _visits(grant, provider, visit_type, 2, first_day=TUESDAY)
@@ -70,17 +79,10 @@ def test_the_list_shows_upcoming_and_paginates_the_past(
 
 
 def test_another_patients_appointment_is_a_404_by_id_in_lists_and_actions(
-    grant, provider, visit_type, policy, frozen
+    grant, visit_at, booking_rules, frozen
 ):
     other = PatientAccessFactory(patient=PatientFactory(clinic=grant.clinic, first_name="Other"))
-    theirs = Appointment.objects.create(
-        clinic=grant.clinic,
-        patient=other.patient,
-        provider=provider,
-        appointment_type=visit_type,
-        start=local(TUESDAY, 9),
-        end=local(TUESDAY, 9, 15),
-    )
+    theirs = visit_at(local(TUESDAY, 9), patient=other.patient)
     client = portal_client(grant.user, grant.patient)
     assert client.get(f"/portal/appointments/{theirs.pk}/cancel/").status_code == 404
     assert client.post(f"/portal/appointments/{theirs.pk}/cancel/").status_code == 404
@@ -91,23 +93,14 @@ def test_another_patients_appointment_is_a_404_by_id_in_lists_and_actions(
     assert "You have no upcoming appointments." in listing
 
 
-def test_an_outsider_from_another_clinic_gets_a_404(
-    grant, provider, visit_type, policy, frozen, other_clinic
-):
-    ours = Appointment.objects.create(
-        clinic=grant.clinic,
-        patient=grant.patient,
-        provider=provider,
-        appointment_type=visit_type,
-        start=local(TUESDAY, 9),
-        end=local(TUESDAY, 9, 15),
-    )
+def test_an_outsider_from_another_clinic_gets_a_404(visit_at, booking_rules, frozen, other_clinic):
+    ours = visit_at(local(TUESDAY, 9))
     outsider = PatientAccessFactory(patient=PatientFactory(clinic=other_clinic))
     client = portal_client(outsider.user, outsider.patient)
     assert client.get(f"/portal/appointments/{ours.pk}/cancel/").status_code == 404
 
 
-def test_booking_through_the_pages(grant, provider, visit_type, policy, frozen):
+def test_booking_through_the_pages(grant, provider, visit_type, booking_rules, frozen):
     client = portal_client(grant.user, grant.patient)
     page = client.get("/portal/appointments/book/", {"appointment_type": visit_type.pk})
     slots = re.findall(r'name="slot" value="([^"]+)"', page.content.decode())
@@ -134,19 +127,12 @@ def test_booking_through_the_pages(grant, provider, visit_type, policy, frozen):
 
 
 def test_booking_and_cancelling_are_refused_when_the_clinic_disallows_them(
-    grant, provider, visit_type, policy, frozen
+    grant, provider, visit_type, visit_at, booking_rules, frozen
 ):
-    appointment = Appointment.objects.create(
-        clinic=grant.clinic,
-        patient=grant.patient,
-        provider=provider,
-        appointment_type=visit_type,
-        start=local(TUESDAY, 11),
-        end=local(TUESDAY, 11, 15),
-    )
-    policy.booking_allowed = False
-    policy.cancelling_allowed = False
-    policy.save()
+    appointment = visit_at(local(TUESDAY, 11))
+    booking_rules.booking_allowed = False
+    booking_rules.cancelling_allowed = False
+    booking_rules.save()
     client = portal_client(grant.user, grant.patient)
     listing = client.get("/portal/appointments/").content.decode()
     assert "Book an appointment" not in listing
@@ -155,13 +141,7 @@ def test_booking_and_cancelling_are_refused_when_the_clinic_disallows_them(
     assert "does not take bookings in the portal" in refused
     forged = client.post(
         "/portal/appointments/book/confirm/",
-        {
-            "appointment_type": visit_type.pk,
-            "provider": provider.pk,
-            "start": local(TUESDAY, 9).isoformat(),
-            "reason": "x",
-            "confirm": "1",
-        },
+        _confirmed_booking(provider, visit_type, local(TUESDAY, 9)),
         follow=True,
     )
     assert "does not take bookings" in forged.content.decode()
@@ -171,17 +151,8 @@ def test_booking_and_cancelling_are_refused_when_the_clinic_disallows_them(
     assert Appointment.objects.count() == 1
 
 
-def test_after_the_cutoff_the_page_says_to_call_the_clinic(
-    grant, provider, visit_type, policy, frozen
-):
-    appointment = Appointment.objects.create(
-        clinic=grant.clinic,
-        patient=grant.patient,
-        provider=provider,
-        appointment_type=visit_type,
-        start=local(TUESDAY, 9),
-        end=local(TUESDAY, 9, 15),
-    )
+def test_after_the_cutoff_the_page_says_to_call_the_clinic(grant, visit_at, booking_rules, frozen):
+    appointment = visit_at(local(TUESDAY, 9))
     frozen.move_to(local(TUESDAY, 9) - dt.timedelta(hours=2))
     response = portal_client(grant.user, grant.patient).post(
         f"/portal/appointments/{appointment.pk}/cancel/"
@@ -193,15 +164,11 @@ def test_after_the_cutoff_the_page_says_to_call_the_clinic(
 
 
 def test_a_representative_without_the_appointments_scope_cannot_book_or_see(
-    grant, provider, visit_type, policy, frozen
+    grant, provider, visit_type, booking_rules, frozen
 ):
     parent = UserFactory(clinic=grant.clinic)
-    PatientAccess.objects.create(
-        clinic=grant.clinic,
-        user=parent,
-        patient=grant.patient,
-        relationship="carer",
-        can_appointments=False,
+    PatientAccessFactory(
+        user=parent, patient=grant.patient, relationship="carer", can_appointments=False
     )
     client = portal_client(parent, grant.patient)
     for url in ("/portal/appointments/", "/portal/appointments/book/"):
@@ -210,38 +177,21 @@ def test_a_representative_without_the_appointments_scope_cannot_book_or_see(
         assert "Not part of your access" in response.content.decode()
     forged = client.post(
         "/portal/appointments/book/confirm/",
-        {
-            "appointment_type": visit_type.pk,
-            "provider": provider.pk,
-            "start": local(TUESDAY, 9).isoformat(),
-            "reason": "x",
-            "confirm": "1",
-        },
+        _confirmed_booking(provider, visit_type, local(TUESDAY, 9)),
     )
     assert forged.status_code == 403
     assert not Appointment.objects.exists()
 
 
 def test_a_representative_with_the_scope_books_for_the_patient(
-    grant, provider, visit_type, policy, frozen
+    grant, provider, visit_type, booking_rules, frozen
 ):
     parent = UserFactory(clinic=grant.clinic)
-    PatientAccess.objects.create(
-        clinic=grant.clinic,
-        user=parent,
-        patient=grant.patient,
-        relationship="carer",
-    )
+    PatientAccessFactory(user=parent, patient=grant.patient, relationship="carer")
     client = portal_client(parent, grant.patient)
     response = client.post(
         "/portal/appointments/book/confirm/",
-        {
-            "appointment_type": visit_type.pk,
-            "provider": provider.pk,
-            "start": local(TUESDAY, 9).isoformat(),
-            "reason": "x",
-            "confirm": "1",
-        },
+        _confirmed_booking(provider, visit_type, local(TUESDAY, 9)),
     )
     assert response.status_code == 302
     appointment = Appointment.objects.get()
@@ -249,38 +199,19 @@ def test_a_representative_with_the_scope_books_for_the_patient(
     assert appointment.booked_by == parent
 
 
-def test_staff_see_only_their_clinics_appointments(
-    grant, provider, visit_type, front_desk, outsider_staff
-):
-    ours = Appointment.objects.create(
-        clinic=grant.clinic,
-        patient=grant.patient,
-        provider=provider,
-        appointment_type=visit_type,
-        start=local(TUESDAY, 9),
-        end=local(TUESDAY, 9, 15),
-    )
-    outsider = host_client("northside", outsider_staff)
+def test_staff_see_only_their_clinics_appointments(visit_at, front_desk, outsider_staff):
+    ours = visit_at(local(TUESDAY, 9))
+    outsider = staff_client(outsider_staff)
     assert outsider.get(f"/admin/appointments/appointment/{ours.pk}/change/").status_code == 404
     listing = outsider.get("/admin/appointments/appointment/")
     assert list(listing.context["cl"].result_list) == []
-    ours_listing = host_client("demo", front_desk).get("/admin/appointments/appointment/")
+    ours_listing = staff_client(front_desk).get("/admin/appointments/appointment/")
     assert list(ours_listing.context["cl"].result_list) == [ours]
 
 
-def test_staff_cancel_and_mark_outcomes_from_the_admin(grant, provider, visit_type, front_desk):
-    rows = [
-        Appointment.objects.create(
-            clinic=grant.clinic,
-            patient=grant.patient,
-            provider=provider,
-            appointment_type=visit_type,
-            start=local(TUESDAY, 9, 15 * i),
-            end=local(TUESDAY, 9, 15 * i + 15),
-        )
-        for i in range(3)
-    ]
-    client = host_client("demo", front_desk)
+def test_staff_cancel_and_mark_outcomes_from_the_admin(visit_at, front_desk):
+    rows = [visit_at(local(TUESDAY, 9, 15 * i)) for i in range(3)]
+    client = staff_client(front_desk)
     for action, row in zip(("cancel", "mark_completed", "mark_no_show"), rows, strict=True):
         client.post(
             "/admin/appointments/appointment/",

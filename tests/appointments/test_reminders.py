@@ -7,31 +7,22 @@ from django.core import mail
 from appointments.models import Appointment
 from appointments.services import appointment_reminders_send
 from appointments.tasks import send_appointment_reminders
-from tests.appointments.conftest import TORONTO, local
+from tests.appointments.schedule import TORONTO, local
 
 pytestmark = pytest.mark.django_db
 
 
-def _visit(grant, provider, visit_type, start, status=Appointment.Status.BOOKED):
-    return Appointment.objects.create(
-        clinic=grant.clinic,
-        patient=grant.patient,
-        provider=provider,
-        appointment_type=visit_type,
-        start=start,
-        end=start + dt.timedelta(minutes=15),
-        status=status,
-        reason="private reason",
-    )
+def _visit(visit_at, start, status=Appointment.Status.BOOKED):
+    return visit_at(start, status=status, reason="private reason")
 
 
 def test_it_reminds_tomorrows_visits_once_however_often_it_runs(
-    grant, provider, visit_type, django_capture_on_commit_callbacks
+    visit_at, django_capture_on_commit_callbacks
 ):
     tomorrow = dt.date(2026, 11, 24)
-    due = _visit(grant, provider, visit_type, local(tomorrow, 9))
-    _visit(grant, provider, visit_type, local(tomorrow + dt.timedelta(days=1), 9))
-    _visit(grant, provider, visit_type, local(tomorrow, 10), status=Appointment.Status.CANCELLED)
+    due = _visit(visit_at, local(tomorrow, 9))
+    _visit(visit_at, local(tomorrow + dt.timedelta(days=1), 9))
+    _visit(visit_at, local(tomorrow, 10), status=Appointment.Status.CANCELLED)
     evening_before = local(tomorrow - dt.timedelta(days=1), 18)
     with (
         time_machine.travel(evening_before, tick=False),
@@ -56,12 +47,10 @@ def test_it_reminds_tomorrows_visits_once_however_often_it_runs(
         (dt.date(2026, 11, 1), dt.date(2026, 11, 2)),
     ],
 )
-def test_tomorrow_means_the_clinics_calendar_day_when_clocks_change(
-    grant, provider, visit_type, today, visit_day
-):
-    late = _visit(grant, provider, visit_type, local(visit_day, 23, 30))
-    early = _visit(grant, provider, visit_type, local(visit_day, 0, 15))
-    day_after = _visit(grant, provider, visit_type, local(visit_day + dt.timedelta(days=1), 0, 15))
+def test_tomorrow_means_the_clinics_calendar_day_when_clocks_change(visit_at, today, visit_day):
+    late = _visit(visit_at, local(visit_day, 23, 30))
+    early = _visit(visit_at, local(visit_day, 0, 15))
+    day_after = _visit(visit_at, local(visit_day + dt.timedelta(days=1), 0, 15))
     with time_machine.travel(local(today, 20), tick=False):
         appointment_reminders_send()
     for visit, reminded in ((late, True), (early, True), (day_after, False)):

@@ -2,10 +2,9 @@ import datetime as dt
 
 import pytest
 
-from appointments.models import Appointment, AvailabilityException
 from appointments.selectors import free_slots
-from tests.appointments.conftest import NOW, TORONTO, local
-from tests.factories import PatientFactory
+from tests.appointments.schedule import NOW, TORONTO, local
+from tests.factories import AppointmentFactory, AvailabilityExceptionFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -30,13 +29,11 @@ def test_it_leaves_out_booked_times_but_not_cancelled_ones(clinic, provider, vis
     patient = PatientFactory(clinic=clinic)
     for minute, status in ((0, "booked"), (15, "cancelled"), (30, "completed")):
         start = local(TUESDAY, 10, minute)
-        Appointment.objects.create(
-            clinic=clinic,
+        AppointmentFactory(
             patient=patient,
             provider=provider,
             appointment_type=visit_type,
             start=start,
-            end=start + dt.timedelta(minutes=15),
             status=status,
         )
     slots = _slots(provider, visit_type)[TUESDAY]
@@ -50,8 +47,8 @@ def test_a_longer_visit_does_not_fit_across_a_booking(clinic, provider, visit_ty
     visit_type.duration_minutes = 30
     visit_type.save()
     start = local(TUESDAY, 9, 45)
-    Appointment.objects.create(
-        clinic=clinic,
+    # Booked 9:45–10:00.
+    AppointmentFactory(
         patient=PatientFactory(clinic=clinic),
         provider=provider,
         appointment_type=visit_type,
@@ -70,16 +67,10 @@ def test_a_longer_visit_does_not_fit_across_a_booking(clinic, provider, visit_ty
 
 
 def test_time_off_and_extra_hours_change_the_day(clinic, provider, visit_type):
-    AvailabilityException.objects.create(
-        clinic=clinic,
-        provider=provider,
-        date=TUESDAY,
-        kind="off",
-        start_time=dt.time(10),
-        end_time=dt.time(11),
+    AvailabilityExceptionFactory(
+        provider=provider, date=TUESDAY, kind="off", start_time=dt.time(10), end_time=dt.time(11)
     )
-    AvailabilityException.objects.create(
-        clinic=clinic,
+    AvailabilityExceptionFactory(
         provider=provider,
         date=TUESDAY,
         kind="extra",
@@ -87,9 +78,7 @@ def test_time_off_and_extra_hours_change_the_day(clinic, provider, visit_type):
         end_time=dt.time(18, 30),
     )
     wednesday = TUESDAY + dt.timedelta(days=1)
-    AvailabilityException.objects.create(
-        clinic=clinic, provider=provider, date=wednesday, kind="off"
-    )
+    AvailabilityExceptionFactory(provider=provider, date=wednesday, kind="off")
     slots = _slots(provider, visit_type, days=2)
     assert local(TUESDAY, 10, 30) not in slots[TUESDAY]
     assert local(TUESDAY, 11) in slots[TUESDAY]
@@ -136,13 +125,8 @@ def test_slots_keep_the_clinics_wall_clock_across_daylight_saving(
 def test_a_weekend_that_changes_the_clocks_keeps_every_weekday_slot(clinic, provider, visit_type):
     """Hours on the day the clocks change, a Sunday, and around it."""
     sunday = dt.date(2026, 3, 8)
-    AvailabilityException.objects.create(
-        clinic=clinic,
-        provider=provider,
-        date=sunday,
-        kind="extra",
-        start_time=dt.time(1),
-        end_time=dt.time(4),
+    AvailabilityExceptionFactory(
+        provider=provider, date=sunday, kind="extra", start_time=dt.time(1), end_time=dt.time(4)
     )
     slots = free_slots(
         provider=provider,

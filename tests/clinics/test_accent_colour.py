@@ -4,7 +4,7 @@ and on the panel colour, reach WCAG AA (4.5:1) whatever colour the clinic chose.
 import pytest
 
 from clinics.colours import PANEL, contrast_ratio, readable_accent
-from tests.conftest import host_client
+from tests.clients import host_client
 from tests.factories import ClinicFactory
 
 AA = 4.5

@@ -4,7 +4,7 @@ import pytest
 
 from clinics.models import IdentifierType
 from patients.models import Patient, PatientIdentifier
-from tests.conftest import host_client
+from tests.clients import host_client, staff_client
 from tests.factories import PatientFactory, PatientIdentifierFactory, ProviderFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,7 +29,7 @@ def charts(clinic, other_clinic):
 
 
 def test_the_changelist_shows_only_the_clinics_rows(charts, front_desk):
-    response = host_client("demo", front_desk).get("/admin/patients/patient/")
+    response = staff_client(front_desk).get("/admin/patients/patient/")
     assert response.status_code == 200
     assert b"Ourpatient" in response.content
     assert b"Theirpatient" not in response.content
@@ -37,7 +37,7 @@ def test_the_changelist_shows_only_the_clinics_rows(charts, front_desk):
 
 def test_another_clinics_row_is_a_404_by_id(charts, front_desk):
     _, theirs = charts
-    client = host_client("demo", front_desk)
+    client = staff_client(front_desk)
     assert client.get(f"/admin/patients/patient/{theirs.pk}/change/").status_code == 404
     assert client.get(f"/admin/patients/patient/{theirs.pk}/history/").status_code == 404
 
@@ -48,7 +48,7 @@ def _search(client, q):
 
 
 def test_search_never_matches_another_clinics_rows(charts, front_desk):
-    client = host_client("demo", front_desk)
+    client = staff_client(front_desk)
     assert _search(client, "Theirpatient") == []
     assert _search(client, "2222222222") == []
     assert _search(client, "1111111111") == ["Ourpatient"]
@@ -57,7 +57,7 @@ def test_search_never_matches_another_clinics_rows(charts, front_desk):
 
 def test_fk_choices_offer_only_the_clinics_rows(charts, front_desk):
     ours, _ = charts
-    response = host_client("demo", front_desk).get(f"/admin/patients/patient/{ours.pk}/change/")
+    response = staff_client(front_desk).get(f"/admin/patients/patient/{ours.pk}/change/")
     content = response.content.decode()
     assert "Dr Ours" in content
     assert "Dr Theirs" not in content
@@ -71,14 +71,14 @@ def test_fk_choices_offer_only_the_clinics_rows(charts, front_desk):
 
 
 def test_list_filters_offer_only_the_clinics_rows(charts, front_desk):
-    content = host_client("demo", front_desk).get("/admin/patients/patient/").content.decode()
+    content = staff_client(front_desk).get("/admin/patients/patient/").content.decode()
     assert "Dr Ours" in content
     assert "Dr Theirs" not in content
 
 
 def test_a_forged_post_cannot_pick_another_clinics_row(charts, front_desk):
     ours, theirs = charts
-    client = host_client("demo", front_desk)
+    client = staff_client(front_desk)
     url = f"/admin/patients/patient/{ours.pk}/change/"
     data = {
         "first_name": ours.first_name,
@@ -99,7 +99,7 @@ def test_a_forged_post_cannot_pick_another_clinics_row(charts, front_desk):
 
 
 def test_a_new_row_gets_the_staff_members_clinic(clinic, other_clinic, front_desk):
-    client = host_client("demo", front_desk)
+    client = staff_client(front_desk)
     response = client.post(
         "/admin/patients/patient/add/",
         {
@@ -125,7 +125,7 @@ def test_a_new_row_gets_the_staff_members_clinic(clinic, other_clinic, front_des
 
 
 def test_a_duplicate_id_number_is_a_form_error_not_a_crash(charts, front_desk, clinic):
-    client = host_client("demo", front_desk)
+    client = staff_client(front_desk)
     response = client.post(
         "/admin/patients/patient/add/",
         {
@@ -150,7 +150,7 @@ def test_a_duplicate_id_number_is_a_form_error_not_a_crash(charts, front_desk, c
 def test_actions_never_touch_another_clinics_rows(clinic, other_clinic, clinic_admin):
     theirs = IdentifierType.objects.for_clinic(other_clinic).first()
     ours = IdentifierType.objects.for_clinic(clinic).get(code="passport")
-    client = host_client("demo", clinic_admin)
+    client = staff_client(clinic_admin)
     response = client.post(
         "/admin/clinics/identifiertype/",
         {
@@ -165,7 +165,7 @@ def test_actions_never_touch_another_clinics_rows(clinic, other_clinic, clinic_a
 
 
 def test_portal_settings_open_on_the_clinics_own_row(clinic, other_clinic, clinic_admin):
-    client = host_client("demo", clinic_admin)
+    client = staff_client(clinic_admin)
     response = client.get("/admin/clinics/portalsettings/")
     assert response.status_code == 302
     assert response["Location"].endswith(f"/{clinic.portal_settings.pk}/change/")
@@ -174,7 +174,7 @@ def test_portal_settings_open_on_the_clinics_own_row(clinic, other_clinic, clini
 
 
 def test_front_desk_cannot_change_portal_settings(clinic, front_desk):
-    client = host_client("demo", front_desk)
+    client = staff_client(front_desk)
     url = f"/admin/clinics/portalsettings/{clinic.portal_settings.pk}/change/"
     response = client.post(url, {"portal_enabled": ""})
     assert response.status_code == 403
@@ -183,7 +183,7 @@ def test_front_desk_cannot_change_portal_settings(clinic, front_desk):
 
 
 def test_clinic_admin_changes_portal_settings(clinic, clinic_admin):
-    client = host_client("demo", clinic_admin)
+    client = staff_client(clinic_admin)
     url = f"/admin/clinics/portalsettings/{clinic.portal_settings.pk}/change/"
     form = client.get(url).context["adminform"].form
     data = {k: v for k, v in form.initial.items() if v is not None and v is not False}
@@ -222,7 +222,7 @@ def test_platform_admin_is_only_for_operators(clinic, clinic_admin, django_user_
     operator = django_user_model.objects.create_superuser("op", "op@example.com", "x" * 16)
     assert host_client("localhost", operator).get("/admin/clinics/clinic/").status_code == 200
     # A clinic admin's session is anonymous on the base domain.
-    clinic_session = host_client("demo", clinic_admin).cookies["sessionid"].value
+    clinic_session = staff_client(clinic_admin).cookies["sessionid"].value
     base = host_client("localhost")
     base.cookies["sessionid"] = clinic_session
     assert base.get("/admin/clinics/clinic/").status_code == 302

@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 from appointments.models import Appointment
 from clinics.models import Clinic, User
 from patients.models import Patient, PatientAccess
-from tests.conftest import host_client
+from tests.clients import host_client
 
 pytestmark = pytest.mark.django_db
 

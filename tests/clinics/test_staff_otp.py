@@ -5,7 +5,7 @@ from django.core.management import CommandError, call_command
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from tests.conftest import host_client
+from tests.clients import host_client, staff_client
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +48,7 @@ def test_when_required_staff_need_an_authenticator_code(clinic, front_desk, sett
 
 def test_a_signed_in_but_unverified_staff_member_is_refused(clinic, front_desk, settings):
     settings.PORTAL_STAFF_OTP_REQUIRED = True
-    client = host_client("demo", front_desk)
+    client = staff_client(front_desk)
     assert client.get("/admin/").status_code == 302
 
 

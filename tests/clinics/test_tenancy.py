@@ -1,9 +1,9 @@
 import pytest
 from django.core.cache import cache
 
-from clinics.models import ClinicDomain
 from portal.core.cache import ClinicCache, clinic_cache_key
-from tests.conftest import host_client
+from tests.clients import host_client, staff_client
+from tests.factories import ClinicDomainFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -32,7 +32,7 @@ def test_it_returns_404_for_an_inactive_clinic(clinic):
 def test_it_serves_a_custom_domain(clinic, settings):
     # Custom domains are also listed in EXTRA_ALLOWED_HOSTS (their TLS set-up is an ops change).
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "portal.democlinic.example"]
-    ClinicDomain.objects.create(clinic=clinic, domain="portal.democlinic.example", is_primary=True)
+    ClinicDomainFactory(clinic=clinic, domain="portal.democlinic.example", is_primary=True)
     response = host_client("portal.democlinic.example").get("/portal/")
     assert response.status_code == 200
     assert b"Demo Family Clinic" in response.content
@@ -47,7 +47,7 @@ def test_the_base_domain_shows_a_neutral_landing_page(clinic, settings):
 
 
 def test_a_session_from_one_clinic_is_anonymous_on_another(clinic, other_clinic, front_desk):
-    demo = host_client("demo", front_desk)
+    demo = staff_client(front_desk)
     assert demo.get("/admin/").status_code == 200
     cookie = demo.cookies["sessionid"].value
     north = host_client("northside")

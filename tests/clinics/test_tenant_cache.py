@@ -10,10 +10,11 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from clinics import tenant_cache
-from clinics.models import Clinic, ClinicDomain, PortalSettings
+from clinics.models import Clinic, PortalSettings
 from clinics.tenant_cache import TENANT_CACHE_SECONDS, resolve_clinic, tenant_cache_key
 from portal.core import cache as core_cache
-from tests.conftest import host_client
+from tests.clients import host_client
+from tests.factories import ClinicDomainFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -119,7 +120,7 @@ def test_a_renamed_subdomain_moves_at_once(clinic):
 
 
 def test_custom_domains_follow_their_rows(clinic, custom_host):
-    domain = ClinicDomain.objects.create(clinic=clinic, domain=CUSTOM, is_primary=True)
+    domain = ClinicDomainFactory(clinic=clinic, domain=CUSTOM, is_primary=True)
     assert host_client(CUSTOM).get("/portal/").status_code == 200
     domain.domain = "new.democlinic.example"
     domain.save()

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from clinics.models import User
-from tests.conftest import portal_client
+from tests.clients import portal_client
 from tests.factories import PatientAccessFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db

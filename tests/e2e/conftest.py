@@ -7,16 +7,11 @@ browser is a failure.
 """
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-PHONE = {"width": 360, "height": 740}
-DESKTOP = {"width": 1280, "height": 800}
+from tests.e2e.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, NOW, PHONE
 
 
 def pytest_collection_modifyitems(items):
@@ -41,6 +36,14 @@ def browser():
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield launched
         launched.close()
+
+
+@pytest.fixture
+def now():
+    """Where ``frozen`` (tests/conftest.py) stops the clock, the live server's too (it runs
+    in a thread of this process): free times, the cancellation cutoff and a child's age are
+    the same whenever the test runs."""
+    return NOW
 
 
 @pytest.fixture

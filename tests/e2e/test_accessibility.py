@@ -13,31 +13,33 @@ import re
 from pathlib import Path
 
 import pytest
-from django.contrib.auth.tokens import default_token_generator
 from django.core import mail
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from appointments import services as appointment_services
-from appointments.models import AppointmentType, Provider, WeeklyAvailability
 from invitations.services import Representative, invitation_send
 from messaging.services import thread_start
+from patients.accounts import reset_token_generator
 from patients.locks import subject_for_user
-from patients.models import PatientAccess, PatientCategory, SignInLock
-from portal.notifications import sms
-from tests.conftest import portal_client
-from tests.e2e.conftest import DESKTOP, PHONE
+from tests.e2e.browser import DESKTOP, PHONE, portal_session_in
 from tests.factories import (
     TEST_PASSWORD,
+    AppointmentTypeFactory,
     ClinicFactory,
     PatientAccessFactory,
+    PatientCategoryFactory,
     PatientFactory,
     PatientIdentifierFactory,
+    ProviderFactory,
+    SignInLockFactory,
     StaffFactory,
+    TOTPDeviceFactory,
     UserFactory,
+    portal_settings_of,
 )
+from tests.patients.flows import last_code
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -157,26 +159,23 @@ def audit(axe_page, screenshot):
 def _clinic(slug="demo", name="Demo Family Clinic", accent_colour="#1d6fa5", **policy):
     """A clinic; each test picks an accent colour, some too light for white text on it."""
     clinic = ClinicFactory(slug=slug, name=name, accent_colour=accent_colour)
-    settings = clinic.portal_settings
-    settings.terms = "Use the portal for non-urgent matters.\n\nThe clinic answers within two days."
-    for field, value in policy.items():
-        setattr(settings, field, value)
-    settings.save()
+    portal_settings_of(
+        clinic,
+        terms="Use the portal for non-urgent matters.\n\nThe clinic answers within two days.",
+        **policy,
+    )
     return clinic
 
 
 def _bookable(clinic):
-    visit = AppointmentType.objects.create(clinic=clinic, name="Regular visit", duration_minutes=15)
-    doctor = Provider.objects.create(clinic=clinic, name="Dr Amara Osei")
-    doctor.appointment_types.add(visit)
-    for weekday in range(7):
-        WeeklyAvailability.objects.create(
-            clinic=clinic,
-            provider=doctor,
-            weekday=weekday,
-            start_time=dt.time(9),
-            end_time=dt.time(12),
-        )
+    """Dr Amara Osei sees regular visits every day of the week, 9:00–12:00."""
+    visit = AppointmentTypeFactory(clinic=clinic, name="Regular visit", duration_minutes=15)
+    doctor = ProviderFactory(
+        clinic=clinic,
+        name="Dr Amara Osei",
+        appointment_types=[visit],
+        weekly_hours=(dt.time(9), dt.time(12), range(7)),
+    )
     return visit, doctor
 
 
@@ -186,14 +185,7 @@ def _at(days, hour, clinic):
 
 
 def _signed_in(page, clinic_url, user, patient=None):
-    session = portal_client(user, patient).cookies["sessionid"].value
-    page.context.add_cookies(
-        [{"name": "sessionid", "value": session, "url": clinic_url(user.clinic.slug, "/")}]
-    )
-
-
-def _latest_code():
-    return re.search(r"\b(\d{6})\b", sms.outbox[-1].body).group(1)
+    portal_session_in(page.context, clinic_url(user.clinic.slug, "/"), user, patient)
 
 
 def _identify(page, url, card, mobile):
@@ -210,7 +202,7 @@ def _identify(page, url, card, mobile):
 
 
 def _enter_code(page):
-    page.get_by_label("One time passcode").fill(_latest_code())
+    page.get_by_label("One time passcode").fill(last_code())
     page.get_by_role("button", name="Login").click()
     page.wait_for_load_state()
 
@@ -280,9 +272,9 @@ def test_password_authenticator_reset_and_lock_pages_pass_axe(axe_page, audit, c
     page = axe_page
     clinic = _clinic()
     grant = PatientAccessFactory(patient=PatientFactory(clinic=clinic, first_name="Olivia"))
-    TOTPDevice.objects.create(user=grant.user, name="Authenticator", confirmed=True)
+    TOTPDeviceFactory(user=grant.user)
     locked = PatientAccessFactory(patient=PatientFactory(clinic=clinic)).user
-    SignInLock.objects.create(
+    SignInLockFactory(
         clinic=clinic,
         subject=subject_for_user(locked),
         user=locked,
@@ -320,7 +312,7 @@ def test_password_authenticator_reset_and_lock_pages_pass_axe(axe_page, audit, c
     page.get_by_text("we sent it a link").wait_for()
     audit("password-reset-sent")
     uid = urlsafe_base64_encode(force_bytes(grant.user.pk))
-    token = default_token_generator.make_token(grant.user)
+    token = reset_token_generator.make_token(grant.user)
     page.goto(clinic_url("demo", f"/portal/password-reset/{uid}/{token}/"))
     page.get_by_label("New password again").wait_for()
     audit("password-reset-set")
@@ -343,7 +335,7 @@ def test_password_authenticator_reset_and_lock_pages_pass_axe(axe_page, audit, c
 def test_pages_that_say_why_the_portal_is_not_there_pass_axe(axe_page, audit, clinic_url):
     page = axe_page
     clinic = _clinic()
-    walk_in = PatientCategory.objects.create(clinic=clinic, name="Walk-in", portal_eligible=False)
+    walk_in = PatientCategoryFactory(clinic=clinic, name="Walk-in", portal_eligible=False)
     PatientIdentifierFactory(
         patient=PatientFactory(clinic=clinic, mobile="+16135550122", category=walk_in),
         number="2222222222",
@@ -385,7 +377,7 @@ def test_pages_that_say_why_the_portal_is_not_there_pass_axe(axe_page, audit, cl
 # --- Signed in ---------------------------------------------------------------------------
 
 
-def test_a_patients_pages_pass_axe(axe_page, audit, clinic_url):
+def test_a_patients_pages_pass_axe(axe_page, audit, clinic_url, frozen):
     page = axe_page
     clinic = _clinic(accent_colour="#4fc3f7", booking_allowed=True, cancelling_allowed=True)
     visit, doctor = _bookable(clinic)
@@ -485,6 +477,8 @@ def test_a_patients_pages_pass_axe(axe_page, audit, clinic_url):
     page.get_by_role("button", name="Book").click()
     page.get_by_text("Your appointment is booked.").wait_for()
     audit("appointments-booked")
+    # The first free time is tomorrow at 9:00: at the frozen 8:00 it is more than the
+    # clinic's 24 hours away, so "Cancel" leads to the cancel page, not the refusal.
     page.get_by_role("link", name="Cancel").first.click()
     page.get_by_role("heading", name="Cancel an appointment").wait_for()
     audit("cancel")
@@ -508,15 +502,15 @@ def test_a_patients_pages_pass_axe(axe_page, audit, clinic_url):
     audit.assert_clean()
 
 
-def test_a_representatives_pages_pass_axe(axe_page, audit, clinic_url):
+def test_a_representatives_pages_pass_axe(axe_page, audit, clinic_url, frozen):
     page = axe_page
     clinic = _clinic(accent_colour="#e91e63", booking_allowed=False, patient_messages_allowed=False)
     parent = PatientAccessFactory(
         patient=PatientFactory(clinic=clinic, first_name="Noah", last_name="Roy")
     ).user
+    # Emma and Liam are 11 at the frozen NOW: a parent's access ends when a child turns 16.
     for first_name, limited in (("Emma", False), ("Liam", True)):
-        PatientAccess.objects.create(
-            clinic=clinic,
+        PatientAccessFactory(
             user=parent,
             patient=PatientFactory(
                 clinic=clinic,

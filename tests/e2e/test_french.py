@@ -2,24 +2,14 @@
 
 French runs about a fifth longer than English; at 360 px nothing may overflow sideways
 and no chosen option may be cut off. Screenshots go to test-artifacts/i18n-*.png for a
-person to look at. (Rose and her portal come from tests/i18n/conftest.py.)
+person to look at. (Rose and her portal come from tests/conftest.py.)
 """
 
 import pytest
 
-from tests.e2e.conftest import DESKTOP, PHONE
+from tests.e2e.browser import DESKTOP, PHONE
 from tests.factories import TEST_PASSWORD
-from tests.i18n.conftest import (  # noqa: F401 - fixtures the test asks for by name
-    ROSE_EMAIL,
-    booking_rules,
-    fiona,
-    gerard,
-    provider,
-    rose,
-    rose_chart,
-    roses_portal,
-    visit_type,
-)
+from tests.i18n.french import ROSE_EMAIL
 
 pytestmark = [
     pytest.mark.browser,

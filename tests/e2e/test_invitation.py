@@ -5,16 +5,10 @@ import re
 import pytest
 from django.core import mail
 
-from tests.factories import TEST_PASSWORD, ClinicAdminFactory, ClinicFactory
+from tests.e2e.browser import admin_sign_in
+from tests.factories import ClinicAdminFactory, ClinicFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _admin_sign_in(page, url, username):
-    page.goto(url)
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
 
 
 def test_quick_add_invite_register_and_revoke(browser, clinic_url, screenshot):
@@ -26,7 +20,7 @@ def test_quick_add_invite_register_and_revoke(browser, clinic_url, screenshot):
         context.set_default_timeout(10_000)
     staff, patient_page = staff_context.new_page(), patient_context.new_page()
 
-    _admin_sign_in(staff, clinic_url("demo", "/admin/patients/patient/"), "admin")
+    admin_sign_in(staff, clinic_url("demo", "/admin/patients/patient/"), "admin")
     staff.get_by_role("link", name="Quick Add").click()
     staff.get_by_label("First name").fill("Maria")
     staff.get_by_label("Last name").fill("Silva")

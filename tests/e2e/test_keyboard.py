@@ -10,7 +10,7 @@ import re
 import pytest
 
 from portal.notifications import sms
-from tests.e2e.conftest import DESKTOP, PHONE
+from tests.e2e.browser import DESKTOP, PHONE
 from tests.factories import ClinicFactory, PatientFactory, PatientIdentifierFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -6,14 +6,13 @@ import datetime
 import pytest
 from django.core import mail
 
-from patients.models import PatientAccess
-from tests.e2e.conftest import DESKTOP, PHONE
+from tests.e2e.browser import DESKTOP, PHONE, admin_sign_in
 from tests.factories import (
     TEST_PASSWORD,
     ClinicAdminFactory,
     ClinicFactory,
+    PatientAccessFactory,
     PatientFactory,
-    UserFactory,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -21,13 +20,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 SUBJECT = "Your blood test"
 BODY = "Hello Maria,\nyour results are in. Please book a visit to go over them."
 REPLY = "Thank you!\nI will book for next week."
-
-
-def _admin_sign_in(page, url, username):
-    page.goto(url)
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Log in").click()
 
 
 def _both_widths(page, screenshot, name):
@@ -48,14 +40,7 @@ def test_staff_write_the_patient_reads_and_replies_and_staff_see_the_reply(
         date_of_birth=datetime.date(1961, 4, 9),
         email="maria@example.com",
     )
-    maria = UserFactory(
-        clinic=clinic,
-        username="maria",
-        first_name="Maria",
-        last_name="Silva",
-        email="maria@example.com",
-    )
-    PatientAccess.objects.create(clinic=clinic, user=maria, patient=chart)
+    PatientAccessFactory(patient=chart, user__username="maria")
 
     staff_context = browser.new_context(viewport=DESKTOP)
     patient_context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
@@ -64,7 +49,7 @@ def test_staff_write_the_patient_reads_and_replies_and_staff_see_the_reply(
     staff, patient = staff_context.new_page(), patient_context.new_page()
 
     # Staff start a thread from the admin.
-    _admin_sign_in(staff, clinic_url("demo", "/admin/messaging/thread/"), "admin")
+    admin_sign_in(staff, clinic_url("demo", "/admin/messaging/thread/"), "admin")
     staff.get_by_role("link", name="Start a message").click()
     staff.get_by_label("Patient").select_option(label="Silva, Maria · 1961-04-09")
     staff.get_by_label("Category").select_option(label="General")
@@ -73,7 +58,7 @@ def test_staff_write_the_patient_reads_and_replies_and_staff_see_the_reply(
     screenshot(staff, "messaging-admin-start-desktop")
     staff.get_by_role("button", name="Send").click()
     staff.get_by_text("Message sent to Silva, Maria").wait_for()
-    assert "not read by the patient yet" in staff.content()
+    staff.get_by_text("not read by the patient yet").wait_for()
 
     [notice] = mail.outbox
     assert notice.to == ["maria@example.com"]
@@ -106,7 +91,8 @@ def test_staff_write_the_patient_reads_and_replies_and_staff_see_the_reply(
     patient.set_viewport_size(PHONE)
     patient.get_by_role("button", name="Send reply").click()
     patient.get_by_text("Message sent.").wait_for()
-    assert "I will book for next week." in patient.content()
+    # Waits for the rendered reply rather than reading the page while it may still load.
+    patient.get_by_text("I will book for next week.").first.wait_for()
     screenshot(patient, "messaging-portal-thread-replied-phone")
     patient.get_by_role("link", name="All messages").click()
     patient.get_by_text("You have no unread messages.").wait_for()

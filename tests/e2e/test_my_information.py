@@ -4,14 +4,8 @@ import re
 
 import pytest
 
-from tests.conftest import portal_client
-from tests.factories import (
-    TEST_PASSWORD,
-    ClinicFactory,
-    PatientAccessFactory,
-    PatientFactory,
-    StaffFactory,
-)
+from tests.e2e.browser import admin_sign_in, portal_session_in
+from tests.factories import ClinicFactory, PatientAccessFactory, PatientFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -28,10 +22,7 @@ def test_an_address_change_goes_through_patient_requests(browser, clinic_url, sc
     staff_context = browser.new_context(viewport={"width": 1280, "height": 900})
     for context in (patient_context, staff_context):
         context.set_default_timeout(10_000)
-    session = portal_client(grant.user, grant.patient).cookies["sessionid"].value
-    patient_context.add_cookies(
-        [{"name": "sessionid", "value": session, "url": clinic_url("demo", "/")}]
-    )
+    portal_session_in(patient_context, clinic_url("demo", "/"), grant.user, grant.patient)
     patient, staff = patient_context.new_page(), staff_context.new_page()
 
     patient.goto(clinic_url("demo", "/portal/"))
@@ -45,10 +36,7 @@ def test_an_address_change_goes_through_patient_requests(browser, clinic_url, sc
     assert "10 Main Street" in patient.locator("#chart-details").inner_text()
     screenshot(patient, "my-information-pending-phone")
 
-    staff.goto(clinic_url("demo", "/admin/patients/changerequest/"))
-    staff.get_by_label("Username").fill("frontdesk")
-    staff.get_by_label("Password").fill(TEST_PASSWORD)
-    staff.get_by_role("button", name="Log in").click()
+    admin_sign_in(staff, clinic_url("demo", "/admin/patients/changerequest/"), "frontdesk")
     staff.get_by_role("link", name=re.compile(r"\d{4}")).first.click()
     assert "22 Rideau Street" in staff.locator("#request-items").inner_text()
     screenshot(staff, "patient-request-admin")

@@ -1,19 +1,12 @@
 """A person signs in at their clinic's portal, clicking by the words on the screen."""
 
-import re
-
 import pytest
 
 from patients.models import Patient
-from portal.notifications import sms
 from tests.factories import ClinicFactory, PatientFactory, PatientIdentifierFactory
+from tests.patients.flows import last_code
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def _latest_code():
-    assert sms.outbox, "no text message was sent"
-    return re.search(r"\b(\d{6})\b", sms.outbox[-1].body).group(1)
 
 
 def _identify_and_get_code(page, url, card, mobile, screenshot=None, prefix=""):
@@ -38,7 +31,7 @@ def _identify_and_get_code(page, url, card, mobile, screenshot=None, prefix=""):
     assert "0111" in page.content() or "0199" in page.content()
     if screenshot:
         screenshot(page, f"{prefix}4-code")
-    page.get_by_label("One time passcode").fill(_latest_code())
+    page.get_by_label("One time passcode").fill(last_code())
     page.get_by_role("button", name="Login").click()
 
 

@@ -8,10 +8,10 @@
 import pytest
 from django.conf import settings
 
-from tests.conftest import host_client
-from tests.factories import TEST_PASSWORD
-from tests.i18n.conftest import ROSE_EMAIL, ROSE_ID, ROSE_MOBILE, SWITCH_URL, choose
-from tests.patients.conftest import client, sign_in
+from tests.clients import host_client
+from tests.factories import TEST_PASSWORD, portal_settings_of
+from tests.i18n.french import ROSE_EMAIL, ROSE_ID, ROSE_MOBILE, SWITCH_URL, choose
+from tests.patients.flows import sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -86,9 +86,7 @@ def test_the_switch_does_not_send_people_to_another_site(clinic):
 
 
 def test_the_switch_needs_the_page_csrf_token(clinic):
-    from django.test import Client
-
-    c = Client(HTTP_HOST="demo.localhost", enforce_csrf_checks=True)
+    c = host_client("demo", enforce_csrf_checks=True)
     assert c.post(SWITCH_URL, {"language": "fr", "next": "/portal/"}).status_code == 403
     page = c.get("/portal/").content.decode()
     token = page.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
@@ -109,7 +107,7 @@ def test_an_unknown_language_changes_nothing(clinic):
 
 
 def test_a_french_preferring_patient_gets_french_pages_after_signing_in(rose):
-    c = client(HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
+    c = host_client(committing=True, HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
     assert _lang(c.get("/portal/")) == "en"
     _sign_in_rose(c)
     home = c.get("/portal/")
@@ -120,7 +118,7 @@ def test_a_french_preferring_patient_gets_french_pages_after_signing_in(rose):
 
 
 def test_the_preference_also_applies_after_a_password_sign_in(rose):
-    c = client(HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
+    c = host_client(committing=True, HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
     answer = c.post("/portal/sign-in/password/", {"login": ROSE_EMAIL, "password": TEST_PASSWORD})
     assert answer.status_code == 302
     assert _lang(c.get("/portal/")) == "fr"
@@ -129,14 +127,14 @@ def test_the_preference_also_applies_after_a_password_sign_in(rose):
 def test_the_preference_beats_the_browser(rose, rose_chart):
     rose_chart.preferred_language = "en"
     rose_chart.save(update_fields=["preferred_language"])
-    c = client(HTTP_ACCEPT_LANGUAGE=FRENCH_BROWSER)
+    c = host_client(committing=True, HTTP_ACCEPT_LANGUAGE=FRENCH_BROWSER)
     assert _lang(c.get("/portal/")) == "fr"
     _sign_in_rose(c)
     assert _lang(c.get("/portal/")) == "en"
 
 
 def test_the_switch_overrides_the_preference_for_the_rest_of_the_visit(rose):
-    c = client(HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
+    c = host_client(committing=True, HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
     _sign_in_rose(c)
     assert _lang(c.get("/portal/")) == "fr"
     response = choose(c, "en", "/portal/appointments/")
@@ -150,24 +148,22 @@ def test_the_switch_overrides_the_preference_for_the_rest_of_the_visit(rose):
 def test_a_language_chosen_before_signing_in_is_kept(rose, rose_chart):
     rose_chart.preferred_language = "en"
     rose_chart.save(update_fields=["preferred_language"])
-    c = client(HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
+    c = host_client(committing=True, HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
     choose(c, "fr")
     _sign_in_rose(c)
     assert _lang(c.get("/portal/")) == "fr"
 
 
 def test_messages_shown_right_after_signing_in_use_the_preference(rose, clinic):
-    portal_settings = clinic.portal_settings
-    portal_settings.mfa_required = True
-    portal_settings.save()
-    c = client(HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
+    portal_settings_of(clinic, mfa_required=True)
+    c = host_client(committing=True, HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
     c.post("/portal/sign-in/password/", {"login": ROSE_EMAIL, "password": TEST_PASSWORD})
     page = c.get("/portal/account/authenticator/").content.decode()
     assert "Votre clinique demande à chaque patient" in page
 
 
 def test_after_signing_out_the_next_person_gets_their_own_browser_language(rose):
-    c = client(HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
+    c = host_client(committing=True, HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
     _sign_in_rose(c)
     assert _lang(c.get("/portal/")) == "fr"
     c.post("/portal/sign-out/")

@@ -12,17 +12,21 @@ import re
 
 import pytest
 from django.core import mail
-from django.test import TestCase
 from django.utils import translation
 
 from portal.notifications import registry, sms
-from portal.notifications.models import Notification
 from portal.notifications.rendering import render_notification
-from tests.factories import UserFactory
+from tests.clients import committed, host_client
+from tests.factories import (
+    NotificationFactory,
+    PatientAccessFactory,
+    UserFactory,
+    VerificationRequestFactory,
+)
 from tests.i18n.catalog import read_po
-from tests.i18n.conftest import ROSE_ID, ROSE_MOBILE, choose
-from tests.patients.conftest import begin, client, last_code
-from tests.portal.test_notifications import RENDERABLE, SAMPLE_CONTEXT
+from tests.i18n.french import ROSE_ID, ROSE_MOBILE, choose
+from tests.patients.flows import begin, last_code, sign_in
+from tests.portal.outbox import RENDERABLE, SAMPLE_CONTEXT
 
 pytestmark = pytest.mark.django_db
 
@@ -34,11 +38,6 @@ GSM_7 = set(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZ"
     "ÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
-
-
-def _committed(function, **kwargs):
-    with TestCase.captureOnCommitCallbacks(execute=True):
-        return function(**kwargs)
 
 
 def _english_sentences():
@@ -61,7 +60,7 @@ ENGLISH = _english_sentences()
 def _render(clinic, template, channel, language, monkeypatch):
     if template != "staff_test":
         monkeypatch.setitem(registry._builders, template, lambda notification: SAMPLE_CONTEXT)
-    row = Notification(
+    row = NotificationFactory.build(
         clinic=clinic,
         channel=channel,
         recipient="+16135550123" if channel == "sms" else "someone@example.com",
@@ -99,14 +98,14 @@ def test_french_text_messages_stay_in_the_plain_sms_alphabet(
 
 
 def test_a_french_browser_gets_its_sign_in_code_in_french(rose):
-    c = client(HTTP_ACCEPT_LANGUAGE=FRENCH_BROWSER)
+    c = host_client(committing=True, HTTP_ACCEPT_LANGUAGE=FRENCH_BROWSER)
     begin(c, id_number=ROSE_ID, contact=ROSE_MOBILE)
     assert "est votre code à usage unique" in sms.outbox[-1].body
     assert last_code()
 
 
 def test_the_switch_sets_the_language_of_the_sign_in_code(rose):
-    c = client(HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
+    c = host_client(committing=True, HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
     choose(c, "fr")
     begin(c, id_number=ROSE_ID, contact="rose.tremblay@example.com", contact_type="email")
     message = mail.outbox[-1]
@@ -117,16 +116,18 @@ def test_the_switch_sets_the_language_of_the_sign_in_code(rose):
 
 
 def test_an_english_browser_gets_its_sign_in_code_in_english(rose):
-    begin(client(HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER), id_number=ROSE_ID, contact=ROSE_MOBILE)
+    begin(
+        host_client(committing=True, HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER),
+        id_number=ROSE_ID,
+        contact=ROSE_MOBILE,
+    )
     assert "is your Demo Family Clinic portal passcode" in sms.outbox[-1].body
 
 
 def test_a_signed_in_french_patient_confirms_a_new_email_with_a_french_code(rose, rose_chart):
     from patients import demographics
 
-    c = client(HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
-    from tests.patients.conftest import sign_in
-
+    c = host_client(committing=True, HTTP_ACCEPT_LANGUAGE=ENGLISH_BROWSER)
     sign_in(c, id_number=ROSE_ID, contact=ROSE_MOBILE)
     values = demographics.chart_values(rose_chart)
     values["email"] = "rose.nouveau@example.com"
@@ -137,7 +138,7 @@ def test_a_signed_in_french_patient_confirms_a_new_email_with_a_french_code(rose
 
 
 def test_a_reset_link_goes_in_the_language_of_the_pages(rose):
-    c = client(HTTP_ACCEPT_LANGUAGE=FRENCH_BROWSER)
+    c = host_client(committing=True, HTTP_ACCEPT_LANGUAGE=FRENCH_BROWSER)
     c.post("/portal/password-reset/", {"login": ROSE_MOBILE})
     assert "créez un nouveau mot de passe" in sms.outbox[-1].body
 
@@ -145,17 +146,17 @@ def test_a_reset_link_goes_in_the_language_of_the_pages(rose):
 # --- Notices about a patient: the chart's preferred language ---------------------------
 
 
-def test_an_appointment_notice_has_its_date_in_french(rose_chart, provider, visit_type, fiona):
+def test_an_appointment_notice_has_its_date_in_french(rose_chart, roses_doctor, visit_type, fiona):
     import datetime as dt
 
     from appointments import services
 
     start = dt.datetime(2030, 3, 5, 14, 0, tzinfo=dt.UTC)
     with translation.override("en"):  # a request or worker in another language
-        _committed(
+        committed(
             services.appointment_book,
             patient=rose_chart,
-            provider=provider,
+            provider=roses_doctor,
             appointment_type=visit_type,
             start=start,
             booked_by=fiona,
@@ -172,19 +173,15 @@ def test_an_appointment_notice_has_its_date_in_french(rose_chart, provider, visi
 @pytest.fixture
 def luc(clinic, rose_chart):
     """Rose's son, who acts for her; his account has no chart (and so no language)."""
-    from patients.models import PatientAccess
-
     user = UserFactory(clinic=clinic, username="luc", email="luc@example.com", phone="")
-    PatientAccess.objects.create(
-        clinic=clinic, user=user, patient=rose_chart, relationship="other", can_messages=True
-    )
+    PatientAccessFactory(user=user, patient=rose_chart, relationship="other", can_messages=True)
     return user
 
 
 def test_a_representative_is_told_of_a_new_message_in_the_patients_language(rose_chart, luc, fiona):
     from messaging import services
 
-    _committed(
+    committed(
         services.thread_start,
         clinic=rose_chart.clinic,
         patient=rose_chart,
@@ -202,7 +199,7 @@ def test_a_representative_is_told_of_a_new_message_in_the_patients_language(rose
 def test_a_representatives_invitation_goes_in_the_patients_language(rose_chart, clinic_admin):
     from invitations import services
 
-    _committed(
+    committed(
         services.invitation_send,
         patient=rose_chart,
         channel="email",
@@ -221,7 +218,7 @@ def test_the_end_of_portal_access_is_told_in_the_patients_language(
 ):
     from invitations import services
 
-    _committed(services.portal_access_revoke, patient=rose_chart, revoked_by=clinic_admin)
+    committed(services.portal_access_revoke, patient=rose_chart, revoked_by=clinic_admin)
     told = {message.to[0]: message for message in mail.outbox}
     assert set(told) == {rose.email, "luc@example.com"}
     for message in told.values():
@@ -230,18 +227,11 @@ def test_the_end_of_portal_access_is_told_in_the_patients_language(
 
 def test_a_declined_identity_check_is_told_in_the_charts_language(rose_chart, clinic, fiona):
     from patients.demographics import verification_decline
-    from patients.models import VerificationRequest
 
     someone = UserFactory(clinic=clinic, username="someone", phone="+16135550111")
-    verification = VerificationRequest.objects.create(
-        clinic=clinic,
-        patient=rose_chart,
-        user=someone,
-        channel="sms",
-        destination="+16135550111",
+    verification = VerificationRequestFactory(
+        patient=rose_chart, user=someone, channel="sms", destination="+16135550111"
     )
-    _committed(
-        verification_decline, request=None, verification=verification, decided_by=fiona
-    )
+    committed(verification_decline, request=None, verification=verification, decided_by=fiona)
     assert sms.outbox[-1].to == "+16135550111"
     assert "n'a pas pu confirmer votre identité" in sms.outbox[-1].body

@@ -11,8 +11,9 @@ import re
 
 import pytest
 
-from tests.conftest import host_client, portal_client
-from tests.i18n.conftest import DATA, ROSE_ID, SWITCH_URL, choose, ui_texts, words_only
+from tests.clients import host_client, portal_client
+from tests.factories import portal_settings_of
+from tests.i18n.french import DATA, ROSE_ID, SWITCH_URL, choose, ui_texts, words_only
 
 pytestmark = pytest.mark.django_db
 
@@ -144,9 +145,9 @@ SIGNED_IN_PAGES = [
     ids=[p[0] for p in SIGNED_IN_PAGES],
 )
 def test_every_signed_in_page_reads_in_french(
-    frozen_today, roses_portal, rose, rose_chart, page, method, path, data, prepare, french
+    frozen, roses_portal, rose, rose_chart, page, method, path, data, prepare, french
 ):
-    from tests.i18n.conftest import ROSE_EMAIL  # noqa: F401 - keeps DATA honest
+    from tests.i18n.french import ROSE_EMAIL  # noqa: F401 - keeps DATA honest
 
     path = path(roses_portal) if callable(path) else path
     data = data(roses_portal) if callable(data) else data
@@ -199,10 +200,7 @@ def test_the_sign_in_steps_after_the_id_read_in_french(clinic, rose_chart):
 
 
 def test_pages_that_explain_a_refusal_read_in_french(roses_portal, clinic, rose, rose_chart):
-    portal_settings = clinic.portal_settings
-    portal_settings.booking_allowed = False
-    portal_settings.patient_messages_allowed = False
-    portal_settings.save()
+    portal_settings_of(clinic, booking_allowed=False, patient_messages_allowed=False)
     c = portal_client(rose, rose_chart)
     choose(c, "fr")
     refused = c.get("/portal/appointments/book/").content.decode()

@@ -10,21 +10,19 @@ import pytest
 import time_machine
 from django.core import mail
 
-from clinics.models import ClinicDomain
 from invitations import services
 from invitations.models import Invitation
 from invitations.views import SESSION_TOKEN
 from patients.models import PatientAccess
 from portal.audit.models import AuditEvent
 from portal.notifications.models import Notification
-from tests.conftest import host_client
-from tests.factories import PatientFactory, UserFactory
-from tests.invitations.conftest import (
-    NOW,
+from tests.clients import host_client, portal_client, staff_client
+from tests.clock import NOW
+from tests.factories import ClinicDomainFactory, PatientAccessFactory, PatientFactory
+from tests.invitations.flows import (
     PATIENT_DOB,
     accept_as_new_account,
     admin_url,
-    client,
     confirm_dob,
     create_account,
     email_link,
@@ -32,9 +30,7 @@ from tests.invitations.conftest import (
     last_email_link,
     open_link,
     path_of,
-    portal_session_client,
     send,
-    staff_client,
     token_of,
 )
 
@@ -59,10 +55,10 @@ def assert_dead(response, why):
 
 def test_it_works_at_71_hours_59_minutes(patient, front_desk):
     with time_machine.travel(NOW, tick=False) as clock:
-        send(staff_client(front_desk), patient)
+        send(staff_client(front_desk, committing=True), patient)
         link = last_email_link()
         clock.move_to(NOW + timedelta(hours=71, minutes=59))
-        c = client()
+        c = host_client(committing=True)
         page = open_link(c, link)
         assert page.status_code == 200
         assert "date of birth" in page.content.decode()
@@ -72,19 +68,19 @@ def test_it_works_at_71_hours_59_minutes(patient, front_desk):
 
 def test_it_is_dead_at_72_hours_1_minute(patient, front_desk):
     with time_machine.travel(NOW, tick=False) as clock:
-        send(staff_client(front_desk), patient)
+        send(staff_client(front_desk, committing=True), patient)
         link = last_email_link()
         clock.move_to(NOW + timedelta(hours=72, minutes=1))
-        assert_dead(open_link(client(), link), "The link has expired.")
+        assert_dead(open_link(host_client(committing=True), link), "The link has expired.")
     assert not PatientAccess.objects.filter(patient=patient).exists()
 
 
 def test_it_cannot_be_finished_after_it_expires_midway(patient, front_desk):
     with time_machine.travel(NOW, tick=False) as clock:
-        send(staff_client(front_desk), patient)
+        send(staff_client(front_desk, committing=True), patient)
         link = last_email_link()
         clock.move_to(NOW + timedelta(hours=71, minutes=59))
-        c = client()
+        c = host_client(committing=True)
         open_link(c, link)
         assert confirm_dob(c, PATIENT_DOB).status_code == 302
         clock.move_to(NOW + timedelta(hours=72, minutes=1))
@@ -97,75 +93,75 @@ def test_it_follows_the_clinics_validity_setting(clinic, patient, front_desk):
     clinic.portal_settings.invitation_validity_hours = 24
     clinic.portal_settings.save()
     with time_machine.travel(NOW, tick=False) as clock:
-        send(staff_client(front_desk), patient)
+        send(staff_client(front_desk, committing=True), patient)
         link = last_email_link()
         assert "24 hours" in mail.outbox[-1].body
         clock.move_to(NOW + timedelta(hours=24, minutes=1))
-        assert_dead(open_link(client(), link), "The link has expired.")
+        assert_dead(open_link(host_client(committing=True), link), "The link has expired.")
 
 
 # --- What kills it ------------------------------------------------------------------------
 
 
 def test_it_is_dead_after_use(patient, front_desk):
-    send(staff_client(front_desk), patient)
+    send(staff_client(front_desk, committing=True), patient)
     link = last_email_link()
-    c = client()
+    c = host_client(committing=True)
     accept_as_new_account(c, link, PATIENT_DOB)
-    assert_dead(open_link(client(), link), "The link was already used.")
+    assert_dead(open_link(host_client(committing=True), link), "The link was already used.")
     # Not even the person who used it can open it again.
     assert_dead(open_link(c, link), "The link was already used.")
     assert PatientAccess.objects.filter(patient=patient).count() == 1
 
 
 def test_it_is_dead_after_a_newer_invitation_and_the_newer_one_works(patient, front_desk):
-    staff = staff_client(front_desk)
+    staff = staff_client(front_desk, committing=True)
     send(staff, patient)
     older = last_email_link()
     send(staff, patient)
     newer = last_email_link()
     assert token_of(older) != token_of(newer)
-    assert_dead(open_link(client(), older), "newer invitation")
-    accept_as_new_account(client(), newer, PATIENT_DOB)
+    assert_dead(open_link(host_client(committing=True), older), "newer invitation")
+    accept_as_new_account(host_client(committing=True), newer, PATIENT_DOB)
     states = [i.state() for i in Invitation.objects.filter(patient=patient)]
     assert states == [Invitation.State.USED, Invitation.State.SUPERSEDED]
 
 
 def test_it_is_dead_after_resend(patient, front_desk):
-    staff = staff_client(front_desk)
+    staff = staff_client(front_desk, committing=True)
     send(staff, patient)
     older = last_email_link()
     response = staff.post(admin_url(patient, "portal/resend/"))
     assert response.status_code == 302
     newer = last_email_link()
     assert newer != older
-    assert_dead(open_link(client(), older), "newer invitation")
-    assert open_link(client(), newer).status_code == 200
+    assert_dead(open_link(host_client(committing=True), older), "newer invitation")
+    assert open_link(host_client(committing=True), newer).status_code == 200
 
 
 def test_it_is_dead_after_revoke(patient, front_desk, clinic_admin):
-    send(staff_client(front_desk), patient)
+    send(staff_client(front_desk, committing=True), patient)
     link = last_email_link()
-    revoke = staff_client(clinic_admin).post(admin_url(patient, "portal/revoke/"))
+    revoke = staff_client(clinic_admin, committing=True).post(admin_url(patient, "portal/revoke/"))
     assert revoke.status_code == 302
-    assert_dead(open_link(client(), link), "The clinic cancelled this link.")
+    assert_dead(open_link(host_client(committing=True), link), "The clinic cancelled this link.")
 
 
 def test_it_cannot_be_finished_after_revoke_midway(patient, front_desk, clinic_admin):
-    send(staff_client(front_desk), patient)
+    send(staff_client(front_desk, committing=True), patient)
     link = last_email_link()
-    c = client()
+    c = host_client(committing=True)
     open_link(c, link)
     assert confirm_dob(c, PATIENT_DOB).status_code == 302
-    staff_client(clinic_admin).post(admin_url(patient, "portal/revoke/"))
+    staff_client(clinic_admin, committing=True).post(admin_url(patient, "portal/revoke/"))
     assert_dead(create_account(c), "The clinic cancelled this link.")
     assert not PatientAccess.objects.filter(patient=patient).exists()
 
 
 def test_it_dies_after_five_wrong_dates_of_birth(patient, front_desk):
-    send(staff_client(front_desk), patient)
+    send(staff_client(front_desk, committing=True), patient)
     link = last_email_link()
-    c = client()
+    c = host_client(committing=True)
     open_link(c, link)
     for wrong_year in range(1962, 1966):
         response = confirm_dob(c, date(wrong_year, 4, 9))
@@ -177,15 +173,15 @@ def test_it_dies_after_five_wrong_dates_of_birth(patient, front_desk):
     assert fifth.status_code == 200
     # The right date of birth is too late now, in this browser or another.
     assert_dead(confirm_dob(c, PATIENT_DOB), "The clinic cancelled this link.")
-    assert_dead(open_link(client(), link), "The clinic cancelled this link.")
+    assert_dead(open_link(host_client(committing=True), link), "The clinic cancelled this link.")
     invitation = Invitation.objects.get(patient=patient)
     assert invitation.dob_failures == 5
     assert invitation.state() == Invitation.State.REVOKED
 
 
 def test_it_asks_for_the_date_of_birth_before_anything_else(patient, front_desk):
-    send(staff_client(front_desk), patient)
-    c = client()
+    send(staff_client(front_desk, committing=True), patient)
+    c = host_client(committing=True)
     open_link(c, last_email_link())
     # Skipping the date of birth step gets the same question again.
     skipped = create_account(c)
@@ -198,7 +194,7 @@ def test_it_asks_for_the_date_of_birth_before_anything_else(patient, front_desk)
 
 
 def test_it_is_refused_on_another_clinics_host(patient, front_desk, other_clinic):
-    send(staff_client(front_desk), patient)
+    send(staff_client(front_desk, committing=True), patient)
     link = last_email_link()
     northside = host_client("northside")
     landing = northside.get(path_of(link))
@@ -211,27 +207,27 @@ def test_it_is_refused_on_another_clinics_host(patient, front_desk, other_clinic
     assert "Northside Health Centre" in page.content.decode()
     # The link is not spent by the refusal: it still works on its own clinic.
     assert Invitation.objects.get(patient=patient).state() == Invitation.State.VALID
-    assert open_link(client(), link).status_code == 200
+    assert open_link(host_client(committing=True), link).status_code == 200
 
 
 def test_it_builds_the_link_on_the_clinics_primary_domain(settings, clinic, patient, front_desk):
-    ClinicDomain.objects.create(clinic=clinic, domain="portal.demo-clinic.example", is_primary=True)
+    ClinicDomainFactory(clinic=clinic, domain="portal.demo-clinic.example", is_primary=True)
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "portal.demo-clinic.example"]
-    staff = client("demo.localhost", front_desk)
+    staff = host_client("demo.localhost", front_desk, committing=True)
     send(staff, patient)
     link = last_email_link()
     assert link.startswith("http://portal.demo-clinic.example")
     assert urlsplit(link).hostname == "portal.demo-clinic.example"
     # The link works on that domain.
-    page = open_link(client("portal.demo-clinic.example"), link)
+    page = open_link(host_client("portal.demo-clinic.example", committing=True), link)
     assert page.status_code == 200
     assert "date of birth" in page.content.decode()
 
 
 def test_it_ignores_a_forged_forwarded_host(settings, clinic, patient, front_desk):
-    ClinicDomain.objects.create(clinic=clinic, domain="portal.demo-clinic.example", is_primary=True)
+    ClinicDomainFactory(clinic=clinic, domain="portal.demo-clinic.example", is_primary=True)
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "portal.demo-clinic.example"]
-    staff = client("demo.localhost", front_desk)
+    staff = host_client("demo.localhost", front_desk, committing=True)
     response = send(staff, patient, HTTP_X_FORWARDED_HOST="evil.example")
     assert response.status_code == 302
     message = mail.outbox[-1]
@@ -242,7 +238,7 @@ def test_it_ignores_a_forged_forwarded_host(settings, clinic, patient, front_des
 
 
 def test_it_sends_nothing_for_a_forged_host_header(clinic, patient, front_desk):
-    staff = client("evil.example", front_desk)
+    staff = host_client("evil.example", front_desk, committing=True)
     response = send(staff, patient)
     assert response.status_code == 400
     assert not Invitation.objects.exists()
@@ -250,7 +246,7 @@ def test_it_sends_nothing_for_a_forged_host_header(clinic, patient, front_desk):
 
 
 def test_it_builds_the_link_on_the_subdomain_without_a_custom_domain(patient, front_desk):
-    send(staff_client(front_desk), patient)
+    send(staff_client(front_desk, committing=True), patient)
     link = last_email_link()
     assert link.startswith("http://demo.localhost:8000/portal/invitation/")
 
@@ -262,12 +258,12 @@ def test_it_keeps_the_token_out_of_referrers_logs_and_the_database(caplog, patie
     caplog.set_level(logging.DEBUG)
     for name in ("django.request", "django.server", "celery", "portal", "invitations"):
         caplog.set_level(logging.DEBUG, logger=name)
-    send(staff_client(front_desk), patient)
+    send(staff_client(front_desk, committing=True), patient)
     link = last_email_link()
     token = token_of(link)
     assert len(token) >= 40
 
-    c = client()
+    c = host_client(committing=True)
     landing = c.get(path_of(link))
     assert landing.status_code == 302
     assert landing["Referrer-Policy"] == "no-referrer"
@@ -308,8 +304,8 @@ def test_it_keeps_the_token_out_of_referrers_logs_and_the_database(caplog, patie
 
 
 def test_it_does_not_answer_a_date_of_birth_once_the_link_died_meanwhile(patient, front_desk):
-    send(staff_client(front_desk), patient)
-    open_link(client(), last_email_link())
+    send(staff_client(front_desk, committing=True), patient)
+    open_link(host_client(committing=True), last_email_link())
     # What the view read before the other tabs' wrong guesses were recorded.
     seen_by_the_view = Invitation.objects.get(patient=patient)
     assert seen_by_the_view.state() == Invitation.State.VALID
@@ -323,8 +319,8 @@ def test_it_does_not_answer_a_date_of_birth_once_the_link_died_meanwhile(patient
 
 def test_it_asks_a_signed_in_owner_only_to_accept(registered, front_desk):
     patient, user = registered.patient, registered.user
-    send(staff_client(front_desk), patient)
-    c = portal_session_client(user, patient)
+    send(staff_client(front_desk, committing=True), patient)
+    c = portal_client(user, patient, committing=True)
     open_link(c, last_email_link())
     confirm_dob(c, PATIENT_DOB)
     page = c.get("/portal/invitation/")
@@ -334,17 +330,23 @@ def test_it_asks_a_signed_in_owner_only_to_accept(registered, front_desk):
     assert [g.user_id for g in live] == [user.pk]
 
 
+def _opened_where_bob_is_signed_in(patient, front_desk):
+    """Staff send the patient's invitation; it is opened, and the date of birth confirmed,
+    in a browser where Bob (another patient of the clinic) is signed in. Returns Bob, the
+    browser and the page it then shows."""
+    bob_chart = PatientFactory(clinic=patient.clinic, email="bob@example.com")
+    bob = PatientAccessFactory(patient=bob_chart, user__username="bob").user
+    send(staff_client(front_desk, committing=True), patient)
+    c = portal_client(bob, bob_chart, committing=True)
+    open_link(c, last_email_link())
+    confirm_dob(c, PATIENT_DOB)
+    return bob, c, c.get("/portal/invitation/")
+
+
 def test_it_refuses_a_signed_in_account_that_is_not_the_invitations(registered, front_desk):
     """Someone else's account is signed in on this browser; the invited contact has one too."""
     patient = registered.patient
-    other_chart = PatientFactory(clinic=patient.clinic, email="bob@example.com")
-    bob = UserFactory(clinic=patient.clinic, username="bob", email="bob@example.com")
-    PatientAccess.objects.create(clinic=patient.clinic, user=bob, patient=other_chart)
-    send(staff_client(front_desk), patient)
-    c = portal_session_client(bob, other_chart)
-    open_link(c, last_email_link())
-    confirm_dob(c, PATIENT_DOB)
-    page = c.get("/portal/invitation/")
+    bob, c, page = _opened_where_bob_is_signed_in(patient, front_desk)
     assert "This invitation is for another account" in page.content.decode()
     c.post("/portal/invitation/", {"terms": "on"})
     assert not PatientAccess.objects.filter(user=bob, patient=patient).exists()
@@ -352,14 +354,7 @@ def test_it_refuses_a_signed_in_account_that_is_not_the_invitations(registered, 
 
 def test_it_does_not_join_a_signed_in_account_with_another_contact(patient, front_desk):
     """Bob is signed in on a shared computer; Maria (no account yet) opens her link there."""
-    bob_chart = PatientFactory(clinic=patient.clinic, email="bob@example.com")
-    bob = UserFactory(clinic=patient.clinic, username="bob", email="bob@example.com")
-    PatientAccess.objects.create(clinic=patient.clinic, user=bob, patient=bob_chart)
-    send(staff_client(front_desk), patient)
-    c = portal_session_client(bob, bob_chart)
-    open_link(c, last_email_link())
-    confirm_dob(c, PATIENT_DOB)
-    page = c.get("/portal/invitation/")
+    bob, c, page = _opened_where_bob_is_signed_in(patient, front_desk)
     c.post("/portal/invitation/", {"terms": "on"})
     assert not PatientAccess.objects.filter(user=bob, patient=patient).exists()
     assert "This invitation is for another account" in page.content.decode()

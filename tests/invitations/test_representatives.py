@@ -18,12 +18,16 @@ from patients.models import PatientAccess, VerificationRequest
 from patients.selectors import access_for_user, usable_grants
 from patients.sessions import SESSION_PATIENT
 from portal.notifications import sms
-from tests.conftest import portal_client
-from tests.factories import TEST_PASSWORD, PatientFactory, PatientIdentifierFactory, UserFactory
-from tests.invitations.conftest import (
-    CODE_RE,
+from tests.clients import host_client, portal_client, staff_client
+from tests.factories import (
+    TEST_PASSWORD,
+    PatientAccessFactory,
+    PatientFactory,
+    PatientIdentifierFactory,
+    UserFactory,
+)
+from tests.invitations.flows import (
     admin_url,
-    client,
     confirm_dob,
     create_account,
     flash,
@@ -32,8 +36,8 @@ from tests.invitations.conftest import (
     last_sms_link,
     open_link,
     sign_in_with_password,
-    staff_client,
 )
+from tests.patients.flows import CODE_RE
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +47,9 @@ CHILD_ID = "5550001112"
 
 
 @pytest.fixture
-def child(clinic):
+def child(clinic, frozen):
+    """Leo, 11 at NOW. The clock is frozen: a parent's access ends the day he turns 16
+    (2034-06-01), and with it every test of acting for him."""
     patient = PatientFactory(
         clinic=clinic,
         first_name="Leo",
@@ -68,15 +74,11 @@ def invite_representative(staff, patient, **overrides):
     return staff.post(admin_url(patient, "portal/representative/"), data)
 
 
-def grant_for(user, patient, **fields):
-    return PatientAccess.objects.create(clinic=patient.clinic, user=user, patient=patient, **fields)
-
-
 # --- Staff give access to a parent ----------------------------------------------------------
 
 
 def test_it_invites_a_parent_who_then_acts_for_the_child(child, front_desk):
-    staff = staff_client(front_desk)
+    staff = staff_client(front_desk, committing=True)
     form = staff.get(admin_url(child, "portal/representative/"))
     assert form.status_code == 200
     response = invite_representative(staff, child)
@@ -94,7 +96,7 @@ def test_it_invites_a_parent_who_then_acts_for_the_child(child, front_desk):
     assert sms.outbox == []
     assert "someone you care for" in mail.outbox[0].body
 
-    c = client()
+    c = host_client(committing=True)
     page = open_link(c, last_email_link())
     assert "the person you will act for" in page.content.decode()
     assert confirm_dob(c, CHILD_DOB).status_code == 302
@@ -118,8 +120,8 @@ def test_it_invites_a_parent_who_then_acts_for_the_child(child, front_desk):
 
 
 def test_it_refuses_the_parents_own_date_of_birth(child, front_desk):
-    invite_representative(staff_client(front_desk), child)
-    c = client()
+    invite_representative(staff_client(front_desk, committing=True), child)
+    c = host_client(committing=True)
     open_link(c, last_email_link())
     response = confirm_dob(c, date(1985, 1, 1))
     assert response.status_code == 200
@@ -133,10 +135,10 @@ def test_it_adds_the_childs_access_to_a_parent_who_is_already_a_patient(clinic, 
     parent = UserFactory(
         clinic=clinic, username="ana", first_name="Ana", last_name="Moreau", email=PARENT_EMAIL
     )
-    grant_for(parent, own_chart, relationship="self")
-    invite_representative(staff_client(front_desk), child)
+    PatientAccessFactory(user=parent, patient=own_chart, relationship="self")
+    invite_representative(staff_client(front_desk, committing=True), child)
 
-    c = client()
+    c = host_client(committing=True)
     open_link(c, last_email_link())
     assert confirm_dob(c, CHILD_DOB).status_code == 302
     assert "Sign in to add this access" in c.get("/portal/invitation/").content.decode()
@@ -173,10 +175,12 @@ def test_it_adds_the_childs_access_to_a_parent_who_is_already_a_patient(clinic, 
 
 def test_it_switches_only_to_people_the_account_has_a_grant_for(clinic, other_clinic, child):
     parent = UserFactory(clinic=clinic, email=PARENT_EMAIL)
-    grant_for(parent, child, relationship="parent")
+    PatientAccessFactory(user=parent, patient=child, relationship="parent")
     stranger = PatientFactory(clinic=clinic, first_name="Stan", last_name="Ranger")
     elsewhere = PatientFactory(clinic=other_clinic)
-    grant_for(UserFactory(clinic=other_clinic), elsewhere, relationship="self")
+    PatientAccessFactory(
+        user=UserFactory(clinic=other_clinic), patient=elsewhere, relationship="self"
+    )
     c = portal_client(parent, child)
     for patient_id in (stranger.pk, elsewhere.pk, "", "not-a-number"):
         response = c.post("/portal/switch/", {"patient": patient_id})
@@ -188,7 +192,7 @@ def test_it_switches_only_to_people_the_account_has_a_grant_for(clinic, other_cl
 
 def test_it_does_not_let_a_forged_session_reach_another_chart(clinic, child):
     parent = UserFactory(clinic=clinic, email=PARENT_EMAIL)
-    grant_for(parent, child, relationship="parent")
+    PatientAccessFactory(user=parent, patient=child, relationship="parent")
     stranger = PatientFactory(clinic=clinic, first_name="Stan", last_name="Ranger")
     c = portal_client(parent, stranger)  # the session names a chart without a grant
     home = c.get("/portal/").content.decode()
@@ -220,9 +224,9 @@ def _appointments_view(request):
 
 def test_it_limits_an_appointments_only_grant(clinic, child):
     parent = UserFactory(clinic=clinic, email=PARENT_EMAIL)
-    grant = grant_for(
-        parent,
-        child,
+    grant = PatientAccessFactory(
+        user=parent,
+        patient=child,
         relationship="parent",
         can_appointments=True,
         can_messages=False,
@@ -247,7 +251,7 @@ def test_it_limits_an_appointments_only_grant(clinic, child):
 
 def test_it_gives_the_patient_every_scope_of_their_own_chart(clinic, child):
     own = UserFactory(clinic=clinic)
-    grant = grant_for(own, child, relationship="self", can_messages=False)
+    grant = PatientAccessFactory(user=own, patient=child, relationship="self", can_messages=False)
     assert grant.allows("messages")
     assert _messages_view(_portal_request(own, child)).status_code == 200
 
@@ -274,7 +278,7 @@ def _home_status(user, patient):
 @pytest.mark.parametrize("relationship", ["parent", "guardian"])
 def test_it_ends_a_parents_access_the_day_the_child_turns_16(clinic, teen, relationship):
     parent = UserFactory(clinic=clinic, email=PARENT_EMAIL)
-    grant_for(parent, teen, relationship=relationship)
+    PatientAccessFactory(user=parent, patient=teen, relationship=relationship)
     with time_machine.travel(DAY_BEFORE_16, tick=False):
         assert [g.patient for g in usable_grants(clinic=clinic, user=parent)] == [teen]
         assert _home_status(parent, teen) == 200
@@ -286,7 +290,7 @@ def test_it_ends_a_parents_access_the_day_the_child_turns_16(clinic, teen, relat
 
 def test_it_keeps_a_parents_access_after_16_when_confirmed(clinic, teen):
     parent = UserFactory(clinic=clinic, email=PARENT_EMAIL)
-    grant = grant_for(parent, teen, relationship="parent")
+    grant = PatientAccessFactory(user=parent, patient=teen, relationship="parent")
     grant.adult_access_confirmed_at = datetime(2030, 3, 1, tzinfo=UTC)
     grant.save()
     with time_machine.travel(SIXTEENTH_BIRTHDAY + timedelta(days=400), tick=False):
@@ -298,7 +302,7 @@ def test_it_follows_the_clinics_age_threshold(clinic, teen):
     clinic.portal_settings.representative_age_threshold = 18
     clinic.portal_settings.save()
     parent = UserFactory(clinic=clinic, email=PARENT_EMAIL)
-    grant_for(parent, teen, relationship="parent")
+    PatientAccessFactory(user=parent, patient=teen, relationship="parent")
     with time_machine.travel(SIXTEENTH_BIRTHDAY, tick=False):
         assert _home_status(parent, teen) == 200
     with time_machine.travel(datetime(2032, 3, 10, 17, 0, tzinfo=UTC), tick=False):
@@ -307,14 +311,19 @@ def test_it_follows_the_clinics_age_threshold(clinic, teen):
 
 def test_it_does_not_end_a_carers_access_by_age(clinic, teen):
     carer = UserFactory(clinic=clinic, email=PARENT_EMAIL)
-    grant = grant_for(carer, teen, relationship="carer")
+    grant = PatientAccessFactory(user=carer, patient=teen, relationship="carer")
     with time_machine.travel(SIXTEENTH_BIRTHDAY, tick=False):
         assert access_for_user(clinic=clinic, user=carer, patient_id=teen.pk) == grant
 
 
 def test_it_gives_no_access_with_an_expired_grant(clinic, child):
     parent = UserFactory(clinic=clinic, email=PARENT_EMAIL)
-    grant_for(parent, child, relationship="parent", expires_at=timezone.now() - timedelta(hours=1))
+    PatientAccessFactory(
+        user=parent,
+        patient=child,
+        relationship="parent",
+        expires_at=timezone.now() - timedelta(hours=1),
+    )
     assert usable_grants(clinic=clinic, user=parent) == []
     assert access_for_user(clinic=clinic, user=parent, patient_id=child.pk) is None
     response = portal_client(parent, child).get("/portal/")
@@ -325,7 +334,7 @@ def test_it_gives_no_access_with_an_expired_grant(clinic, child):
 def test_it_gives_access_until_the_grant_expires(clinic, child):
     parent = UserFactory(clinic=clinic, email=PARENT_EMAIL)
     expires = datetime(2030, 1, 20, 12, 0, tzinfo=UTC)
-    grant_for(parent, child, relationship="parent", expires_at=expires)
+    PatientAccessFactory(user=parent, patient=child, relationship="parent", expires_at=expires)
     with time_machine.travel(expires - timedelta(minutes=1), tick=False):
         assert _home_status(parent, child) == 200
     with time_machine.travel(expires, tick=False):
@@ -340,11 +349,11 @@ def test_it_signs_a_representative_in_with_the_childs_id_and_their_own_email(
     clinic, child, child_has_an_account
 ):
     parent = UserFactory(clinic=clinic, username="ana", first_name="Ana", email=PARENT_EMAIL)
-    grant_for(parent, child, relationship="parent", can_messages=False)
+    PatientAccessFactory(user=parent, patient=child, relationship="parent", can_messages=False)
     if child_has_an_account:
         own = UserFactory(clinic=clinic, username="leo", email="", phone=str(child.mobile))
-        grant_for(own, child, relationship="self")
-    c = client()
+        PatientAccessFactory(user=own, patient=child, relationship="self")
+    c = host_client(committing=True)
     c.post("/portal/", {"id_type": "health-card", "id_number": CHILD_ID})
     c.post("/portal/sign-in/contact/", {"contact_type": "email", "contact": PARENT_EMAIL})
     check = c.post("/portal/sign-in/check/")
@@ -371,7 +380,7 @@ def test_it_signs_a_representative_in_with_the_childs_id_and_their_own_email(
 
 def test_it_reckons_the_birthday_in_the_clinics_time_zone(clinic, teen):
     parent = UserFactory(clinic=clinic, email=PARENT_EMAIL)
-    grant_for(parent, teen, relationship="parent")
+    PatientAccessFactory(user=parent, patient=teen, relationship="parent")
     # 22:00 on 9 March in Toronto, already 10 March in UTC.
     with time_machine.travel(datetime(2030, 3, 10, 3, 0, tzinfo=UTC), tick=False):
         assert _home_status(parent, teen) == 200
@@ -384,28 +393,28 @@ def test_it_reckons_the_birthday_in_the_clinics_time_zone(clinic, teen):
 
 
 def test_it_leaves_the_parents_link_alive_after_a_newer_one_to_the_patient(child, front_desk):
-    staff = staff_client(front_desk)
+    staff = staff_client(front_desk, committing=True)
     invite_representative(staff, child)
     parents_link = last_email_link()
     child.email = "leo@example.com"
     child.save()
     staff.post(admin_url(child, "portal/send/"), {"channel": "email"})
     assert mail.outbox[-1].to == ["leo@example.com"]
-    assert open_link(client(), parents_link).status_code == 200
+    assert open_link(host_client(committing=True), parents_link).status_code == 200
 
 
 def test_it_kills_the_parents_older_link_with_a_newer_one(child, front_desk):
-    staff = staff_client(front_desk)
+    staff = staff_client(front_desk, committing=True)
     invite_representative(staff, child)
     older = last_email_link()
     invite_representative(staff, child, contact=PARENT_EMAIL.upper())
     newer = last_email_link()
-    assert open_link(client(), older).status_code == 410
-    assert open_link(client(), newer).status_code == 200
+    assert open_link(host_client(committing=True), older).status_code == 410
+    assert open_link(host_client(committing=True), newer).status_code == 200
 
 
 def test_it_keeps_the_parents_scopes_on_resend(child, front_desk):
-    staff = staff_client(front_desk)
+    staff = staff_client(front_desk, committing=True)
     invite_representative(staff, child, can_messages="on")
     older = last_email_link()
     response = staff.post(admin_url(child, "portal/resend/"))
@@ -419,18 +428,18 @@ def test_it_keeps_the_parents_scopes_on_resend(child, front_desk):
         True,
         False,
     )
-    assert open_link(client(), older).status_code == 410
+    assert open_link(host_client(committing=True), older).status_code == 410
 
 
 def test_it_invites_a_parent_by_text_message(child, front_desk):
     response = invite_representative(
-        staff_client(front_desk), child, channel="sms", contact="613 555 0199"
+        staff_client(front_desk, committing=True), child, channel="sms", contact="613 555 0199"
     )
     assert response.status_code == 302
     assert mail.outbox == []
     assert [s.to for s in sms.outbox] == ["+16135550199"]
     link = last_sms_link()
-    c = client()
+    c = host_client(committing=True)
     open_link(c, link)
     confirm_dob(c, CHILD_DOB)
     assert create_account(c)["Location"] == "/portal/"
@@ -440,7 +449,7 @@ def test_it_invites_a_parent_by_text_message(child, front_desk):
 
 
 def test_it_refuses_a_representative_form_without_a_usable_contact(child, front_desk):
-    staff = staff_client(front_desk)
+    staff = staff_client(front_desk, committing=True)
     bad_email = invite_representative(staff, child, contact="not an email")
     assert bad_email.status_code == 200
     assert "Enter an email address like name@example.com" in bad_email.content.decode()

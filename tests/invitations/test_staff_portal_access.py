@@ -11,15 +11,20 @@ from invitations.models import Invitation
 from patients.models import Patient, PatientAccess
 from portal.audit.models import AuditEvent
 from portal.notifications import sms
-from tests.conftest import portal_client
-from tests.factories import TEST_PASSWORD, PatientFactory, PatientIdentifierFactory
-from tests.invitations.conftest import (
+from tests.clients import host_client, portal_client, staff_client
+from tests.factories import (
+    TEST_PASSWORD,
+    PatientAccessFactory,
+    PatientFactory,
+    PatientIdentifierFactory,
+    UserFactory,
+)
+from tests.invitations.flows import (
     PATIENT_DOB,
     PATIENT_EMAIL,
     PATIENT_MOBILE,
     accept_as_new_account,
     admin_url,
-    client,
     confirm_dob,
     create_account,
     email_link,
@@ -31,7 +36,6 @@ from tests.invitations.conftest import (
     open_link,
     send,
     sign_in_with_password,
-    staff_client,
 )
 
 pytestmark = pytest.mark.django_db
@@ -58,7 +62,7 @@ def test_it_ends_a_live_session_when_a_clinic_admin_revokes(registered, carla):
     assert before.status_code == 200
     assert is_signed_in(before)
 
-    admin = staff_client(carla)
+    admin = staff_client(carla, committing=True)
     confirm = admin.get(revoke_url(patient))
     assert confirm.status_code == 200
     assert "Revoke portal access for Silva, Maria?" in confirm.content.decode()
@@ -78,7 +82,7 @@ def test_it_ends_a_live_session_when_a_clinic_admin_revokes(registered, carla):
 
 def test_it_tells_the_patient_by_email_without_health_information(registered, carla):
     patient = registered.patient
-    staff_client(carla).post(revoke_url(patient))
+    staff_client(carla, committing=True).post(revoke_url(patient))
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == [PATIENT_EMAIL]
@@ -95,7 +99,7 @@ def test_it_tells_the_patient_by_email_without_health_information(registered, ca
 def test_it_shows_who_revoked_and_when_and_filters_revoked_charts(registered, carla, clinic):
     patient = registered.patient
     other = PatientFactory(clinic=clinic, first_name="Ola", last_name="Untouched")
-    admin = staff_client(carla)
+    admin = staff_client(carla, committing=True)
     admin.post(revoke_url(patient))
 
     page = admin.get(admin_url(patient)).content.decode()
@@ -112,17 +116,19 @@ def test_it_shows_who_revoked_and_when_and_filters_revoked_charts(registered, ca
 
 def test_it_regrants_access_that_keeps_the_same_password(registered, carla, front_desk):
     patient, user = registered.patient, registered.user
-    staff_client(carla).post(revoke_url(patient))
+    staff_client(carla, committing=True).post(revoke_url(patient))
     # The password still signs in, but the account reaches no chart until re-granted.
     assert sign_in_then_account(user).status_code == 403
 
-    staff = staff_client(carla)  # only a clinic admin may grant revoked access again
+    staff = staff_client(
+        carla, committing=True
+    )  # only a clinic admin may grant revoked access again
     sent = send(staff, patient)
     assert sent.status_code == 302
     link = last_email_link()
     assert Patient.objects.get(pk=patient.pk).portal_revoked_at is None
 
-    c = client()
+    c = host_client(committing=True)
     open_link(c, link)
     assert confirm_dob(c, PATIENT_DOB).status_code == 302
     asked = c.get("/portal/invitation/")
@@ -145,7 +151,7 @@ def test_it_regrants_access_that_keeps_the_same_password(registered, carla, fron
 
 def sign_in_then_account(user):
     """Sign in with the account's password; returns the account page's response."""
-    c = client()
+    c = host_client(committing=True)
     sign_in_with_password(c, user.email)
     return c.get("/portal/account/")
 
@@ -153,7 +159,7 @@ def sign_in_then_account(user):
 def test_it_forbids_front_desk_to_revoke(registered, front_desk):
     patient, user = registered.patient, registered.user
     browser = portal_client(user, patient)
-    desk = staff_client(front_desk)
+    desk = staff_client(front_desk, committing=True)
     assert desk.get(revoke_url(patient)).status_code == 403
     assert desk.post(revoke_url(patient)).status_code == 403
     assert "Revoke Patient Portal Access" not in desk.get(admin_url(patient)).content.decode()
@@ -166,15 +172,11 @@ def test_it_forbids_front_desk_to_revoke(registered, front_desk):
 
 
 def test_it_ends_a_carers_access_when_the_chart_is_revoked(registered, carla, clinic):
-    carer = User.objects.create_user(
-        username="carer", email="carer@example.com", clinic=clinic, password=TEST_PASSWORD
-    )
-    PatientAccess.objects.create(
-        clinic=clinic, user=carer, patient=registered.patient, relationship="carer"
-    )
+    carer = UserFactory(clinic=clinic, username="carer", email="carer@example.com")
+    PatientAccessFactory(user=carer, patient=registered.patient, relationship="carer")
     browser = portal_client(carer, registered.patient)
     assert browser.get("/portal/").status_code == 200
-    staff_client(carla).post(revoke_url(registered.patient))
+    staff_client(carla, committing=True).post(revoke_url(registered.patient))
     assert browser.get("/portal/").status_code == 403
     told = sorted(m.to[0] for m in mail.outbox)
     assert told == ["carer@example.com", PATIENT_EMAIL]
@@ -184,7 +186,7 @@ def test_it_ends_a_carers_access_when_the_chart_is_revoked(registered, carla, cl
 
 
 def test_it_explains_that_there_is_no_mobile_number(patient, front_desk):
-    response = send(staff_client(front_desk), patient, channel="sms")
+    response = send(staff_client(front_desk, committing=True), patient, channel="sms")
     assert response.status_code == 302
     assert response["Location"] == admin_url(patient)
     errors = flash(response)
@@ -197,7 +199,7 @@ def test_it_explains_that_there_is_no_mobile_number(patient, front_desk):
 
 
 def test_it_words_the_missing_contact_message_correctly(patient, front_desk):
-    response = send(staff_client(front_desk), patient, channel="sms")
+    response = send(staff_client(front_desk, committing=True), patient, channel="sms")
     (error,) = flash(response)
     assert "Silva, Maria has no mobile number on file." in error
 
@@ -211,7 +213,7 @@ def test_it_sends_an_email_invitation_and_an_sms_notice(clinic, front_desk):
         email=PATIENT_EMAIL,
         mobile=PATIENT_MOBILE,
     )
-    response = send(staff_client(front_desk), patient, channel="email")
+    response = send(staff_client(front_desk, committing=True), patient, channel="email")
     assert response.status_code == 302
     assert any("Portal registration sent to Silva, Maria" in m for m in flash(response))
     assert len(mail.outbox) == 1
@@ -223,14 +225,14 @@ def test_it_sends_an_email_invitation_and_an_sms_notice(clinic, front_desk):
     assert "email" in notice.body
     assert "http" not in notice.body
     assert "/portal/invitation/" not in notice.body
-    assert open_link(client(), link).status_code == 200
+    assert open_link(host_client(committing=True), link).status_code == 200
 
 
 def test_it_sends_no_sms_notice_when_the_clinic_does_not_text(clinic, front_desk):
     clinic.portal_settings.sms_enabled = False
     clinic.portal_settings.save()
     patient = PatientFactory(clinic=clinic, email=PATIENT_EMAIL, mobile=PATIENT_MOBILE)
-    send(staff_client(front_desk), patient, channel="email")
+    send(staff_client(front_desk, committing=True), patient, channel="email")
     assert len(mail.outbox) == 1
     assert sms.outbox == []
 
@@ -244,13 +246,13 @@ def test_it_puts_the_link_in_an_sms_invitation(clinic, front_desk):
         email="",
         mobile=PATIENT_MOBILE,
     )
-    send(staff_client(front_desk), patient, channel="sms")
+    send(staff_client(front_desk, committing=True), patient, channel="sms")
     assert mail.outbox == []
     assert len(sms.outbox) == 1
     assert sms.outbox[0].to == PATIENT_MOBILE
     link = last_sms_link()
     assert link.startswith("http://demo.localhost:8000/portal/invitation/")
-    c = client()
+    c = host_client(committing=True)
     accept_as_new_account(c, link, PATIENT_DOB)
     user = c.get("/portal/").wsgi_request.user
     assert str(user.phone) == PATIENT_MOBILE
@@ -258,7 +260,7 @@ def test_it_puts_the_link_in_an_sms_invitation(clinic, front_desk):
 
 
 def test_it_resends_only_by_post(patient, front_desk):
-    staff = staff_client(front_desk)
+    staff = staff_client(front_desk, committing=True)
     send(staff, patient)
     assert staff.get(admin_url(patient, "portal/resend/")).status_code == 302
     assert Invitation.objects.filter(patient=patient).count() == 1
@@ -268,7 +270,7 @@ def test_it_resends_only_by_post(patient, front_desk):
 
 
 def test_it_does_not_resend_without_an_earlier_invitation(patient, front_desk):
-    response = staff_client(front_desk).post(admin_url(patient, "portal/resend/"))
+    response = staff_client(front_desk, committing=True).post(admin_url(patient, "portal/resend/"))
     assert response.status_code == 302
     assert any("no invitation to resend" in m for m in flash(response))
     assert mail.outbox == []
@@ -302,9 +304,9 @@ def test_it_hides_another_clinics_chart_from_its_staff(
     registered, front_desk, outsider_staff, method, action, data
 ):
     patient = registered.patient
-    send(staff_client(front_desk), patient)  # an invitation to resend
+    send(staff_client(front_desk, committing=True), patient)  # an invitation to resend
     mail.outbox.clear()
-    outsider = staff_client(outsider_staff)  # signed in on northside
+    outsider = staff_client(outsider_staff, committing=True)  # signed in on northside
     response = getattr(outsider, method)(admin_url(patient, action), data)
     assert response.status_code == 404
     assert "Silva" not in response.content.decode()
@@ -316,8 +318,7 @@ def test_it_hides_another_clinics_chart_from_its_staff(
 
 
 def test_it_treats_another_clinics_staff_as_signed_out_on_this_host(patient, outsider_staff):
-    outsider = client("demo")
-    outsider.force_login(outsider_staff)
+    outsider = staff_client(outsider_staff, "demo", committing=True)
     response = send(outsider, patient)
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
@@ -347,7 +348,7 @@ def test_it_reports_each_patient_of_the_bulk_send(clinic, registered, front_desk
         clinic=clinic, first_name="Tomas", last_name="Text", email="", mobile="+16135550144"
     )
     chosen = [registered.patient, nothing, by_email, by_text]
-    response = staff_client(front_desk).post(
+    response = staff_client(front_desk, committing=True).post(
         CHANGELIST,
         {"action": "send_portal_registration", "_selected_action": [p.pk for p in chosen]},
     )
@@ -385,7 +386,7 @@ def quick_add(staff, **overrides):
 
 
 def test_it_quick_adds_a_patient_and_sends_the_email(clinic, front_desk):
-    response = quick_add(staff_client(front_desk))
+    response = quick_add(staff_client(front_desk, committing=True))
     patient = Patient.objects.get(last_name="Quick")
     assert response.status_code == 302
     assert response["Location"] == admin_url(patient)
@@ -394,13 +395,13 @@ def test_it_quick_adds_a_patient_and_sends_the_email(clinic, front_desk):
     assert any("Portal registration sent to Quick, Lena" in m for m in flash(response))
     assert [m.to for m in mail.outbox] == [["lena@example.com"]]
     link = last_email_link()
-    c = client()
+    c = host_client(committing=True)
     accept_as_new_account(c, link, date(1985, 2, 3))
     assert c.get("/portal/").status_code == 200
 
 
 def test_it_quick_adds_without_sending_when_the_portal_is_not_activated(front_desk):
-    response = quick_add(staff_client(front_desk), activate_portal=None)
+    response = quick_add(staff_client(front_desk, committing=True), activate_portal=None)
     assert response.status_code == 302
     patient = Patient.objects.get(last_name="Quick")
     assert patient.email == "lena@example.com"
@@ -411,7 +412,7 @@ def test_it_quick_adds_without_sending_when_the_portal_is_not_activated(front_de
 
 
 def test_it_refuses_to_activate_the_portal_without_a_contact(front_desk):
-    response = quick_add(staff_client(front_desk), contact="", channel=None)
+    response = quick_add(staff_client(front_desk, committing=True), contact="", channel=None)
     assert response.status_code == 200
     assert "contact" in response.context["form"].errors
     assert "Enter the email or mobile the link goes to." in response.content.decode()
@@ -420,7 +421,7 @@ def test_it_refuses_to_activate_the_portal_without_a_contact(front_desk):
 
 
 def test_it_quick_adds_and_sends_by_text(front_desk):
-    quick_add(staff_client(front_desk), channel="sms", contact="613 555 0166")
+    quick_add(staff_client(front_desk, committing=True), channel="sms", contact="613 555 0166")
     patient = Patient.objects.get(last_name="Quick")
     assert str(patient.mobile) == "+16135550166"
     assert patient.email == ""
@@ -432,12 +433,12 @@ def test_it_quick_adds_and_sends_by_text(front_desk):
 
 
 def test_it_audits_sending_accepting_and_revoking(patient, front_desk, carla):
-    send(staff_client(front_desk), patient)
+    send(staff_client(front_desk, committing=True), patient)
     invitation = Invitation.objects.get(patient=patient)
-    c = client()
+    c = host_client(committing=True)
     accept_as_new_account(c, last_email_link(), PATIENT_DOB)
     new_user = c.get("/portal/").wsgi_request.user
-    staff_client(carla).post(revoke_url(patient))
+    staff_client(carla, committing=True).post(revoke_url(patient))
 
     sent = AuditEvent.objects.get(action="invitation.sent")
     assert sent.acting_for == patient
@@ -459,9 +460,9 @@ def test_it_audits_sending_accepting_and_revoking(patient, front_desk, carla):
 def test_it_keeps_a_revoked_patient_out_of_id_and_passcode_sign_in(registered, carla):
     patient = registered.patient
     PatientIdentifierFactory(patient=patient, number="7776665554")
-    staff_client(carla).post(revoke_url(patient))
+    staff_client(carla, committing=True).post(revoke_url(patient))
     mail.outbox.clear()
-    c = client()
+    c = host_client(committing=True)
     c.post("/portal/", {"id_type": "health-card", "id_number": "7776665554"})
     c.post("/portal/sign-in/contact/", {"contact_type": "email", "contact": PATIENT_EMAIL})
     c.post("/portal/sign-in/check/")
@@ -475,7 +476,7 @@ def test_it_keeps_a_revoked_patient_out_of_id_and_passcode_sign_in(registered, c
 
 def test_it_lists_invited_and_not_invited_charts(clinic, patient, front_desk):
     untouched = PatientFactory(clinic=clinic, first_name="Ola", last_name="Untouched")
-    staff = staff_client(front_desk)
+    staff = staff_client(front_desk, committing=True)
     send(staff, patient)
     invited = staff.get(CHANGELIST, {"portal": "invited"}).context["cl"].result_list
     assert list(invited) == [patient]
@@ -484,9 +485,9 @@ def test_it_lists_invited_and_not_invited_charts(clinic, patient, front_desk):
 
 
 def test_it_files_a_link_killed_by_wrong_dates_of_birth_as_not_invited(patient, front_desk):
-    staff = staff_client(front_desk)
+    staff = staff_client(front_desk, committing=True)
     send(staff, patient)
-    c = client()
+    c = host_client(committing=True)
     open_link(c, last_email_link())
     for wrong_year in range(1970, 1975):
         confirm_dob(c, date(wrong_year, 1, 1))
@@ -501,8 +502,8 @@ def test_it_does_not_crash_when_the_invited_email_belongs_to_a_staff_account(
     clinic, front_desk, carla
 ):
     patient = PatientFactory(clinic=clinic, email=front_desk.email, date_of_birth=PATIENT_DOB)
-    send(staff_client(carla), patient)
-    c = client(raise_request_exception=False)
+    send(staff_client(carla, committing=True), patient)
+    c = host_client(committing=True, raise_request_exception=False)
     open_link(c, last_email_link())
     assert confirm_dob(c, PATIENT_DOB).status_code == 302
     response = create_account(c)
@@ -510,15 +511,15 @@ def test_it_does_not_crash_when_the_invited_email_belongs_to_a_staff_account(
 
 
 def test_front_desk_cannot_undo_a_clinic_admins_revocation(patient, front_desk, carla):
-    staff_client(carla).post(revoke_url(patient))
+    staff_client(carla, committing=True).post(revoke_url(patient))
     patient.refresh_from_db()
     assert patient.portal_revoked_at is not None
     mail.outbox.clear()
 
-    response = send(staff_client(front_desk), patient)
+    response = send(staff_client(front_desk, committing=True), patient)
     (error,) = flash(response)
     assert "only a clinic admin can send a new registration" in error
-    bulk = staff_client(front_desk).post(
+    bulk = staff_client(front_desk, committing=True).post(
         CHANGELIST, {"action": "send_portal_registration", "_selected_action": [patient.pk]}
     )
     assert "access was revoked by a clinic admin" in bulk.content.decode()
@@ -526,7 +527,7 @@ def test_front_desk_cannot_undo_a_clinic_admins_revocation(patient, front_desk, 
     assert patient.portal_revoked_at is not None
     assert mail.outbox == []
 
-    send(staff_client(carla), patient)
+    send(staff_client(carla, committing=True), patient)
     patient.refresh_from_db()
     assert patient.portal_revoked_at is None
     assert len(mail.outbox) == 1

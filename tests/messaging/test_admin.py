@@ -10,8 +10,9 @@ from django.template.loader import render_to_string
 from clinics.roles import CLINIC_ADMIN, FRONT_DESK
 from messaging import services
 from messaging.models import Message, Side, Thread
+from tests.clients import client_for, committed
 from tests.factories import PatientFactory, StaffFactory
-from tests.messaging.conftest import client_for, committed, start_thread
+from tests.messaging.threads import start_thread
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +53,7 @@ def threads(fiona, maria, chart, bob_chart):
 def test_the_inbox_lists_only_the_clinics_threads(threads, fiona, outsider_staff, other_clinic):
     theirs = PatientFactory(clinic=other_clinic, last_name="Theirs")
     start_thread(outsider_staff, theirs, subject="Northside business")
-    response = client_for(fiona).get(INBOX)
+    response = client_for(fiona, committing=True).get(INBOX)
     assert response.status_code == 200
     assert sorted(listed(response)) == sorted(
         ["Flu shot", "Lab results", "Old question", "Referral for Bob"]
@@ -61,7 +62,7 @@ def test_the_inbox_lists_only_the_clinics_threads(threads, fiona, outsider_staff
 
 
 def test_the_inbox_filters_unread_awaiting_reply_and_handled(threads, fiona):
-    client = client_for(fiona)
+    client = client_for(fiona, committing=True)
     assert listed(client.get(INBOX, {"unread": "yes"})) == ["Lab results"]
     assert "Lab results" not in listed(client.get(INBOX, {"unread": "no"}))
     assert listed(client.get(INBOX, {"awaiting": "yes"})) == ["Lab results"]
@@ -75,7 +76,7 @@ def test_the_inbox_filters_unread_awaiting_reply_and_handled(threads, fiona):
 
 
 def test_the_inbox_searches_subjects_and_patient_names(threads, fiona):
-    client = client_for(fiona)
+    client = client_for(fiona, committing=True)
     assert listed(client.get(INBOX, {"q": "lab"})) == ["Lab results"]
     assert listed(client.get(INBOX, {"q": "Brown"})) == ["Referral for Bob"]
     assert len(listed(client.get(INBOX, {"q": "Silva"}))) == 3
@@ -86,11 +87,13 @@ def test_the_inbox_search_never_finds_another_clinics_threads(
 ):
     theirs = PatientFactory(clinic=other_clinic, last_name="Silva")
     start_thread(outsider_staff, theirs, subject="Lab results elsewhere")
-    assert "Lab results elsewhere" not in listed(client_for(fiona).get(INBOX, {"q": "lab"}))
+    assert "Lab results elsewhere" not in listed(
+        client_for(fiona, committing=True).get(INBOX, {"q": "lab"})
+    )
 
 
 def test_the_inbox_shows_patient_thread_for_one_patient_from_their_page(threads, fiona, chart):
-    response = client_for(fiona).get(INBOX, {"patient__id__exact": chart.pk})
+    response = client_for(fiona, committing=True).get(INBOX, {"patient__id__exact": chart.pk})
     assert sorted(listed(response)) == ["Flu shot", "Lab results", "Old question"]
 
 
@@ -98,7 +101,7 @@ def test_the_inbox_shows_patient_thread_for_one_patient_from_their_page(threads,
 
 
 def test_staff_start_a_thread_with_the_patient_chosen_from_their_page(fiona, maria, chart):
-    client = client_for(fiona)
+    client = client_for(fiona, committing=True)
     form = client.get(ADD, {"patient": chart.pk})
     assert form.status_code == 200
     field = form.context["form"].fields["patient"]
@@ -120,7 +123,7 @@ def test_staff_start_a_thread_with_the_patient_chosen_from_their_page(fiona, mar
 
 def test_staff_are_warned_when_nobody_can_be_told_of_the_message(fiona, clinic):
     unreachable = PatientFactory(clinic=clinic, email="", mobile="")
-    response = client_for(fiona).post(
+    response = client_for(fiona, committing=True).post(
         ADD,
         {"patient": unreachable.pk, "category": "general", "subject": "Hi", "body": "Hello"},
         follow=True,
@@ -131,7 +134,7 @@ def test_staff_are_warned_when_nobody_can_be_told_of_the_message(fiona, clinic):
 
 def test_the_start_form_offers_only_the_clinics_patients(fiona, chart, other_clinic):
     theirs = PatientFactory(clinic=other_clinic, last_name="Elsewhere")
-    client = client_for(fiona)
+    client = client_for(fiona, committing=True)
     assert client.get(ADD, {"patient": theirs.pk}).context["form"].initial.get("patient") is None
     offered = client.get(ADD).context["form"].fields["patient"].queryset
     assert chart in offered and theirs not in offered
@@ -165,7 +168,7 @@ def test_the_patient_page_link_starts_a_message_and_lists_the_patients_threads(
 
 def test_staff_read_the_conversation_and_reply_inline(threads, fiona, maria):
     asked = threads["asked"]
-    client = client_for(fiona)
+    client = client_for(fiona, committing=True)
     page = client.get(change_url(asked))
     assert page.status_code == 200
     content = page.content.decode()
@@ -187,7 +190,7 @@ def test_staff_read_the_conversation_and_reply_inline(threads, fiona, maria):
 def test_a_message_with_a_script_renders_escaped_in_the_admin(fiona, maria, chart):
     thread = start_thread(fiona, chart, subject="<script>alert('s')</script>")
     patient_writes(maria, thread, body="<script>alert('b')</script>\n<img src=x onerror=alert(1)>")
-    client = client_for(fiona)
+    client = client_for(fiona, committing=True)
     for url in (change_url(thread), INBOX):
         content = client.get(url).content.decode()
         assert "<script>alert(" not in content, url
@@ -200,13 +203,13 @@ def test_a_message_with_a_script_renders_escaped_in_the_admin(fiona, maria, char
 def test_a_representatives_message_is_shown_as_x_for_y(fiona, paul, chart):
     thread = start_thread(fiona, chart)
     patient_writes(paul, thread, body="She is better now.")
-    content = client_for(fiona).get(change_url(thread)).content.decode()
+    content = client_for(fiona, committing=True).get(change_url(thread)).content.decode()
     assert "Paul Rep for Maria Silva (spouse)" in content
 
 
 def test_staff_mark_a_thread_handled_and_a_patient_message_reopens_it(threads, fiona, maria):
     asked = threads["asked"]
-    client = client_for(fiona)
+    client = client_for(fiona, committing=True)
     response = client.post(f"{INBOX}{asked.pk}/handled/")
     assert response.status_code == 302
     asked.refresh_from_db()
@@ -219,7 +222,7 @@ def test_staff_mark_a_thread_handled_and_a_patient_message_reopens_it(threads, f
 
 def test_the_mark_handled_action_handles_the_chosen_threads(threads, fiona):
     ids = [threads["asked"].pk, threads["quiet"].pk]
-    response = client_for(fiona).post(
+    response = client_for(fiona, committing=True).post(
         INBOX, {"action": "mark_handled", "_selected_action": ids}, follow=True
     )
     assert "2 threads marked handled." in response.content.decode()
@@ -227,11 +230,14 @@ def test_the_mark_handled_action_handles_the_chosen_threads(threads, fiona):
 
 
 def test_marking_handled_needs_a_post(threads, fiona):
-    assert client_for(fiona).get(f"{INBOX}{threads['asked'].pk}/handled/").status_code == 403
+    assert (
+        client_for(fiona, committing=True).get(f"{INBOX}{threads['asked'].pk}/handled/").status_code
+        == 403
+    )
 
 
 def test_another_clinics_staff_get_a_404_for_every_thread_page(threads, outsider_staff):
-    client = client_for(outsider_staff)
+    client = client_for(outsider_staff, committing=True)
     thread = threads["asked"]
     assert client.get(change_url(thread)).status_code == 404
     assert client.post(change_url(thread), {"body": "Hi"}).status_code == 404
@@ -245,7 +251,7 @@ def test_another_clinics_staff_get_a_404_for_every_thread_page(threads, outsider
 
 
 def test_threads_cannot_be_deleted_from_the_admin(threads, clinic_admin):
-    client = client_for(clinic_admin)
+    client = client_for(clinic_admin, committing=True)
     assert client.get(f"{INBOX}{threads['asked'].pk}/delete/").status_code == 403
     assert "delete_selected" not in client.get(INBOX).content.decode()
 
@@ -269,6 +275,6 @@ def test_both_roles_may_read_start_reply_and_handle(clinic):
 def test_staff_without_messaging_permissions_see_no_inbox(threads, clinic):
     nobody = StaffFactory(clinic=clinic, username="noperms")
     nobody.groups.clear()
-    client = client_for(nobody)
+    client = client_for(nobody, committing=True)
     assert client.get(INBOX).status_code == 403
     assert client.get(change_url(threads["asked"])).status_code == 403

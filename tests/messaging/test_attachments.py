@@ -10,17 +10,10 @@ from django.core.exceptions import ValidationError
 from messaging.attachments import check_upload, clean_filename, sniff
 from messaging.models import Attachment, Thread
 from messaging.storage import attachment_storage
-from tests.conftest import host_client
-from tests.messaging.conftest import (
-    EXE_BYTES,
-    PDF_BYTES,
-    checked,
-    client_for,
-    image_bytes,
-    portal_settings_of,
-    start_thread,
-    upload,
-)
+from tests.clients import client_for, host_client
+from tests.factories import portal_settings_of
+from tests.messaging.threads import start_thread
+from tests.uploads import EXE_BYTES, PDF_BYTES, checked, image_bytes, upload
 
 pytestmark = pytest.mark.django_db
 
@@ -135,7 +128,7 @@ def test_it_cleans_the_file_name(given, kept):
 
 
 def test_an_executable_named_pdf_is_refused_on_the_portal(maria, chart):
-    response = post_new(client_for(maria), upload("results.pdf", EXE_BYTES))
+    response = post_new(client_for(maria, committing=True), upload("results.pdf", EXE_BYTES))
     assert response.status_code == 200
     assert "This file is not the PDF or image its name says." in response.content.decode()
     assert not Thread.objects.filter(patient=chart).exists()
@@ -144,7 +137,7 @@ def test_an_executable_named_pdf_is_refused_on_the_portal(maria, chart):
 
 def test_the_compose_form_states_the_clinics_limit_and_enforces_it(maria, chart, clinic):
     portal_settings_of(clinic, attachment_max_mb=1)
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     assert "A PDF or an image (PNG, JPEG or GIF), up to 1 MB." in client.get(NEW).content.decode()
     big = upload("big.pdf", PDF_BYTES + b"0" * (1024 * 1024))
     response = post_new(client, big)
@@ -153,7 +146,9 @@ def test_the_compose_form_states_the_clinics_limit_and_enforces_it(maria, chart,
 
 
 def test_an_upload_is_stored_privately_under_a_random_name(maria, chart):
-    response = post_new(client_for(maria), upload("My scan.png", image_bytes("PNG")))
+    response = post_new(
+        client_for(maria, committing=True), upload("My scan.png", image_bytes("PNG"))
+    )
     assert response.status_code == 302
     attachment = Attachment.objects.get(message__thread__patient=chart)
     assert attachment.original_name == "My scan.png"
@@ -168,7 +163,7 @@ def test_an_upload_is_stored_privately_under_a_random_name(maria, chart):
 
 
 def test_a_staff_reply_with_an_attachment_goes_through_the_same_check(fiona, chart, thread):
-    client = client_for(fiona)
+    client = client_for(fiona, committing=True)
     url = f"/admin/messaging/thread/{thread.pk}/change/"
     refused = client.post(url, {"body": "See attached.", "attachment": upload("a.pdf", EXE_BYTES)})
     assert refused.status_code == 200
@@ -182,7 +177,7 @@ def test_a_staff_reply_with_an_attachment_goes_through_the_same_check(fiona, cha
 
 
 def test_the_patient_downloads_an_attachment_with_safe_headers(maria, with_pdf):
-    response = client_for(maria).get(portal_url(with_pdf))
+    response = client_for(maria, committing=True).get(portal_url(with_pdf))
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == PDF_BYTES
     assert response["Content-Disposition"] == 'attachment; filename="Lab results.pdf"'
@@ -195,32 +190,34 @@ def test_the_patient_downloads_an_attachment_with_safe_headers(maria, with_pdf):
 def test_a_hostile_original_name_cannot_break_the_header(maria, fiona, chart):
     thread = start_thread(fiona, chart, attachments=[checked('x"\r\nSet-Cookie: a=b;.pdf')])
     attachment = Attachment.objects.get(message__thread=thread)
-    response = client_for(maria).get(portal_url(attachment))
+    response = client_for(maria, committing=True).get(portal_url(attachment))
     disposition = response["Content-Disposition"]
     assert "\r" not in disposition and "\n" not in disposition
     assert disposition == 'attachment; filename="x_Set-Cookie_ a=b_.pdf"'
 
 
 def test_the_thread_links_its_attachments(maria, with_pdf):
-    content = client_for(maria).get(f"/portal/messages/{with_pdf.message.thread_id}/")
+    content = client_for(maria, committing=True).get(
+        f"/portal/messages/{with_pdf.message.thread_id}/"
+    )
     assert f'href="{portal_url(with_pdf)}"' in content.content.decode()
     assert "Lab results.pdf" in content.content.decode()
 
 
 def test_another_patients_attachment_is_a_404(bob_chart, with_pdf):
     bob = bob_chart.access_grants.get().user
-    assert client_for(bob).get(portal_url(with_pdf)).status_code == 404
+    assert client_for(bob, committing=True).get(portal_url(with_pdf)).status_code == 404
 
 
 def test_the_outsider_from_another_clinic_gets_a_404_for_an_attachment(
     charlie, charlie_chart, with_pdf, outsider_staff
 ):
-    assert client_for(charlie).get(portal_url(with_pdf)).status_code == 404
-    assert client_for(outsider_staff).get(admin_url(with_pdf)).status_code == 404
+    assert client_for(charlie, committing=True).get(portal_url(with_pdf)).status_code == 404
+    assert client_for(outsider_staff, committing=True).get(admin_url(with_pdf)).status_code == 404
 
 
 def test_a_representative_without_the_messages_scope_cannot_download(rita, chart, with_pdf):
-    response = client_for(rita, chart).get(portal_url(with_pdf))
+    response = client_for(rita, chart, committing=True).get(portal_url(with_pdf))
     assert response.status_code == 403
     assert not hasattr(response, "streaming_content")
 
@@ -231,7 +228,7 @@ def test_a_signed_out_visitor_cannot_download(with_pdf):
 
 
 def test_staff_download_through_the_admin_with_the_same_headers(fiona, with_pdf):
-    response = client_for(fiona).get(admin_url(with_pdf))
+    response = client_for(fiona, committing=True).get(admin_url(with_pdf))
     assert response.status_code == 200
     assert b"".join(response.streaming_content) == PDF_BYTES
     assert response["Content-Disposition"] == 'attachment; filename="Lab results.pdf"'
@@ -241,4 +238,4 @@ def test_staff_download_through_the_admin_with_the_same_headers(fiona, with_pdf)
 
 def test_a_file_missing_from_disk_is_a_404_not_an_error(maria, with_pdf):
     attachment_storage().delete(with_pdf.file.name)
-    assert client_for(maria).get(portal_url(with_pdf)).status_code == 404
+    assert client_for(maria, committing=True).get(portal_url(with_pdf)).status_code == 404

@@ -5,7 +5,9 @@ import pytest
 
 from messaging.models import Attachment, Message, Thread
 from portal.audit.models import AuditEvent
-from tests.messaging.conftest import checked, client_for, start_thread
+from tests.clients import client_for
+from tests.messaging.threads import start_thread
+from tests.uploads import checked
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +19,7 @@ def events(action):
 
 
 def test_starting_a_thread_records_the_thread_and_its_first_message(fiona, chart):
-    client = client_for(fiona)
+    client = client_for(fiona, committing=True)
     client.post(
         "/admin/messaging/thread/add/",
         {"patient": chart.pk, "category": "general", "subject": SECRET, "body": SECRET},
@@ -34,7 +36,7 @@ def test_starting_a_thread_records_the_thread_and_its_first_message(fiona, chart
 
 
 def test_the_patients_read_and_reply_are_recorded_for_them(maria, chart, thread):
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     client.get(f"/portal/messages/{thread.pk}/")
     [read] = events("message.read")
     assert read.actor == maria and read.acting_for == chart
@@ -50,7 +52,7 @@ def test_the_patients_read_and_reply_are_recorded_for_them(maria, chart, thread)
 
 
 def test_a_representatives_read_and_write_are_recorded_for_the_patient(paul, chart, thread):
-    client = client_for(paul, chart)
+    client = client_for(paul, chart, committing=True)
     client.get(f"/portal/messages/{thread.pk}/")
     client.post(f"/portal/messages/{thread.pk}/", {"body": "On her behalf."})
     for action in ("message.read", "message.sent"):
@@ -59,7 +61,7 @@ def test_a_representatives_read_and_write_are_recorded_for_the_patient(paul, cha
 
 
 def test_staff_reads_replies_and_handling_are_recorded(fiona, maria, chart, thread):
-    client = client_for(fiona)
+    client = client_for(fiona, committing=True)
     client.get(f"/admin/messaging/thread/{thread.pk}/change/")
     assert events("message.read")[-1].details["side"] == "staff"
     client.post(f"/admin/messaging/thread/{thread.pk}/change/", {"body": "More news."})
@@ -75,22 +77,24 @@ def test_attachment_downloads_are_recorded_on_both_sides(fiona, maria, chart):
     thread = start_thread(fiona, chart, attachments=[checked("scan.pdf")])
     attachment = Attachment.objects.get(message__thread=thread)
     assert events("message.sent")[-1].details["attachments"] == 1
-    client_for(maria).get(f"/portal/messages/attachments/{attachment.pk}/")
-    client_for(fiona).get(f"/admin/messaging/thread/attachments/{attachment.pk}/")
+    client_for(maria, committing=True).get(f"/portal/messages/attachments/{attachment.pk}/")
+    client_for(fiona, committing=True).get(f"/admin/messaging/thread/attachments/{attachment.pk}/")
     downloads = events("message.attachment_downloaded")
     assert [(e.actor, e.acting_for) for e in downloads] == [(maria, chart), (fiona, chart)]
     assert downloads[0].object_id == str(attachment.pk)
 
 
 def test_refused_reads_leave_no_read_event(bob_chart, rita, chart, thread):
-    client_for(bob_chart.access_grants.get().user).get(f"/portal/messages/{thread.pk}/")
-    client_for(rita, chart).get(f"/portal/messages/{thread.pk}/")
+    client_for(bob_chart.access_grants.get().user, committing=True).get(
+        f"/portal/messages/{thread.pk}/"
+    )
+    client_for(rita, chart, committing=True).get(f"/portal/messages/{thread.pk}/")
     assert events("message.read") == []
 
 
 def test_no_event_carries_the_message_text_or_subject(fiona, maria, chart):
     thread = start_thread(fiona, chart, subject=SECRET, body=SECRET)
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     client.get(f"/portal/messages/{thread.pk}/")
     client.post(f"/portal/messages/{thread.pk}/", {"body": SECRET})
     messaging_events = AuditEvent.objects.filter(action__startswith="message.")

@@ -7,11 +7,12 @@ from django.utils import timezone
 
 from messaging import services
 from messaging.models import Message
-from portal.notifications.delivery import notification_send
 from portal.notifications.models import Notification
 from portal.notifications.rendering import render_notification
-from tests.factories import PatientFactory
-from tests.messaging.conftest import client_for, committed, portal_settings_of, start_thread
+from tests.clients import client_for, committed
+from tests.factories import PatientFactory, portal_settings_of
+from tests.messaging.threads import start_thread
+from tests.portal.outbox import send_now
 
 pytestmark = pytest.mark.django_db
 
@@ -112,7 +113,7 @@ def test_staff_are_told_of_patient_messages_at_the_clinics_notification_email(
 def test_a_patient_started_thread_tells_the_staff_too(maria, chart, clinic):
     clinic.notification_email = "frontdesk@demo.example.com"
     clinic.save(update_fields=["notification_email"])
-    client_for(maria).post(
+    client_for(maria, committing=True).post(
         "/portal/messages/new/", {"category": "billing_question", "subject": "Bill", "body": "?"}
     )
     assert [m.to for m in mail.outbox] == [["frontdesk@demo.example.com"]]
@@ -155,9 +156,11 @@ def test_no_notice_carries_the_message_text_the_subject_or_the_patients_name(
             assert word.lower() not in body.lower()
 
 
-def test_a_notice_for_a_message_read_before_it_went_out_is_cancelled(fiona, maria, chart):
+def _thread_with_its_notice_unsent(fiona, chart):
+    """Fiona writes to Maria; the notice stays in the outbox (the send queued for the
+    commit is dropped)."""
     with TestCase.captureOnCommitCallbacks(execute=False):
-        thread = services.thread_start(
+        return services.thread_start(
             clinic=chart.clinic,
             patient=chart,
             subject="Hello",
@@ -165,26 +168,20 @@ def test_a_notice_for_a_message_read_before_it_went_out_is_cancelled(fiona, mari
             body="Hi",
             author=fiona,
         )
+
+
+def test_a_notice_for_a_message_read_before_it_went_out_is_cancelled(fiona, maria, chart):
+    thread = _thread_with_its_notice_unsent(fiona, chart)
     services.thread_mark_read(thread=thread, reader=maria)
     notification = Notification.objects.get()
-    notification_send(notification_id=notification.pk, clinic_id=chart.clinic_id)
-    notification.refresh_from_db()
+    send_now(notification)
     assert notification.status == Notification.Status.CANCELLED
     assert mail.outbox == []
 
 
 def test_a_notice_for_a_deleted_message_is_cancelled(fiona, chart):
-    with TestCase.captureOnCommitCallbacks(execute=False):
-        thread = services.thread_start(
-            clinic=chart.clinic,
-            patient=chart,
-            subject="Hello",
-            category="general",
-            body="Hi",
-            author=fiona,
-        )
+    thread = _thread_with_its_notice_unsent(fiona, chart)
     Message.objects.filter(thread=thread).delete()
     notification = Notification.objects.get()
-    notification_send(notification_id=notification.pk, clinic_id=chart.clinic_id)
-    notification.refresh_from_db()
+    send_now(notification)
     assert notification.status == Notification.Status.CANCELLED

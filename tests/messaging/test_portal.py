@@ -4,7 +4,9 @@ import pytest
 from django.contrib.messages import get_messages
 
 from messaging.models import Message, Side, Thread
-from tests.messaging.conftest import client_for, portal_settings_of, start_thread
+from tests.clients import client_for, host_client
+from tests.factories import MessageFactory, portal_settings_of
+from tests.messaging.threads import start_thread
 
 pytestmark = pytest.mark.django_db
 
@@ -31,27 +33,23 @@ def reply(client, thread, body="Thank you, I will call.", **extra):
 def test_it_lists_the_patients_threads_with_their_unread_counts(maria, chart, fiona):
     start_thread(fiona, chart, subject="Flu shot")
     older = start_thread(fiona, chart, subject="Lab results")
-    Message.objects.create(
-        clinic=chart.clinic,
-        thread=older,
-        sender_side=Side.STAFF,
-        author_name="Fiona Desk",
-        body="One more thing.",
+    MessageFactory(
+        thread=older, sender_side=Side.STAFF, author_name="Fiona Desk", body="One more thing."
     )
-    content = client_for(maria).get(INBOX).content.decode()
+    content = client_for(maria, committing=True).get(INBOX).content.decode()
     assert "Flu shot" in content and "Lab results" in content
     assert "You have 3 unread messages." in content
     assert "2 new" in content and "1 new" in content
 
 
 def test_it_shows_the_unread_count_and_a_link_on_the_portal_home(maria, thread):
-    content = client_for(maria).get("/portal/").content.decode()
+    content = client_for(maria, committing=True).get("/portal/").content.decode()
     assert "You have 1 unread message." in content
     assert f'href="{INBOX}"' in content
 
 
 def test_opening_a_thread_shows_it_and_marks_it_read(maria, thread):
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     response = client.get(thread_url(thread))
     assert response.status_code == 200
     content = response.content.decode()
@@ -69,7 +67,7 @@ def test_it_shows_message_text_escaped_with_its_line_breaks(maria, chart, fiona)
         subject="<b>Bold</b> subject",
         body="<script>alert('x')</script>\nsecond line & more",
     )
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     for content in (client.get(thread_url(thread)).content, client.get(INBOX).content):
         text = content.decode()
         assert "<script>alert(" not in text
@@ -82,7 +80,7 @@ def test_it_shows_message_text_escaped_with_its_line_breaks(maria, chart, fiona)
 def test_the_inbox_pages_through_many_threads(maria, chart, fiona):
     for n in range(25):
         start_thread(fiona, chart, subject=f"Subject {n:02d}")
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     first = client.get(INBOX).content.decode()
     assert "Subject 24" in first and "Subject 04" not in first
     assert "Page 1 of 2" in first
@@ -95,7 +93,7 @@ def test_the_inbox_pages_through_many_threads(maria, chart, fiona):
 
 def test_another_patients_thread_is_a_404_by_id(maria, bob_chart, fiona):
     bobs = start_thread(fiona, bob_chart, subject="Bob's results")
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     assert client.get(thread_url(bobs)).status_code == 404
     assert reply(client, bobs).status_code == 404
     assert not Message.objects.filter(thread=bobs, sender_side=Side.PATIENT).exists()
@@ -104,7 +102,7 @@ def test_another_patients_thread_is_a_404_by_id(maria, bob_chart, fiona):
 
 def test_another_patients_threads_are_not_in_the_lists(maria, bob_chart, fiona):
     start_thread(fiona, bob_chart, subject="Bob's results")
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     assert "Bob&#x27;s results" not in client.get(INBOX).content.decode()
     assert "You have no unread messages." in client.get("/portal/").content.decode()
 
@@ -112,22 +110,22 @@ def test_another_patients_threads_are_not_in_the_lists(maria, bob_chart, fiona):
 def test_the_outsider_from_another_clinic_gets_a_404_on_their_own_host(
     charlie, charlie_chart, thread
 ):
-    client = client_for(charlie)
+    client = client_for(charlie, committing=True)
     assert client.get(thread_url(thread)).status_code == 404
     assert reply(client, thread).status_code == 404
     assert "Your test results" not in client.get(INBOX).content.decode()
 
 
 def test_a_session_carried_to_another_clinics_host_reaches_no_thread(maria, thread, other_clinic):
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     client.defaults["HTTP_HOST"] = "northside.localhost"
     response = client.get(thread_url(thread))
     assert response.status_code == 302
     assert response["Location"] == "/portal/"
 
 
-def test_a_signed_out_visitor_is_sent_to_sign_in(thread, demo_client):
-    response = demo_client.get(thread_url(thread))
+def test_a_signed_out_visitor_is_sent_to_sign_in(thread):
+    response = host_client("demo").get(thread_url(thread))
     assert response.status_code == 302
     assert response["Location"] == "/portal/"
 
@@ -136,7 +134,7 @@ def test_a_signed_out_visitor_is_sent_to_sign_in(thread, demo_client):
 
 
 def test_the_patient_replies(maria, thread):
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     page = client.get(thread_url(thread)).content.decode()
     assert 'name="body"' in page and "Your reply" in page and EMERGENCY in page
     response = reply(client, thread, body="Thank you.\nI will call tomorrow.")
@@ -154,7 +152,7 @@ def test_the_reply_form_is_not_shown_and_a_forged_reply_is_refused_when_replies_
     maria, thread, clinic
 ):
     portal_settings_of(clinic, message_replies_allowed=False)
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     page = client.get(thread_url(thread)).content.decode()
     assert "Please call us." in page
     assert 'name="body"' not in page and "Send reply" not in page
@@ -166,7 +164,7 @@ def test_the_reply_form_is_not_shown_and_a_forged_reply_is_refused_when_replies_
 
 
 def test_an_empty_or_too_long_reply_is_refused_with_a_message(maria, thread):
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     empty = reply(client, thread, body="   ")
     assert empty.status_code == 200
     assert "This field is required." in empty.content.decode()
@@ -179,7 +177,7 @@ def test_an_empty_or_too_long_reply_is_refused_with_a_message(maria, thread):
 def test_a_pending_patient_sends_only_when_the_clinic_allows_it(maria, chart, thread, clinic):
     chart.status = "pending"
     chart.save(update_fields=["status"])
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     assert 'name="body"' not in client.get(thread_url(thread)).content.decode()
     refused = reply(client, thread)
     assert refused.status_code == 403
@@ -194,7 +192,7 @@ def test_a_pending_patient_sends_only_when_the_clinic_allows_it(maria, chart, th
 
 
 def test_the_patient_starts_a_new_message(maria, chart):
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     inbox = client.get(INBOX).content.decode()
     assert f'href="{NEW}"' in inbox
     form = client.get(NEW).content.decode()
@@ -221,7 +219,7 @@ def test_a_new_message_is_not_offered_and_a_forged_one_is_refused_when_the_clini
     maria, chart, clinic
 ):
     portal_settings_of(clinic, patient_messages_allowed=False)
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     assert f'href="{NEW}"' not in client.get(INBOX).content.decode()
     page = client.get(NEW)
     assert page.status_code == 403
@@ -233,7 +231,9 @@ def test_a_new_message_is_not_offered_and_a_forged_one_is_refused_when_the_clini
 
 
 def test_a_new_message_needs_a_known_category_and_a_subject(maria, chart):
-    response = client_for(maria).post(NEW, {"category": "gossip", "subject": "", "body": "x"})
+    response = client_for(maria, committing=True).post(
+        NEW, {"category": "gossip", "subject": "", "body": "x"}
+    )
     assert response.status_code == 200
     assert "Select a valid choice." in response.content.decode()
     assert not Thread.objects.filter(patient=chart).exists()
@@ -243,7 +243,7 @@ def test_a_new_message_needs_a_known_category_and_a_subject(maria, chart):
 
 
 def test_a_representative_with_the_messages_scope_reads_and_writes_as_x_for_y(paul, chart, thread):
-    client = client_for(paul, chart)
+    client = client_for(paul, chart, committing=True)
     page = client.get(thread_url(thread)).content.decode()
     assert "Please call us." in page and "You are acting for" not in page
     assert "for Maria Silva" in page
@@ -256,7 +256,7 @@ def test_a_representative_with_the_messages_scope_reads_and_writes_as_x_for_y(pa
 
 
 def test_a_representative_without_the_messages_scope_sees_nothing(rita, chart, thread):
-    client = client_for(rita, chart)
+    client = client_for(rita, chart, committing=True)
     for url in (INBOX, NEW, thread_url(thread)):
         response = client.get(url)
         assert response.status_code == 403, url
@@ -277,7 +277,7 @@ def test_the_pages_say_the_portal_is_unavailable_when_the_clinic_turned_it_off(
     maria, thread, clinic
 ):
     portal_settings_of(clinic, portal_enabled=False)
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     for url in (INBOX, NEW, thread_url(thread)):
         response = client.get(url)
         assert response.status_code == 503, url

@@ -5,7 +5,8 @@ import pytest
 from django.utils import timezone
 
 from messaging.models import Attachment, Message, Side, Thread
-from tests.messaging.conftest import client_for
+from tests.clients import client_for
+from tests.factories import AttachmentFactory, MessageFactory, ThreadFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -33,11 +34,11 @@ def _sessions_in_the_database(settings):
 
 
 def make_threads(patient, count, *, staff):
-    """``count`` threads, each with one unread message from the clinic (bulk_create)."""
+    """``count`` threads, each with one unread message from the clinic (bulk_create: 500
+    rows in a query or two)."""
     now = timezone.now()
     threads = Thread.objects.bulk_create(
-        Thread(
-            clinic=patient.clinic,
+        ThreadFactory.build(
             patient=patient,
             subject=f"Subject {n}",
             started_by=staff,
@@ -47,8 +48,7 @@ def make_threads(patient, count, *, staff):
         for n in range(count)
     )
     Message.objects.bulk_create(
-        Message(
-            clinic=patient.clinic,
+        MessageFactory.build(
             thread=thread,
             sender_side=Side.STAFF,
             author=staff,
@@ -64,8 +64,7 @@ def make_threads(patient, count, *, staff):
 def make_conversation(thread, count, *, staff, author):
     """``count`` messages alternating sides, each with an attachment row."""
     messages = Message.objects.bulk_create(
-        Message(
-            clinic=thread.clinic,
+        MessageFactory.build(
             thread=thread,
             sender_side=Side.STAFF if n % 2 else Side.PATIENT,
             author=staff if n % 2 else author,
@@ -76,8 +75,7 @@ def make_conversation(thread, count, *, staff, author):
         for n in range(count)
     )
     Attachment.objects.bulk_create(
-        Attachment(
-            clinic=thread.clinic,
+        AttachmentFactory.build(
             message=message,
             file=f"{thread.clinic_id}/missing",
             original_name="scan.pdf",
@@ -93,7 +91,7 @@ def test_the_portal_inbox_runs_a_fixed_number_of_queries(
     count, maria, chart, fiona, django_assert_num_queries
 ):
     make_threads(chart, count, staff=fiona)
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     client.get("/portal/")  # warms per-process caches (the tenant look-up)
     with django_assert_num_queries(PORTAL_INBOX_QUERIES):
         response = client.get("/portal/messages/")
@@ -107,7 +105,7 @@ def test_the_portal_thread_page_runs_a_fixed_number_of_queries(
 ):
     threads = make_threads(chart, count, staff=fiona)
     make_conversation(threads[0], count, staff=fiona, author=paul)
-    client = client_for(maria)
+    client = client_for(maria, committing=True)
     client.get("/portal/")  # warms per-process caches (the tenant look-up)
     with django_assert_num_queries(PORTAL_THREAD_QUERIES):
         response = client.get(f"/portal/messages/{threads[0].pk}/")
@@ -121,7 +119,7 @@ def test_the_admin_inbox_runs_a_fixed_number_of_queries(
 ):
     make_threads(chart, count, staff=fiona)
     make_threads(bob_chart, count, staff=fiona)
-    client = client_for(fiona)
+    client = client_for(fiona, committing=True)
     client.get("/admin/")  # the session's first touch, not part of the page
     with django_assert_num_queries(ADMIN_INBOX_QUERIES):
         response = client.get("/admin/messaging/thread/")
@@ -135,7 +133,7 @@ def test_the_admin_thread_page_runs_a_fixed_number_of_queries(
 ):
     threads = make_threads(chart, count, staff=fiona)
     make_conversation(threads[0], count, staff=fiona, author=paul)
-    client = client_for(fiona)
+    client = client_for(fiona, committing=True)
     client.get("/admin/")
     with django_assert_num_queries(ADMIN_THREAD_QUERIES):
         response = client.get(f"/admin/messaging/thread/{threads[0].pk}/change/")

@@ -11,7 +11,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from messaging import services
 from messaging.models import Attachment, Message, Side, Thread
 from portal.notifications.models import Notification
-from tests.messaging.conftest import PDF_BYTES, checked, portal_settings_of
+from tests.factories import portal_settings_of
+from tests.uploads import PDF_BYTES, checked
 
 pytestmark = pytest.mark.django_db
 

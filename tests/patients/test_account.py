@@ -12,9 +12,15 @@ from patients import locks
 from patients.models import PatientAccess, SignInLock
 from portal.audit.models import AuditEvent
 from portal.notifications import sms
-from tests.conftest import portal_client
-from tests.factories import TEST_PASSWORD, PatientFactory, UserFactory
-from tests.patients.conftest import client, sign_in, signed_in, strip_csrf
+from tests.clients import host_client, portal_client, staff_client
+from tests.factories import (
+    TEST_PASSWORD,
+    PatientAccessFactory,
+    PatientCategoryFactory,
+    PatientFactory,
+    UserFactory,
+)
+from tests.patients.flows import sign_in, signed_in, strip_csrf
 
 pytestmark = pytest.mark.django_db
 
@@ -48,7 +54,7 @@ def _totp_code(device):
 
 
 def test_it_sets_a_password_from_the_account_page(chart):
-    c = client()
+    c = host_client(committing=True)
     sign_in(c)
     account = c.get("/portal/account/").content.decode()
     assert "You sign in with one time passcodes." in account
@@ -98,7 +104,7 @@ def test_a_new_password_signs_out_the_other_devices(rosa):
 
 @pytest.mark.parametrize("login", ["rosa@example.com", "ROSA@example.com ", "613-555-0177"])
 def test_it_signs_in_with_email_or_mobile_and_password(rosa, login):
-    c = client()
+    c = host_client(committing=True)
     response = _password_sign_in(c, login)
     assert response.status_code == 302
     assert response["Location"] == "/portal/"
@@ -111,7 +117,7 @@ def test_it_signs_in_with_email_or_mobile_and_password(rosa, login):
 
 
 def test_password_sign_in_gives_a_new_session_key(rosa):
-    c = client()
+    c = host_client(committing=True)
     c.get(SIGN_IN)
     before = c.session.session_key
     _password_sign_in(c, "rosa@example.com")
@@ -119,7 +125,7 @@ def test_password_sign_in_gives_a_new_session_key(rosa):
 
 
 def test_ten_wrong_passwords_lock_sign_in(rosa):
-    c = client()
+    c = host_client(committing=True)
     for attempt in range(9):
         response = _password_sign_in(c, "rosa@example.com", f"wrong password {attempt}")
         assert response.status_code == 200
@@ -135,7 +141,7 @@ def test_ten_wrong_passwords_lock_sign_in(rosa):
 
 
 def test_a_right_password_resets_the_count(rosa):
-    c = client()
+    c = host_client(committing=True)
     for _ in range(9):
         _password_sign_in(c, "rosa@example.com", "wrong password")
     assert _password_sign_in(c, "rosa@example.com")["Location"] == "/portal/"
@@ -145,8 +151,10 @@ def test_a_right_password_resets_the_count(rosa):
 
 
 def test_an_unknown_login_gets_the_same_answer_as_a_wrong_password(rosa):
-    wrong = _password_sign_in(client(), "rosa@example.com", "not her password")
-    unknown = _password_sign_in(client(), "nobody@example.com", "not her password")
+    wrong = _password_sign_in(host_client(committing=True), "rosa@example.com", "not her password")
+    unknown = _password_sign_in(
+        host_client(committing=True), "nobody@example.com", "not her password"
+    )
     assert wrong.status_code == unknown.status_code == 200
     assert "That email, phone or password is not right." in unknown.content.decode()
     assert strip_csrf(wrong.content).replace(b"rosa@example.com", b"<login>") == strip_csrf(
@@ -155,16 +163,16 @@ def test_an_unknown_login_gets_the_same_answer_as_a_wrong_password(rosa):
 
 
 def test_an_account_without_a_password_cannot_sign_in_with_one(chart):
-    sign_in(client())  # creates the account, with an unusable password
-    response = _password_sign_in(client(), "+16135550123", "")
+    sign_in(host_client(committing=True))  # creates the account, with an unusable password
+    response = _password_sign_in(host_client(committing=True), "+16135550123", "")
     assert response.status_code == 200
-    assert not signed_in(client())
+    assert not signed_in(host_client(committing=True))
 
 
 def test_a_temporary_password_must_be_changed_first(rosa):
     rosa.must_change_password = True
     rosa.save()
-    c = client()
+    c = host_client(committing=True)
     assert _password_sign_in(c, "rosa@example.com")["Location"] == "/portal/"
     assert c.get("/portal/")["Location"] == PASSWORD_PAGE
     assert c.get("/portal/account/activity/")["Location"] == PASSWORD_PAGE
@@ -177,7 +185,7 @@ def test_a_temporary_password_must_be_changed_first(rosa):
 def test_staff_cannot_use_the_patient_password_sign_in(clinic, front_desk):
     front_desk.phone = "+16135550188"
     front_desk.save()
-    response = _password_sign_in(client(), front_desk.email)
+    response = _password_sign_in(host_client(committing=True), front_desk.email)
     assert response.status_code == 200
     assert "That email, phone or password is not right." in response.content.decode()
 
@@ -196,7 +204,7 @@ def _reset_link():
 
 
 def test_it_emails_a_reset_link_and_lets_the_patient_set_a_new_password(rosa):
-    c = client()
+    c = host_client(committing=True)
     response = _ask_for_reset(c)
     assert response.status_code == 302
     assert response["Location"] == SIGN_IN
@@ -205,7 +213,7 @@ def test_it_emails_a_reset_link_and_lets_the_patient_set_a_new_password(rosa):
     link = _reset_link()
     assert link.group(2).split(":")[0] == "demo.localhost"
 
-    visitor = client()
+    visitor = host_client(committing=True)
     moved = visitor.get(link.group(3))
     assert moved.status_code == 302
     assert moved["Location"] == "/portal/password-reset/set/"
@@ -223,7 +231,7 @@ def test_it_emails_a_reset_link_and_lets_the_patient_set_a_new_password(rosa):
 
 
 def test_it_texts_a_reset_link_to_a_mobile(rosa):
-    _ask_for_reset(client(), "613 555 0177")
+    _ask_for_reset(host_client(committing=True), "613 555 0177")
     assert len(sms.outbox) == 1
     assert sms.outbox[0].to == "+16135550177"
     assert "/portal/password-reset/" in sms.outbox[0].body
@@ -231,8 +239,8 @@ def test_it_texts_a_reset_link_to_a_mobile(rosa):
 
 def test_a_reset_ends_the_sessions_of_the_account(rosa):
     elsewhere = portal_client(rosa, _patient_of(rosa))
-    _ask_for_reset(client())
-    visitor = client()
+    _ask_for_reset(host_client(committing=True))
+    visitor = host_client(committing=True)
     visitor.get(_reset_link().group(3))
     visitor.post(
         "/portal/password-reset/set/",
@@ -242,15 +250,15 @@ def test_a_reset_ends_the_sessions_of_the_account(rosa):
 
 
 def test_the_reset_link_works_once(rosa):
-    _ask_for_reset(client())
+    _ask_for_reset(host_client(committing=True))
     path = _reset_link().group(3)
-    first = client()
+    first = host_client(committing=True)
     first.get(path)
     first.post(
         "/portal/password-reset/set/",
         {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
     )
-    again = client()
+    again = host_client(committing=True)
     again.get(path)
     response = again.get("/portal/password-reset/set/")
     assert response.status_code == 400
@@ -265,9 +273,9 @@ def test_the_reset_link_works_once(rosa):
 
 
 def test_the_reset_link_is_refused_on_another_clinics_host(rosa, other_clinic):
-    _ask_for_reset(client())
+    _ask_for_reset(host_client(committing=True))
     path = _reset_link().group(3)
-    northside = client("northside")
+    northside = host_client("northside", committing=True)
     northside.get(path)
     response = northside.post(
         "/portal/password-reset/set/",
@@ -278,13 +286,13 @@ def test_the_reset_link_is_refused_on_another_clinics_host(rosa, other_clinic):
     rosa.refresh_from_db()
     assert rosa.check_password(TEST_PASSWORD)
     # Still good on the clinic's own host.
-    demo = client()
+    demo = host_client(committing=True)
     demo.get(path)
     assert demo.get("/portal/password-reset/set/").status_code == 200
 
 
 def test_a_forged_reset_link_is_refused(rosa):
-    c = client()
+    c = host_client(committing=True)
     c.get("/portal/password-reset/MQ/abc-123/")
     assert c.get("/portal/password-reset/set/").status_code == 400
     c.get("/portal/password-reset/%%%/abc/")
@@ -292,7 +300,7 @@ def test_a_forged_reset_link_is_refused(rosa):
 
 
 def test_the_reset_request_answers_the_same_for_unknown_accounts(rosa):
-    known_client, unknown_client = client(), client()
+    known_client, unknown_client = host_client(committing=True), host_client(committing=True)
     known = _ask_for_reset(known_client, "rosa@example.com")
     unknown = _ask_for_reset(unknown_client, "nobody@example.com")
     assert (known.status_code, known["Location"]) == (unknown.status_code, unknown["Location"])
@@ -330,7 +338,7 @@ def test_it_enrols_an_authenticator_and_then_asks_for_it(rosa, frozen):
     assert "An authenticator app is set up." in c.get("/portal/account/").content.decode()
     assert AuditEvent.objects.filter(action="authenticator.added", actor=rosa).exists()
 
-    visitor = client()
+    visitor = host_client(committing=True)
     response = _password_sign_in(visitor, "rosa@example.com")
     assert response.status_code == 302
     assert response["Location"] == MFA_STEP
@@ -345,20 +353,20 @@ def test_it_enrols_an_authenticator_and_then_asks_for_it(rosa, frozen):
 
 
 def test_a_passcode_sign_in_also_asks_for_the_authenticator(chart, frozen):
-    c = client()
+    c = host_client(committing=True)
     sign_in(c)
     user = PatientAccess.objects.get(patient=chart).user
     _enrol(c, user, frozen)
     c.post("/portal/sign-out/")
     frozen.shift(61)
-    other = client()
+    other = host_client(committing=True)
     assert sign_in(other)["Location"] == MFA_STEP
     assert not signed_in(other)
 
 
 def test_a_wrong_authenticator_code_counts_as_a_failure(rosa, frozen):
     device = _enrol(portal_client(rosa, _patient_of(rosa)), rosa, frozen)
-    c = client()
+    c = host_client(committing=True)
     _password_sign_in(c, "rosa@example.com")
     right = _totp_code(device)
     wrong = f"{(int(right) + 500_000) % 1_000_000:06d}"
@@ -379,7 +387,7 @@ def test_a_wrong_authenticator_code_counts_as_a_failure(rosa, frozen):
 
 def test_the_authenticator_step_expires(rosa, frozen):
     device = _enrol(portal_client(rosa, _patient_of(rosa)), rosa, frozen)
-    c = client()
+    c = host_client(committing=True)
     _password_sign_in(c, "rosa@example.com")
     frozen.shift(timedelta(minutes=5, seconds=1))
     response = c.post(MFA_STEP, {"code": _totp_code(device)})
@@ -390,7 +398,7 @@ def test_the_authenticator_step_expires(rosa, frozen):
 def test_a_clinic_that_requires_an_authenticator_sends_the_patient_to_enrol(rosa, frozen):
     rosa.clinic.portal_settings.mfa_required = True
     rosa.clinic.portal_settings.save()
-    c = client()
+    c = host_client(committing=True)
     response = _password_sign_in(c, "rosa@example.com")
     assert response.status_code == 302
     assert response["Location"] == AUTHENTICATOR
@@ -424,13 +432,13 @@ def test_the_activity_page_shows_sign_ins_and_staff_views_and_nothing_of_others(
     patient = _patient_of(rosa)
     other_user = UserFactory(clinic=clinic, first_name="Oscar", last_name="Otherby")
     other_patient = PatientFactory(clinic=clinic, first_name="Oscar", last_name="Otherby")
-    PatientAccess.objects.create(clinic=clinic, user=other_user, patient=other_patient)
+    PatientAccessFactory(user=other_user, patient=other_patient)
 
-    c = client()
+    c = host_client(committing=True)
     assert _password_sign_in(c, "rosa@example.com")["Location"] == "/portal/"
-    _password_sign_in(client(), other_user.email)
-    _password_sign_in(client(), other_user.email, "a wrong one")
-    staff = client("demo", fiona)
+    _password_sign_in(host_client(committing=True), other_user.email)
+    _password_sign_in(host_client(committing=True), other_user.email, "a wrong one")
+    staff = staff_client(fiona, committing=True)
     assert staff.get(f"/admin/patients/patient/{patient.pk}/change/").status_code == 200
     assert staff.get(f"/admin/patients/patient/{other_patient.pk}/change/").status_code == 200
     viewed = AuditEvent.objects.get(action="patient.viewed", acting_for=patient)
@@ -451,14 +459,13 @@ def test_the_activity_page_shows_sign_ins_and_staff_views_and_nothing_of_others(
 
 
 def test_a_chart_kept_off_the_portal_is_not_reached_with_a_password_either(rosa):
-    from patients.models import PatientCategory
 
     patient = _patient_of(rosa)
-    patient.category = PatientCategory.objects.create(
+    patient.category = PatientCategoryFactory(
         clinic=patient.clinic, name="Walk-in only", portal_eligible=False
     )
     patient.save()
-    c = client()
+    c = host_client(committing=True)
     _password_sign_in(c, "rosa@example.com")
     home = c.get("/portal/")
     assert "Hello, Rosa" not in home.content.decode()

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from clinics.scoped_admin import BoundedCountPaginator
-from tests.conftest import host_client
+from tests.clients import staff_client
 from tests.factories import PatientFactory, PatientIdentifierFactory, ProviderFactory
 
 pytestmark = pytest.mark.django_db
@@ -58,15 +58,15 @@ def _found(client, q):
     ],
 )
 def test_search_by_id_number_name_or_email(charts, front_desk, q, expected):
-    assert _found(host_client("demo", front_desk), q) == expected
+    assert _found(staff_client(front_desk), q) == expected
 
 
 def test_an_empty_search_lists_every_chart_of_the_clinic(charts, front_desk):
-    assert _found(host_client("demo", front_desk), "  ") == ["Ann", "Annabel", "Bob"]
+    assert _found(staff_client(front_desk), "  ") == ["Ann", "Annabel", "Bob"]
 
 
 def test_search_runs_no_distinct_and_a_fixed_number_of_queries(charts, front_desk, clinic):
-    client = host_client("demo", front_desk)
+    client = staff_client(front_desk)
     client.get(CHANGELIST)  # warm: session, tenant cache
 
     def queries(q):
@@ -88,7 +88,7 @@ def test_search_runs_no_distinct_and_a_fixed_number_of_queries(charts, front_des
 def test_the_changelist_cost_does_not_grow_with_the_clinic(front_desk, clinic):
     provider = ProviderFactory(clinic=clinic)
     PatientFactory.create_batch(3, clinic=clinic, primary_provider=provider)
-    client = host_client("demo", front_desk)
+    client = staff_client(front_desk)
     client.get(CHANGELIST)
 
     def queries():
@@ -111,7 +111,7 @@ def test_the_provider_filter_offers_every_provider_of_the_clinic_only(
 ):
     ProviderFactory(clinic=clinic, name="Dr Newcomer")  # no charts yet
     ProviderFactory(clinic=other_clinic, name="Dr Elsewhere")
-    content = host_client("demo", front_desk).get(CHANGELIST).content.decode()
+    content = staff_client(front_desk).get(CHANGELIST).content.decode()
     assert "Dr Newcomer" in content
     assert "Dr Elsewhere" not in content
 
@@ -134,7 +134,7 @@ def test_lists_are_counted_exactly_up_to_the_bound(clinic, monkeypatch):
 
 def test_the_list_shows_fifty_charts_a_page(front_desk, clinic):
     PatientFactory.create_batch(51, clinic=clinic)
-    client = host_client("demo", front_desk)
+    client = staff_client(front_desk)
     first = client.get(CHANGELIST).context["cl"]
     assert (len(first.result_list), first.result_count) == (50, 51)
     assert len(client.get(CHANGELIST, {"p": 2}).context["cl"].result_list) == 1

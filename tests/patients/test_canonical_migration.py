@@ -68,7 +68,5 @@ def test_charts_sharing_an_email_are_not_a_collision(clinic, capsys):
 
     migration.forwards(apps, None)
 
-    assert {p.email for p in Patient.objects.filter(pk__in=[a.pk, b.pk])} == {
-        "parent@example.com"
-    }
+    assert {p.email for p in Patient.objects.filter(pk__in=[a.pk, b.pk])} == {"parent@example.com"}
     assert capsys.readouterr().out == ""

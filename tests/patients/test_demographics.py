@@ -6,11 +6,11 @@ import pytest
 from django.db import connection, connections
 
 from patients import demographics
-from patients.models import ChangeRequest, Patient, PatientAccess
+from patients.models import ChangeRequest, Patient
 from portal.audit.models import AuditEvent
-from tests.conftest import host_client, portal_client
+from tests.clients import host_client, portal_client, staff_client
 from tests.factories import PatientAccessFactory, PatientFactory, UserFactory
-from tests.patients.conftest import client, last_code, sign_in
+from tests.patients.flows import NEW_ID, NEW_MOBILE, last_code, registration_form, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -109,7 +109,7 @@ def test_a_pending_request_can_be_withdrawn_once(ada):
 def test_accept_applies_exactly_the_accepted_fields(ada, front_desk):
     _ask(ada, address_line1="2 New Road", city="Kanata", last_name="Byron")
     change_request = ChangeRequest.objects.get(patient=ada.patient)
-    host_client("demo", front_desk).post(
+    staff_client(front_desk).post(
         f"/admin/patients/changerequest/{change_request.pk}/decide/",
         {"decision": "accept_selected", "accept": ["address_line1", "city"]},
     )
@@ -138,7 +138,7 @@ def test_decline_changes_nothing_and_tells_the_patient_without_details(
     _ask(ada, city="Kanata")
     change_request = ChangeRequest.objects.get(patient=ada.patient)
     with django_capture_on_commit_callbacks(execute=True):
-        host_client("demo", front_desk).post(
+        staff_client(front_desk).post(
             f"/admin/patients/changerequest/{change_request.pk}/decide/",
             {"decision": "decline", "reason": "Please bring proof of address"},
         )
@@ -169,7 +169,7 @@ def test_a_chart_changed_since_the_request_is_a_conflict_staff_resolve(ada, fron
     ada.patient.refresh_from_db()
     assert ada.patient.city == "Nepean"
     page = (
-        host_client("demo", front_desk)
+        staff_client(front_desk)
         .get(f"/admin/patients/changerequest/{change_request.pk}/change/")
         .content.decode()
     )
@@ -236,12 +236,8 @@ def test_two_staff_accepting_at_once_apply_it_once(clinic, front_desk, clinic_ad
 
 def test_a_representative_without_the_demographics_scope_cannot_ask(ada):
     carer = UserFactory(clinic=ada.clinic)
-    PatientAccess.objects.create(
-        clinic=ada.clinic,
-        user=carer,
-        patient=ada.patient,
-        relationship="carer",
-        can_demographics=False,
+    PatientAccessFactory(
+        user=carer, patient=ada.patient, relationship="carer", can_demographics=False
     )
     c = portal_client(carer, ada.patient)
     assert c.get(INFO).status_code == 403
@@ -283,24 +279,22 @@ def test_notice_preferences_apply_at_once(ada):
 
 
 def test_self_registrations_and_identity_confirmations_land_in_the_same_queue(clinic, front_desk):
-    from tests.patients.test_signin_flow import NEW_ID, NEW_MOBILE, _registration
-
-    c = client()
+    c = host_client(committing=True)
     sign_in(c, id_number=NEW_ID, contact=NEW_MOBILE)
-    c.post("/portal/register/", _registration())
+    c.post("/portal/register/", registration_form(email="Amara@Example.com"))
     kinds = list(ChangeRequest.objects.values_list("kind", flat=True))
     assert kinds == ["registration"]
     patient = Patient.objects.get(last_name="Nwosu")
     # Someone proves a contact that is not on an existing chart: an identity confirmation.
     PatientFactory(clinic=clinic, email="chart@example.com")
-    other = client()
+    other = host_client(committing=True)
     sign_in(other, id_number=NEW_ID, contact="613 555 0199")
     assert sorted(ChangeRequest.objects.values_list("kind", flat=True)) == [
         "registration",
         "verification",
     ]
     assert ChangeRequest.objects.get(kind="verification").patient == patient
-    queue = host_client("demo", front_desk).get("/admin/patients/changerequest/")
+    queue = staff_client(front_desk).get("/admin/patients/changerequest/")
     assert {r.kind for r in queue.context["cl"].result_list} == {"registration", "verification"}
     registration = ChangeRequest.objects.get(kind="registration")
     demographics.change_request_decide(

@@ -14,9 +14,15 @@ from django.test.utils import CaptureQueriesContext
 
 from invitations.services import portal_access_revoke
 from patients.models import Patient, PatientAccess, PatientCategory
-from tests.conftest import portal_client
-from tests.factories import PatientAccessFactory, PatientFactory, StaffFactory
-from tests.patients.conftest import NOW  # the frozen fixture stops the clock there
+from tests.clients import portal_client
+from tests.clock import NOW
+from tests.factories import (
+    PatientAccessFactory,
+    PatientCategoryFactory,
+    PatientFactory,
+    ProviderFactory,
+    StaffFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -26,9 +32,7 @@ def family(clinic):
     """Pat, who acts for their child Kim (a guardian's grant) besides their own chart."""
     own = PatientAccessFactory(patient=PatientFactory(clinic=clinic, first_name="Pat"))
     kim = PatientFactory(clinic=clinic, first_name="Kim", date_of_birth=dt.date(2018, 3, 1))
-    child = PatientAccess.objects.create(
-        clinic=clinic, user=own.user, patient=kim, relationship="guardian"
-    )
+    child = PatientAccessFactory(user=own.user, patient=kim, relationship="guardian")
     return own, child
 
 
@@ -95,7 +99,7 @@ def test_a_chart_revoked_with_a_bulk_update_ends_at_once(family, frozen):
 
 def test_a_category_kept_off_the_portal_ends_access_at_once(clinic, family, frozen):
     own, child = family
-    category = PatientCategory.objects.create(clinic=clinic, name="Walk-in only")
+    category = PatientCategoryFactory(clinic=clinic, name="Walk-in only")
     kim = child.patient
     kim.category = category
     kim.save()
@@ -120,7 +124,10 @@ def test_expiry_is_worked_out_at_each_request(family, frozen):
 
 def test_one_accounts_grants_are_never_anothers(clinic, family, frozen):
     own, _child = family
-    other = PatientAccessFactory(patient=PatientFactory(clinic=clinic, first_name="Sam"))
+    # Fixed names: a generated one ("Patrick", "Kimberly") would contain what is looked for.
+    other = PatientAccessFactory(
+        patient=PatientFactory(clinic=clinic, first_name="Sam", last_name="Okafor")
+    )
     assert _acts_for(portal_client(own.user, own.patient)) == ["Kim"]
     response = portal_client(other.user, other.patient).get("/portal/")
     content = response.content.decode()
@@ -129,7 +136,7 @@ def test_one_accounts_grants_are_never_anothers(clinic, family, frozen):
 
 def test_a_category_changed_with_a_bulk_update_ends_access_at_once(clinic, family, frozen):
     own, child = family
-    category = PatientCategory.objects.create(clinic=clinic, name="Walk-in only")
+    category = PatientCategoryFactory(clinic=clinic, name="Walk-in only")
     child.patient.category = category
     child.patient.save()
     client = portal_client(own.user, own.patient)
@@ -141,11 +148,10 @@ def test_a_category_changed_with_a_bulk_update_ends_access_at_once(clinic, famil
 def test_a_deleted_provider_leaves_no_stale_chart_behind(clinic, family, frozen):
     """Django sets a deleted provider to NULL on its charts with a bulk update (through the
     charts' base manager): the cached charts must follow."""
-    from appointments.models import Provider
     from patients.grant_cache import live_grants
 
     own, child = family
-    doctor = Provider.objects.create(clinic=clinic, name="Dr Gone")
+    doctor = ProviderFactory(clinic=clinic, name="Dr Gone")
     Patient.objects.filter(pk=child.patient_id).update(primary_provider=doctor)
     assert {g.patient.primary_provider_id for g in live_grants(clinic=clinic, user=own.user)} == {
         None,

@@ -9,9 +9,8 @@ from django.utils import timezone
 
 from patients import selectors
 from patients.grant_cache import forget_grants
-from patients.models import PatientAccess
 from patients.selectors import grants_reused, usable_grants
-from tests.conftest import portal_client
+from tests.clients import portal_client
 from tests.factories import PatientAccessFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,12 +21,12 @@ def _grant_queries(queries):
 
 
 @pytest.fixture
-def parent(clinic):
+def parent(clinic, frozen):
+    """Ada, who is also Cy's guardian. Cy is 9 at the frozen NOW: a guardian's access ends
+    the day the child turns 16 (2036-05-01)."""
     grant = PatientAccessFactory(patient=PatientFactory(clinic=clinic, first_name="Ada"))
     child = PatientFactory(clinic=clinic, first_name="Cy", date_of_birth=datetime.date(2020, 5, 1))
-    PatientAccess.objects.create(
-        clinic=clinic, user=grant.user, patient=child, relationship="guardian"
-    )
+    PatientAccessFactory(user=grant.user, patient=child, relationship="guardian")
     return grant.user, grant.patient
 
 

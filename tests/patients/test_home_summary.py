@@ -11,7 +11,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from appointments import services as appointment_services
-from appointments.models import Appointment, AppointmentType, Provider
+from appointments.models import AppointmentType, Provider
 from messaging import services as messaging_services
 from messaging.models import Thread
 from patients import demographics
@@ -19,11 +19,11 @@ from patients.models import ChangeRequest
 from portal.core.cache import read_through
 from portal.site import home
 from portal.site.home import home_summary
-from tests.conftest import portal_client
-from tests.factories import PatientAccessFactory, PatientFactory, StaffFactory
+from tests.clients import portal_client
+from tests.clock import NOW
+from tests.factories import AppointmentFactory, PatientAccessFactory, PatientFactory, StaffFactory
 
 # The frozen fixture stops the clock at NOW: Tuesday 15 January 2030, 9:00 in the clinic.
-from tests.patients.conftest import NOW
 
 pytestmark = pytest.mark.django_db
 
@@ -46,12 +46,12 @@ def _home(client):
 
 
 def _visit(patient, start, minutes=15):
+    """A visit with Dr Osei (every visit of a clinic shares its one doctor and type)."""
     kind = AppointmentType.objects.get_or_create(
         clinic=patient.clinic, name="Visit", defaults={"duration_minutes": minutes}
     )[0]
     provider = Provider.objects.get_or_create(clinic=patient.clinic, name="Dr Osei")[0]
-    return Appointment.objects.create(
-        clinic=patient.clinic,
+    return AppointmentFactory(
         patient=patient,
         provider=provider,
         appointment_type=kind,

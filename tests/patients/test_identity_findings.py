@@ -19,27 +19,32 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.db import connection, connections
-from django.test import Client
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinics.models import User
 from invitations import services as invitation_services
 from patients import demographics
 from patients.models import ChangeRequest, Patient, PatientAccess, PatientIdentifier
 from portal.notifications import sms
-from tests.factories import PatientFactory, PatientIdentifierFactory, UserFactory
-from tests.patients.conftest import (
+from tests.clients import host_client, staff_client
+from tests.factories import (
+    PatientAccessFactory,
+    PatientFactory,
+    PatientIdentifierFactory,
+    TOTPDeviceFactory,
+    UserFactory,
+)
+from tests.patients.flows import (
     CHART_DOB,
     CHART_EMAIL,
     CHART_ID,
     CHART_MOBILE,
     OTHER_MOBILE,
     begin,
-    client,
     enter_code,
     last_code,
+    registration_form,
     sign_in,
 )
 
@@ -69,24 +74,6 @@ def signed_in_as(c) -> int | None:
     return int(pk) if pk is not None else None
 
 
-def registration(**overrides):
-    data = {
-        "first_name": "Amara",
-        "last_name": "Nwosu",
-        "date_of_birth": "1990-07-04",
-        "sex": "F",
-        "address_line1": "12 Elm Street",
-        "city": "Ottawa",
-        "region": "Ontario",
-        "postal_code": "K1A 0B1",
-        "mobile": "613 555 0142",
-        "email": "amara@example.com",
-        "preferred_language": "en",
-        "consent": "on",
-    }
-    return {**data, **overrides}
-
-
 def passcode_flow(c, *, id_number, contact, contact_type, register_with=None):
     """ID + contact + the code sent to it; when that leads to the register form, submit it
     with ``register_with`` (the form's fields). Stops quietly wherever the portal refuses
@@ -114,7 +101,7 @@ def reset_link_accounts(channel, address) -> list[int]:
 
 
 def ask_for_reset(login, **defaults):
-    return client(**defaults).post(PASSWORD_RESET, {"login": login})
+    return host_client(committing=True, **defaults).post(PASSWORD_RESET, {"login": login})
 
 
 def demographics_form(patient, **changes):
@@ -148,7 +135,7 @@ def staff_accept_pending_changes(patient, staff, capture):
 
 
 def add_authenticator(user):
-    return TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=True)
+    return TOTPDeviceFactory(user=user)
 
 
 def grants_of(user):
@@ -177,16 +164,16 @@ def test_a_dotless_i_email_never_reaches_another_account(clinic, victim_email, l
         clinic=clinic, first_name="Olivia", last_name="Okonkwo", email=victim_email
     )
     PatientIdentifierFactory(patient=victim_chart, number="7778889990")
-    PatientAccess.objects.create(clinic=clinic, user=victim, patient=victim_chart)
+    PatientAccessFactory(user=victim, patient=victim_chart)
     add_authenticator(victim)
 
-    attacker = client()
+    attacker = host_client(committing=True)
     passcode_flow(
         attacker,
         id_number=UNKNOWN_ID,
         contact=lookalike,
         contact_type="email",
-        register_with=registration(email=lookalike),
+        register_with=registration_form(email=lookalike),
     )
     attacker.post("/portal/switch/", {"patient": victim_chart.pk})
 
@@ -215,13 +202,13 @@ def test_registering_with_an_accounts_contact_never_skips_its_authenticator(
     add_authenticator(rosa)
     own_charts = grants_of(rosa)
 
-    c = client()
+    c = host_client(committing=True)
     passcode_flow(
         c,
         id_number=UNKNOWN_ID,
         contact=contact,
         contact_type=contact_type,
-        register_with=registration(),
+        register_with=registration_form(),
     )
 
     assert signed_in_as(c) != rosa.pk, "signed in to an account without its authenticator"
@@ -252,7 +239,7 @@ def test_a_contact_the_patient_replaced_no_longer_signs_in_or_gets_reset_links(
     """Medium: after staff accept the patient's own request to change their email or
     mobile, ID + the OLD contact + code still signed in to the account, and the old
     contact still received password-reset links (the account kept its old contact)."""
-    patient_client = client()
+    patient_client = host_client(committing=True)
     sign_in(patient_client, contact=old, contact_type=channel)
     account = PatientAccess.objects.get(patient=chart, relationship="self").user
     assert signed_in_as(patient_client) == account.pk
@@ -261,7 +248,7 @@ def test_a_contact_the_patient_replaced_no_longer_signs_in_or_gets_reset_links(
     chart.refresh_from_db()
     assert (chart.email if channel == "email" else str(chart.mobile)) == new  # accepted
 
-    old_holder = client()
+    old_holder = host_client(committing=True)
     passcode_flow(old_holder, id_number=CHART_ID, contact=old, contact_type=channel)
     assert signed_in_as(old_holder) != account.pk, "the replaced contact still signs in"
     ask_for_reset(reset_login_old)
@@ -269,7 +256,7 @@ def test_a_contact_the_patient_replaced_no_longer_signs_in_or_gets_reset_links(
         "the replaced contact still gets password-reset links"
     )
 
-    new_holder = client()
+    new_holder = host_client(committing=True)
     passcode_flow(new_holder, id_number=CHART_ID, contact=new, contact_type=channel)
     assert signed_in_as(new_holder) == account.pk, "the new contact does not sign in"
     ask_for_reset(reset_login_new)
@@ -282,32 +269,38 @@ CARER_MOBILE = "+16135550166"
 CARER_EMAIL = "carer.home@example.com"  # the carer's own address (not on their account)
 
 
+def carer_signed_in(chart, *, appointments, demographics):
+    """A carer (signing in by their mobile) with those scopes to the chart, never messages:
+    their browser, signed in."""
+    carer = UserFactory(clinic=chart.clinic, username="carer", email="", phone=CARER_MOBILE)
+    PatientAccessFactory(
+        user=carer,
+        patient=chart,
+        relationship="carer",
+        can_appointments=appointments,
+        can_messages=False,
+        can_demographics=demographics,
+    )
+    carer_client = host_client(committing=True)
+    sign_in(carer_client, contact=CARER_MOBILE)
+    assert signed_in_as(carer_client) == carer.pk
+    return carer_client
+
+
 def test_a_representative_cannot_make_their_email_the_patients_sign_in_contact(
     chart, front_desk, django_capture_on_commit_callbacks
 ):
     """Medium: a carer with only the demographics scope asked to change the patient's
     email to their own, staff accepted, and ID + that email + code (or a reset link sent
     to it) then signed in to the PATIENT's account, not the carer's."""
-    patient_client = client()
+    patient_client = host_client(committing=True)
     sign_in(patient_client)  # the patient's own account, by their mobile
     account = PatientAccess.objects.get(patient=chart, relationship="self").user
-    carer = UserFactory(clinic=chart.clinic, username="carer", email="", phone=CARER_MOBILE)
-    PatientAccess.objects.create(
-        clinic=chart.clinic,
-        user=carer,
-        patient=chart,
-        relationship="carer",
-        can_appointments=False,
-        can_messages=False,
-        can_demographics=True,
-    )
-    carer_client = client()
-    sign_in(carer_client, contact=CARER_MOBILE)
-    assert signed_in_as(carer_client) == carer.pk
+    carer_client = carer_signed_in(chart, appointments=False, demographics=True)
     ask_to_change_contact(carer_client, chart, "email", CARER_EMAIL)
     staff_accept_pending_changes(chart, front_desk, django_capture_on_commit_callbacks)
 
-    by_passcode = client()
+    by_passcode = host_client(committing=True)
     passcode_flow(by_passcode, id_number=CHART_ID, contact=CARER_EMAIL, contact_type="email")
     assert signed_in_as(by_passcode) != account.pk, (
         "the representative's email signs in to the patient's account"
@@ -325,13 +318,13 @@ def test_wrong_passwords_against_a_passcode_only_account_do_not_lock_out_its_hol
     """Medium: wrong passwords typed against the mobile of an account that has no
     password counted against the account: ten rounds hard-locked it, and its holder could
     no longer sign in by ID + mobile + code."""
-    holder = client(REMOTE_ADDR="198.51.100.20")
+    holder = host_client(committing=True, REMOTE_ADDR="198.51.100.20")
     sign_in(holder)
     account = PatientAccess.objects.get(patient=chart, relationship="self").user
     assert not account.has_usable_password()
     holder.post("/portal/sign-out/")
 
-    attacker = client(REMOTE_ADDR="203.0.113.66")
+    attacker = host_client(committing=True, REMOTE_ADDR="203.0.113.66")
     for attempt in range(120):
         answer = attacker.post(
             PASSWORD_SIGN_IN, {"login": "613-555-0123", "password": f"guess number {attempt}"}
@@ -340,7 +333,7 @@ def test_wrong_passwords_against_a_passcode_only_account_do_not_lock_out_its_hol
         if answer.status_code == 429:  # a cool-off (15 minutes): wait it out, guess on
             frozen.shift(timedelta(hours=1))
 
-    later = client(REMOTE_ADDR="198.51.100.20")
+    later = host_client(committing=True, REMOTE_ADDR="198.51.100.20")
     answer = passcode_flow(later, id_number=CHART_ID, contact=CHART_MOBILE, contact_type="sms")
     assert signed_in_as(later) == account.pk, (
         f"the holder cannot sign in by passcode after 120 wrong passwords against their "
@@ -368,7 +361,7 @@ def assert_sent_to_authenticator_set_up(c):
 
 def test_the_clinics_authenticator_requirement_applies_to_passcode_sign_in(chart, mfa_required):
     """Medium: ``mfa_required`` was enforced on password sign-in only."""
-    c = client()
+    c = host_client(committing=True)
     sign_in(c)
     assert PatientAccess.objects.filter(patient=chart).exists()  # the code was accepted
     assert_sent_to_authenticator_set_up(c)
@@ -382,7 +375,7 @@ def test_the_clinics_authenticator_requirement_applies_to_invitation_acceptance(
     with django_capture_on_commit_callbacks(execute=True):
         invitation_services.invitation_send(patient=chart, channel="email", sent_by=front_desk)
     [token] = INVITATION_LINK_RE.findall(mail.outbox[-1].body)
-    c = client()
+    c = host_client(committing=True)
     c.get(f"/portal/invitation/{token}/")
     c.post("/portal/invitation/", {"date_of_birth": CHART_DOB.isoformat()})
     done = c.post("/portal/invitation/", {"method": "passcode", "terms": "on"})
@@ -394,13 +387,13 @@ def test_the_clinics_authenticator_requirement_applies_to_invitation_acceptance(
 def test_the_clinics_authenticator_requirement_applies_to_self_registration(clinic, mfa_required):
     """Medium: a self-registration signed in straight to the portal home without the
     authenticator the clinic requires."""
-    c = client()
+    c = host_client(committing=True)
     passcode_flow(
         c,
         id_number=UNKNOWN_ID,
         contact=NEW_MOBILE,
         contact_type="sms",
-        register_with=registration(),
+        register_with=registration_form(),
     )
     assert Patient.objects.filter(clinic=clinic, last_name="Nwosu").exists()
     assert_sent_to_authenticator_set_up(c)
@@ -446,13 +439,13 @@ def test_spellings_of_a_number_share_one_reset_limit_whether_or_not_it_has_an_ac
 def test_full_width_digits_are_the_same_id_number_as_ascii_digits(chart):
     """Low: ``４５６７８９１２３４`` was not recognised as 4567 891 234: the chart's
     holder was sent to Register and a second chart was made under the same ID."""
-    c = client()
+    c = host_client(committing=True)
     passcode_flow(
         c,
         id_number="\uff14\uff15\uff16\uff17\uff18\uff19\uff11\uff12\uff13\uff14",
         contact=CHART_MOBILE,
         contact_type="sms",
-        register_with=registration(mobile=CHART_MOBILE, email=CHART_EMAIL),
+        register_with=registration_form(mobile=CHART_MOBILE, email=CHART_EMAIL),
     )
     assert PatientIdentifier.objects.filter(clinic=chart.clinic).count() == 1
     assert Patient.objects.filter(clinic=chart.clinic).count() == 1
@@ -470,13 +463,13 @@ def test_a_self_registrations_unproven_contact_gets_nothing_and_signs_in_nothing
     """Low: the register form asks for an email and a mobile; only the one the code went
     to is proven, yet the other was stored and then received the clinic's notices (the
     registration's decision, appointment notices, ...)."""
-    c = client()
+    c = host_client(committing=True)
     passcode_flow(
         c,
         id_number=UNKNOWN_ID,
         contact=NEW_MOBILE,
         contact_type="sms",
-        register_with=registration(mobile=NEW_MOBILE, email=UNPROVEN_EMAIL),
+        register_with=registration_form(mobile=NEW_MOBILE, email=UNPROVEN_EMAIL),
     )
     patient = Patient.objects.get(clinic=clinic, last_name="Nwosu")  # registered
     account = PatientAccess.objects.get(patient=patient, relationship="self").user
@@ -520,7 +513,7 @@ def test_eight_acceptances_of_one_invitation_at_once_give_one_account_and_no_err
     workers = 8
     people = []
     for _ in range(workers):
-        c = Client(HTTP_HOST="demo.localhost", raise_request_exception=False)
+        c = host_client("demo", raise_request_exception=False)
         c.get(f"/portal/invitation/{token}/")
         confirmed = c.post("/portal/invitation/", {"date_of_birth": CHART_DOB.isoformat()})
         assert confirmed.status_code == 302, confirmed.content.decode()
@@ -569,26 +562,14 @@ def test_a_representative_with_only_appointments_does_not_read_the_patients_acti
         email="",
         phone=CHART_MOBILE,
     )
-    PatientAccess.objects.create(clinic=chart.clinic, user=holder, patient=chart)
-    patient_client = client()
+    PatientAccessFactory(user=holder, patient=chart)
+    patient_client = host_client(committing=True)
     sign_in(patient_client)
     assert signed_in_as(patient_client) == holder.pk
-    staff = client(user=fiona)
+    staff = staff_client(fiona, committing=True)
     assert staff.get(f"/admin/patients/patient/{chart.pk}/change/").status_code == 200
 
-    carer = UserFactory(clinic=chart.clinic, username="carer", email="", phone=CARER_MOBILE)
-    PatientAccess.objects.create(
-        clinic=chart.clinic,
-        user=carer,
-        patient=chart,
-        relationship="carer",
-        can_appointments=True,
-        can_messages=False,
-        can_demographics=False,
-    )
-    carer_client = client()
-    sign_in(carer_client, contact=CARER_MOBILE)
-    assert signed_in_as(carer_client) == carer.pk
+    carer_client = carer_signed_in(chart, appointments=True, demographics=False)
 
     page = carer_client.get(ACTIVITY)
     if page.status_code == 200:

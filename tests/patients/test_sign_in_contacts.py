@@ -4,12 +4,12 @@ to the new one (and their authenticator when enrolled); the old one stops at onc
 import pytest
 from django.core import mail
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinics.models import User
 from portal.notifications import sms
-from tests.factories import PatientAccessFactory, UserFactory
-from tests.patients.conftest import CHART_ID, CHART_MOBILE, client, last_code, sign_in
+from tests.clients import host_client
+from tests.factories import PatientAccessFactory, TOTPDeviceFactory, UserFactory
+from tests.patients.flows import CHART_ID, CHART_MOBILE, last_code, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +27,7 @@ def holder(chart):
 
 
 def _signed_in(holder):
-    c = client()
+    c = host_client(committing=True)
     assert sign_in(c)["Location"] == "/portal/"
     assert int(c.session["_auth_user_id"]) == holder.pk
     return c
@@ -51,10 +51,10 @@ def test_a_new_mobile_is_proven_then_replaces_the_old_one(holder, frozen):
     holder.refresh_from_db()
     assert str(holder.phone) == NEW_MOBILE
     # The old mobile no longer signs in to the account; the new one does.
-    old = client()
+    old = host_client(committing=True)
     assert sign_in(old).status_code == 200  # staff are asked to confirm the person
     assert "_auth_user_id" not in old.session
-    new = client()
+    new = host_client(committing=True)
     assert sign_in(new, id_number=CHART_ID, contact=NEW_MOBILE)["Location"] == "/portal/"
     assert int(new.session["_auth_user_id"]) == holder.pk
 
@@ -69,8 +69,8 @@ def test_a_wrong_code_changes_nothing(holder, frozen):
 
 
 def test_an_account_with_an_authenticator_needs_its_code_too(holder, frozen):
-    device = TOTPDevice.objects.create(user=holder, name="app", confirmed=True)
-    c = client()
+    device = TOTPDeviceFactory(user=holder, name="app", confirmed=True)
+    c = host_client(committing=True)
     sign_in(c)
     c.post("/portal/sign-in/authenticator/", {"code": f"{totp(device.bin_key):06d}"})
     assert int(c.session["_auth_user_id"]) == holder.pk

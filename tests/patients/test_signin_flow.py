@@ -10,24 +10,30 @@ from patients.models import (
     PasscodeDevice,
     Patient,
     PatientAccess,
-    PatientCategory,
     PatientIdentifier,
     VerificationRequest,
 )
 from portal.notifications import sms
-from tests.factories import PatientIdentifierFactory
-from tests.patients.conftest import (
+from tests.clients import host_client
+from tests.factories import (
+    PatientAccessFactory,
+    PatientCategoryFactory,
+    PatientIdentifierFactory,
+)
+from tests.patients.flows import (
     CHART_DOB_TEXTS,
     CHART_EMAIL,
     CHART_ID,
     CHART_ID_NORMALISED,
     CHART_MOBILE,
     CODE_RE,
+    NEW_ID,
+    NEW_MOBILE,
     OTHER_MOBILE,
     begin,
-    client,
     enter_code,
     last_code,
+    registration_form,
     sign_in,
     signed_in,
     strip_csrf,
@@ -36,33 +42,12 @@ from tests.patients.conftest import (
 
 pytestmark = pytest.mark.django_db
 
-NEW_ID = "1234-567-890"
-NEW_MOBILE = "+16135550142"
-
-
-def _registration(**overrides):
-    data = {
-        "first_name": "Amara",
-        "last_name": "Nwosu",
-        "date_of_birth": "1990-07-04",
-        "sex": "F",
-        "address_line1": "12 Elm Street",
-        "city": "Ottawa",
-        "region": "Ontario",
-        "postal_code": "K1A 0B1",
-        "mobile": "613 555 0142",
-        "email": "Amara@Example.com",
-        "preferred_language": "en",
-        "consent": "on",
-    }
-    return {**data, **overrides}
-
 
 # --- The steps --------------------------------------------------------------------------
 
 
 def test_it_walks_the_four_steps_and_sends_a_code(clinic):
-    c = client()
+    c = host_client(committing=True)
     start = c.get("/portal/")
     assert start.status_code == 200
     assert b"Identification" in start.content
@@ -83,7 +68,7 @@ def test_it_walks_the_four_steps_and_sends_a_code(clinic):
 
 
 def test_it_shows_what_was_entered_on_the_check_page(clinic):
-    c = client()
+    c = host_client(committing=True)
     c.post("/portal/", {"id_type": "health-card", "id_number": NEW_ID})
     c.post("/portal/sign-in/contact/", {"contact_type": "email", "contact": "Amara@Example.com"})
     page = c.get("/portal/sign-in/check/").content.decode()
@@ -94,7 +79,7 @@ def test_it_shows_what_was_entered_on_the_check_page(clinic):
 
 
 def test_it_sends_the_code_by_email(clinic):
-    c = client()
+    c = host_client(committing=True)
     begin(c, id_number=NEW_ID, contact="amara@example.com", contact_type="email")
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["amara@example.com"]
@@ -103,7 +88,7 @@ def test_it_sends_the_code_by_email(clinic):
 
 
 def test_it_skips_no_step(clinic):
-    c = client()
+    c = host_client(committing=True)
     assert c.get("/portal/sign-in/contact/")["Location"] == "/portal/"
     assert c.get("/portal/sign-in/check/")["Location"] == "/portal/"
     assert c.get("/portal/sign-in/code/")["Location"] == "/portal/"
@@ -111,7 +96,7 @@ def test_it_skips_no_step(clinic):
 
 
 def test_it_refuses_a_malformed_contact(clinic):
-    c = client()
+    c = host_client(committing=True)
     c.post("/portal/", {"id_type": "health-card", "id_number": NEW_ID})
     response = c.post("/portal/sign-in/contact/", {"contact_type": "sms", "contact": "12"})
     assert response.status_code == 200
@@ -122,7 +107,7 @@ def test_it_refuses_a_malformed_contact(clinic):
 
 
 def test_it_registers_a_new_patient_after_the_code(clinic):
-    c = client()
+    c = host_client(committing=True)
     proven = sign_in(c, id_number=NEW_ID, contact=NEW_MOBILE)
     assert proven.status_code == 302
     assert proven["Location"] == "/portal/register/"
@@ -133,7 +118,7 @@ def test_it_registers_a_new_patient_after_the_code(clinic):
     assert b"Register" in form.content
     assert NEW_MOBILE.encode() in form.content  # the proven mobile is filled in
 
-    response = c.post("/portal/register/", _registration())
+    response = c.post("/portal/register/", registration_form(email="Amara@Example.com"))
     assert response.status_code == 302
     assert response["Location"] == "/portal/"
 
@@ -161,18 +146,24 @@ def test_it_registers_a_new_patient_after_the_code(clinic):
 
 
 def test_it_registers_after_an_email_code_with_the_email_on_the_account(clinic):
-    c = client()
+    c = host_client(committing=True)
     proven = sign_in(c, id_number=NEW_ID, contact="amara@example.com", contact_type="email")
     assert proven["Location"] == "/portal/register/"
-    assert c.post("/portal/register/", _registration())["Location"] == "/portal/"
+    assert (
+        c.post("/portal/register/", registration_form(email="Amara@Example.com"))["Location"]
+        == "/portal/"
+    )
     user = User.objects.get(clinic=clinic, email="amara@example.com")
     assert PatientAccess.objects.get(user=user).patient.email == "amara@example.com"
 
 
 def test_it_keeps_the_register_form_on_errors(clinic):
-    c = client()
+    c = host_client(committing=True)
     sign_in(c, id_number=NEW_ID, contact=NEW_MOBILE)
-    response = c.post("/portal/register/", _registration(consent="", date_of_birth="2999-01-01"))
+    response = c.post(
+        "/portal/register/",
+        registration_form(email="Amara@Example.com", consent="", date_of_birth="2999-01-01"),
+    )
     assert response.status_code == 200
     assert "Enter your date of birth." in response.content.decode()
     assert not Patient.objects.exists()
@@ -180,11 +171,16 @@ def test_it_keeps_the_register_form_on_errors(clinic):
 
 
 def test_it_does_not_register_twice_for_the_same_id(clinic):
-    first, second = client(), client()
+    first, second = host_client(committing=True), host_client(committing=True)
     sign_in(first, id_number=NEW_ID, contact=NEW_MOBILE)
     sign_in(second, id_number=NEW_ID, contact="+16135550143")
-    assert first.post("/portal/register/", _registration())["Location"] == "/portal/"
-    response = second.post("/portal/register/", _registration(mobile="613 555 0143"))
+    assert (
+        first.post("/portal/register/", registration_form(email="Amara@Example.com"))["Location"]
+        == "/portal/"
+    )
+    response = second.post(
+        "/portal/register/", registration_form(email="Amara@Example.com", mobile="613 555 0143")
+    )
     assert response.status_code == 302
     assert response["Location"] == "/portal/"
     assert Patient.objects.count() == 1
@@ -194,10 +190,10 @@ def test_it_does_not_register_twice_for_the_same_id(clinic):
 def test_it_does_not_offer_registration_when_the_clinic_turned_it_off(clinic):
     clinic.portal_settings.self_registration_allowed = False
     clinic.portal_settings.save()
-    c = client()
+    c = host_client(committing=True)
     proven = sign_in(c, id_number=NEW_ID, contact=NEW_MOBILE)
     assert proven.get("Location") != "/portal/register/"
-    c.post("/portal/register/", _registration())
+    c.post("/portal/register/", registration_form(email="Amara@Example.com"))
     assert not Patient.objects.exists()
     assert not signed_in(c)
 
@@ -206,7 +202,7 @@ def test_it_does_not_offer_registration_when_the_clinic_turned_it_off(clinic):
 
 
 def test_it_signs_in_a_returning_patient_and_links_the_account_once(chart):
-    first = client()
+    first = host_client(committing=True)
     response = sign_in(first)
     assert response.status_code == 302
     assert response["Location"] == "/portal/"
@@ -220,7 +216,7 @@ def test_it_signs_in_a_returning_patient_and_links_the_account_once(chart):
     assert grant.user == user
     assert grant.relationship == "self"
 
-    second = client()
+    second = host_client(committing=True)
     assert sign_in(second)["Location"] == "/portal/"
     assert signed_in(second)
     assert PatientAccess.objects.filter(patient=chart).count() == 1
@@ -229,7 +225,7 @@ def test_it_signs_in_a_returning_patient_and_links_the_account_once(chart):
 
 
 def test_it_signs_in_a_returning_patient_by_email_with_any_case(chart):
-    c = client()
+    c = host_client(committing=True)
     response = sign_in(c, contact=CHART_EMAIL.upper(), contact_type="email")
     assert response["Location"] == "/portal/"
     assert signed_in(c)
@@ -237,7 +233,7 @@ def test_it_signs_in_a_returning_patient_by_email_with_any_case(chart):
 
 
 def test_it_accepts_the_id_with_spaces_or_dashes(chart):
-    c = client()
+    c = host_client(committing=True)
     assert sign_in(c, id_number="4567-891-234")["Location"] == "/portal/"
 
 
@@ -248,8 +244,8 @@ def test_a_chart_contact_the_account_never_proved_does_not_reach_the_account(cha
     from tests.factories import UserFactory
 
     existing = UserFactory(clinic=chart.clinic, email=CHART_EMAIL, phone="")
-    PatientAccess.objects.create(clinic=chart.clinic, user=existing, patient=chart)
-    c = client()
+    PatientAccessFactory(user=existing, patient=chart)
+    c = host_client(committing=True)
     answer = sign_in(c)
     assert answer.status_code == 200
     assert "The clinic will confirm your identity" in answer.content.decode()
@@ -263,8 +259,8 @@ def test_the_account_signs_in_with_its_own_contact_on_the_chart(chart):
     from tests.factories import UserFactory
 
     existing = UserFactory(clinic=chart.clinic, email=CHART_EMAIL, phone="")
-    PatientAccess.objects.create(clinic=chart.clinic, user=existing, patient=chart)
-    c = client()
+    PatientAccessFactory(user=existing, patient=chart)
+    c = host_client(committing=True)
     assert sign_in(c, contact=CHART_EMAIL.upper(), contact_type="email")["Location"] == "/portal/"
     assert c.get("/portal/").wsgi_request.user == existing
     assert PatientAccess.objects.filter(patient=chart).count() == 1
@@ -280,7 +276,7 @@ def _shows_nothing_of(chart, content: str):
 
 
 def test_it_shows_nothing_of_the_chart_when_the_contact_differs(chart):
-    c = client()
+    c = host_client(committing=True)
     responses = list(begin(c, contact=OTHER_MOBILE))
     responses.append(c.get("/portal/sign-in/code/"))
     answer = enter_code(c, last_code())
@@ -302,8 +298,8 @@ def test_it_shows_nothing_of_the_chart_when_the_contact_differs(chart):
 
 
 def test_it_keeps_one_pending_request_per_person_and_chart(chart):
-    sign_in(client(), contact=OTHER_MOBILE)
-    again = sign_in(client(), contact=OTHER_MOBILE)
+    sign_in(host_client(committing=True), contact=OTHER_MOBILE)
+    again = sign_in(host_client(committing=True), contact=OTHER_MOBILE)
     assert "The clinic will confirm your identity" in again.content.decode()
     assert VerificationRequest.objects.filter(patient=chart).count() == 1
 
@@ -329,7 +325,7 @@ def _run_until_the_code(c):
 
 
 def test_it_answers_known_and_unknown_ids_identically_before_the_code(clinic):
-    unknown, unknown_text = _run_until_the_code(client())
+    unknown, unknown_text = _run_until_the_code(host_client(committing=True))
     assert not Patient.objects.exists()
 
     # The same ID and mobile, now on a chart that has a portal account.
@@ -338,9 +334,9 @@ def test_it_answers_known_and_unknown_ids_identically_before_the_code(clinic):
     patient = PatientFactory(clinic=clinic, mobile=CHART_MOBILE, first_name="Known")
     PatientIdentifierFactory(patient=patient, number=CHART_ID)
     account = UserFactory(clinic=clinic, phone=CHART_MOBILE)
-    PatientAccess.objects.create(clinic=clinic, user=account, patient=patient)
+    PatientAccessFactory(user=account, patient=patient)
 
-    known, known_text = _run_until_the_code(client())
+    known, known_text = _run_until_the_code(host_client(committing=True))
 
     assert [s[:2] for s in known] == [s[:2] for s in unknown]
     assert [s[:2] for s in known][:3] == [
@@ -358,7 +354,7 @@ def test_it_answers_known_and_unknown_ids_identically_before_the_code(clinic):
 
 def test_it_answers_known_and_unknown_ids_identically_by_email(clinic):
     def run():
-        c = client()
+        c = host_client(committing=True)
         steps = [_normalised(r) for r in begin(c, contact=CHART_EMAIL, contact_type="email")]
         steps.append(_normalised(c.get("/portal/sign-in/code/")))
         message = mail.outbox[-1]
@@ -379,7 +375,7 @@ def test_it_answers_known_and_unknown_ids_identically_by_email(clinic):
 def test_it_says_the_portal_is_not_available_when_the_clinic_switched_it_off(clinic):
     clinic.portal_settings.portal_enabled = False
     clinic.portal_settings.save()
-    c = client()
+    c = host_client(committing=True)
     response = c.get("/portal/")
     assert response.status_code == 503
     content = response.content.decode()
@@ -392,12 +388,12 @@ def test_it_says_the_portal_is_not_available_when_the_clinic_switched_it_off(cli
 
 
 def test_it_does_not_sign_in_a_chart_the_clinic_keeps_off_the_portal(chart):
-    walk_in = PatientCategory.objects.create(
+    walk_in = PatientCategoryFactory(
         clinic=chart.clinic, name="Walk-in only", portal_eligible=False
     )
     chart.category = walk_in
     chart.save()
-    c = client()
+    c = host_client(committing=True)
     response = sign_in(c)
     assert response.status_code == 200
     content = response.content.decode()
@@ -409,9 +405,9 @@ def test_it_does_not_sign_in_a_chart_the_clinic_keeps_off_the_portal(chart):
 
 
 def test_an_eligible_category_signs_in(chart):
-    chart.category = PatientCategory.objects.create(clinic=chart.clinic, name="Regular")
+    chart.category = PatientCategoryFactory(clinic=chart.clinic, name="Regular")
     chart.save()
-    c = client()
+    c = host_client(committing=True)
     assert sign_in(c)["Location"] == "/portal/"
 
 
@@ -419,7 +415,7 @@ def test_an_eligible_category_signs_in(chart):
 
 
 def test_it_says_a_wrong_code_is_wrong_and_keeps_the_flow(chart):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     code = last_code()
     response = enter_code(c, wrong(code))
@@ -429,7 +425,7 @@ def test_it_says_a_wrong_code_is_wrong_and_keeps_the_flow(chart):
 
 
 def test_it_refuses_a_code_that_is_not_six_digits(chart):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     response = enter_code(c, "12ab56")
     assert response.status_code == 200
@@ -438,7 +434,7 @@ def test_it_refuses_a_code_that_is_not_six_digits(chart):
 
 
 def test_the_code_text_holds_no_id_number(chart):
-    sign_in(client())
+    sign_in(host_client(committing=True))
     body = sms.outbox[-1].body
     assert CHART_ID_NORMALISED not in body
     assert re.fullmatch(r"\d{6} is your Demo Family Clinic portal passcode\..*", body)
@@ -447,10 +443,10 @@ def test_the_code_text_holds_no_id_number(chart):
 def test_the_register_form_expires_half_an_hour_after_the_code(clinic, frozen):
     from datetime import timedelta
 
-    c = client()
+    c = host_client(committing=True)
     assert sign_in(c, id_number=NEW_ID, contact=NEW_MOBILE)["Location"] == "/portal/register/"
     frozen.shift(timedelta(minutes=31))
-    response = c.post("/portal/register/", _registration())
+    response = c.post("/portal/register/", registration_form(email="Amara@Example.com"))
     assert response.status_code == 302
     assert response["Location"] == "/portal/"
     assert not Patient.objects.exists()
@@ -458,10 +454,10 @@ def test_the_register_form_expires_half_an_hour_after_the_code(clinic, frozen):
 
 def test_registration_uses_only_the_contact_the_code_proved(clinic):
     victim = "victim@example.com"
-    c = client()
+    c = host_client(committing=True)
     assert sign_in(c, id_number=NEW_ID, contact=NEW_MOBILE)["Location"] == "/portal/register/"
     c.post("/portal/sign-in/contact/", {"contact_type": "email", "contact": victim})
-    c.post("/portal/register/", _registration(email=victim))
+    c.post("/portal/register/", registration_form(email=victim))
     assert not User.objects.filter(clinic=clinic, email=victim).exists()
     assert mail.outbox == []  # the email address was never sent a code
 
@@ -472,17 +468,22 @@ def test_an_unproven_contact_cannot_be_used_to_capture_another_chart(clinic):
     victim_email = "vera@example.com"
     vera = PatientFactory(clinic=clinic, first_name="Vera", last_name="Vasquez", email=victim_email)
     PatientIdentifierFactory(patient=vera, number="5556667777")
-    attacker = client()
+    attacker = host_client(committing=True)
     sign_in(attacker, id_number=NEW_ID, contact=NEW_MOBILE)
     attacker.post("/portal/sign-in/contact/", {"contact_type": "email", "contact": victim_email})
-    attacker.post("/portal/register/", _registration(email=victim_email))
+    attacker.post("/portal/register/", registration_form(email=victim_email))
     passphrase = "attacker chosen passphrase"
     attacker.post(
         "/portal/account/password/", {"new_password1": passphrase, "new_password2": passphrase}
     )
     # Later Vera signs in with her own ID and email, proving the email.
-    sign_in(client(), id_number="5556667777", contact=victim_email, contact_type="email")
-    again = client()
+    sign_in(
+        host_client(committing=True),
+        id_number="5556667777",
+        contact=victim_email,
+        contact_type="email",
+    )
+    again = host_client(committing=True)
     again.post("/portal/sign-in/password/", {"login": victim_email, "password": passphrase})
     assert "Vasquez" not in again.get("/portal/").content.decode()
     holders = set(PatientAccess.objects.filter(patient=vera).values_list("user", flat=True))

@@ -22,15 +22,19 @@ from patients.passcodes import Proof
 from portal.audit.models import AuditEvent
 from portal.notifications import sms
 from portal.notifications.models import Notification
-from tests.conftest import portal_client
-from tests.factories import PatientFactory, PatientIdentifierFactory
-from tests.patients.conftest import (
+from tests.clients import host_client, portal_client, staff_client
+from tests.clock import NOW
+from tests.factories import (
+    PasscodeDeviceFactory,
+    PatientFactory,
+    PatientIdentifierFactory,
+    SignInLockFactory,
+)
+from tests.patients.flows import (
     CHART_ID,
     CHART_MOBILE,
-    NOW,
     OTHER_MOBILE,
     begin,
-    client,
     enter_code,
     fail_in_a_row,
     last_code,
@@ -67,7 +71,7 @@ def _locked_text(response):
 
 
 def test_it_accepts_the_code_until_it_expires(chart, frozen):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     code = last_code()
     frozen.shift(timedelta(minutes=9, seconds=59))
@@ -76,7 +80,7 @@ def test_it_accepts_the_code_until_it_expires(chart, frozen):
 
 
 def test_it_refuses_the_code_after_ten_minutes(chart, frozen):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     code = last_code()
     frozen.shift(timedelta(minutes=10, seconds=1))
@@ -89,7 +93,7 @@ def test_it_refuses_the_code_after_ten_minutes(chart, frozen):
 def test_it_follows_the_clinics_validity(chart, frozen):
     chart.clinic.portal_settings.otp_validity_minutes = 2
     chart.clinic.portal_settings.save()
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     assert "It expires in 2 minutes" in c.get(CODE_PAGE).content.decode()
     assert "expires in 2 min" in sms.outbox[-1].body
@@ -98,14 +102,14 @@ def test_it_follows_the_clinics_validity(chart, frozen):
 
 
 def test_it_refuses_a_code_used_once_already(chart):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     code = last_code()
     pending = dict(c.session["portal_signin"])
     assert enter_code(c, code)["Location"] == "/portal/"
     c.post("/portal/sign-out/")
 
-    replay = client()
+    replay = host_client(committing=True)
     set_flow(replay, **pending)
     response = enter_code(replay, code)
     assert response.status_code == 200
@@ -125,7 +129,7 @@ def test_it_refuses_a_code_used_once_already(chart):
 
 
 def _contact_change_device(clinic, flow):
-    device = PasscodeDevice.objects.create(
+    device = PasscodeDeviceFactory(
         clinic=clinic,
         name="contact",
         purpose=PasscodeDevice.Purpose.CONTACT_CHANGE,
@@ -138,7 +142,7 @@ def _contact_change_device(clinic, flow):
 
 
 def test_a_code_of_another_purpose_does_not_sign_in(chart):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     pending = c.session["portal_signin"]
     other, other_code = _contact_change_device(chart.clinic, uuid.UUID(pending["flow"]))
@@ -164,7 +168,7 @@ def test_a_code_of_another_purpose_does_not_sign_in(chart):
 
 
 def test_a_code_of_another_pending_sign_in_does_not_sign_in(chart):
-    mine, theirs = client(), client()
+    mine, theirs = host_client(committing=True), host_client(committing=True)
     begin(mine)
     begin(theirs, contact=OTHER_MOBILE)
     their_device = theirs.session["portal_signin"]["device_id"]
@@ -175,7 +179,7 @@ def test_a_code_of_another_pending_sign_in_does_not_sign_in(chart):
 
 
 def test_it_stores_only_a_digest_of_the_code(chart):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     code = last_code()
     device = PasscodeDevice.objects.get()
@@ -188,7 +192,7 @@ def test_it_stores_only_a_digest_of_the_code(chart):
 
 
 def test_five_wrong_tries_kill_the_code(chart):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     code = last_code()
     for _ in range(5):
@@ -202,7 +206,7 @@ def test_five_wrong_tries_kill_the_code(chart):
 
 
 def test_four_wrong_tries_leave_the_code_alive(chart):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     code = last_code()
     for _ in range(4):
@@ -211,7 +215,7 @@ def test_four_wrong_tries_leave_the_code_alive(chart):
 
 
 def test_ten_failures_in_a_row_pause_sign_in_even_with_the_right_code(chart, frozen):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     assert fail_in_a_row(c, 9, frozen).status_code == 200
     text = _locked_text(enter_code(c, wrong(last_code())))
@@ -235,7 +239,7 @@ def test_ten_failures_in_a_row_pause_sign_in_even_with_the_right_code(chart, fro
 
 def test_a_lock_counts_against_the_account_whatever_id_is_given(chart, rosa, frozen):
     """Failures count against the account of the contact as well as the ID + contact."""
-    c = client()
+    c = host_client(committing=True)
     begin(c, id_number="9999999999", contact=str(rosa.phone))
     fail_in_a_row(c, 10, frozen)
     lock = SignInLock.objects.get(subject=locks.subject_for_user(rosa))
@@ -246,7 +250,7 @@ def test_a_lock_counts_against_the_account_whatever_id_is_given(chart, rosa, fro
 
 
 def test_resending_does_not_reset_the_failure_count(chart, frozen):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     fail_in_a_row(c, 9, frozen)
     frozen.shift(61)
@@ -260,8 +264,8 @@ def test_resending_does_not_reset_the_failure_count(chart, frozen):
 
 def test_a_hundred_failures_lock_until_the_clinic_unlocks(chart, front_desk):
     subject = _identity_subject(chart.clinic)
-    SignInLock.objects.create(clinic=chart.clinic, subject=subject, failures=99)
-    c = client()
+    SignInLockFactory(clinic=chart.clinic, subject=subject, failures=99)
+    c = host_client(committing=True)
     begin(c)
     code = last_code()
     text = _locked_text(enter_code(c, wrong(code)))
@@ -273,7 +277,7 @@ def test_a_hundred_failures_lock_until_the_clinic_unlocks(chart, front_desk):
     assert lock.failures == 100
     assert AuditEvent.objects.filter(action="signin.hard_locked").count() == 1
 
-    admin = client("demo", front_desk)
+    admin = staff_client(front_desk, committing=True)
     listing = admin.get("/admin/patients/signinlock/")
     assert listing.status_code == 200
     response = admin.post(
@@ -292,14 +296,7 @@ def test_a_hundred_failures_lock_until_the_clinic_unlocks(chart, front_desk):
 
 def test_a_hundred_failures_through_the_cool_offs_lock_hard(chart, frozen):
     subjects = [(_identity_subject(chart.clinic), None)]
-    device = PasscodeDevice.objects.create(
-        clinic=chart.clinic,
-        name="signin",
-        purpose="signin",
-        channel="sms",
-        destination=CHART_MOBILE,
-        valid_until=NOW,
-    )
+    device = PasscodeDeviceFactory(clinic=chart.clinic, destination=CHART_MOBILE, valid_until=NOW)
     code = device.issue_code(valid_secs=600)
     outcomes = []
     for _ in range(100):
@@ -329,10 +326,10 @@ def test_a_hundred_failures_through_the_cool_offs_lock_hard(chart, frozen):
 
 
 def test_staff_of_another_clinic_cannot_unlock(chart, other_clinic, outsider_staff):
-    lock = SignInLock.objects.create(
+    lock = SignInLockFactory(
         clinic=chart.clinic, subject=_identity_subject(chart.clinic), hard_locked=True
     )
-    response = client("northside", outsider_staff).post(
+    response = staff_client(outsider_staff, committing=True).post(
         "/admin/patients/signinlock/", {"action": "unlock", "_selected_action": [lock.pk]}
     )
     assert response.status_code in (200, 302)
@@ -346,7 +343,7 @@ def test_staff_of_another_clinic_cannot_unlock(chart, other_clinic, outsider_sta
 
 def _send(*, contact=CHART_MOBILE, **client_kwargs):
     """A new visitor's steps 1 to 3; returns the answer to Next."""
-    return begin(client(**client_kwargs), contact=contact)[2]
+    return begin(host_client(committing=True, **client_kwargs), contact=contact)[2]
 
 
 def test_it_refuses_a_sixth_code_to_the_same_number_within_the_hour(chart, frozen):
@@ -397,12 +394,12 @@ def test_it_limits_the_codes_a_clinic_sends(chart, other_clinic, settings, froze
     assert "The clinic cannot send more codes right now" in refused.content.decode()
     assert len(sms.outbox) == 2
     # Another clinic's allowance is its own.
-    other = client("northside", REMOTE_ADDR="198.51.100.4")
+    other = host_client("northside", REMOTE_ADDR="198.51.100.4", committing=True)
     assert begin(other, contact="+16135550203")[2]["Location"] == CODE_PAGE
 
 
 def test_it_refuses_a_resend_within_a_minute(chart, frozen):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     first = last_code()
     frozen.shift(59)
@@ -423,7 +420,7 @@ def test_resends_count_against_the_number_too(chart, frozen, settings):
     # No wait between resends, so all six fall in one of django-ratelimit's fixed windows
     # (their edges depend on the key, so minutes of clock shifting could cross one).
     settings.PORTAL_OTP_RESEND_AFTER_SECONDS = 0
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     for _ in range(4):
         c.post(RESEND)
@@ -437,10 +434,10 @@ def test_resends_count_against_the_number_too(chart, frozen, settings):
 
 
 def test_a_session_made_on_one_clinic_is_anonymous_on_another(chart, other_clinic):
-    demo = client()
+    demo = host_client(committing=True)
     sign_in(demo)
     assert signed_in(demo)
-    northside = client("northside")
+    northside = host_client("northside", committing=True)
     northside.cookies["sessionid"] = demo.cookies["sessionid"].value
     response = northside.get("/portal/account/")
     assert response.status_code == 302
@@ -452,9 +449,9 @@ def test_a_session_made_on_one_clinic_is_anonymous_on_another(chart, other_clini
 
 
 def test_a_code_from_one_clinic_does_not_verify_on_another(chart, other_clinic):
-    demo = client()
+    demo = host_client(committing=True)
     begin(demo, id_number="5550001111", contact=OTHER_MOBILE)
-    northside = client("northside")
+    northside = host_client("northside", committing=True)
     northside.cookies["sessionid"] = demo.cookies["sessionid"].value
     response = enter_code(northside, last_code())
     # The pending sign-in belongs to demo: on northside there is none, so back to the start.
@@ -464,7 +461,7 @@ def test_a_code_from_one_clinic_does_not_verify_on_another(chart, other_clinic):
 
 
 def test_a_request_after_the_idle_timeout_is_signed_out(chart, frozen):
-    c = client()
+    c = host_client(committing=True)
     sign_in(c)
     frozen.shift(timedelta(minutes=29))
     assert signed_in(c)
@@ -481,14 +478,14 @@ def test_a_request_after_the_idle_timeout_is_signed_out(chart, frozen):
 def test_the_idle_timeout_is_the_clinics(chart, frozen):
     chart.clinic.portal_settings.idle_timeout_minutes = 5
     chart.clinic.portal_settings.save()
-    c = client()
+    c = host_client(committing=True)
     sign_in(c)
     frozen.shift(timedelta(minutes=6))
     assert not signed_in(c)
 
 
 def test_a_session_ends_after_twelve_hours_however_active(chart, frozen):
-    c = client()
+    c = host_client(committing=True)
     sign_in(c)
     for step in range(1, 36):  # every 20 minutes until 11 h 40
         frozen.shift(timedelta(minutes=20))
@@ -503,7 +500,7 @@ def test_a_session_ends_after_twelve_hours_however_active(chart, frozen):
 
 
 def test_sign_in_gives_a_new_session_key(chart):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     before = c.session.session_key
     assert before
@@ -516,7 +513,7 @@ def test_sign_in_gives_a_new_session_key(chart):
 
 
 def test_signing_out_flushes_the_session(chart):
-    c = client()
+    c = host_client(committing=True)
     sign_in(c)
     key = c.cookies["sessionid"].value
     response = c.post("/portal/sign-out/")
@@ -529,13 +526,13 @@ def test_signing_out_flushes_the_session(chart):
 
 
 def test_signed_in_pages_are_not_stored(chart):
-    c = client()
+    c = host_client(committing=True)
     sign_in(c)
     for path in ["/portal/", "/portal/account/", "/portal/account/activity/"]:
         response = c.get(path)
         assert response.status_code == 200, path
         assert "no-store" in response["Cache-Control"], path
-    assert "no-store" in client().get("/portal/")["Cache-Control"]
+    assert "no-store" in host_client(committing=True).get("/portal/")["Cache-Control"]
 
 
 def test_sign_out_of_all_devices_ends_the_other_sessions(rosa):
@@ -559,7 +556,7 @@ def test_sign_out_of_all_devices_needs_a_post(rosa):
 
 
 def test_it_records_success_failure_lockout_and_unlock(chart, front_desk, frozen):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     code = last_code()
     enter_code(c, wrong(code))
@@ -575,7 +572,7 @@ def test_it_records_success_failure_lockout_and_unlock(chart, front_desk, frozen
     assert success.acting_for == chart
     assert success.details == {"method": "passcode"}
 
-    other = client()
+    other = host_client(committing=True)
     begin(other, contact=OTHER_MOBILE)
     fail_in_a_row(other, 10, frozen)
     assert AuditEvent.objects.filter(action="signin.failed").count() == 11
@@ -584,7 +581,7 @@ def test_it_records_success_failure_lockout_and_unlock(chart, front_desk, frozen
     assert locked.object_type == "patients.signinlock"
 
     lock = SignInLock.objects.get(pk=locked.object_id)
-    client("demo", front_desk).post(
+    staff_client(front_desk, committing=True).post(
         "/admin/patients/signinlock/", {"action": "unlock", "_selected_action": [lock.pk]}
     )
     unlocked = AuditEvent.objects.get(action="signin.unlocked")
@@ -600,7 +597,7 @@ def test_no_code_or_password_is_logged_audited_or_kept(chart, rosa, caplog, froz
     connection.force_debug_cursor = True  # SQL goes to the django.db.backends log too
     try:
         with CaptureQueriesContext(connection) as queries:
-            c = client()
+            c = host_client(committing=True)
             begin(c)
             codes.append(last_code())
             enter_code(c, wrong(codes[-1]))
@@ -621,7 +618,7 @@ def test_no_code_or_password_is_logged_audited_or_kept(chart, rosa, caplog, froz
                 == "/portal/"
             )
             # A new patient, by email.
-            other = client()
+            other = host_client(committing=True)
             begin(other, id_number="7777777777", contact="new@example.com", contact_type="email")
             codes.append(last_code("email"))
             assert enter_code(other, codes[-1])["Location"] == "/portal/register/"
@@ -646,7 +643,7 @@ def test_no_code_or_password_is_logged_audited_or_kept(chart, rosa, caplog, froz
 
 
 def test_a_passcode_notification_holds_only_ids(chart):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     device = PasscodeDevice.objects.get()
     notification = Notification.objects.get(template="passcode")
@@ -657,7 +654,7 @@ def test_a_passcode_notification_holds_only_ids(chart):
 
 
 def test_session_data_never_holds_the_code(chart):
-    c = client()
+    c = host_client(committing=True)
     begin(c)
     code = last_code()
     data = c.session.load()
@@ -685,14 +682,7 @@ def test_the_same_code_sent_ten_times_at_once_signs_in_once(clinic):
         )
     patient = PatientFactory(clinic=clinic, mobile=CHART_MOBILE)
     PatientIdentifierFactory(patient=patient, number=CHART_ID)
-    device = PasscodeDevice.objects.create(
-        clinic=clinic,
-        name="signin",
-        purpose="signin",
-        channel="sms",
-        destination=CHART_MOBILE,
-        valid_until=NOW,
-    )
+    device = PasscodeDeviceFactory(clinic=clinic, destination=CHART_MOBILE, valid_until=NOW)
     code = device.issue_code(valid_secs=600)
     subjects = [(_identity_subject(clinic), None)]
     barrier = threading.Barrier(10)

@@ -6,14 +6,13 @@ from django.core import mail
 from patients.models import PatientAccess, VerificationRequest
 from portal.audit.models import AuditEvent
 from portal.notifications import sms
-from tests.conftest import portal_client
-from tests.patients.conftest import (
+from tests.clients import host_client, portal_client, staff_client
+from tests.patients.flows import (
     CHART_DOB_TEXTS,
     CHART_EMAIL,
     CHART_ID_NORMALISED,
     CHART_MOBILE,
     OTHER_MOBILE,
-    client,
     sign_in,
     signed_in,
 )
@@ -25,14 +24,14 @@ CHANGELIST = "/admin/patients/verificationrequest/"
 
 def _ask(contact=OTHER_MOBILE, contact_type="sms"):
     """Someone gives the chart's ID with a contact of their own and proves it."""
-    c = client()
+    c = host_client(committing=True)
     answer = sign_in(c, contact=contact, contact_type=contact_type)
     assert "The clinic will confirm your identity" in answer.content.decode()
     return c
 
 
 def _decide(staff, action, *requests):
-    return client(staff.clinic.slug, staff).post(
+    return staff_client(staff, committing=True).post(
         CHANGELIST, {"action": action, "_selected_action": [r.pk for r in requests]}
     )
 
@@ -50,7 +49,7 @@ def _chart_data(chart):
 
 def test_front_desk_sees_the_pending_requests(chart, front_desk):
     _ask()
-    page = client("demo", front_desk).get(CHANGELIST)
+    page = staff_client(front_desk, committing=True).get(CHANGELIST)
     assert page.status_code == 200
     content = page.content.decode()
     assert "Oyelaran, Margaret" in content
@@ -76,14 +75,14 @@ def test_accepting_links_the_account_to_the_chart(chart, front_desk):
     home = portal_client(request.user).get("/portal/")
     assert home.status_code == 200
     assert "Hello" in home.content.decode()
-    page = client("demo", front_desk).get(CHANGELIST, follow=True).content.decode()
+    page = staff_client(front_desk, committing=True).get(CHANGELIST, follow=True).content.decode()
     assert "Accepted" in page
 
 
 def test_after_acceptance_the_person_signs_in_with_id_and_contact(chart, front_desk):
     _ask()
     _decide(front_desk, "accept", VerificationRequest.objects.get())
-    c = client()
+    c = host_client(committing=True)
     response = sign_in(c, contact=OTHER_MOBILE)
     assert response.status_code == 302
     assert response["Location"] == "/portal/"
@@ -97,7 +96,7 @@ def test_accepting_twice_changes_nothing_the_second_time(chart, front_desk):
     _decide(front_desk, "accept", request)
     request.refresh_from_db()
     decided_at = request.decided_at
-    second = client("demo", front_desk).post(
+    second = staff_client(front_desk, committing=True).post(
         CHANGELIST, {"action": "accept", "_selected_action": [request.pk]}, follow=True
     )
     assert "0 accepted; 1 were already decided." in second.content.decode()
@@ -111,7 +110,7 @@ def test_declining_tells_the_proven_contact_and_grants_nothing(chart, front_desk
     _ask()
     request = VerificationRequest.objects.get()
     texts_before = len(sms.outbox)
-    response = client("demo", front_desk).post(
+    response = staff_client(front_desk, committing=True).post(
         CHANGELIST, {"action": "decline", "_selected_action": [request.pk]}, follow=True
     )
     assert "1 declined and told; 0 were already decided." in response.content.decode()
@@ -163,7 +162,7 @@ def test_declining_twice_tells_them_once(chart, front_desk):
 def test_staff_of_another_clinic_cannot_decide(chart, other_clinic, outsider_staff):
     _ask()
     request = VerificationRequest.objects.get()
-    assert client("northside", outsider_staff).get(CHANGELIST).status_code == 200
+    assert staff_client(outsider_staff, committing=True).get(CHANGELIST).status_code == 200
     _decide(outsider_staff, "accept", request)
     request.refresh_from_db()
     assert request.status == VerificationRequest.Status.PENDING
@@ -172,7 +171,7 @@ def test_staff_of_another_clinic_cannot_decide(chart, other_clinic, outsider_sta
 
 def test_a_patient_account_cannot_reach_the_requests(chart, rosa):
     _ask()
-    response = client("demo", rosa).post(
+    response = host_client("demo", rosa, committing=True).post(
         CHANGELIST,
         {"action": "accept", "_selected_action": [VerificationRequest.objects.get().pk]},
     )

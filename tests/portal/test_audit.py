@@ -3,7 +3,7 @@ from django.test import RequestFactory
 
 from portal.audit.models import AppendOnlyError, AuditEvent
 from portal.audit.services import audit_record
-from tests.conftest import host_client
+from tests.clients import staff_client
 from tests.factories import PatientFactory
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +57,7 @@ def test_forwarded_for_is_ignored_unless_proxies_are_trusted(clinic, settings):
 def test_staff_see_their_clinics_events_read_only(clinic, other_clinic, clinic_admin):
     audit_record(action="ours.event", clinic=clinic)
     theirs = audit_record(action="theirs.event", clinic=other_clinic)
-    client = host_client("demo", clinic_admin)
+    client = staff_client(clinic_admin)
     response = client.get("/admin/audit/auditevent/")
     assert response.status_code == 200
     actions = [e.action for e in response.context["cl"].result_list]
@@ -67,4 +67,4 @@ def test_staff_see_their_clinics_events_read_only(clinic, other_clinic, clinic_a
 
 
 def test_front_desk_cannot_read_the_audit_log(clinic, front_desk):
-    assert host_client("demo", front_desk).get("/admin/audit/auditevent/").status_code == 403
+    assert staff_client(front_desk).get("/admin/audit/auditevent/").status_code == 403

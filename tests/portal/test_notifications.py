@@ -16,8 +16,7 @@ import pytest
 import time_machine
 from django.core import mail
 from django.db import connection, transaction
-from django.template import TemplateDoesNotExist, TemplateSyntaxError
-from django.template.loader import get_template
+from django.template import TemplateSyntaxError
 from django.utils import timezone
 from kombu.exceptions import OperationalError
 
@@ -28,7 +27,16 @@ from portal.notifications.rendering import render_notification
 from portal.notifications.services import notify
 from portal.notifications.sms import RetryableSendError
 from portal.notifications.tasks import notifications_relay
-from tests.conftest import host_client
+from tests.clients import staff_client
+from tests.factories import NotificationFactory
+from tests.portal.outbox import (
+    REGISTERED,
+    RENDERABLE,
+    SAMPLE_CONTEXT,
+    send_now,
+    template_exists,
+    template_names,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -43,21 +51,11 @@ ADDRESS = "someone@example.com"
 
 
 def _email(clinic, recipient=ADDRESS, **fields):
-    return Notification.objects.create(
-        clinic=clinic, channel="email", recipient=recipient, template="staff_test", **fields
-    )
+    return NotificationFactory(clinic=clinic, channel="email", recipient=recipient, **fields)
 
 
 def _sms(clinic, recipient=PHONE, **fields):
-    return Notification.objects.create(
-        clinic=clinic, channel="sms", recipient=recipient, template="staff_test", **fields
-    )
-
-
-def _send(row):
-    outcome = notification_send(notification_id=row.pk, clinic_id=row.clinic_id)
-    row.refresh_from_db()
-    return outcome
+    return NotificationFactory(clinic=clinic, channel="sms", recipient=recipient, **fields)
 
 
 def _closed_port():
@@ -139,7 +137,7 @@ def test_it_keeps_the_request_working_when_the_broker_is_down_and_relays_later(
 ):
     clinic_admin.email = "admin@demo.example"
     clinic_admin.save(update_fields=["email"])
-    client = host_client("demo", clinic_admin)
+    client = staff_client(clinic_admin)
     attempts = []
 
     def broker_down(*args, **kwargs):
@@ -220,8 +218,8 @@ def test_it_commits_promptly_when_celery_cannot_reach_the_broker(clinic, unreach
 
 def test_it_sends_once_when_the_send_runs_twice(clinic):
     row = _email(clinic)
-    assert _send(row).status == Notification.Status.SENT
-    assert _send(row).status == "skipped"
+    assert send_now(row).status == Notification.Status.SENT
+    assert send_now(row).status == "skipped"
     assert len(mail.outbox) == 1
     assert row.attempts == 1
 
@@ -235,7 +233,7 @@ def test_it_sends_once_when_the_task_runs_twice(clinic):
 
 def test_it_sends_once_when_the_relay_requeues_a_sent_notification(clinic):
     row = _email(clinic)
-    _send(row)
+    send_now(row)
     with time_machine.travel(timezone.now() + timedelta(hours=1), tick=False):
         assert notifications_relay() == 0
     assert len(mail.outbox) == 1
@@ -296,13 +294,13 @@ def test_it_backs_off_and_then_gives_up_on_a_retryable_failure(clinic, settings)
     start = timezone.now()
     with time_machine.travel(start, tick=False) as clock:
         row = _sms(clinic)
-        outcome = _send(row)
+        outcome = send_now(row)
         assert (outcome.status, outcome.retry_in) == (Notification.Status.PENDING, 30)
         assert row.next_attempt_at == start + timedelta(seconds=30)
         assert row.last_error == "test: rate limited"
 
         clock.move_to(start + timedelta(seconds=31))
-        assert _send(row).status == Notification.Status.FAILED
+        assert send_now(row).status == Notification.Status.FAILED
     assert row.status == Notification.Status.FAILED
     assert row.attempts == 2
 
@@ -352,9 +350,7 @@ def test_it_renders_the_staff_test_sms_with_the_clinic_name(clinic):
     _no_template_syntax(rendered.text)
 
 
-def test_it_renders_the_staff_test_email_with_the_clinic_name(clinic, settings):
-    settings.PORTAL_LINK_SCHEME = "http"
-    settings.PORTAL_LINK_PORT = "8000"
+def test_it_renders_the_staff_test_email_with_the_clinic_name(clinic):
     rendered = render_notification(_email(clinic))
     assert rendered.subject == "Test message from the Demo Family Clinic patient portal"
     assert "Demo Family Clinic" in rendered.text
@@ -384,55 +380,18 @@ def test_it_does_not_html_escape_plain_text_messages(clinic):
     assert "<Co>" not in email.html
 
 
-def _template_names(template, channel):
-    if channel == "sms":
-        return [f"sms/{template}.txt"]
-    return [f"emails/{template}.subject.txt", f"emails/{template}.txt", f"emails/{template}.html"]
-
-
-def _exists(name):
-    try:
-        get_template(name)
-    except TemplateDoesNotExist:
-        return False
-    return True
-
-
-REGISTERED = sorted(registry._builders)
-
-
 @pytest.mark.parametrize("template", REGISTERED)
 def test_it_has_template_files_for_every_registered_template(template):
     channels = [
         channel
         for channel in Notification.Channel.values
-        if all(_exists(name) for name in _template_names(template, channel))
+        if all(template_exists(name) for name in template_names(template, channel))
     ]
     assert channels, f"{template!r} is registered but has no complete set of template files"
     for channel in Notification.Channel.values:
-        names = _template_names(template, channel)
-        found = [name for name in names if _exists(name)]
+        names = template_names(template, channel)
+        found = [name for name in names if template_exists(name)]
         assert found in ([], names), f"{template!r}: only some {channel} files exist: {found}"
-
-
-# Stands in for what any template's builder returns (codes, links, names): the builders
-# themselves need real rows and are tested with their features. Unused keys are harmless.
-SAMPLE_CONTEXT = {
-    "code": "493027",
-    "minutes": 10,
-    "link": "http://demo.localhost:8000/portal/reset/MQ/set-password/",
-    "first_name": "Alice",
-    "patient_name": "Alice Example",
-}
-
-
-# Every (template, channel) pair that has its files; some notices exist in one channel only.
-RENDERABLE = [
-    (template, channel)
-    for template in REGISTERED
-    for channel in Notification.Channel.values
-    if all(_exists(name) for name in _template_names(template, channel))
-]
 
 
 @pytest.mark.parametrize(("template", "channel"), RENDERABLE)
@@ -441,7 +400,7 @@ def test_it_renders_every_registered_template_without_leaking_template_syntax(
 ):
     if template != "staff_test":
         monkeypatch.setitem(registry._builders, template, lambda notification: SAMPLE_CONTEXT)
-    row = Notification.objects.create(
+    row = NotificationFactory(
         clinic=clinic,
         channel=channel,
         recipient=PHONE if channel == "sms" else ADDRESS,
@@ -466,7 +425,7 @@ def test_it_renders_every_registered_template_without_leaking_template_syntax(
 
 def test_it_fails_a_notification_whose_template_files_are_missing(clinic, monkeypatch):
     monkeypatch.setitem(registry._builders, "test_without_files", lambda notification: {})
-    row = Notification.objects.create(
+    row = NotificationFactory(
         clinic=clinic, channel="email", recipient=ADDRESS, template="test_without_files"
     )
     assert tasks.send_notification.apply(args=(row.pk, clinic.pk)).get() == "failed"
@@ -493,7 +452,7 @@ def test_it_fails_a_notification_whose_context_rows_are_gone(clinic, monkeypatch
         return {"patient": Notification.objects.get(pk=notification.context["patient_id"])}
 
     monkeypatch.setitem(registry._builders, "test_needs_a_row", builder)
-    row = Notification.objects.create(
+    row = NotificationFactory(
         clinic=clinic,
         channel="sms",
         recipient=PHONE,
@@ -511,7 +470,7 @@ def test_it_cancels_a_notification_its_builder_calls_obsolete(clinic, monkeypatc
         raise registry.Obsolete("a newer code was requested")
 
     monkeypatch.setitem(registry._builders, "test_obsolete", builder)
-    row = Notification.objects.create(
+    row = NotificationFactory(
         clinic=clinic, channel="sms", recipient=PHONE, template="test_obsolete"
     )
     assert tasks.send_notification.apply(args=(row.pk, clinic.pk)).get() == "cancelled"
@@ -519,7 +478,7 @@ def test_it_cancels_a_notification_its_builder_calls_obsolete(clinic, monkeypatc
     assert row.status == Notification.Status.CANCELLED
     assert "a newer code was requested" in row.last_error
     assert sms_outbox == []
-    assert _send(row).status == "skipped"
+    assert send_now(row).status == "skipped"
 
 
 def test_it_fails_on_an_unexpected_error_without_raising_or_leaking_it(clinic, monkeypatch):
@@ -536,7 +495,7 @@ def test_it_fails_on_an_unexpected_error_without_raising_or_leaking_it(clinic, m
 
     other = _sms(clinic)
     assert tasks.send_notification.apply(args=(other.pk, clinic.pk)).get() == "failed"
-    assert _send(other).status == "skipped"
+    assert send_now(other).status == "skipped"
 
 
 # --- 8. The Notification admin ------------------------------------------------------------
@@ -549,7 +508,7 @@ def test_it_lists_only_the_clinics_own_notifications_in_the_admin(
     _sms(other_clinic, recipient="+16135550999")
     _email(other_clinic, recipient="theirs@northside.example")
 
-    response = host_client("demo", clinic_admin).get(NOTIFICATIONS_URL)
+    response = staff_client(clinic_admin).get(NOTIFICATIONS_URL)
     assert response.status_code == 200
     assert b"ours@demo.example" in response.content
     assert b"theirs@northside.example" not in response.content
@@ -560,7 +519,7 @@ def test_it_lists_only_the_clinics_own_notifications_in_the_admin(
 def test_it_404s_another_clinics_notification_in_the_admin(clinic, other_clinic, clinic_admin):
     ours = _email(clinic)
     theirs = _email(other_clinic, recipient="theirs@northside.example")
-    client = host_client("demo", clinic_admin)
+    client = staff_client(clinic_admin)
     assert client.get(f"{NOTIFICATIONS_URL}{ours.pk}/change/").status_code == 200
     response = client.get(f"{NOTIFICATIONS_URL}{theirs.pk}/change/")
     assert response.status_code == 404
@@ -570,7 +529,7 @@ def test_it_404s_another_clinics_notification_in_the_admin(clinic, other_clinic,
 
 def test_it_shows_notifications_read_only_in_the_admin(clinic, clinic_admin):
     row = _email(clinic)
-    client = host_client("demo", clinic_admin)
+    client = staff_client(clinic_admin)
 
     changelist = client.get(NOTIFICATIONS_URL)
     assert changelist.status_code == 200
@@ -599,7 +558,7 @@ def test_it_shows_notifications_read_only_in_the_admin(clinic, clinic_admin):
 
 def test_it_lets_front_desk_staff_view_notifications(clinic, front_desk):
     _email(clinic, recipient="ours@demo.example")
-    response = host_client("demo", front_desk).get(NOTIFICATIONS_URL)
+    response = staff_client(front_desk).get(NOTIFICATIONS_URL)
     assert response.status_code == 200
     assert b"ours@demo.example" in response.content
 
@@ -617,4 +576,4 @@ def test_the_relay_marks_a_row_stuck_in_sending_as_unknown_and_never_resends(cli
     row.refresh_from_db()
     assert row.status == Notification.Status.UNKNOWN
     assert mail.outbox == []
-    assert _send(row).status == "skipped"
+    assert send_now(row).status == "skipped"

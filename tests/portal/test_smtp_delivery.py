@@ -10,9 +10,10 @@ from aiosmtpd.controller import Controller
 from django.db import transaction
 from django.utils import timezone
 
-from portal.notifications.delivery import notification_send
 from portal.notifications.models import Notification
 from portal.notifications.services import notify
+from tests.factories import NotificationFactory
+from tests.portal.outbox import send_now
 
 pytestmark = pytest.mark.django_db
 
@@ -68,8 +69,6 @@ def smtp_server(settings):
     settings.EMAIL_HOST_USER = ""
     settings.EMAIL_HOST_PASSWORD = ""
     settings.EMAIL_TIMEOUT = 5
-    settings.PORTAL_LINK_SCHEME = "http"
-    settings.PORTAL_LINK_PORT = "8000"
     try:
         yield handler
     finally:
@@ -77,15 +76,7 @@ def smtp_server(settings):
 
 
 def _email(clinic):
-    return Notification.objects.create(
-        clinic=clinic, channel="email", recipient=RECIPIENT, template="staff_test"
-    )
-
-
-def _send(row):
-    outcome = notification_send(notification_id=row.pk, clinic_id=row.clinic_id)
-    row.refresh_from_db()
-    return outcome
+    return NotificationFactory(clinic=clinic, channel="email", recipient=RECIPIENT)
 
 
 def test_it_delivers_an_email_over_smtp(clinic, smtp_server, django_capture_on_commit_callbacks):
@@ -122,15 +113,15 @@ def test_it_delivers_an_email_over_smtp(clinic, smtp_server, django_capture_on_c
 
 def test_it_sends_the_email_once_when_the_send_runs_twice(clinic, smtp_server):
     row = _email(clinic)
-    assert _send(row).status == Notification.Status.SENT
-    assert _send(row).status == "skipped"
+    assert send_now(row).status == Notification.Status.SENT
+    assert send_now(row).status == "skipped"
     assert len(smtp_server.envelopes) == 1
 
 
 def test_it_keeps_an_email_pending_on_a_temporary_smtp_failure(clinic, smtp_server):
     smtp_server.data_reply = "451 4.3.0 Try again later"
     row = _email(clinic)
-    outcome = _send(row)
+    outcome = send_now(row)
     assert outcome.status == Notification.Status.PENDING
     assert row.status == Notification.Status.PENDING
     assert row.attempts == 1
@@ -138,7 +129,7 @@ def test_it_keeps_an_email_pending_on_a_temporary_smtp_failure(clinic, smtp_serv
     assert "451" in row.last_error
 
     smtp_server.data_reply = None
-    assert _send(row).status == Notification.Status.SENT
+    assert send_now(row).status == Notification.Status.SENT
     assert len(smtp_server.envelopes) == 1
     assert row.attempts == 2
 
@@ -146,7 +137,7 @@ def test_it_keeps_an_email_pending_on_a_temporary_smtp_failure(clinic, smtp_serv
 def test_it_fails_an_email_whose_recipient_is_refused(clinic, smtp_server):
     smtp_server.rcpt_reply = "550 5.1.1 No such user"
     row = _email(clinic)
-    assert _send(row).status == Notification.Status.FAILED
+    assert send_now(row).status == Notification.Status.FAILED
     assert row.status == Notification.Status.FAILED
     assert "refused" in row.last_error
     assert RECIPIENT not in row.last_error
@@ -156,7 +147,7 @@ def test_it_fails_an_email_whose_recipient_is_refused(clinic, smtp_server):
 def test_it_fails_an_email_whose_message_is_rejected(clinic, smtp_server):
     smtp_server.data_reply = "554 5.6.0 Message rejected"
     row = _email(clinic)
-    assert _send(row).status == Notification.Status.FAILED
+    assert send_now(row).status == Notification.Status.FAILED
     assert "554" in row.last_error
 
 
@@ -167,6 +158,6 @@ def test_it_keeps_an_email_pending_when_the_smtp_server_is_down(clinic, settings
     settings.EMAIL_USE_TLS = False
     settings.EMAIL_TIMEOUT = 5
     row = _email(clinic)
-    assert _send(row).status == Notification.Status.PENDING
+    assert send_now(row).status == Notification.Status.PENDING
     assert row.status == Notification.Status.PENDING
     assert row.last_error == "smtp: ConnectionRefusedError"

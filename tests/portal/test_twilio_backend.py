@@ -24,13 +24,14 @@ from django.db import transaction
 from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
-from portal.notifications.delivery import notification_send
 from portal.notifications.models import Notification
 from portal.notifications.rendering import render_notification
 from portal.notifications.services import notify
 from portal.notifications.sms import TwilioSmsBackend
 from portal.notifications.tasks import notifications_relay
-from tests.conftest import host_client
+from tests.clients import host_client
+from tests.factories import NotificationFactory
+from tests.portal.outbox import send_now
 
 pytestmark = pytest.mark.django_db
 
@@ -192,21 +193,11 @@ def twilio_api(settings, twilio_standin):
     settings.TWILIO_AUTH_TOKEN = AUTH_TOKEN
     settings.TWILIO_FROM_NUMBER = FROM_NUMBER
     settings.TWILIO_TIMEOUT = 5.0
-    settings.PORTAL_LINK_SCHEME = "http"
-    settings.PORTAL_LINK_PORT = "8000"
     return twilio_standin
 
 
 def _sms(clinic, recipient=TO_NUMBER):
-    return Notification.objects.create(
-        clinic=clinic, channel="sms", recipient=recipient, template="staff_test"
-    )
-
-
-def _send(row):
-    outcome = notification_send(notification_id=row.pk, clinic_id=row.clinic_id)
-    row.refresh_from_db()
-    return outcome
+    return NotificationFactory(clinic=clinic, channel="sms", recipient=recipient)
 
 
 # --- Sending -----------------------------------------------------------------------------
@@ -254,7 +245,7 @@ def test_it_retries_a_rate_limited_sms_when_it_is_due(clinic, twilio_api, settin
     start = timezone.now()
     with time_machine.travel(start, tick=False) as clock:
         row = _sms(clinic)
-        assert _send(row).status == Notification.Status.PENDING
+        assert send_now(row).status == Notification.Status.PENDING
         assert row.status == Notification.Status.PENDING
         assert row.attempts == 1
         assert row.next_attempt_at > timezone.now()
@@ -280,7 +271,7 @@ def test_it_gives_up_after_the_last_attempt_is_rate_limited(clinic, twilio_api, 
     settings.NOTIFICATION_MAX_ATTEMPTS = 1
     twilio_api.script(RATE_LIMITED)
     row = _sms(clinic)
-    assert _send(row).status == Notification.Status.FAILED
+    assert send_now(row).status == Notification.Status.FAILED
     assert row.status == Notification.Status.FAILED
     assert "429" in row.last_error
 
@@ -290,12 +281,12 @@ def test_it_never_resends_after_a_server_error(clinic, twilio_api):
     start = timezone.now()
     with time_machine.travel(start, tick=False) as clock:
         row = _sms(clinic)
-        assert _send(row).status == Notification.Status.UNKNOWN
+        assert send_now(row).status == Notification.Status.UNKNOWN
         assert row.status == Notification.Status.UNKNOWN
         assert "500" in row.last_error
         assert row.provider_message_id == ""
 
-        assert _send(row).status == "skipped"
+        assert send_now(row).status == "skipped"
         clock.move_to(start + timedelta(days=1))
         assert notifications_relay() == 0
 
@@ -312,7 +303,7 @@ def test_it_never_resends_when_the_connection_drops_after_the_request(clinic, tw
     start = timezone.now()
     with time_machine.travel(start, tick=False) as clock:
         row = _sms(clinic)
-        _send(row)
+        send_now(row)
         assert row.status == Notification.Status.UNKNOWN
         clock.move_to(start + timedelta(days=1))
         assert notifications_relay() == 0
@@ -322,19 +313,19 @@ def test_it_never_resends_when_the_connection_drops_after_the_request(clinic, tw
 def test_it_fails_an_sms_twilio_refuses(clinic, twilio_api):
     twilio_api.script(INVALID_NUMBER)
     row = _sms(clinic, recipient="+1613555")
-    assert _send(row).status == Notification.Status.FAILED
+    assert send_now(row).status == Notification.Status.FAILED
     assert row.status == Notification.Status.FAILED
     assert "400" in row.last_error
     assert "21211" in row.last_error
     assert "+1613555" not in row.last_error
-    assert _send(row).status == "skipped"
+    assert send_now(row).status == "skipped"
     assert len(twilio_api.requests) == 1
 
 
 def test_it_keeps_an_sms_pending_when_twilio_is_unreachable(clinic, twilio_api):
     twilio_api.stop()
     row = _sms(clinic)
-    outcome = _send(row)
+    outcome = send_now(row)
     assert outcome.status == Notification.Status.PENDING
     assert outcome.retry_in == 30
     assert row.status == Notification.Status.PENDING
@@ -354,11 +345,10 @@ def _report(client, params, signature=None, url=SIGNED_URL, token=AUTH_TOKEN):
 
 
 def _sent_sms(clinic, sid):
-    return Notification.objects.create(
+    return NotificationFactory(
         clinic=clinic,
         channel="sms",
         recipient=TO_NUMBER,
-        template="staff_test",
         status=Notification.Status.SENT,
         attempts=1,
         provider_message_id=sid,
@@ -506,7 +496,7 @@ def test_it_refuses_a_report_by_get(clinic, signed):
 
 def test_it_applies_a_report_for_an_sms_it_sent_through_twilio(clinic, twilio_api):
     row = _sms(clinic)
-    _send(row)
+    send_now(row)
     sid = twilio_api.sids[0]
     assert row.provider_message_id == sid
     assert twilio_api.requests[0].form["StatusCallback"] == STATUS_CALLBACK
@@ -534,6 +524,6 @@ RATE_LIMITED_PROBLEM = (
 def test_it_retries_a_rate_limit_in_the_newer_error_format(clinic, twilio_api):
     twilio_api.script(RATE_LIMITED_PROBLEM)
     row = _sms(clinic)
-    assert _send(row).status == Notification.Status.PENDING
+    assert send_now(row).status == Notification.Status.PENDING
     assert row.attempts == 1
     assert "429" in row.last_error

@@ -25,7 +25,7 @@ import contextlib
 import html
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date
 from urllib.parse import urlsplit
 
 import idna
@@ -43,13 +43,17 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinics.models import User
 from invitations import services as invitations
-from patients.models import PatientAccess
 from portal.notifications import sms
-from tests.factories import PatientFactory, PatientIdentifierFactory, UserFactory
-from tests.security.conftest import CommittingClient
+from tests.clients import CommittingClient
+from tests.factories import (
+    PatientAccessFactory,
+    PatientFactory,
+    PatientIdentifierFactory,
+    TOTPDeviceFactory,
+    UserFactory,
+    portal_settings_of,
+)
 
-# 09:00 in Toronto (the clinic's time zone), on a whole second.
-NOW = datetime(2030, 1, 15, 14, 0, tzinfo=UTC)
 HOST = "demo.localhost"
 REGION = "CA"
 HEALTH_CARD = "health-card"
@@ -236,9 +240,7 @@ class World:
 
 def world_with_a_victim(*, clinic, staff, clock, victim: Victim) -> World:
     """The victim's chart (health card, date of birth, email, mobile) and portal account."""
-    policy = clinic.portal_settings
-    policy.mfa_required = victim.mfa_required
-    policy.save()
+    portal_settings_of(clinic, mfa_required=victim.mfa_required)
     chart = PatientFactory(
         clinic=clinic,
         first_name="Olivia",
@@ -260,9 +262,9 @@ def world_with_a_victim(*, clinic, staff, clock, victim: Victim) -> World:
     if not victim.password:
         account.set_unusable_password()
         account.save(update_fields=["password"])
-    PatientAccess.objects.create(clinic=clinic, user=account, patient=chart, relationship="self")
+    PatientAccessFactory(user=account, patient=chart, relationship="self")
     if victim.authenticator:
-        TOTPDevice.objects.create(user=account, name="Authenticator", confirmed=True)
+        TOTPDeviceFactory(user=account)
     return World(
         clinic=clinic,
         staff=staff,

@@ -16,24 +16,29 @@ import datetime as dt
 import itertools
 import os
 import re
-import secrets
 import time
 from urllib.parse import urlsplit
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from appointments.models import WeeklyAvailability
 from appointments.selectors import free_slots
-from invitations.models import Invitation, token_digest
-from patients.models import PasscodeDevice, PatientAccess
+from invitations.services import invitation_send
 from patients.sessions import SESSION_PATIENT
-from tests.factories import PatientFactory, UserFactory
-from tests.security.conftest import PDF_BYTES, make_client, with_self_grant
+from tests.clients import host_client, portal_client, set_session
+from tests.factories import (
+    PasscodeDeviceFactory,
+    PatientAccessFactory,
+    PatientFactory,
+    TOTPDeviceFactory,
+    UserFactory,
+    WeeklyAvailabilityFactory,
+)
+from tests.security.world import with_self_grant
+from tests.uploads import PDF_BYTES
 
 EXAMPLES = int(os.environ.get("SECURITY_FUZZ_EXAMPLES", "30"))
 FUZZ = settings(
@@ -110,13 +115,6 @@ def ok(response):
     return response
 
 
-def with_session(client, **values):
-    session = client.session
-    session.update(values)
-    session.save()
-    return client
-
-
 _numbers = itertools.count(1)
 
 
@@ -127,7 +125,7 @@ def unique(prefix):
 @pytest.fixture
 def patient_client(world):
     """The victim's portal session (a fresh client per call)."""
-    return lambda: make_client("demo", world.victim_user, world.victim)
+    return lambda: portal_client(world.victim_user, world.victim)
 
 
 # --- Sign-in, registration and password reset ------------------------------------------
@@ -137,7 +135,7 @@ def test_identification(world):
     @FUZZ
     @given(form(id_type=["health-card", "mrn"], id_number=["1234567890", "4567 891 234"]))
     def post(data):
-        ok(make_client("demo").post("/portal/", data))
+        ok(host_client("demo").post("/portal/", data))
 
     post()
 
@@ -150,21 +148,14 @@ def test_contact_step(world):
     @FUZZ
     @given(form(contact_type=["sms", "email"], contact=["+16135550142", "v@example.com"]))
     def post(data):
-        client = with_session(make_client("demo"), portal_signin=_signin_flow(world.clinic))
+        client = set_session(host_client("demo"), portal_signin=_signin_flow(world.clinic))
         ok(client.post("/portal/sign-in/contact/", data))
 
     post()
 
 
 def test_code_step_and_resend(world):
-    device = PasscodeDevice.objects.create(
-        clinic=world.clinic,
-        name="signin",
-        purpose=PasscodeDevice.Purpose.SIGN_IN,
-        channel="sms",
-        destination="+16135550142",
-        valid_until=timezone.now(),
-    )
+    device = PasscodeDeviceFactory(clinic=world.clinic, destination="+16135550142")
     device.issue_code(valid_secs=600)
     flow = _signin_flow(
         world.clinic,
@@ -177,7 +168,7 @@ def test_code_step_and_resend(world):
     @FUZZ
     @given(form(code=["123456", "000000"]))
     def post(data):
-        client = with_session(make_client("demo"), portal_signin=flow)
+        client = set_session(host_client("demo"), portal_signin=flow)
         ok(client.post("/portal/sign-in/code/", data))
         ok(client.post("/portal/sign-in/code/resend/", data))
 
@@ -188,19 +179,19 @@ def test_password_sign_in(world):
     @FUZZ
     @given(form(login=[world.victim_user.email, "+16135550142"], password=["wrong password"]))
     def post(data):
-        ok(make_client("demo").post("/portal/sign-in/password/", data))
+        ok(host_client("demo").post("/portal/sign-in/password/", data))
 
     post()
 
 
 def test_authenticator_step(world):
-    TOTPDevice.objects.create(user=world.victim_user, name="Authenticator", confirmed=True)
+    TOTPDeviceFactory(user=world.victim_user)
 
     @FUZZ
     @given(form(code=["123456"]))
     def post(data):
         pending = {"user": world.victim_user.pk, "at": time.time(), "method": "password"}
-        client = with_session(make_client("demo"), portal_pending_mfa=pending)
+        client = set_session(host_client("demo"), portal_pending_mfa=pending)
         ok(client.post("/portal/sign-in/authenticator/", data))
 
     post()
@@ -234,7 +225,7 @@ def test_registration(world):
             proven_channel="sms",
             proven_destination="+16135550199",
         )
-        client = with_session(make_client("demo"), portal_signin=flow)
+        client = set_session(host_client("demo"), portal_signin=flow)
         ok(client.post("/portal/register/", data))
 
     post()
@@ -244,7 +235,7 @@ def test_password_reset_request(world):
     @FUZZ
     @given(form(login=[world.victim_user.email, "nobody@example.com"]))
     def post(data):
-        ok(make_client("demo").post("/portal/password-reset/", data))
+        ok(host_client("demo").post("/portal/password-reset/", data))
 
     post()
 
@@ -263,7 +254,7 @@ def test_password_reset_link_and_new_password(world):
     def post(data, token):
         user = UserFactory(clinic=world.clinic, username=unique("reset"))
         uid = urlsafe_base64_encode(force_bytes(user.pk))
-        client = make_client("demo")
+        client = host_client("demo")
         ok(client.get(f"/portal/password-reset/{uid}/{token.replace('/', '')}/"))
         ok(client.post("/portal/password-reset/set/", data))
         real = reset_token_generator.make_token(user)
@@ -297,14 +288,12 @@ def test_account_authenticator(world, patient_client):
 def test_switching_person(world):
     user = world.victim_user
     child = PatientFactory(clinic=world.clinic, first_name="Kid")
-    PatientAccess.objects.create(
-        clinic=world.clinic, user=user, patient=child, relationship="parent"
-    )
+    PatientAccessFactory(user=user, patient=child, relationship="parent")
 
     @FUZZ
     @given(form(patient=[str(child.pk), str(world.victim.pk), str(world.people["other"][1].pk)]))
     def post(data):
-        ok(make_client("demo", user, world.victim).post("/portal/switch/", data))
+        ok(portal_client(user, world.victim).post("/portal/switch/", data))
 
     post()
 
@@ -357,8 +346,7 @@ def bookable(world):
     provider = world.rows["appointments.provider"]
     kind = world.rows["appointments.appointmenttype"]
     for weekday in range(7):
-        WeeklyAvailability.objects.create(
-            clinic=world.clinic,
+        WeeklyAvailabilityFactory(
             provider=provider,
             weekday=weekday,
             start_time=dt.time(9),
@@ -499,7 +487,7 @@ def test_language_switch(world):
     @FUZZ
     @given(form(language=["en", "fr"], next=nexts))
     def post(data):
-        response = ok(make_client("demo").post("/i18n/setlang/", data))
+        response = ok(host_client("demo").post("/i18n/setlang/", data))
         assert stays_on_host(response.get("Location", "")), response.get("Location")
 
     post()
@@ -515,16 +503,9 @@ def _invitation(world):
         email=f"{unique('invitee')}@example.com",
         date_of_birth=dt.date(1961, 4, 9),
     )
-    token = secrets.token_urlsafe(32)
-    invitation = Invitation.objects.create(
-        clinic=world.clinic,
-        patient=patient,
-        channel="email",
-        destination=patient.email,
-        token_hash=token_digest(token),
-        expires_at=timezone.now() + dt.timedelta(days=3),
-    )
-    return invitation, token
+    invitation = invitation_send(patient=patient, channel="email", sent_by=None)
+    # The token the emailed link carries (made when the email renders).
+    return invitation, invitation.issue_token()
 
 
 def test_invitation_birth_date(world):
@@ -532,7 +513,7 @@ def test_invitation_birth_date(world):
     @given(form(date_of_birth=["1961-04-09", "1961-04-10"]))
     def post(data):
         _invitation_row, token = _invitation(world)
-        client = make_client("demo")
+        client = host_client("demo")
         ok(client.get(f"/portal/invitation/{token}/"))
         ok(client.post("/portal/invitation/", data))
 
@@ -551,8 +532,8 @@ def test_invitation_accept(world):
     )
     def post(data):
         invitation, token = _invitation(world)
-        client = with_session(
-            make_client("demo"),
+        client = set_session(
+            host_client("demo"),
             portal_invitation_token=token,
             portal_invitation_dob_ok=invitation.pk,
         )
@@ -565,7 +546,7 @@ def test_invitation_token_in_the_link(world):
     @FUZZ
     @given(st.one_of(st.sampled_from(NASTY), st.text(max_size=100)))
     def get(token):
-        client = make_client("demo")
+        client = host_client("demo")
         token = token.replace("/", "").replace("?", "").replace("#", "") or "x"
         ok(client.get(f"/portal/invitation/{token}/"))
         ok(client.get("/portal/invitation/"))
@@ -583,8 +564,8 @@ def test_a_representative_signed_in_elsewhere_opening_a_link(world):
     @given(form(terms=["on"], method=["passcode"]))
     def post(data):
         invitation, token = _invitation(world)
-        client = with_session(
-            make_client("demo", other_user, other_chart),
+        client = set_session(
+            portal_client(other_user, other_chart),
             portal_invitation_token=token,
             portal_invitation_dob_ok=invitation.pk,
         )
@@ -595,8 +576,8 @@ def test_a_representative_signed_in_elsewhere_opening_a_link(world):
 
 def test_switch_state_survives_a_stale_session(world):
     """A session naming a chart the account no longer reaches still answers cleanly."""
-    client = make_client("demo", world.victim_user, world.victim)
-    with_session(client, **{SESSION_PATIENT: 10**12})
+    client = portal_client(world.victim_user, world.victim)
+    set_session(client, **{SESSION_PATIENT: 10**12})
     for path in (
         "/portal/",
         "/portal/messages/",

@@ -28,9 +28,9 @@ from csp.middleware import CSPMiddleware
 from django.utils.module_loading import import_string
 
 from portal.core.csp import source_hash
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS
+from tests.clients import client_for, host_client, portal_client, staff_client
+from tests.e2e.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.portal.test_settings import PRODUCTION_ENV, _manage
-from tests.security.conftest import make_client
 from tests.security.pages import read_page, style_sources
 
 # Settings that shape the headers, cookies and scheme of a response.
@@ -166,15 +166,15 @@ def test_production_enforces_a_content_security_policy(production_values):
 def test_every_kind_of_page_carries_the_security_headers(production, world):
     staff = world.owner_staff
     pages = [
-        (make_client("demo"), "/portal/", 200),
-        (make_client("demo", world.victim_user, world.victim), "/portal/", 200),
-        (make_client("demo", world.victim_user, world.victim), "/portal/my-information/", 200),
-        (make_client("demo"), "/admin/login/", 200),
-        (make_client("demo", staff), "/admin/", 200),
-        (make_client("demo", staff), f"/admin/patients/patient/{world.victim.pk}/change/", 200),
-        (make_client("demo"), "/portal/no-such-page/", 404),
-        (make_client("nowhere"), "/portal/", 404),
-        (make_client("localhost"), "/", 200),
+        (host_client("demo"), "/portal/", 200),
+        (portal_client(world.victim_user, world.victim), "/portal/", 200),
+        (portal_client(world.victim_user, world.victim), "/portal/my-information/", 200),
+        (host_client("demo"), "/admin/login/", 200),
+        (staff_client(staff), "/admin/", 200),
+        (staff_client(staff), f"/admin/patients/patient/{world.victim.pk}/change/", 200),
+        (host_client("demo"), "/portal/no-such-page/", 404),
+        (host_client("nowhere"), "/portal/", 404),
+        (host_client("localhost"), "/", 200),
     ]
     problems = []
     for client, path, status in pages:
@@ -191,7 +191,7 @@ def test_the_accent_style_is_allowed_by_its_hash_and_nothing_else_inline(product
     clinic = world.clinic
     clinic.accent_colour = "#7b1fa2"
     clinic.save(update_fields=["accent_colour"])
-    client = make_client("demo", world.victim_user, world.victim)
+    client = portal_client(world.victim_user, world.victim)
     first, second = client.get("/portal/", secure=True), client.get("/portal/", secure=True)
     css = f":root {{ --accent: {clinic.portal_accent_colour}; }}"
     assert f"<style>{css}</style>" in first.content.decode()
@@ -203,20 +203,20 @@ def test_the_accent_style_is_allowed_by_its_hash_and_nothing_else_inline(product
 def test_a_stored_colour_that_is_not_a_colour_never_reaches_the_page(world):
     # Written past the admin's validator (the column holds 7 characters).
     type(world.clinic).objects.filter(pk=world.clinic.pk).update(accent_colour="red}*{")
-    response = make_client("demo").get("/portal/")
+    response = host_client("demo").get("/portal/")
     assert response.status_code == 200
     assert "red}" not in response.content.decode()
     assert "<style>:root { --accent: #1d6fa5; }</style>" in response.content.decode()
 
 
 def test_plain_http_is_redirected_to_https(production, world):
-    response = make_client("demo").get("/portal/")
+    response = host_client("demo").get("/portal/")
     assert response.status_code == 301
     assert response["Location"] == "https://demo.localhost/portal/"
 
 
 def test_the_session_cookie_is_secure_host_only_and_hidden_from_scripts(production, world):
-    client = make_client("demo")
+    client = host_client("demo")
     response = client.post(
         "/portal/sign-in/password/",
         {"login": world.victim_user.email, "password": "correct horse battery staple"},
@@ -319,7 +319,7 @@ def test_the_portal_home_and_the_admin_index_run_without_csp_violations(
     base = f"http://demo.localhost:{live_server.thread.port}"
 
     def session(user, patient=None):
-        return make_client("demo", user, patient).cookies["sessionid"].value
+        return client_for(user, patient).cookies["sessionid"].value
 
     visits = [
         (f"{base}/portal/", session(world.victim_user, world.victim)),

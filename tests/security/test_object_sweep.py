@@ -40,8 +40,8 @@ from functools import partial
 
 from django.apps import apps
 
+from tests.clients import client_for, on_host, portal_client, staff_client
 from tests.security import sweep
-from tests.security.conftest import make_client, on_host
 
 SECRET = b"Victimson"
 
@@ -54,49 +54,49 @@ def actors(world):
     other_user, other = people["other"]
     rex, _victim = people["rex"]
     rhea, _victim = people["rhea"]
-    client = partial(make_client, raise_exceptions=False)
+    client = partial(client_for, raise_request_exception=False)
     return [
         sweep.Actor(
             "a northside patient on northside's host",
-            client("northside", charlie, charlie_chart),
+            client(charlie, charlie_chart),
             "portal",
         ),
         sweep.Actor(
             "northside's clinic admin on northside's host",
-            client("northside", northside_admin),
+            client(northside_admin),
             "both",
         ),
         sweep.Actor(
             "a northside superuser on northside's host",
-            client("northside", northside_super),
+            client(northside_super),
             "admin",
         ),
         sweep.Actor(
             "a northside patient's session on demo's host",
-            on_host(client("northside", charlie, charlie_chart), "demo"),
+            on_host(client(charlie, charlie_chart), "demo"),
             "portal",
         ),
         sweep.Actor(
             "northside's clinic admin's session on demo's host",
-            on_host(client("northside", northside_admin), "demo"),
+            on_host(client(northside_admin), "demo"),
             "both",
         ),
         sweep.Actor(
             "another patient of the demo clinic",
-            client("demo", other_user, other),
+            client(other_user, other),
             "portal",
         ),
         sweep.Actor(
             "a representative whose grant was revoked, acting for someone else too",
-            client("demo", rex, world.victim),
+            client(rex, world.victim),
             "portal",
         ),
         sweep.Actor(
             "a representative whose only grant was revoked",
-            client("demo", rhea, world.victim),
+            client(rhea, world.victim),
             "portal",
         ),
-        sweep.Actor("a demo patient on demo's admin", client("demo", other_user, other), "admin"),
+        sweep.Actor("a demo patient on demo's admin", client(other_user, other), "admin"),
     ]
 
 
@@ -137,8 +137,8 @@ def run_sweep(world, targets):
 
 
 def owner_controls(world, targets):
-    portal_owner = make_client("demo", world.victim_user, world.victim, raise_exceptions=False)
-    admin_owner = make_client("demo", world.owner_staff, raise_exceptions=False)
+    portal_owner = portal_client(world.victim_user, world.victim, raise_request_exception=False)
+    admin_owner = staff_client(world.owner_staff, raise_request_exception=False)
     problems, by_post = [], []
     for target in targets:
         owner = admin_owner if target.route.in_admin else portal_owner

@@ -38,7 +38,6 @@ from django.db.models import Q
 from django.urls import Resolver404, resolve
 from django.utils import timezone, translation
 
-from appointments.models import AppointmentType, Provider
 from appointments.services import appointment_book
 from messaging import services as messaging_services
 from patients import demographics
@@ -46,9 +45,18 @@ from patients.activity import LABELS
 from patients.models import PatientAccess
 from portal.audit.models import AuditEvent
 from portal.audit.services import audit_record
-from tests.factories import StaffFactory, UserFactory
+from tests.clients import portal_client
+from tests.factories import (
+    AppointmentTypeFactory,
+    PatientAccessFactory,
+    ProviderFactory,
+    StaffFactory,
+    UserFactory,
+    portal_settings_of,
+)
 from tests.security import sweep
-from tests.security.conftest import make_client, pdf_upload, with_self_grant
+from tests.security.world import with_self_grant
+from tests.uploads import checked
 
 APPOINTMENTS, MESSAGES, DEMOGRAPHICS = SCOPES = PatientAccess.SCOPES
 ACCOUNT = "account"
@@ -215,10 +223,7 @@ class Chart:
 
 @pytest.fixture
 def chart(clinic) -> Chart:
-    policy = clinic.portal_settings
-    policy.booking_allowed = True
-    policy.cancelling_allowed = True
-    policy.save()
+    portal_settings_of(clinic, booking_allowed=True, cancelling_allowed=True)
 
     patient, patient_user = with_self_grant(
         clinic,
@@ -241,9 +246,8 @@ def chart(clinic) -> Chart:
     )
 
     # Appointments: a visit a week ahead, booked by staff (an "appointment.booked" event).
-    provider = Provider.objects.create(clinic=clinic, name=PROVIDER_NAME)
-    kind = AppointmentType.objects.create(clinic=clinic, name=APPOINTMENT_TYPE)
-    provider.appointment_types.add(kind)
+    kind = AppointmentTypeFactory(clinic=clinic, name=APPOINTMENT_TYPE)
+    provider = ProviderFactory(clinic=clinic, name=PROVIDER_NAME, appointment_types=[kind])
     start = timezone.now().replace(microsecond=0) + dt.timedelta(days=7)
     appointment = appointment_book(
         patient=patient,
@@ -262,7 +266,7 @@ def chart(clinic) -> Chart:
         category="general",
         body=MESSAGE_BODY,
         author=messenger,
-        attachments=[pdf_upload(ATTACHMENT_NAME)],
+        attachments=[checked(ATTACHMENT_NAME)],
     )
     attachment = thread.messages.get().attachments.get()
     # Demographics: a pending change request by the patient, and staff viewing the chart.
@@ -284,8 +288,7 @@ def chart(clinic) -> Chart:
             first_name="Robin",
             last_name=name.title().replace(" ", ""),
         )
-        PatientAccess.objects.create(
-            clinic=clinic,
+        PatientAccessFactory(
             user=user,
             patient=patient,
             relationship=PatientAccess.Relationship.CARER,
@@ -305,7 +308,7 @@ def chart(clinic) -> Chart:
 def client_of(chart, name):
     """The representative's browser, signed in and acting for the patient."""
     user = chart.representatives[name]
-    return make_client(chart.clinic.slug, user, chart.patient, raise_exceptions=False)
+    return portal_client(user, chart.patient, raise_request_exception=False)
 
 
 def lacked_scopes(name) -> list[str]:

@@ -42,11 +42,11 @@ from hypothesis import strategies as st
 
 from clinics.models import Clinic
 from portal.notifications import sms
+from tests.clock import NOW
 from tests.security import signin_paths as paths
 from tests.security.signin_paths import (
     ATTACKER_IDS,
     AUTHENTICATOR_SETUP,
-    NOW,
     OTHER_PAGES,
     VICTIM_EMAILS,
     VICTIM_ID,

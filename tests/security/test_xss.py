@@ -18,17 +18,21 @@ bodies, and change-request values.
 """
 
 import pytest
-from django.contrib.admin.models import CHANGE, LogEntry
-from django.contrib.contenttypes.models import ContentType
 from django.utils.html import escape
 from django.utils.safestring import mark_safe
 
 from messaging import services as messaging_services
 from patients import demographics
 from patients.models import Patient, PatientAccess
-from tests.factories import ClinicAdminFactory, PatientFactory, UserFactory
+from tests.clients import portal_client, staff_client
+from tests.factories import (
+    AdminLogEntryFactory,
+    ClinicAdminFactory,
+    PatientAccessFactory,
+    PatientFactory,
+    UserFactory,
+)
 from tests.security import sweep
-from tests.security.conftest import make_client
 from tests.security.pages import PAYLOAD, SHORT, read_page
 
 
@@ -79,11 +83,9 @@ def poisoned(world):
     rep = UserFactory(
         clinic=clinic, username="rep", first_name=hostile("rep-first"), last_name=hostile("rep")
     )
-    rep_grant = PatientAccess.objects.create(
-        clinic=clinic, user=rep, patient=victim, relationship="spouse"
-    )
+    rep_grant = PatientAccessFactory(user=rep, patient=victim, relationship="spouse")
     child = PatientFactory(clinic=clinic, first_name=hostile("child"), last_name="Kid")
-    PatientAccess.objects.create(clinic=clinic, user=rep, patient=child, relationship="parent")
+    PatientAccessFactory(user=rep, patient=child, relationship="parent")
 
     own_grant = PatientAccess.objects.get(user=user, patient=victim)
     thread = world.rows["messaging.thread"]
@@ -111,22 +113,16 @@ def poisoned(world):
         proposed={"city": hostile("asked-city"), "emergency_contact_name": hostile("asked-name")},
     )
     staff = ClinicAdminFactory(clinic=clinic, username="demo-admin")
-    LogEntry.objects.create(
-        user=staff,
-        content_type=ContentType.objects.get_for_model(Patient),
-        object_id=str(victim.pk),
-        object_repr=str(victim)[:200],
-        action_flag=CHANGE,
-    )
+    AdminLogEntryFactory(user=staff, obj=victim)  # "changed" in the chart's history
     world.rows["patients.changerequest"] = change_request
     world.people["rep"] = (rep, victim)
     return {
         "world": world,
         "viewers": {
-            "patient": make_client("demo", user, victim),
-            "representative": make_client("demo", rep, victim),
-            "staff": make_client("demo", staff),
-            "superuser": make_client("demo", world.owner_staff),
+            "patient": portal_client(user, victim),
+            "representative": portal_client(rep, victim),
+            "staff": staff_client(staff),
+            "superuser": staff_client(world.owner_staff),
         },
         "ids": {
             "victim": victim.pk,

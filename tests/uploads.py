@@ -1,0 +1,31 @@
+"""Files people attach: a PDF, images, an executable in disguise, and uploads of them."""
+
+import io
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from messaging.attachments import check_upload
+
+PDF_BYTES = (
+    b"%PDF-1.4\n1 0 obj << /Type /Catalog /Pages 2 0 R >> endobj\n"
+    b"2 0 obj << /Type /Pages /Kids [] /Count 0 >> endobj\n"
+    b"trailer << /Root 1 0 R >>\n%%EOF\n"
+)
+# The start of a Windows executable ("MZ" header).
+EXE_BYTES = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff\x00\x00" + b"\x00" * 200
+
+
+def image_bytes(fmt="PNG", size=(8, 8)):
+    buffer = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+def upload(name, content, content_type="application/octet-stream"):
+    return SimpleUploadedFile(name, content, content_type=content_type)
+
+
+def checked(name="results.pdf", content=PDF_BYTES, max_mb=10):
+    """An upload that passed the content check, as a form hands it to the services."""
+    return check_upload(upload(name, content), max_mb=max_mb)
