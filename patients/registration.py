@@ -68,6 +68,20 @@ def chart_for_id(*, clinic, id_type: str, id_number: str) -> Patient | None:
     return identifier.patient if identifier else None
 
 
+def _represented(clinic, patient) -> bool:
+    """Whether someone else (a parent, a carer) holds an active grant to the chart.
+
+    Such a chart's email or mobile may have been proposed by that representative, so
+    it does not open a first account of the patient's own: staff confirm the person."""
+    return (
+        PatientAccess.objects.for_clinic(clinic)
+        .active()
+        .filter(patient=patient)
+        .exclude(relationship=PatientAccess.Relationship.SELF)
+        .exists()
+    )
+
+
 def _self_account(clinic, patient) -> User | None:
     grant = (
         PatientAccess.objects.for_clinic(clinic)
@@ -85,8 +99,9 @@ def signin_resolve(*, request, clinic, id_type, id_number, proof: ContactProof) 
 
     - The account whose sign-in contact is the proven one, if it holds a grant to the
       chart of this ID, signs in (for the patient or as their representative).
-    - A chart whose own contact is the proven one and that has no portal account yet
-      gets a new account with that sign-in contact (first sign-in).
+    - A chart whose own contact is the proven one, that has no portal account yet and
+      that nobody else acts for, gets a new account with that sign-in contact (first
+      sign-in). A representative could have put their own address on the chart.
     - No chart has the ID: registration (for the contact's account, if any, after it
       completed sign-in).
     - Anything else asks staff to confirm the person: a contact on the chart never
@@ -115,7 +130,12 @@ def signin_resolve(*, request, clinic, id_type, id_number, proof: ContactProof) 
             return Resolution(Outcome.INELIGIBLE, patient=patient)
     if represents:
         return Resolution(Outcome.SIGN_IN, user=account, patient=patient)
-    if contact_matches and account is None and _self_account(clinic, patient) is None:
+    if (
+        contact_matches
+        and account is None
+        and _self_account(clinic, patient) is None
+        and not _represented(clinic, patient)
+    ):
         try:
             with transaction.atomic():
                 account = account_create(

@@ -25,7 +25,13 @@ from django.utils.http import urlsafe_base64_decode
 from clinics.models import User
 from invitations import services as invitation_services
 from patients import demographics
-from patients.models import ChangeRequest, Patient, PatientAccess, PatientIdentifier
+from patients.models import (
+    ChangeRequest,
+    Patient,
+    PatientAccess,
+    PatientIdentifier,
+    VerificationRequest,
+)
 from portal.notifications import sms
 from tests.clients import host_client, staff_client
 from tests.factories import (
@@ -309,6 +315,26 @@ def test_a_representative_cannot_make_their_email_the_patients_sign_in_contact(
     assert account.pk not in reset_link_accounts("email", CARER_EMAIL), (
         "the representative's email gets the patient's password-reset link"
     )
+
+
+def test_a_representatives_address_on_a_chart_without_an_account_opens_no_account(
+    chart, front_desk, django_capture_on_commit_callbacks
+):
+    """High (adversarial review): the same carer, on a chart whose patient had no portal
+    account yet, put an address of theirs on the chart; staff accepted; ID + that address
+    + code then created the PATIENT's own account (full access, out of the carer's
+    scopes). A chart someone else acts for gets its first own account through staff."""
+    carer_client = carer_signed_in(chart, appointments=False, demographics=True)
+    ask_to_change_contact(carer_client, chart, "email", CARER_EMAIL)
+    staff_accept_pending_changes(chart, front_desk, django_capture_on_commit_callbacks)
+    chart.refresh_from_db()
+    assert chart.email == CARER_EMAIL  # the change went through
+
+    by_passcode = host_client(committing=True)
+    passcode_flow(by_passcode, id_number=CHART_ID, contact=CARER_EMAIL, contact_type="email")
+    assert signed_in_as(by_passcode) is None
+    assert not PatientAccess.objects.filter(patient=chart, relationship="self").exists()
+    assert VerificationRequest.objects.filter(patient=chart, status="pending").count() == 1
 
 
 # --- 5. Wrong passwords against an account that has no password -------------------------
