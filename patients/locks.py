@@ -6,6 +6,11 @@ pending sign-in's ID + contact (``subject_for_identity``), or the source of an a
 the credential that was tried (its contact's code, its password, its authenticator);
 an attempt at a credential the account lacks costs the attempt's source, so nobody can
 lock someone else out with guesses at a password that does not exist.
+
+Every ten failures in a row cool a subject off for 15 minutes. Only a source (the
+connection guesses come from, which the guesser holds) is locked until staff unlock it,
+at 100: an account or an ID + contact belongs to a patient, and a stranger's guesses
+must not shut them out for good, so they keep cooling off instead.
 """
 
 from django.db import transaction
@@ -32,9 +37,17 @@ def subject_for_user(user) -> str:
     return f"user:{user.pk}"
 
 
+SOURCE_PREFIX = "source:"
+
+
 def subject_for_source(*, clinic, request, what: str) -> str:
     """The subject of the connection an attempt came from (an HMAC of its address)."""
-    return _digest(f"{clinic.pk}|source|{what}|{client_ip(request)}")
+    return SOURCE_PREFIX + _digest(f"{clinic.pk}|source|{what}|{client_ip(request)}")[:56]
+
+
+def hard_lockable(subject: str) -> bool:
+    """Whether ``subject`` may be locked until staff unlock it: only a source may."""
+    return subject.startswith(SOURCE_PREFIX)
 
 
 def locks_for_update(clinic, subjects):
@@ -67,7 +80,8 @@ def first_lock(locks, at=None):
 
 
 def record_failure(locks, *, request, clinic, method: str, user=None):
-    """One more failure in a row for each subject; lock at 10, 20, …; hard-lock at 100.
+    """One more failure in a row for each subject; cool off at 10, 20, …; a source is
+    hard-locked at 100, an account or an ID + contact cools off again every ten.
 
     ``method`` (passcode, password, authenticator) is kept on the row so staff see why
     an account is locked.
@@ -76,7 +90,7 @@ def record_failure(locks, *, request, clinic, method: str, user=None):
     for lock in locks:
         lock.failures += 1
         lock.last_method = method
-        if lock.failures >= SignInLock.HARD_LOCK_AT:
+        if lock.failures >= SignInLock.HARD_LOCK_AT and hard_lockable(lock.subject):
             if not lock.hard_locked:
                 lock.hard_locked = True
                 audit_record(
@@ -84,7 +98,7 @@ def record_failure(locks, *, request, clinic, method: str, user=None):
                     request=request,
                     clinic=clinic,
                     obj=lock,
-                    actor=user,
+                    actor=None,  # only a source is hard-locked
                     details={"failures": lock.failures, "method": method},
                 )
         elif lock.failures % SignInLock.COOL_OFF_EVERY == 0:
@@ -94,7 +108,7 @@ def record_failure(locks, *, request, clinic, method: str, user=None):
                 request=request,
                 clinic=clinic,
                 obj=lock,
-                actor=user,
+                actor=None if hard_lockable(lock.subject) else user,
                 details={"failures": lock.failures, "method": method},
             )
         lock.save(

@@ -376,10 +376,12 @@ class PasscodeDevice(SideChannelDevice):
 
 
 class SignInLock(models.Model):
-    """Consecutive failed sign-in proofs for one subject (an account, or an ID + contact).
+    """Consecutive failed sign-in proofs for one subject (an account, an ID + contact, or
+    the source of the attempts).
 
-    10 failures in a row → a cool-off; 100 → locked until staff unlock it. Sending a new
-    code never resets it; only a successful proof or a staff unlock does.
+    Every 10 failures in a row → a 15-minute cool-off; 100 from one source → locked until
+    staff unlock it (``patients.locks``). Sending a new code never resets it; only a
+    successful proof or a staff unlock does.
     """
 
     COOL_OFF_EVERY = 10

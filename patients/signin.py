@@ -207,19 +207,20 @@ def password_signin(*, request, clinic, login: str, password: str):
     """Check email/mobile + password. Returns (user or None, ProofResult); on success the
     result carries a ``PasswordProof`` for ``signin_complete``.
 
-    Failures count against the account only when it has a password: guesses at an
-    account without one, or at no account, count against the connection they came from
-    (so nobody can lock a patient out by guessing a password they never set). Unknown
-    logins take the same path and time (a hash is still computed).
+    Failures count against the connection they came from, and against the account only
+    when it has a password (so nobody can lock a patient out by guessing a password they
+    never set). Unknown logins take the same path and time (a hash is still computed).
     """
     user = account_for_login(clinic=clinic, login=login)
     has_password = user is not None and user.is_active and user.has_usable_password()
+    # Every guess costs its source; a guess at a password the account has costs the
+    # account too. From one connection the answers are the same whether or not the
+    # account exists or has a password (a cool-off after ten in a row either way).
+    subjects = [(subject_for_source(clinic=clinic, request=request, what="password"), None)]
     if has_password:
-        subject = (subject_for_user(user), user)
-    else:
-        subject = (subject_for_source(clinic=clinic, request=request, what="password"), None)
+        subjects.append((subject_for_user(user), user))
     with transaction.atomic():
-        locks = locks_for_update(clinic, [subject])
+        locks = locks_for_update(clinic, subjects)
         locked, retry = first_lock(locks)
         if locked:
             return None, ProofResult(Proof.LOCKED, retry)
@@ -245,7 +246,7 @@ def password_signin(*, request, clinic, login: str, password: str):
             actor=user if has_password else None,
             details={"method": "password"},
         )
-    retry = locked_until(clinic=clinic, subjects=[subject[0]])
+    retry = locked_until(clinic=clinic, subjects=[s for s, _ in subjects])
     return None, ProofResult(Proof.LOCKED, retry) if retry else ProofResult(Proof.WRONG)
 
 

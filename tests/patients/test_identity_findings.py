@@ -35,6 +35,7 @@ from patients.models import (
 from portal.notifications import sms
 from tests.clients import host_client, staff_client
 from tests.factories import (
+    TEST_PASSWORD,
     PatientAccessFactory,
     PatientFactory,
     PatientIdentifierFactory,
@@ -365,6 +366,25 @@ def test_wrong_passwords_against_a_passcode_only_account_do_not_lock_out_its_hol
         f"the holder cannot sign in by passcode after 120 wrong passwords against their "
         f"number (answer {answer.status_code})"
     )
+
+
+def test_wrong_passwords_from_many_connections_never_lock_an_account_for_good(rosa, frozen):
+    """Medium (adversarial review): wrong passwords against an account that has one, from
+    connections that change, hard-locked it at 100: a stranger could shut its holder out
+    until staff unlocked it. The account cools off instead; the guessing connections lock."""
+    for attempt in range(120):
+        attacker = host_client(committing=True, REMOTE_ADDR=f"203.0.113.{attempt // 9 + 1}")
+        answer = attacker.post(
+            PASSWORD_SIGN_IN, {"login": "rosa@example.com", "password": f"guess {attempt}"}
+        )
+        assert signed_in_as(attacker) is None
+        if answer.status_code == 429:
+            assert "until the clinic unlocks it" not in answer.content.decode()
+            frozen.shift(timedelta(minutes=16))
+    frozen.shift(timedelta(minutes=16))
+    holder = host_client(committing=True, REMOTE_ADDR="198.51.100.20")
+    holder.post(PASSWORD_SIGN_IN, {"login": "rosa@example.com", "password": TEST_PASSWORD})
+    assert signed_in_as(holder) == rosa.pk
 
 
 # --- 6. The clinic's "authenticator required" policy on every sign-in path ---------------

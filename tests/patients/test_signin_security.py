@@ -262,20 +262,30 @@ def test_resending_does_not_reset_the_failure_count(chart, frozen):
     assert SignInLock.objects.get(subject=_identity_subject(chart.clinic)).failures == 10
 
 
-def test_a_hundred_failures_lock_until_the_clinic_unlocks(chart, front_desk):
-    subject = _identity_subject(chart.clinic)
+ATTACKER_IP = "203.0.113.66"
+
+
+def _source_subject(clinic, address=ATTACKER_IP):
+    request = RequestFactory().post("/portal/sign-in/password/", REMOTE_ADDR=address)
+    return locks.subject_for_source(clinic=clinic, request=request, what="password")
+
+
+def test_a_hundred_failures_from_one_source_lock_it_until_the_clinic_unlocks(chart, front_desk):
+    subject = _source_subject(chart.clinic)
     SignInLockFactory(clinic=chart.clinic, subject=subject, failures=99)
-    c = host_client(committing=True)
-    begin(c)
-    code = last_code()
-    text = _locked_text(enter_code(c, wrong(code)))
+    c = host_client(committing=True, REMOTE_ADDR=ATTACKER_IP)
+    wrong_password = {"login": "nobody@example.com", "password": "guess"}
+    text = _locked_text(c.post("/portal/sign-in/password/", wrong_password))
     assert "locked until the clinic unlocks it" in text
     assert "+1 613 555 0100" in text
-    _locked_text(enter_code(c, code))
+    _locked_text(c.post("/portal/sign-in/password/", wrong_password))
     lock = SignInLock.objects.get(subject=subject)
     assert lock.hard_locked
     assert lock.failures == 100
     assert AuditEvent.objects.filter(action="signin.hard_locked").count() == 1
+    # Another connection is not locked by it.
+    other = host_client(committing=True, REMOTE_ADDR="198.51.100.20")
+    assert other.post("/portal/sign-in/password/", wrong_password).status_code == 200
 
     admin = staff_client(front_desk, committing=True)
     listing = admin.get("/admin/patients/signinlock/")
@@ -289,17 +299,17 @@ def test_a_hundred_failures_lock_until_the_clinic_unlocks(chart, front_desk):
     event = AuditEvent.objects.get(action="signin.unlocked")
     assert event.actor == front_desk
     assert event.clinic == chart.clinic
-
-    assert enter_code(c, code)["Location"] == "/portal/"
-    assert signed_in(c)
+    assert c.post("/portal/sign-in/password/", wrong_password).status_code == 200
 
 
-def test_a_hundred_failures_through_the_cool_offs_lock_hard(chart, frozen):
+def test_a_hundred_failures_against_an_id_and_contact_only_cool_it_off(chart, frozen):
+    """An ID + contact belongs to a patient: wrong codes (a stranger's) cool it off every
+    ten, and never lock it until staff unlock it."""
     subjects = [(_identity_subject(chart.clinic), None)]
     device = PasscodeDeviceFactory(clinic=chart.clinic, destination=CHART_MOBILE, valid_until=NOW)
     code = device.issue_code(valid_secs=600)
     outcomes = []
-    for _ in range(100):
+    for _ in range(120):
         device.refresh_from_db()
         if device.token is None:
             # Five wrong tries killed the code; the attacker asks for another.
@@ -315,14 +325,15 @@ def test_a_hundred_failures_through_the_cool_offs_lock_hard(chart, frozen):
         )
         outcomes.append(result.outcome)
         if result.outcome is Proof.LOCKED:
+            assert result.retry_at is not True
             frozen.shift(timedelta(minutes=15, seconds=1))
-    assert outcomes.count(Proof.LOCKED) == 10
-    assert outcomes[-1] is Proof.LOCKED
+    assert outcomes.count(Proof.LOCKED) == 12
     lock = SignInLock.objects.get(subject=subjects[0][0])
-    assert lock.hard_locked
-    frozen.shift(timedelta(days=30))
-    assert lock.is_locked()
-    assert AuditEvent.objects.filter(action="signin.locked").count() == 9
+    assert not lock.hard_locked
+    frozen.shift(timedelta(minutes=15, seconds=1))
+    assert not lock.is_locked()
+    assert AuditEvent.objects.filter(action="signin.locked").count() == 12
+    assert not AuditEvent.objects.filter(action="signin.hard_locked").exists()
 
 
 def test_staff_of_another_clinic_cannot_unlock(chart, other_clinic, outsider_staff):
