@@ -30,12 +30,14 @@ class ClinicBackend(ModelBackend):
             if clinic
             else User.objects.filter(clinic__isnull=True)
         )
-        by_login = Q(username__iexact=username)
+        by_login = Q(username=username)
         if "@" in username:
             # Emails are stored canonical and compared exactly (portal.core.identifiers).
             with contextlib.suppress(InvalidIdentifier):
                 by_login |= Q(email=canonical_email(username))
         user = users.filter(by_login).first()
+        if user is None and username.isascii():
+            user = _one_ascii_case_variant(users, username)
         if user is None:
             # Spend the same time as a real check so timing does not reveal accounts.
             User().set_password(password)
@@ -43,3 +45,16 @@ class ClinicBackend(ModelBackend):
         if user.check_password(password) and self.user_can_authenticate(user):
             return user
         return None
+
+
+def _one_ascii_case_variant(users, username):
+    """The one account whose ASCII username differs from ``username`` only in case.
+
+    Compared in Python: the database's case folding is not ASCII's (PostgreSQL's
+    ``UPPER('ſ')`` is ``'S'``), and two accounts differing only in case match neither."""
+    found = [
+        u
+        for u in users.filter(username__iexact=username)
+        if u.username.isascii() and u.username.lower() == username.lower()
+    ]
+    return found[0] if len(found) == 1 else None

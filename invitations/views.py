@@ -10,7 +10,7 @@ from invitations.forms import AcceptForm, ConfirmBirthDateForm
 from invitations.models import Invitation
 from patients.access import portal_enabled
 from patients.accounts import account_for_contact, contact_in_use
-from patients.sessions import SESSION_NEXT_AFTER_SIGNIN, SESSION_PATIENT
+from patients.sessions import SESSION_NEXT_AFTER_SIGNIN, SESSION_PATIENT, enrolment_only
 from patients.signin import Step, signin_complete
 from portal.core.http import no_store
 
@@ -81,6 +81,9 @@ def _add_to_account(request, invite, existing, user):
     if user is None:
         context = {"invite": invite}
         return no_store(render(request, "invitations/sign_in_first.html", context))
+    if enrolment_only(request):
+        # The clinic requires an authenticator this session has not passed yet.
+        return redirect("portal:account-authenticator")
     if request.method == "POST" and request.POST.get("terms"):
         try:
             grant = services.invitation_accept(request=request, invitation=invite, user=user)

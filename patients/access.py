@@ -6,7 +6,7 @@ from django.shortcuts import redirect, render
 
 from patients.models import VerificationRequest
 from patients.selectors import grants_reused, pick_grant, usable_grants
-from patients.sessions import SESSION_MFA_ENROL_REQUIRED, SESSION_PATIENT
+from patients.sessions import SESSION_PATIENT, enrolment_only
 from portal.core.http import no_store
 
 
@@ -48,7 +48,7 @@ def patient_required(view=None, *, allow_password_change=False, allow_mfa_enrol=
                 return redirect("portal:start")
             if user.must_change_password and not allow_password_change:
                 return redirect("portal:account-password")
-            if request.session.get(SESSION_MFA_ENROL_REQUIRED) and not allow_mfa_enrol:
+            if not allow_mfa_enrol and enrolment_only(request):
                 return redirect("portal:account-authenticator")
             grants = usable_grants(clinic=request.clinic, user=user)
             access = pick_grant(grants, request.session.get(SESSION_PATIENT))

@@ -73,7 +73,13 @@ def totp_enrol_confirm(*, request, user, code: str) -> bool:
     return True
 
 
+class AuthenticatorRequired(Exception):  # noqa: N818
+    """The clinic requires an authenticator: the account's cannot be removed."""
+
+
 def totp_remove(*, request, user, code: str) -> bool:
+    if user.clinic.portal_settings.mfa_required:
+        raise AuthenticatorRequired
     if totp_verify(request=request, user=user, code=code).outcome is not Proof.OK:
         return False
     TOTPDevice.objects.filter(user=user).delete()

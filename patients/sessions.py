@@ -15,9 +15,31 @@ SESSION_LANGUAGE = "portal_language"
 # Set when the clinic requires an authenticator and the account has none yet: the
 # session reaches only the authenticator set-up (``patients.access.patient_required``).
 SESSION_MFA_ENROL_REQUIRED = "portal_mfa_enrol_required"
+# Set when the session's sign-in (or the set-up since) passed the account's authenticator.
+SESSION_SECOND_FACTOR = "portal_second_factor"
 # The URL name to return to once signed in, set by a page that needs a signed-in account
 # (an invitation link for an existing account) and cleared by it when done.
 SESSION_NEXT_AFTER_SIGNIN = "portal_next_after_signin"
+
+
+def enrolment_only(request) -> bool:
+    """Whether this signed-in session may reach only the authenticator set-up: the
+    clinic requires an authenticator and the session has not passed one — also when the
+    clinic turned the requirement on after the session started."""
+    if request.session.get(SESSION_MFA_ENROL_REQUIRED):
+        return True
+    if request.clinic.portal_settings.mfa_required and not request.session.get(
+        SESSION_SECOND_FACTOR
+    ):
+        request.session[SESSION_MFA_ENROL_REQUIRED] = True
+        return True
+    return False
+
+
+def authenticator_passed(request) -> None:
+    """The session passed the account's authenticator (at sign-in or by setting it up)."""
+    request.session.pop(SESSION_MFA_ENROL_REQUIRED, None)
+    request.session[SESSION_SECOND_FACTOR] = True
 
 
 def chart_language(user, patient) -> str | None:

@@ -52,6 +52,7 @@ from patients.sessions import (
     SESSION_MFA_ENROL_REQUIRED,
     SESSION_PATIENT,
     SESSION_SIGNED_IN_AT,
+    authenticator_passed,
     chart_language,
 )
 from portal.audit.services import audit_record
@@ -129,6 +130,8 @@ def signin_complete(request, *, user, method: str, proofs, patient=None) -> Comp
     if _second_factor(user, proofs):
         method = f"{method}+authenticator"
     _login(request, user=user, method=method, patient=patient)
+    if _second_factor(user, proofs):
+        authenticator_passed(request)
     if clinic.portal_settings.mfa_required and totp_device_for(user) is None:
         request.session[SESSION_MFA_ENROL_REQUIRED] = True
         return Completion(Step.ENROL_AUTHENTICATOR)

@@ -316,6 +316,8 @@ def register(request):
     if not request.clinic.portal_settings.self_registration_allowed:
         return render(request, "patients/registration_closed.html")
     user = request.user if request.user.is_authenticated and not request.user.is_staff else None
+    if user is not None and sessions.enrolment_only(request):
+        return redirect("portal:account-authenticator")
     if user is not None and registration.has_own_chart(clinic=request.clinic, user=user):
         # The account already has its own chart: the ID typed was not its chart's.
         request.session.pop(FLOW, None)
@@ -641,9 +643,17 @@ def account_authenticator(request):
     form = TotpForm(request.POST or None)
     if confirmed is not None:
         if request.method == "POST" and form.is_valid():
-            if authenticator.totp_remove(
-                request=request, user=user, code=form.cleaned_data["code"]
-            ):
+            try:
+                removed = authenticator.totp_remove(
+                    request=request, user=user, code=form.cleaned_data["code"]
+                )
+            except authenticator.AuthenticatorRequired:
+                messages.error(
+                    request,
+                    _("Your clinic asks every patient to use an authenticator app: keep this one."),
+                )
+                return redirect("portal:account")
+            if removed:
                 messages.success(request, _("The authenticator app was removed."))
                 return redirect("portal:account")
             form.add_error("code", _("That code is not right. Use the code your app shows now."))
@@ -655,7 +665,7 @@ def account_authenticator(request):
         if authenticator.totp_enrol_confirm(
             request=request, user=user, code=form.cleaned_data["code"]
         ):
-            request.session.pop(sessions.SESSION_MFA_ENROL_REQUIRED, None)
+            sessions.authenticator_passed(request)
             messages.success(request, _("Your authenticator app is set up."))
             return redirect("portal:account")
         form.add_error("code", _("That code is not right. Scan the code again and try once more."))

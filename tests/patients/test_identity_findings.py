@@ -21,10 +21,11 @@ from django.core import mail
 from django.db import connection, connections
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinics.models import User
 from invitations import services as invitation_services
-from patients import demographics
+from patients import authenticator, demographics
 from patients.models import (
     ChangeRequest,
     Patient,
@@ -443,6 +444,59 @@ def test_the_clinics_authenticator_requirement_applies_to_self_registration(clin
     )
     assert Patient.objects.filter(clinic=clinic, last_name="Nwosu").exists()
     assert_sent_to_authenticator_set_up(c)
+
+
+def test_turning_the_requirement_on_restricts_sessions_already_open(chart, clinic):
+    """Info (adversarial review): a session opened before the clinic required an
+    authenticator kept reaching every page."""
+    c = host_client(committing=True)
+    sign_in(c)
+    assert c.get(HOME).status_code == 200
+    clinic.portal_settings.mfa_required = True
+    clinic.portal_settings.save()
+    assert_sent_to_authenticator_set_up(c)
+
+
+def test_a_session_that_must_set_up_an_authenticator_cannot_register_a_chart(chart, mfa_required):
+    """Info (adversarial review): a session restricted to the authenticator set-up could
+    still register a new chart (a carer's account, which has no chart of its own: an
+    unknown ID + the carer's mobile + code → Register)."""
+    carer = UserFactory(clinic=chart.clinic, username="carer", email="", phone=CARER_MOBILE)
+    PatientAccessFactory(user=carer, patient=chart, relationship="carer")
+    c = host_client(committing=True)
+    passcode_flow(c, id_number=UNKNOWN_ID, contact=CARER_MOBILE, contact_type="sms")
+    assert signed_in_as(c) == carer.pk  # signed in, sent to the authenticator set-up
+    c.post(REGISTER, registration_form(mobile=CARER_MOBILE))  # goes to the form anyway
+    assert not Patient.objects.filter(last_name="Nwosu").exists()
+    assert_sent_to_authenticator_set_up(c)
+
+
+def test_a_session_that_must_set_up_an_authenticator_cannot_accept_an_invitation(
+    chart, front_desk, mfa_required, django_capture_on_commit_callbacks
+):
+    """Info (adversarial review): … nor accept an invitation to another chart."""
+    c = host_client(committing=True)
+    sign_in(c)
+    account = signed_in_as(c)
+    child = PatientFactory(clinic=chart.clinic, date_of_birth=CHART_DOB, mobile=CHART_MOBILE)
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation_services.invitation_send(patient=child, channel="sms", sent_by=front_desk)
+    [token] = INVITATION_LINK_RE.findall(sms.outbox[-1].body)
+    c.get(f"/portal/invitation/{token}/")
+    c.post("/portal/invitation/", {"date_of_birth": CHART_DOB.isoformat()})
+    answer = c.post("/portal/invitation/", {"terms": "on"})
+    assert answer.status_code == 302 and "authenticator" in answer["Location"]
+    assert not PatientAccess.objects.filter(patient=child, user_id=account).exists()
+
+
+def test_an_authenticator_the_clinic_requires_cannot_be_removed(chart, mfa_required):
+    account = PatientAccessFactory(
+        patient=PatientFactory(clinic=chart.clinic), user__phone=OTHER_MOBILE
+    ).user
+    device = add_authenticator(account)
+    with pytest.raises(authenticator.AuthenticatorRequired):
+        authenticator.totp_remove(request=None, user=account, code="000000")
+    assert TOTPDevice.objects.filter(pk=device.pk).exists()
 
 
 # --- 7a. Password-reset limits and spellings of a number ---------------------------------
