@@ -313,11 +313,18 @@ def _apply_changes(request, locked, patient, items, accept, overwrite, decided_b
         _move_sign_in_contacts(request, locked, patient, after, decided_by)
 
 
+# How long before its change request a new contact's code may have been proven (a
+# request confirms each new contact in turn, each code valid for minutes).
+PROOF_BEFORE_REQUEST = dt.timedelta(hours=1)
+
+
 def _move_sign_in_contacts(request, change_request, patient, accepted: dict, decided_by):
     """An accepted change of the patient's own email or mobile moves their account's
     sign-in contact at the same moment, when the patient asked for it from their own
-    account and proved the new contact with a code. A representative's request changes
-    the chart (the clinic's record) and never another person's sign-in contact.
+    account and proved the new contact with a code while making the request (its session
+    passed the account's authenticator, if it has one, at sign-in). A representative's
+    request changes the chart (the clinic's record) and never another person's sign-in
+    contact.
     """
     requester = change_request.requested_by
     if requester is None:
@@ -341,7 +348,9 @@ def _move_sign_in_contacts(request, change_request, patient, accepted: dict, dec
                 purpose=PasscodeDevice.Purpose.CONTACT_CHANGE,
                 channel=channel,
                 destination=new,
-                proven_at__isnull=False,
+                # The code proved while this request was being made, not some other time.
+                proven_at__gte=change_request.created_at - PROOF_BEFORE_REQUEST,
+                proven_at__lte=change_request.created_at,
             )
             .exists()
         )

@@ -19,6 +19,7 @@ from datetime import timedelta
 import pytest
 from django.core import mail
 from django.db import connection, connections
+from django.utils import timezone
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -37,6 +38,7 @@ from portal.notifications import sms
 from tests.clients import host_client, staff_client
 from tests.factories import (
     TEST_PASSWORD,
+    PasscodeDeviceFactory,
     PatientAccessFactory,
     PatientFactory,
     PatientIdentifierFactory,
@@ -269,6 +271,37 @@ def test_a_contact_the_patient_replaced_no_longer_signs_in_or_gets_reset_links(
     assert signed_in_as(new_holder) == account.pk, "the new contact does not sign in"
     ask_for_reset(reset_login_new)
     assert account.pk in reset_link_accounts(channel, new), "the new contact gets no reset link"
+
+
+def test_a_code_proven_for_another_request_does_not_move_the_sign_in_contact(
+    chart, front_desk, frozen, django_capture_on_commit_callbacks
+):
+    """Low (adversarial review): the proof that moved a sign-in contact was any code ever
+    proven for that address; it must be one proven while this request was made."""
+    patient_client = host_client(committing=True)
+    sign_in(patient_client)
+    account = PatientAccess.objects.get(patient=chart, relationship="self").user
+    PasscodeDeviceFactory(
+        clinic=chart.clinic,
+        user=account,
+        purpose="contact",
+        channel="email",
+        destination="margaret.new@example.com",
+        proven_at=timezone.now(),
+    )
+    frozen.shift(timedelta(days=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        demographics.change_request_create(
+            request=None,
+            patient=chart,
+            requested_by=account,
+            proposed={"email": "margaret.new@example.com"},
+        )
+    staff_accept_pending_changes(chart, front_desk, django_capture_on_commit_callbacks)
+    chart.refresh_from_db()
+    account.refresh_from_db()
+    assert chart.email == "margaret.new@example.com"  # the chart changed
+    assert account.email != "margaret.new@example.com"  # how the account signs in did not
 
 
 # --- 4. A representative changes the patient's email to their own -----------------------
