@@ -2,6 +2,8 @@
 
 from django.http import FileResponse, Http404
 
+from portal.core.http import no_store
+
 
 def attachment_response(attachment):
     """The file as a download under its cleaned name, never rendered by the browser.
@@ -17,6 +19,5 @@ def attachment_response(attachment):
         content_type=attachment.content_type,
     )
     response["X-Content-Type-Options"] = "nosniff"
-    response["Cache-Control"] = "no-store, private"
     response["Content-Security-Policy"] = "default-src 'none'; sandbox"
-    return response
+    return no_store(response)
