@@ -30,7 +30,7 @@ from patients.forms import (
     SignInContactForm,
     TotpForm,
 )
-from patients.locks import subject_for_identity, subject_for_user
+from patients.locks import subject_for_identity, subject_for_source, subject_for_user
 from patients.models import PasscodeDevice
 from patients.passcodes import ContactProof, Proof, SendRefused
 from patients.registration import Outcome
@@ -209,7 +209,11 @@ def signin_resend(request):
 
 
 def _identity_subjects(request, flow):
-    subjects = [
+    """What a wrong sign-in code counts against: the ID + contact of this flow and the
+    connection it came from — never the account that holds the contact, whose holder a
+    stranger typing any ID could otherwise keep locked out. Codes go only to the
+    contact, 5 tries each, under the send limits: guessing is bounded without it."""
+    return [
         (
             subject_for_identity(
                 clinic=request.clinic,
@@ -218,14 +222,9 @@ def _identity_subjects(request, flow):
                 destination=flow["destination"],
             ),
             None,
-        )
+        ),
+        (subject_for_source(clinic=request.clinic, request=request, what="passcode"), None),
     ]
-    account = accounts.account_for_contact(
-        clinic=request.clinic, channel=flow["channel"], destination=flow["destination"]
-    )
-    if account is not None:
-        subjects.append((subject_for_user(account), account))
-    return subjects
 
 
 def _proof_from_flow(request, flow) -> ContactProof | None:

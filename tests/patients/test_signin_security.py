@@ -25,6 +25,7 @@ from portal.notifications.models import Notification
 from tests.clients import host_client, portal_client, staff_client
 from tests.clock import NOW
 from tests.factories import (
+    TEST_PASSWORD,
     PasscodeDeviceFactory,
     PatientFactory,
     PatientIdentifierFactory,
@@ -237,16 +238,27 @@ def test_ten_failures_in_a_row_pause_sign_in_even_with_the_right_code(chart, fro
     assert lock.failures == 0
 
 
-def test_a_lock_counts_against_the_account_whatever_id_is_given(chart, rosa, frozen):
-    """Failures count against the account of the contact as well as the ID + contact."""
-    c = host_client(committing=True)
+def test_wrong_codes_with_any_id_never_lock_the_account_that_holds_the_contact(chart, rosa, frozen):
+    """Wrong codes count against the ID + contact typed and the connection, not against
+    the account holding the contact: a stranger typing a made-up ID with a patient's
+    address must not lock the patient out of their password or their own ID."""
+    c = host_client(committing=True, REMOTE_ADDR="203.0.113.66")
     begin(c, id_number="9999999999", contact=str(rosa.phone))
     fail_in_a_row(c, 10, frozen)
-    lock = SignInLock.objects.get(subject=locks.subject_for_user(rosa))
-    assert lock.failures == 10
-    assert lock.user == rosa
-    response = c.post("/portal/sign-in/password/", {"login": "rosa@example.com", "password": "x"})
-    assert response.status_code == 429
+    assert not SignInLock.objects.filter(subject=locks.subject_for_user(rosa)).exists()
+    source = SignInLock.objects.get(
+        subject=locks.subject_for_source(
+            clinic=rosa.clinic,
+            request=RequestFactory().post("/", REMOTE_ADDR="203.0.113.66"),
+            what="passcode",
+        )
+    )
+    assert source.failures == 10
+    holder = host_client(committing=True, REMOTE_ADDR="198.51.100.20")
+    response = holder.post(
+        "/portal/sign-in/password/", {"login": "rosa@example.com", "password": TEST_PASSWORD}
+    )
+    assert response.status_code == 302
 
 
 def test_resending_does_not_reset_the_failure_count(chart, frozen):
@@ -587,11 +599,16 @@ def test_it_records_success_failure_lockout_and_unlock(chart, front_desk, frozen
     begin(other, contact=OTHER_MOBILE)
     fail_in_a_row(other, 10, frozen)
     assert AuditEvent.objects.filter(action="signin.failed").count() == 11
-    locked = AuditEvent.objects.get(action="signin.locked")
+    # Ten in a row lock the ID + contact and the connection they came from.
+    identity_lock = SignInLock.objects.get(
+        subject=_identity_subject(chart.clinic, destination=OTHER_MOBILE)
+    )
+    locked = AuditEvent.objects.get(action="signin.locked", object_id=str(identity_lock.pk))
     assert locked.details == {"failures": 10, "method": "passcode"}
     assert locked.object_type == "patients.signinlock"
+    assert AuditEvent.objects.filter(action="signin.locked").count() == 2
 
-    lock = SignInLock.objects.get(pk=locked.object_id)
+    lock = identity_lock
     staff_client(front_desk, committing=True).post(
         "/admin/patients/signinlock/", {"action": "unlock", "_selected_action": [lock.pk]}
     )
