@@ -27,6 +27,14 @@ from portal.core.identifiers import InvalidIdentifier, canonical_email
 CHANNEL_CHOICES = [("email", _("Email")), ("sms", _("Text message"))]
 
 
+REPRESENTED_TEXT = _(
+    "Someone else acts, acted or was invited to act for this patient, so the chart's "
+    "email or mobile may be theirs: no link for the patient's own account is sent. Ask "
+    "the patient to sign in with their ID; you then confirm who they are in Patient "
+    "Requests."
+)
+
+
 def _now_text():
     return formats.localize(timezone.localtime(), use_l10n=True)
 
@@ -231,6 +239,9 @@ class PortalAccessAdminMixin:
         except services.ChannelDisabled:
             messages.error(request, gettext("The clinic does not send by this channel."))
             return False
+        except services.Represented:
+            messages.error(request, REPRESENTED_TEXT)
+            return False
         messages.success(
             request,
             gettext("Portal registration sent to %(patient)s at %(time)s.")
@@ -257,6 +268,9 @@ class PortalAccessAdminMixin:
             return self._back(patient)
         try:
             services.invitation_resend(invitation=latest, sent_by=request.user, request=request)
+        except services.Represented:
+            messages.error(request, REPRESENTED_TEXT)
+            return self._back(patient)
         except (services.MissingContact, services.ChannelDisabled, services.RevokedByClinic):
             messages.error(request, gettext("The invitation's contact is no longer usable."))
             return self._back(patient)
@@ -385,9 +399,13 @@ class PortalAccessAdminMixin:
             if channel is None:
                 report.append((patient, False, gettext("no email or mobile on file")))
                 continue
-            services.invitation_send(
-                patient=patient, channel=channel, sent_by=request.user, request=request
-            )
+            try:
+                services.invitation_send(
+                    patient=patient, channel=channel, sent_by=request.user, request=request
+                )
+            except services.Represented:
+                report.append((patient, False, gettext("someone else acts for this patient")))
+                continue
             by = gettext("by email") if channel == "email" else gettext("by text message")
             report.append((patient, True, by))
         context = {

@@ -11,6 +11,7 @@ from invitations.models import Invitation, token_digest
 from patients.accounts import account_create, holds_contact
 from patients.models import Patient, PatientAccess
 from patients.passcodes import ContactProof
+from patients.representation import chart_has_representatives
 from portal.audit.services import audit_record
 from portal.core.identifiers import InvalidIdentifier, canonical_contact
 from portal.notifications.services import notify
@@ -22,6 +23,23 @@ class MissingContact(Exception):  # noqa: N818 - the condition staff are told ab
 
 class ChannelDisabled(Exception):  # noqa: N818
     """The clinic does not send by this channel."""
+
+
+class Represented(Exception):  # noqa: N818
+    """Someone else acts, acted or was invited to act for this patient: the chart's
+    contacts may be theirs, so no link for the patient's own account goes to them.
+    The patient signs in with their ID and staff confirm the person instead."""
+
+
+def representative_invited(patient: Patient) -> bool:
+    """A representative invitation was sent for the chart (any state): registered in
+    ``patients.representation.representation_checks``."""
+    return (
+        Invitation.objects.for_clinic(patient.clinic_id)
+        .filter(patient=patient)
+        .exclude(relationship=PatientAccess.Relationship.SELF)
+        .exists()
+    )
 
 
 class RevokedByClinic(Exception):  # noqa: N818
@@ -49,11 +67,14 @@ def invitation_send(
     supersedes older ones. Clears an earlier revocation (access may be granted again),
     which only staff who may revoke may do (RevokedByClinic otherwise).
 
-    Raises MissingContact when the chosen channel has nothing on file.
+    Raises MissingContact when the chosen channel has nothing on file, and Represented
+    for the patient's own link when someone else acts or acted for them.
     """
     clinic = patient.clinic
     if channel not in clinic.portal_settings.enabled_channels():
         raise ChannelDisabled(channel)
+    if representative is None and chart_has_representatives(patient):
+        raise Represented
     if patient.portal_revoked_at and not (
         sent_by is not None and sent_by.has_perm("patients.revoke_portal_access")
     ):
@@ -205,6 +226,10 @@ def _lock_valid(invitation: Invitation) -> Invitation:
     invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
     if invitation.state() != Invitation.State.VALID:
         raise InvitationUnusable(invitation.state())
+    if not invitation.for_representative and chart_has_representatives(invitation.patient):
+        # Sent before anyone else acted for the patient: a representative's grant never
+        # becomes the patient's own, nor does a representative's contact.
+        raise Represented
     return invitation
 
 

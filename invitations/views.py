@@ -57,6 +57,12 @@ def invitation(request):
     return _create_account(request, invite)
 
 
+def _represented(request):
+    _forget_link(request)
+    context = {"state": "represented"}
+    return no_store(render(request, "invitations/unusable.html", context, status=410))
+
+
 def _confirm_birth_date(request, invite):
     form = ConfirmBirthDateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -89,6 +95,8 @@ def _add_to_account(request, invite, existing, user):
             grant = services.invitation_accept(request=request, invitation=invite, user=user)
         except services.InvitationUnusable:
             return redirect("portal:invitation")
+        except services.Represented:
+            return _represented(request)
         _forget_link(request)
         request.session[SESSION_PATIENT] = grant.patient_id
         messages.success(request, _("Your portal access is ready."))
@@ -114,6 +122,8 @@ def _create_account(request, invite):
         except services.InvitationUnusable:
             # Accepted a moment ago (perhaps in another tab): the link page says so.
             return redirect("portal:invitation")
+        except services.Represented:
+            return _represented(request)
         except services.ContactInUse:
             context = {"invite": invite}
             return no_store(render(request, "invitations/contact_in_use.html", context))

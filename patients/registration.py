@@ -25,6 +25,7 @@ from patients.models import (
     VerificationRequest,
 )
 from patients.passcodes import ContactProof
+from patients.representation import chart_has_representatives
 from portal.audit.services import audit_record
 from portal.core.identifiers import InvalidIdentifier, canonical_email, canonical_id_number
 
@@ -66,20 +67,6 @@ def chart_for_id(*, clinic, id_type: str, id_number: str) -> Patient | None:
         .first()
     )
     return identifier.patient if identifier else None
-
-
-def _represented(clinic, patient) -> bool:
-    """Whether someone else (a parent, a carer) holds an active grant to the chart.
-
-    Such a chart's email or mobile may have been proposed by that representative, so
-    it does not open a first account of the patient's own: staff confirm the person."""
-    return (
-        PatientAccess.objects.for_clinic(clinic)
-        .active()
-        .filter(patient=patient)
-        .exclude(relationship=PatientAccess.Relationship.SELF)
-        .exists()
-    )
 
 
 def _self_account(clinic, patient) -> User | None:
@@ -134,7 +121,7 @@ def signin_resolve(*, request, clinic, id_type, id_number, proof: ContactProof) 
         contact_matches
         and account is None
         and _self_account(clinic, patient) is None
-        and not _represented(clinic, patient)
+        and not chart_has_representatives(patient)
     ):
         try:
             with transaction.atomic():

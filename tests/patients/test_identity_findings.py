@@ -372,6 +372,74 @@ def test_a_representatives_address_on_a_chart_without_an_account_opens_no_accoun
     assert VerificationRequest.objects.filter(patient=chart, status="pending").count() == 1
 
 
+def _no_self_account_for_the_chart_contact(chart):
+    """ID + the chart's mobile + code: no session, no account of the patient's own."""
+    c = host_client(committing=True)
+    passcode_flow(c, id_number=CHART_ID, contact=CHART_MOBILE, contact_type="sms")
+    assert signed_in_as(c) is None
+    assert not PatientAccess.objects.filter(patient=chart, relationship="self").exists()
+
+
+def test_a_former_representatives_contact_on_the_chart_opens_no_account(chart):
+    """High (second adversarial review): the rule above looked at active grants only; a
+    carer whose grant was revoked (or had expired), with their phone still on the chart,
+    got the patient's own account from it."""
+    carer = UserFactory(clinic=chart.clinic, username="carer", email=CARER_EMAIL, phone="")
+    PatientAccessFactory(user=carer, patient=chart, relationship="carer", revoked_at=timezone.now())
+    _no_self_account_for_the_chart_contact(chart)
+
+
+def test_an_invited_representatives_contact_on_the_chart_opens_no_account(
+    chart, front_desk, django_capture_on_commit_callbacks
+):
+    """High (second adversarial review): … and so did a representative invited (link not
+    yet used) at the chart's own mobile."""
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation_services.invitation_send(
+            patient=chart,
+            channel="sms",
+            sent_by=front_desk,
+            representative=invitation_services.Representative(
+                name="Carer", relationship="carer", destination=CHART_MOBILE
+            ),
+        )
+    _no_self_account_for_the_chart_contact(chart)
+
+
+def test_a_representatives_grant_never_becomes_the_patients_own_through_an_invitation(
+    chart, front_desk, django_capture_on_commit_callbacks
+):
+    """High (second adversarial review): a link for the patient's own account that went
+    to the chart's email — the parent's — turned the parent's limited grant into the
+    patient's own account with every scope. No such link is sent for a chart someone
+    else acts for, and one sent before is refused when used."""
+    with django_capture_on_commit_callbacks(execute=True):
+        invitation_services.invitation_send(patient=chart, channel="email", sent_by=front_desk)
+    [token] = INVITATION_LINK_RE.findall(mail.outbox[-1].body)
+    parent = UserFactory(clinic=chart.clinic, username="parent", email=CHART_EMAIL, phone="")
+    PatientAccessFactory(
+        user=parent,
+        patient=chart,
+        relationship="parent",
+        can_messages=False,
+        can_demographics=False,
+    )
+    with pytest.raises(invitation_services.Represented):
+        invitation_services.invitation_send(patient=chart, channel="email", sent_by=front_desk)
+
+    c = host_client(committing=True)
+    c.get(f"/portal/invitation/{token}/")
+    c.post("/portal/invitation/", {"date_of_birth": CHART_DOB.isoformat()})
+    sign_in(c, contact=CHART_EMAIL, contact_type="email")
+    assert signed_in_as(c) == parent.pk
+    c.get(f"/portal/invitation/{token}/")
+    c.post("/portal/invitation/", {"date_of_birth": CHART_DOB.isoformat()})
+    answer = c.post("/portal/invitation/", {"terms": "on"})
+    assert answer.status_code == 410
+    grants = PatientAccess.objects.filter(patient=chart)
+    assert list(grants.values_list("relationship", "revoked_at")) == [("parent", None)]
+
+
 # --- 5. Wrong passwords against an account that has no password -------------------------
 
 
