@@ -15,7 +15,7 @@ from django.contrib.auth.tokens import PasswordResetTokenGenerator
 from django.db import IntegrityError, transaction
 
 from clinics.models import User
-from patients.authenticator import totp_device_for
+from patients.authenticator import totp_device_for, totp_forget_unconfirmed
 from patients.models import PatientAccess
 from patients.passcodes import ContactProof, SendRefused, send_allowed
 from portal.audit.services import audit_record
@@ -176,6 +176,7 @@ def account_set_password(*, request, user, password: str) -> None:
     user.set_password(password)
     user.must_change_password = False
     user.save(update_fields=["password", "must_change_password"])
+    totp_forget_unconfirmed(user)
     if request.user.is_authenticated and request.user.pk == user.pk:
         update_session_auth_hash(request, user)
     audit_record(action="password.changed", request=request, clinic=user.clinic, actor=user)

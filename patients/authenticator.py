@@ -55,22 +55,39 @@ def totp_verify(*, request, user, code: str) -> ProofResult:
     return ProofResult(Proof.LOCKED, retry) if retry else ProofResult(Proof.WRONG)
 
 
-def totp_enrol_start(*, user):
-    """The user's unconfirmed authenticator (created if needed), to show as a QR code."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
-    return device or TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=False)
+def totp_enrol_start(*, user, device_id=None):
+    """The unconfirmed authenticator this set-up shows as a QR code: the one whose id the
+    caller kept (in its session) if it is still there, else a new one with a new secret.
+    Each set-up has its own secret, so a secret one session saw cannot be the one
+    another session confirms."""
+    if device_id is not None:
+        device = TOTPDevice.objects.filter(pk=device_id, user=user, confirmed=False).first()
+        if device is not None:
+            return device
+    return TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=False)
 
 
-def totp_enrol_confirm(*, request, user, code: str) -> bool:
+def totp_enrol_confirm(*, request, user, device_id, code: str) -> bool:
+    """Confirm the set-up's own device with a code from it; any other set-up ends."""
     with transaction.atomic():
-        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(pk=device_id, user=user, confirmed=False)
+            .first()
+        )
         if device is None or not device.verify_token(code):
             return False
-        TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
         device.confirmed = True
         device.save(update_fields=["confirmed"])
         audit_record(action="authenticator.added", request=request, actor=user)
     return True
+
+
+def totp_forget_unconfirmed(user) -> None:
+    """End every set-up not finished (when the account signs out everywhere or changes
+    its password: a secret seen in another session must not be confirmed later)."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
 
 
 class AuthenticatorRequired(Exception):  # noqa: N818

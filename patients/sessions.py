@@ -5,6 +5,7 @@ Sessions are started only by ``patients.signin.signin_complete``.
 
 from django.contrib.auth import logout
 
+from patients.authenticator import totp_forget_unconfirmed
 from patients.models import PatientAccess
 from portal.audit.services import audit_record
 
@@ -68,4 +69,5 @@ def portal_logout(request, *, reason: str = "signout") -> None:
 def account_end_all_sessions(*, request, user) -> None:
     """Sign out of every device, this one included."""
     user.end_all_sessions()
+    totp_forget_unconfirmed(user)
     audit_record(action="signout.all_devices", request=request, actor=user)

@@ -635,6 +635,10 @@ def account_password(request):
     return render(request, "patients/account_password.html", {"form": form, "must_change": must})
 
 
+# The authenticator set-up of this session (its own secret until confirmed).
+TOTP_ENROLMENT = "portal_totp_enrolment"
+
+
 @patient_required(allow_mfa_enrol=True)
 def account_authenticator(request):
     user = request.user
@@ -659,11 +663,15 @@ def account_authenticator(request):
         return render(
             request, "patients/account_authenticator.html", {"form": form, "device": confirmed}
         )
-    device = authenticator.totp_enrol_start(user=user)
+    device = authenticator.totp_enrol_start(
+        user=user, device_id=request.session.get(TOTP_ENROLMENT)
+    )
+    request.session[TOTP_ENROLMENT] = device.pk
     if request.method == "POST" and form.is_valid():
         if authenticator.totp_enrol_confirm(
-            request=request, user=user, code=form.cleaned_data["code"]
+            request=request, user=user, device_id=device.pk, code=form.cleaned_data["code"]
         ):
+            request.session.pop(TOTP_ENROLMENT, None)
             sessions.authenticator_passed(request)
             messages.success(request, _("Your authenticator app is set up."))
             return redirect("portal:account")

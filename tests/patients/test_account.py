@@ -8,8 +8,9 @@ from django.core import mail
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from patients import locks
+from patients import authenticator, locks, sessions
 from patients.models import PatientAccess, SignInLock
+from patients.passcodes import Proof
 from portal.audit.models import AuditEvent
 from portal.notifications import sms
 from tests.clients import host_client, portal_client, staff_client
@@ -326,6 +327,41 @@ def _enrol(c, user, frozen):
     device.refresh_from_db()
     assert device.confirmed
     frozen.shift(device.step)  # the next code; a code is good once
+    return device
+
+
+def test_each_set_up_has_its_own_secret_and_only_the_confirmed_one_counts(rosa, frozen):
+    """A secret one session saw (say, someone who had the password for a while) is not
+    the one the holder confirms in theirs, and it stops working once they do."""
+    intruder = portal_client(rosa, _patient_of(rosa))
+    intruder.get(AUTHENTICATOR)
+    seen = TOTPDevice.objects.get(user=rosa, confirmed=False)
+    holder = portal_client(rosa, _patient_of(rosa))
+    confirmed = _enrol_in(holder, rosa, exclude=seen)
+    assert confirmed.bin_key != seen.bin_key
+    assert not TOTPDevice.objects.filter(pk=seen.pk).exists()
+    assert not authenticator.totp_enrol_confirm(
+        request=None, user=rosa, device_id=seen.pk, code=_totp_code(seen)
+    )
+    result = authenticator.totp_verify(request=None, user=rosa, code=_totp_code(seen))
+    assert result.outcome is not Proof.OK
+
+
+def test_signing_out_everywhere_ends_unfinished_set_ups(rosa):
+    other = portal_client(rosa, _patient_of(rosa))
+    other.get(AUTHENTICATOR)
+    assert TOTPDevice.objects.filter(user=rosa, confirmed=False).exists()
+    sessions.account_end_all_sessions(request=None, user=rosa)
+    assert not TOTPDevice.objects.filter(user=rosa).exists()
+
+
+def _enrol_in(c, user, exclude):
+    c.get(AUTHENTICATOR)
+    device = TOTPDevice.objects.exclude(pk=exclude.pk).get(user=user, confirmed=False)
+    response = c.post(AUTHENTICATOR, {"code": _totp_code(device)})
+    assert response.status_code == 302, response.content.decode()
+    device.refresh_from_db()
+    assert device.confirmed
     return device
 
 
