@@ -46,7 +46,7 @@ def validate_id_number(value):
 
 
 class CanonicalEmailField(models.EmailField):
-    """An email stored canonical: NFKC, ASCII local part lower-cased, IDNA domain.
+    """An email stored canonical: NFKC, dot-atom local part lower-cased, IDNA domain.
 
     Look-ups are not rewritten: callers compare canonical values (exact equality)."""
 
