@@ -11,10 +11,14 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_DIR = ROOT / "portal" / "settings"
@@ -323,12 +327,71 @@ def test_env_example_with_compose_values_loads_the_production_settings():
 # --- Dockerfile and .dockerignore ------------------------------------------------------------
 
 
-def test_the_image_is_python_311_slim_with_the_project_installed():
+def test_the_image_is_python_311_slim_with_the_locked_dependencies():
     instructions = dockerfile_instructions()
     assert instructions[0] == ("FROM", "python:3.11-slim")
     runs = [arguments for keyword, arguments in instructions if keyword == "RUN"]
-    assert any("pip install --no-cache-dir ." in run for run in runs)
+    installs = [run for run in runs if "pip install" in run]
+    # One install, from the hashed lock, wheels only: nothing unpinned is fetched or built.
+    assert installs == [
+        "pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements.lock"
+    ]
+    copies = [arguments for keyword, arguments in instructions if keyword == "COPY"]
+    assert copies[0] == "requirements.lock ./", "dependencies before the code, for the cache"
     assert ("EXPOSE", "8000") in instructions
+
+
+def lock_pins():
+    """{canonical name: (version, hashes)} from requirements.lock."""
+    pins, current = {}, None
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        pin = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\\s;]+)", line)
+        if pin:
+            current = canonicalize_name(pin[1])
+            pins[current] = (pin[2], [])
+        elif line.strip().startswith("--hash=sha256:") and current:
+            pins[current][1].append(line.strip())
+    return pins
+
+
+def test_the_lock_pins_every_dependency_of_pyproject_with_hashes():
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = lock_pins()
+    assert len(pins) >= len(dependencies)
+    for dependency in dependencies:
+        requirement = Requirement(dependency)
+        # An extra names a package of its own (django-phonenumber-field[phonenumberslite]).
+        for name in [requirement.name, *requirement.extras]:
+            assert canonicalize_name(name) in pins, f"{name} is not in requirements.lock: make lock"
+        version, _ = pins[canonicalize_name(requirement.name)]
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"requirements.lock pins {requirement.name}=={version}, pyproject wants "
+            f"{requirement.specifier}: make lock"
+        )
+    for name, (_, hashes) in pins.items():
+        assert hashes, f"{name} has no hash in requirements.lock"
+
+
+def test_the_lock_has_the_raised_floors_and_the_lite_phone_numbers():
+    pins = lock_pins()
+    assert Version(pins["django"][0]) >= Version("5.2.8")
+    assert Version(pins["pillow"][0]) >= Version("10.3")
+    assert "phonenumberslite" in pins
+    # The full package ships geocoder, carrier and time-zone data the portal never reads.
+    assert "phonenumbers" not in pins
+    assert "psycopg2-binary" in pins
+
+
+PHONE_NUMBER_DATA = re.compile(
+    r"phonenumbers\.(geocoder|carrier|timezone)\b"
+    r"|from phonenumbers import [^\n]*\b(geocoder|carrier|timezone)\b"
+)
+
+
+def test_the_portal_uses_no_phone_number_data_the_lite_package_lacks():
+    for package in ("portal", "clinics", "patients", "invitations", "appointments", "messaging"):
+        for source in (ROOT / package).rglob("*.py"):
+            assert not PHONE_NUMBER_DATA.search(source.read_text()), source
 
 
 def test_the_image_runs_the_code_from_the_copied_source_tree():
@@ -364,6 +427,36 @@ def test_the_image_bakes_in_no_secret_key():
     assert "--noinput" in collectstatic[0]
     assert "SECRET_KEY=" in collectstatic[0]
     assert "DJANGO_SETTINGS_MODULE=portal.settings.production" in collectstatic[0]
+    placeholders = {word.split("=")[0] for word in shlex.split(collectstatic[0]) if "=" in word}
+    placeholders -= {"DJANGO_SETTINGS_MODULE"}
+    assert placeholders >= {"SECRET_KEY", "PORTAL_BASE_DOMAIN", "EMAIL_URL"}
+    for keyword, arguments in instructions:
+        if keyword in ("ENV", "ARG"):
+            assert not placeholders & set(re.findall(r"[A-Z_]+", arguments)), arguments
+
+
+def test_the_collectstatic_line_gives_the_production_settings_all_they_need():
+    # The whole build runs in CI (scripts/check-image-build); this is its fast half: only
+    # the Dockerfile's ENV and the line's own assignments, nothing from this machine.
+    (line,) = [
+        arguments
+        for keyword, arguments in dockerfile_instructions()
+        if keyword == "RUN" and "collectstatic" in arguments
+    ]
+    assignments = dict(
+        word.split("=", 1) for word in shlex.split(line.split("python manage.py")[0])
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **{k: v for k, v in dockerfile_env().items() if k != "PYTHONPATH"},
+        **assignments,
+    }
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.STORAGES)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "CompressedManifestStaticFilesStorage" in result.stdout
 
 
 def test_the_image_serves_gunicorn_without_logging_request_paths():
