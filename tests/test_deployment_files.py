@@ -24,7 +24,16 @@ ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_DIR = ROOT / "portal" / "settings"
 
 APP_SERVICES = ("migrate", "web", "worker", "beat")
-ALL_SERVICES = ("web", "worker", "beat", "postgres", "redis", "mailpit")
+ALL_SERVICES = ("web", "worker", "beat", "postgres", "redis")
+# What an operator fills in after `cp .env.example .env` (the blanks of .env.example).
+OPERATOR_VALUES = {
+    "SECRET_KEY": "t3st-" + "Zq8x" * 15,
+    "POSTGRES_PASSWORD": "pw123",
+    "EMAIL_URL": "smtp+tls://apikey:pw@smtp.example.org:587",
+    "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+    "TWILIO_AUTH_TOKEN": "tok3n",
+    "TWILIO_FROM_NUMBER": "+16135550100",
+}
 # Read by Django, manage.py, wsgi.py and portal/celery.py, not through the settings' env.
 PROCESS_ENV_VARS = {"DJANGO_SETTINGS_MODULE"}
 
@@ -43,8 +52,19 @@ def settings_env_vars():
     return names
 
 
-def load_compose():
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+def load_compose(name="docker-compose.yml"):
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+def merge_compose(base, override):
+    """`docker compose -f base -f override`: mappings merge key by key, the rest replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_compose(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def env_example_entries():
@@ -155,13 +175,39 @@ def test_the_settings_read_the_environment_only_through_django_environ():
 # --- docker-compose.yml ----------------------------------------------------------------------
 
 
-def test_compose_defines_the_app_the_database_the_broker_and_the_mail_catcher():
+def test_compose_defines_the_app_the_database_and_the_broker_and_no_mail_catcher():
     services = load_compose()["services"]
     for name in ALL_SERVICES:
         assert name in services, f"missing service {name}"
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["redis"]["image"].startswith("redis:7")
-    assert services["mailpit"]["image"].startswith("axllent/mailpit")
+    # A mail catcher in production would swallow every sign-in code.
+    assert "mailpit" not in (ROOT / "docker-compose.yml").read_text()
+
+
+def test_the_development_override_adds_the_mail_catcher_on_localhost_only():
+    override = load_compose("docker-compose.dev.yml")
+    merged = merge_compose(load_compose(), override)["services"]
+    mailpit = merged["mailpit"]
+    assert mailpit["image"].startswith("axllent/mailpit")
+    assert all(port.startswith("127.0.0.1:") for port in mailpit["ports"])
+    assert merged["worker"]["depends_on"]["mailpit"]["condition"] == "service_started"
+    # The override keeps what the worker waited for before.
+    assert merged["worker"]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert set(override["services"]) == {"worker", "mailpit"}
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.dev.yml"])
+def test_every_dependency_of_a_service_is_a_service(name):
+    merged = load_compose()
+    if name != "docker-compose.yml":
+        merged = merge_compose(merged, load_compose(name))
+    services = merged["services"]
+    for service_name, service in services.items():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{service_name} waits for missing {dependency}"
 
 
 def test_the_app_services_run_one_image_built_from_the_dockerfile():
@@ -249,7 +295,19 @@ def test_the_app_services_use_production_settings_and_the_compose_backends():
         assert environment["DJANGO_SETTINGS_MODULE"] == "portal.settings.production", name
         assert "@postgres:5432/" in environment["DATABASE_URL"], name
         assert environment["REDIS_URL"].startswith("redis://redis:6379"), name
-        assert interpolate(environment["EMAIL_URL"], {}) == "smtp://mailpit:1025", name
+        assert (
+            interpolate(environment["EMAIL_URL"], OPERATOR_VALUES) == (OPERATOR_VALUES["EMAIL_URL"])
+        ), name
+
+
+@pytest.mark.parametrize("variable", ["EMAIL_URL", "PORTAL_BASE_DOMAIN", "POSTGRES_PASSWORD"])
+def test_compose_refuses_to_start_while_a_required_variable_is_blank(variable):
+    active = {name: value for name, value, is_active in env_example_entries() if is_active}
+    filled = {**active, **OPERATOR_VALUES, variable: ""}
+    environment = load_compose()["services"]["web"]["environment"]
+    with pytest.raises(AssertionError, match=f"compose requires {variable}"):
+        for value in environment.values():
+            interpolate(value, filled)
 
 
 def test_compose_sets_only_variables_the_settings_read():
@@ -290,10 +348,10 @@ def test_env_example_ships_no_secrets_and_no_debug():
     assert "secrets.token_urlsafe" in text, "say how to generate SECRET_KEY"
 
 
-def test_env_example_with_compose_values_loads_the_production_settings():
+def test_env_example_filled_in_with_compose_values_passes_the_deployment_checks():
     entries = env_example_entries()
     active = {name: value for name, value, is_active in entries if is_active}
-    filled = {**active, "SECRET_KEY": "t3st-" + "Zq8x" * 15, "POSTGRES_PASSWORD": "pw123"}
+    filled = {**active, **OPERATOR_VALUES}
     compose_environment = load_compose()["services"]["web"]["environment"]
     env = {"PATH": os.environ.get("PATH", ""), **filled}
     env.update({name: interpolate(value, filled) for name, value in compose_environment.items()})
@@ -317,11 +375,20 @@ def test_env_example_with_compose_values_loads_the_production_settings():
         "django.db.backends.postgresql",
         "postgres",
         "portal.core.redis_cache.KeptClientRedisCache",
-        "mailpit",
-        1025,
+        "smtp.example.org",
+        587,
         active["PORTAL_BASE_DOMAIN"],
         False,
     ]
+    check = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stderr
 
 
 # --- Dockerfile and .dockerignore ------------------------------------------------------------

@@ -26,6 +26,9 @@ PORTAL_LINK_SCHEME = env("PORTAL_LINK_SCHEME", default="http")
 PORTAL_LINK_PORT = env("PORTAL_LINK_PORT", default="8000" if DEBUG else "")
 # How many reverse proxies in front of the app may be trusted to append to X-Forwarded-For.
 PORTAL_TRUSTED_PROXY_COUNT = env.int("PORTAL_TRUSTED_PROXY_COUNT", default=0)
+# The deployment checks (portal/site/checks.py): PostgreSQL, Redis, a delivering email and
+# SMS backend. On in the production settings only.
+PORTAL_REQUIRE_PRODUCTION_SERVICES = False
 # Staff must use an authenticator app to reach the admin.
 PORTAL_STAFF_OTP_REQUIRED = env.bool("PORTAL_STAFF_OTP_REQUIRED", default=False)
 

@@ -1,6 +1,9 @@
 """Production settings: everything in the base settings, tightened.
 
-Refuses to start without SECRET_KEY or with DEBUG on.
+Refuses to load without SECRET_KEY, PORTAL_BASE_DOMAIN or EMAIL_URL, or with DEBUG on. The
+system checks in portal/site/checks.py then refuse a deployment without PostgreSQL, Redis,
+a delivering email backend or the Twilio credentials (`manage.py check --deploy`, and
+every `migrate`).
 """
 
 from django.core.exceptions import ImproperlyConfigured
@@ -24,6 +27,16 @@ if not env("EMAIL_URL", default=""):
 SMS_BACKEND = env("SMS_BACKEND", default="portal.notifications.sms.TwilioSmsBackend")
 if SMS_BACKEND.endswith("ConsoleSmsBackend"):
     raise ImproperlyConfigured("SMS_BACKEND must not be the console backend in production.")
+
+PORTAL_REQUIRE_PRODUCTION_SERVICES = True
+# The base settings silence django-ratelimit's "the cache is not shared" error when
+# REDIS_URL is unset (development). In production that is a real fault: every process
+# would count sign-in limits on its own.
+SILENCED_SYSTEM_CHECKS = [
+    name
+    for name in SILENCED_SYSTEM_CHECKS  # noqa: F405
+    if name != "django_ratelimit.E003"
+]
 
 PORTAL_LINK_SCHEME = "https"
 PORTAL_LINK_PORT = ""
