@@ -26,6 +26,11 @@ PORTAL_LINK_SCHEME = env("PORTAL_LINK_SCHEME", default="http")
 PORTAL_LINK_PORT = env("PORTAL_LINK_PORT", default="8000" if DEBUG else "")
 # How many reverse proxies in front of the app may be trusted to append to X-Forwarded-For.
 PORTAL_TRUSTED_PROXY_COUNT = env.int("PORTAL_TRUSTED_PROXY_COUNT", default=0)
+# The "Source code" link on every page (AGPL-3.0 §13: users of a modified portal over the
+# network must be offered its source). The default is the archive this deployment builds
+# from its own running code (portal/site/source.py); set a repository URL instead when the
+# exact running version is published there.
+PORTAL_SOURCE_URL = env("PORTAL_SOURCE_URL", default="/source.tar.gz")
 # The deployment checks (portal/site/checks.py): PostgreSQL, Redis, a delivering email and
 # SMS backend. On in the production settings only.
 PORTAL_REQUIRE_PRODUCTION_SERVICES = False
@@ -97,6 +102,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "clinics.context_processors.clinic",
+                "portal.core.context_processors.source_code",
             ],
         },
     },

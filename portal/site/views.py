@@ -1,10 +1,10 @@
 """The composition layer's views: the patient home, the portal root, the landing page,
-the clinic logo and the health check."""
+the clinic logo, the source archive and the health check."""
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
@@ -14,6 +14,7 @@ from patients.selectors import usable_grants
 from patients.views import start
 from portal.core.http import no_store
 from portal.site.home import home_summary
+from portal.site.source import source_archive
 
 
 def platform_landing(request):
@@ -58,6 +59,15 @@ def clinic_logo(request):
     if not logo:
         raise Http404
     return FileResponse(logo.open("rb"))
+
+
+@require_GET
+@cache_control(max_age=3600, public=True)
+def source_code(request):
+    """The running portal's source (AGPL-3.0 §13); names no clinic, served on every host."""
+    response = HttpResponse(source_archive(), content_type="application/gzip")
+    response["Content-Disposition"] = 'attachment; filename="patient-portal-source.tar.gz"'
+    return response
 
 
 @require_GET
