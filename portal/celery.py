@@ -38,11 +38,14 @@ def drop_request_id(task=None, **kwargs):
 
 
 @setup_logging.connect
-def use_the_portals_logging(**kwargs):
-    """The worker and beat log through the settings' LOGGING (format, request id filter)
-    instead of Celery's own set-up."""
+def use_the_portals_logging(loglevel=None, **kwargs):
+    """The worker and beat log through the settings' LOGGING (format, request id on every
+    line) instead of Celery's own set-up, at the level of their --loglevel."""
+    import logging
     from logging.config import dictConfig
 
     from django.conf import settings
 
     dictConfig(settings.LOGGING)
+    if loglevel:
+        logging.getLogger().setLevel(loglevel)

@@ -545,3 +545,32 @@ def test_the_build_context_leaves_out_secrets_and_local_state(path):
         if line.strip() and not line.startswith("#")
     }
     assert path in patterns
+
+
+# --- the README's production runbook ---------------------------------------------------------
+
+
+def _runbook():
+    readme = (ROOT / "README.md").read_text()
+    return readme[readme.index("## Production") :]
+
+
+def test_the_runbook_runs_compose_commands_on_services_and_files_that_exist():
+    services = load_compose()["services"]
+    runbook = _runbook()
+    execs = re.findall(r"docker compose exec (?:-T )?([a-z]+)", runbook)
+    assert {"web", "postgres"} <= set(execs)
+    for service in execs:
+        assert service in services, service
+    for started in re.findall(r"docker compose up -d ([a-z]+)", runbook):
+        assert started in services, started
+    for name in re.findall(r"docker compose (?:-f \S+ )*-f (\S+)", runbook):
+        assert (ROOT / name).is_file(), name
+
+
+def test_the_runbook_names_management_commands_that_exist():
+    from django.core.management import get_commands
+
+    named = set(re.findall(r"manage\.py ([a-z_]+)", _runbook()))
+    assert {"createsuperuser", "staff_totp_enrol", "migrate", "check"} <= named
+    assert named <= set(get_commands()), named - set(get_commands())

@@ -164,3 +164,17 @@ def test_a_task_run_in_process_keeps_the_callers_id(clinic, no_request_id):
     set_guid("11112222333344445555666677778888")
     tasks.send_notification.apply(args=(0, clinic.pk))
     assert get_guid() == "11112222333344445555666677778888"
+
+
+def test_the_worker_logs_through_the_settings_at_its_own_level():
+    result = _python(
+        "import django, logging; django.setup();"
+        "from portal.celery import use_the_portals_logging;"
+        "use_the_portals_logging(loglevel='INFO');"
+        "logging.getLogger('celery.app.trace').info('Task succeeded')",
+        LOG_FORMAT="json",
+        LOG_LEVEL="WARNING",
+    )
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stderr.strip().splitlines()[-1])
+    assert (line["message"], line["request_id"]) == ("Task succeeded", "-")
