@@ -22,21 +22,27 @@ RUN groupadd --system --gid 10001 portal \
 
 WORKDIR /app
 
-# Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
-    && pip install --no-cache-dir -r /tmp/requirements.txt \
-    && rm /tmp/requirements.txt
+# Dependencies first, from the lock alone, so a code change does not reinstall them. Every
+# package is pinned with its hashes (requirements.lock, `make lock`): pip refuses anything
+# else, including a dependency the lock forgot.
+COPY requirements.lock ./
+RUN pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements.lock
 
+# The processes import the project from this source tree (PYTHONPATH above), so it is not
+# installed into site-packages: that would fetch an unpinned build backend for a copy
+# nothing imports.
 COPY . .
-RUN pip install --no-cache-dir . \
-    && rm -rf build ./*.egg-info
 
-# The production settings refuse to load without a SECRET_KEY, and collectstatic does not
-# need a real one. The dummy is set on this RUN line only, so it is not in the image's
-# environment (an ENV or ARG would persist in the image config or history).
+# The production settings refuse to load without SECRET_KEY, PORTAL_BASE_DOMAIN and
+# EMAIL_URL, and collectstatic needs none of them (it runs only the static-files system
+# checks, not the deployment ones). Placeholders are set on this RUN line only, so they are
+# not in the image's environment (an ENV or ARG would persist in the image config or
+# history) and a container started without the real values still refuses to start.
+# scripts/check_image_build.py runs this line in CI.
 RUN DJANGO_SETTINGS_MODULE=portal.settings.production \
     SECRET_KEY=collectstatic-build-only-dummy-not-a-secret \
+    PORTAL_BASE_DOMAIN=build.invalid \
+    EMAIL_URL=dummymail:// \
     python manage.py collectstatic --noinput
 
 # The code and collected static files stay owned by root (read-only to the app); only the

@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 NODE_STAMP := node_modules/.installed-$(shell cat package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: run test install browser-tools lint migrate seed worker beat clean
+.PHONY: run test install browser-tools lint lock check-image migrate seed worker beat clean
 
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
@@ -38,6 +38,17 @@ test: install browser-tools
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: that is a failure here" >&2; fi; \
 	  exit $$rc
+
+## make lock: regenerate requirements.lock (hashed pins the Docker image installs) from
+## pyproject.toml's dependencies, resolved against PyPI only (no local indexes or wheels).
+lock: install
+	env -u PIP_FIND_LINKS -u PIP_EXTRA_INDEX_URL -u PIP_INDEX_URL PIP_CONFIG_FILE=/dev/null \
+	  $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --allow-unsafe \
+	  --no-emit-index-url --no-emit-find-links --output-file=requirements.lock pyproject.toml
+
+## make check-image: run the Dockerfile's Python build steps in a clean environment
+check-image:
+	$(PYTHON) scripts/check_image_build.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -10,7 +10,7 @@ from django.utils.functional import SimpleLazyObject
 
 from clinics.tenant_cache import resolve_clinic
 
-ALWAYS_SERVED_PATHS = ("/healthz",)
+ALWAYS_SERVED_PATHS = ("/healthz", "/readyz")
 
 
 class TenantMiddleware:
@@ -26,7 +26,8 @@ class TenantMiddleware:
 
     def __call__(self, request):
         if request.path in ALWAYS_SERVED_PATHS:
-            # The health check answers on any host without touching tenant data.
+            # The health and readiness checks answer on any host without touching tenant
+            # data.
             request.clinic = None
             request.urlconf = settings.PORTAL_PLATFORM_URLCONF
             return self.get_response(request)

@@ -55,6 +55,7 @@ ROLE_PERMISSIONS = {
         "clinics.change_identifiertype",
         "clinics.delete_identifiertype",
         "audit.view_auditevent",
+        "notifications.resend_notification",
         "patients.revoke_portal_access",
         "patients.add_patientcategory",
         "patients.change_patientcategory",

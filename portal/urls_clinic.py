@@ -11,6 +11,7 @@ urlpatterns = [
     path("branding/logo", site_views.clinic_logo, name="clinic-logo"),
     path("hooks/", include("portal.notifications.urls", namespace="hooks")),
     # The language switch on every page posts to Django's set_language view.
+    path("source.tar.gz", site_views.source_code, name="source-code"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", clinic_admin_site.urls),
 ]

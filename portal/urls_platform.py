@@ -8,6 +8,8 @@ from portal.site import views as site_views
 urlpatterns = [
     path("", site_views.platform_landing, name="platform-landing"),
     path("healthz", site_views.healthz, name="healthz"),
+    path("readyz", site_views.readyz, name="readyz"),
+    path("source.tar.gz", site_views.source_code, name="source-code"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", platform_admin_site.urls),
 ]

@@ -11,16 +11,29 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 SETTINGS_DIR = ROOT / "portal" / "settings"
 
 APP_SERVICES = ("migrate", "web", "worker", "beat")
-ALL_SERVICES = ("web", "worker", "beat", "postgres", "redis", "mailpit")
+ALL_SERVICES = ("web", "worker", "beat", "postgres", "redis")
+# What an operator fills in after `cp .env.example .env` (the blanks of .env.example).
+OPERATOR_VALUES = {
+    "SECRET_KEY": "t3st-" + "Zq8x" * 15,
+    "POSTGRES_PASSWORD": "pw123",
+    "EMAIL_URL": "smtp+tls://apikey:pw@smtp.example.org:587",
+    "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+    "TWILIO_AUTH_TOKEN": "tok3n",
+    "TWILIO_FROM_NUMBER": "+16135550100",
+}
 # Read by Django, manage.py, wsgi.py and portal/celery.py, not through the settings' env.
 PROCESS_ENV_VARS = {"DJANGO_SETTINGS_MODULE"}
 
@@ -39,8 +52,19 @@ def settings_env_vars():
     return names
 
 
-def load_compose():
-    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+def load_compose(name="docker-compose.yml"):
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+def merge_compose(base, override):
+    """`docker compose -f base -f override`: mappings merge key by key, the rest replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_compose(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
 
 
 def env_example_entries():
@@ -151,13 +175,39 @@ def test_the_settings_read_the_environment_only_through_django_environ():
 # --- docker-compose.yml ----------------------------------------------------------------------
 
 
-def test_compose_defines_the_app_the_database_the_broker_and_the_mail_catcher():
+def test_compose_defines_the_app_the_database_and_the_broker_and_no_mail_catcher():
     services = load_compose()["services"]
     for name in ALL_SERVICES:
         assert name in services, f"missing service {name}"
     assert services["postgres"]["image"].startswith("postgres:16")
     assert services["redis"]["image"].startswith("redis:7")
-    assert services["mailpit"]["image"].startswith("axllent/mailpit")
+    # A mail catcher in production would swallow every sign-in code.
+    assert "mailpit" not in (ROOT / "docker-compose.yml").read_text()
+
+
+def test_the_development_override_adds_the_mail_catcher_on_localhost_only():
+    override = load_compose("docker-compose.dev.yml")
+    merged = merge_compose(load_compose(), override)["services"]
+    mailpit = merged["mailpit"]
+    assert mailpit["image"].startswith("axllent/mailpit")
+    assert all(port.startswith("127.0.0.1:") for port in mailpit["ports"])
+    assert merged["worker"]["depends_on"]["mailpit"]["condition"] == "service_started"
+    # The override keeps what the worker waited for before.
+    assert merged["worker"]["depends_on"]["migrate"]["condition"] == (
+        "service_completed_successfully"
+    )
+    assert set(override["services"]) == {"worker", "mailpit"}
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "docker-compose.dev.yml"])
+def test_every_dependency_of_a_service_is_a_service(name):
+    merged = load_compose()
+    if name != "docker-compose.yml":
+        merged = merge_compose(merged, load_compose(name))
+    services = merged["services"]
+    for service_name, service in services.items():
+        for dependency in service.get("depends_on", {}):
+            assert dependency in services, f"{service_name} waits for missing {dependency}"
 
 
 def test_the_app_services_run_one_image_built_from_the_dockerfile():
@@ -245,7 +295,19 @@ def test_the_app_services_use_production_settings_and_the_compose_backends():
         assert environment["DJANGO_SETTINGS_MODULE"] == "portal.settings.production", name
         assert "@postgres:5432/" in environment["DATABASE_URL"], name
         assert environment["REDIS_URL"].startswith("redis://redis:6379"), name
-        assert interpolate(environment["EMAIL_URL"], {}) == "smtp://mailpit:1025", name
+        assert (
+            interpolate(environment["EMAIL_URL"], OPERATOR_VALUES) == (OPERATOR_VALUES["EMAIL_URL"])
+        ), name
+
+
+@pytest.mark.parametrize("variable", ["EMAIL_URL", "PORTAL_BASE_DOMAIN", "POSTGRES_PASSWORD"])
+def test_compose_refuses_to_start_while_a_required_variable_is_blank(variable):
+    active = {name: value for name, value, is_active in env_example_entries() if is_active}
+    filled = {**active, **OPERATOR_VALUES, variable: ""}
+    environment = load_compose()["services"]["web"]["environment"]
+    with pytest.raises(AssertionError, match=f"compose requires {variable}"):
+        for value in environment.values():
+            interpolate(value, filled)
 
 
 def test_compose_sets_only_variables_the_settings_read():
@@ -286,10 +348,10 @@ def test_env_example_ships_no_secrets_and_no_debug():
     assert "secrets.token_urlsafe" in text, "say how to generate SECRET_KEY"
 
 
-def test_env_example_with_compose_values_loads_the_production_settings():
+def test_env_example_filled_in_with_compose_values_passes_the_deployment_checks():
     entries = env_example_entries()
     active = {name: value for name, value, is_active in entries if is_active}
-    filled = {**active, "SECRET_KEY": "t3st-" + "Zq8x" * 15, "POSTGRES_PASSWORD": "pw123"}
+    filled = {**active, **OPERATOR_VALUES}
     compose_environment = load_compose()["services"]["web"]["environment"]
     env = {"PATH": os.environ.get("PATH", ""), **filled}
     env.update({name: interpolate(value, filled) for name, value in compose_environment.items()})
@@ -313,22 +375,90 @@ def test_env_example_with_compose_values_loads_the_production_settings():
         "django.db.backends.postgresql",
         "postgres",
         "portal.core.redis_cache.KeptClientRedisCache",
-        "mailpit",
-        1025,
+        "smtp.example.org",
+        587,
         active["PORTAL_BASE_DOMAIN"],
         False,
     ]
+    check = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stderr
 
 
 # --- Dockerfile and .dockerignore ------------------------------------------------------------
 
 
-def test_the_image_is_python_311_slim_with_the_project_installed():
+def test_the_image_is_python_311_slim_with_the_locked_dependencies():
     instructions = dockerfile_instructions()
     assert instructions[0] == ("FROM", "python:3.11-slim")
     runs = [arguments for keyword, arguments in instructions if keyword == "RUN"]
-    assert any("pip install --no-cache-dir ." in run for run in runs)
+    installs = [run for run in runs if "pip install" in run]
+    # One install, from the hashed lock, wheels only: nothing unpinned is fetched or built.
+    assert installs == [
+        "pip install --no-cache-dir --require-hashes --only-binary=:all: -r requirements.lock"
+    ]
+    copies = [arguments for keyword, arguments in instructions if keyword == "COPY"]
+    assert copies[0] == "requirements.lock ./", "dependencies before the code, for the cache"
     assert ("EXPOSE", "8000") in instructions
+
+
+def lock_pins():
+    """{canonical name: (version, hashes)} from requirements.lock."""
+    pins, current = {}, None
+    for line in (ROOT / "requirements.lock").read_text().splitlines():
+        pin = re.match(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\\s;]+)", line)
+        if pin:
+            current = canonicalize_name(pin[1])
+            pins[current] = (pin[2], [])
+        elif line.strip().startswith("--hash=sha256:") and current:
+            pins[current][1].append(line.strip())
+    return pins
+
+
+def test_the_lock_pins_every_dependency_of_pyproject_with_hashes():
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = lock_pins()
+    assert len(pins) >= len(dependencies)
+    for dependency in dependencies:
+        requirement = Requirement(dependency)
+        # An extra names a package of its own (django-phonenumber-field[phonenumberslite]).
+        for name in [requirement.name, *requirement.extras]:
+            assert canonicalize_name(name) in pins, f"{name} is not in requirements.lock: make lock"
+        version, _ = pins[canonicalize_name(requirement.name)]
+        assert requirement.specifier.contains(version, prereleases=True), (
+            f"requirements.lock pins {requirement.name}=={version}, pyproject wants "
+            f"{requirement.specifier}: make lock"
+        )
+    for name, (_, hashes) in pins.items():
+        assert hashes, f"{name} has no hash in requirements.lock"
+
+
+def test_the_lock_has_the_raised_floors_and_the_lite_phone_numbers():
+    pins = lock_pins()
+    assert Version(pins["django"][0]) >= Version("5.2.8")
+    assert Version(pins["pillow"][0]) >= Version("10.3")
+    assert "phonenumberslite" in pins
+    # The full package ships geocoder, carrier and time-zone data the portal never reads.
+    assert "phonenumbers" not in pins
+    assert "psycopg2-binary" in pins
+
+
+PHONE_NUMBER_DATA = re.compile(
+    r"phonenumbers\.(geocoder|carrier|timezone)\b"
+    r"|from phonenumbers import [^\n]*\b(geocoder|carrier|timezone)\b"
+)
+
+
+def test_the_portal_uses_no_phone_number_data_the_lite_package_lacks():
+    for package in ("portal", "clinics", "patients", "invitations", "appointments", "messaging"):
+        for source in (ROOT / package).rglob("*.py"):
+            assert not PHONE_NUMBER_DATA.search(source.read_text()), source
 
 
 def test_the_image_runs_the_code_from_the_copied_source_tree():
@@ -364,6 +494,36 @@ def test_the_image_bakes_in_no_secret_key():
     assert "--noinput" in collectstatic[0]
     assert "SECRET_KEY=" in collectstatic[0]
     assert "DJANGO_SETTINGS_MODULE=portal.settings.production" in collectstatic[0]
+    placeholders = {word.split("=")[0] for word in shlex.split(collectstatic[0]) if "=" in word}
+    placeholders -= {"DJANGO_SETTINGS_MODULE"}
+    assert placeholders >= {"SECRET_KEY", "PORTAL_BASE_DOMAIN", "EMAIL_URL"}
+    for keyword, arguments in instructions:
+        if keyword in ("ENV", "ARG"):
+            assert not placeholders & set(re.findall(r"[A-Z_]+", arguments)), arguments
+
+
+def test_the_collectstatic_line_gives_the_production_settings_all_they_need():
+    # The whole build runs in CI (scripts/check-image-build); this is its fast half: only
+    # the Dockerfile's ENV and the line's own assignments, nothing from this machine.
+    (line,) = [
+        arguments
+        for keyword, arguments in dockerfile_instructions()
+        if keyword == "RUN" and "collectstatic" in arguments
+    ]
+    assignments = dict(
+        word.split("=", 1) for word in shlex.split(line.split("python manage.py")[0])
+    )
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        **{k: v for k, v in dockerfile_env().items() if k != "PYTHONPATH"},
+        **assignments,
+    }
+    code = "import django; django.setup(); from django.conf import settings as s; print(s.STORAGES)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert "CompressedManifestStaticFilesStorage" in result.stdout
 
 
 def test_the_image_serves_gunicorn_without_logging_request_paths():
@@ -385,3 +545,32 @@ def test_the_build_context_leaves_out_secrets_and_local_state(path):
         if line.strip() and not line.startswith("#")
     }
     assert path in patterns
+
+
+# --- the README's production runbook ---------------------------------------------------------
+
+
+def _runbook():
+    readme = (ROOT / "README.md").read_text()
+    return readme[readme.index("## Production") :]
+
+
+def test_the_runbook_runs_compose_commands_on_services_and_files_that_exist():
+    services = load_compose()["services"]
+    runbook = _runbook()
+    execs = re.findall(r"docker compose exec (?:-T )?([a-z]+)", runbook)
+    assert {"web", "postgres"} <= set(execs)
+    for service in execs:
+        assert service in services, service
+    for started in re.findall(r"docker compose up -d ([a-z]+)", runbook):
+        assert started in services, started
+    for name in re.findall(r"docker compose (?:-f \S+ )*-f (\S+)", runbook):
+        assert (ROOT / name).is_file(), name
+
+
+def test_the_runbook_names_management_commands_that_exist():
+    from django.core.management import get_commands
+
+    named = set(re.findall(r"manage\.py ([a-z_]+)", _runbook()))
+    assert {"createsuperuser", "staff_totp_enrol", "migrate", "check"} <= named
+    assert named <= set(get_commands()), named - set(get_commands())

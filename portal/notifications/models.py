@@ -45,11 +45,16 @@ class Notification(ClinicOwned):
     sent_at = models.DateTimeField(_("sent"), null=True, blank=True)
     delivered_at = models.DateTimeField(_("delivered"), null=True, blank=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # When staff resent this one (as a new row, sent like any other; the audit event names
+    # it): a notification is resent once. No index, so the column is added without
+    # rewriting or locking a large outbox.
+    resent_at = models.DateTimeField(_("resent"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name = _("notification")
         verbose_name_plural = _("notifications")
+        permissions = [("resend_notification", _("Can resend a notification that failed"))]
         indexes = [
             models.Index(
                 fields=["next_attempt_at"],

@@ -41,6 +41,55 @@ def notify(
     return notification
 
 
+class NotResendable(Exception):
+    """Only a failed, undelivered or unknown notification not resent before is resent."""
+
+
+class ConfirmationRequired(NotResendable):
+    """The notification's outcome is unknown: it may have arrived, so staff must say so."""
+
+
+# The provider refused these or reported them undelivered: nothing reached the person.
+RESENDABLE = (Status.FAILED, Status.UNDELIVERED)
+
+
+def notification_resend(
+    *, clinic, notification_id: int, confirmed_unknown: bool = False
+) -> Notification:
+    """Queue a new copy of one of ``clinic``'s notifications that did not arrive.
+
+    The copy goes through ``notify`` (sent after commit, its codes and links made afresh
+    at send time, cancelled if its subject is gone). Atomic: the original is locked and
+    marked resent, so it is resent once however many staff click at the same time.
+    An "unknown" outcome may already have arrived: it is resent only with
+    ``confirmed_unknown``. Raises ``Notification.DoesNotExist`` for another clinic's row and
+    ``NotResendable`` (or ``ConfirmationRequired``) otherwise. Callers (the admin) record
+    the audit event in the same transaction.
+    """
+    with transaction.atomic():
+        original = (
+            Notification.objects.for_clinic(clinic).select_for_update().get(pk=notification_id)
+        )
+        if original.resent_at is not None:
+            raise NotResendable("already resent")
+        if original.status == Status.UNKNOWN:
+            if not confirmed_unknown:
+                raise ConfirmationRequired("the outcome is unknown")
+        elif original.status not in RESENDABLE:
+            raise NotResendable(f"status {original.status}")
+        copy = notify(
+            clinic=clinic,
+            channel=original.channel,
+            recipient=original.recipient,
+            template=original.template,
+            context=original.context,
+            language=original.language,
+        )
+        original.resent_at = timezone.now()
+        original.save(update_fields=["resent_at", "updated_at"])
+    return copy
+
+
 _TWILIO_STATUSES = {
     "delivered": Status.DELIVERED,
     "failed": Status.FAILED,

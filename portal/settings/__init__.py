@@ -10,6 +10,7 @@ from pathlib import Path
 
 import environ
 from csp import constants as csp
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -26,6 +27,14 @@ PORTAL_LINK_SCHEME = env("PORTAL_LINK_SCHEME", default="http")
 PORTAL_LINK_PORT = env("PORTAL_LINK_PORT", default="8000" if DEBUG else "")
 # How many reverse proxies in front of the app may be trusted to append to X-Forwarded-For.
 PORTAL_TRUSTED_PROXY_COUNT = env.int("PORTAL_TRUSTED_PROXY_COUNT", default=0)
+# The "Source code" link on every page (AGPL-3.0 §13: users of a modified portal over the
+# network must be offered its source). The default is the archive this deployment builds
+# from its own running code (portal/site/source.py); set a repository URL instead when the
+# exact running version is published there.
+PORTAL_SOURCE_URL = env("PORTAL_SOURCE_URL", default="/source.tar.gz")
+# The deployment checks (portal/site/checks.py): PostgreSQL, Redis, a delivering email and
+# SMS backend. On in the production settings only.
+PORTAL_REQUIRE_PRODUCTION_SERVICES = False
 # Staff must use an authenticator app to reach the admin.
 PORTAL_STAFF_OTP_REQUIRED = env.bool("PORTAL_STAFF_OTP_REQUIRED", default=False)
 
@@ -48,6 +57,7 @@ INSTALLED_APPS = [
     "phonenumber_field",
     "django_ratelimit",
     "csp",
+    "django_guid",
     "clinics",
     "portal.core",
     "portal.audit",
@@ -60,6 +70,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every response (redirects and refusals too) carries the request id.
+    "django_guid.middleware.guid_middleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.core.csp.PortalCSPMiddleware",
     # Outside the tenant middleware, so its own 404 for an unknown host is framed by nobody.
@@ -94,6 +106,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "clinics.context_processors.clinic",
+                "portal.core.context_processors.source_code",
             ],
         },
     },
@@ -240,12 +253,47 @@ if not REDIS_URL:
 # How long a notification may sit pending before the relay re-queues it.
 NOTIFICATION_RELAY_AFTER_SECONDS = env.int("NOTIFICATION_RELAY_AFTER_SECONDS", default=60)
 NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
+# /readyz fails when a notification has been due this many seconds without being sent
+# (the relay re-queues pending rows every minute, so a healthy pipeline stays far below).
+PORTAL_READYZ_NOTIFICATION_DELAY_SECONDS = env.int(
+    "PORTAL_READYZ_NOTIFICATION_DELAY_SECONDS", default=600
+)
 
+# A request id on every request (django-guid): a well-formed UUID a proxy sends in
+# X-Request-ID is kept, anything else is replaced by a new one; it is returned in the
+# response's X-Request-ID, put on every log record (portal.core.logging), and passed to the
+# Celery tasks the request queues (portal/celery.py).
+DJANGO_GUID = {
+    "GUID_HEADER_NAME": "X-Request-ID",
+    "VALIDATE_GUID": True,
+    "RETURN_HEADER": True,
+    "EXPOSE_HEADER": False,
+}
+
+# LOG_FORMAT=json writes one JSON object per line (python-json-logger), for a log
+# collector; "plain" is for people.
+LOG_FORMAT = env("LOG_FORMAT", default="plain")
+if LOG_FORMAT not in ("plain", "json"):
+    raise ImproperlyConfigured('LOG_FORMAT must be "plain" or "json".')
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"request_id": {"()": "portal.core.logging.RequestIdFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(request_id)s %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         # The twilio client logs request bodies at DEBUG/INFO; those hold phone numbers
@@ -257,6 +305,8 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
         # Scanners send any Host header; a refused host is not worth a traceback.
         "django.security.DisallowedHost": {"handlers": [], "propagate": False},
+        # django-guid logs every generated id, and any malformed one a client sends.
+        "django_guid": {"level": "ERROR"},
     },
 }
 

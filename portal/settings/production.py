@@ -1,6 +1,9 @@
 """Production settings: everything in the base settings, tightened.
 
-Refuses to start without SECRET_KEY or with DEBUG on.
+Refuses to load without SECRET_KEY, PORTAL_BASE_DOMAIN or EMAIL_URL, or with DEBUG on. The
+system checks in portal/site/checks.py then refuse a deployment without PostgreSQL, Redis,
+a delivering email backend or the Twilio credentials (`manage.py check --deploy`, and
+every `migrate`).
 """
 
 from django.core.exceptions import ImproperlyConfigured
@@ -25,6 +28,16 @@ SMS_BACKEND = env("SMS_BACKEND", default="portal.notifications.sms.TwilioSmsBack
 if SMS_BACKEND.endswith("ConsoleSmsBackend"):
     raise ImproperlyConfigured("SMS_BACKEND must not be the console backend in production.")
 
+PORTAL_REQUIRE_PRODUCTION_SERVICES = True
+# The base settings silence django-ratelimit's "the cache is not shared" error when
+# REDIS_URL is unset (development). In production that is a real fault: every process
+# would count sign-in limits on its own.
+SILENCED_SYSTEM_CHECKS = [
+    name
+    for name in SILENCED_SYSTEM_CHECKS  # noqa: F405
+    if name != "django_ratelimit.E003"
+]
+
 PORTAL_LINK_SCHEME = "https"
 PORTAL_LINK_PORT = ""
 PORTAL_STAFF_OTP_REQUIRED = env.bool("PORTAL_STAFF_OTP_REQUIRED", default=True)
@@ -39,7 +52,7 @@ CELERY_DB_REUSE_MAX = 500
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=True)

@@ -1,19 +1,27 @@
 """The composition layer's views: the patient home, the portal root, the landing page,
-the clinic logo and the health check."""
+the clinic logo, the source archive and the health and readiness checks."""
+
+import logging
 
 from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
-from django.http import FileResponse, Http404, JsonResponse
+from django.http import FileResponse, Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from patients.access import patient_required
 from patients.selectors import usable_grants
 from patients.views import start
+from portal.celery import app as celery_app
 from portal.core.http import no_store
+from portal.notifications.models import Notification
 from portal.site.home import home_summary
+from portal.site.source import source_archive
+
+logger = logging.getLogger(__name__)
 
 
 def platform_landing(request):
@@ -61,6 +69,15 @@ def clinic_logo(request):
 
 
 @require_GET
+@cache_control(max_age=3600, public=True)
+def source_code(request):
+    """The running portal's source (AGPL-3.0 §13); names no clinic, served on every host."""
+    response = HttpResponse(source_archive(), content_type="application/gzip")
+    response["Content-Disposition"] = 'attachment; filename="patient-portal-source.tar.gz"'
+    return response
+
+
+@require_GET
 def healthz(request):
     """Database and (when configured) Redis reachability. No clinic or patient data."""
     checks = {}
@@ -88,3 +105,63 @@ def healthz(request):
             status=200 if healthy else 503,
         )
     )
+
+
+def _database_ready() -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        return cursor.fetchone() == (1,)
+
+
+def _cache_ready() -> bool:
+    cache.set("readyz", "1", 5)
+    return cache.get("readyz") == "1"
+
+
+def _broker_ready() -> bool:
+    with celery_app.connection_for_write() as broker:
+        broker.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+    return True
+
+
+def _oldest_due_notification_seconds() -> int:
+    """How long the longest-waiting notification has been due and still not sent (0 when
+    none is): the worker, the broker or beat's relay is not keeping up beyond that."""
+    now = timezone.now()
+    oldest = (
+        Notification.objects.filter(status=Notification.Status.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at")
+        .values_list("next_attempt_at", flat=True)
+        .first()
+    )
+    return 0 if oldest is None else int((now - oldest).total_seconds())
+
+
+@require_GET
+def readyz(request):
+    """Whether this process can serve: the database, the cache, the Celery broker (when
+    REDIS_URL is set) and the notification backlog. 503 names what failed; the body holds
+    no error text, host or clinic (an exception's text could carry a URL's password)."""
+    probes = {"database": _database_ready, "cache": _cache_ready}
+    if settings.REDIS_URL:
+        probes["broker"] = _broker_ready
+    checks = {}
+    for name, probe in probes.items():
+        try:
+            checks[name] = "ok" if probe() else "error"
+        except Exception as exc:  # noqa: BLE001 - any failure means not ready
+            logger.warning("readyz: %s failed (%s)", name, type(exc).__name__)
+            checks[name] = "error"
+    if not settings.REDIS_URL:
+        checks["broker"] = "not configured"
+    body = {"checks": checks}
+    if checks["database"] == "ok":
+        waited = _oldest_due_notification_seconds()
+        body["oldest_due_notification_seconds"] = waited
+        limit = settings.PORTAL_READYZ_NOTIFICATION_DELAY_SECONDS
+        checks["notifications"] = "ok" if waited <= limit else "error"
+    else:
+        checks["notifications"] = "unknown"
+    failed = sorted(name for name, state in checks.items() if state in ("error", "unknown"))
+    body = {"status": "error" if failed else "ok", "failed": failed, **body}
+    return no_store(JsonResponse(body, status=503 if failed else 200))

@@ -11,6 +11,12 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "k3y-for-tests-" + "x7Qz9" * 10,
     "PORTAL_BASE_DOMAIN": "portal.example.org",
     "EMAIL_URL": "smtp://mail.example.org:25",
+    # Nothing connects to these: the checks read the settings only.
+    "DATABASE_URL": "postgres://portal@db.invalid:5432/portal",
+    "REDIS_URL": "redis://redis.invalid:6379/0",
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "test-token-not-a-secret",
+    "TWILIO_FROM_NUMBER": "+16135550100",
 }
 
 
@@ -59,6 +65,69 @@ def test_production_refuses_settings_that_would_leak_or_misroute(name, value, me
     result = _manage("check", env={**PRODUCTION_ENV, name: value})
     assert result.returncode != 0
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("changes", "check_id", "named"),
+    [
+        ({"DATABASE_URL": ""}, "portal.E001", "not PostgreSQL"),
+        ({"DATABASE_URL": "sqlite:////tmp/portal.sqlite3"}, "portal.E001", "not PostgreSQL"),
+        ({"REDIS_URL": ""}, "portal.E002", "REDIS_URL is not set"),
+        ({"EMAIL_URL": "consolemail://"}, "portal.E003", "(console)"),
+        ({"EMAIL_URL": "memorymail://"}, "portal.E003", "(locmem)"),
+        ({"EMAIL_URL": "dummymail://"}, "portal.E003", "(dummy)"),
+        ({"EMAIL_URL": "filemail:///tmp/mails"}, "portal.E003", "(filebased)"),
+        ({"TWILIO_AUTH_TOKEN": ""}, "portal.E005", "TWILIO_AUTH_TOKEN is empty"),
+        (
+            {"TWILIO_ACCOUNT_SID": "", "TWILIO_FROM_NUMBER": ""},
+            "portal.E005",
+            "TWILIO_ACCOUNT_SID, TWILIO_FROM_NUMBER are empty",
+        ),
+        (
+            {"SMS_BACKEND": "portal.notifications.sms.LocmemSmsBackend"},
+            "portal.E004",
+            "delivers no text messages",
+        ),
+    ],
+)
+def test_check_deploy_refuses_a_half_configured_production(changes, check_id, named):
+    result = _manage("check", "--deploy", env={**PRODUCTION_ENV, **changes})
+    assert result.returncode != 0
+    assert f"({check_id})" in result.stderr
+    assert named in result.stderr
+    # Names, never values: the token of the environment is not repeated.
+    assert PRODUCTION_ENV["TWILIO_AUTH_TOKEN"] not in result.stderr
+
+
+def test_without_redis_the_unshared_cache_of_the_sign_in_limits_is_reported():
+    result = _manage("check", "--deploy", env={**PRODUCTION_ENV, "REDIS_URL": ""})
+    assert "(django_ratelimit.E003)" in result.stderr
+
+
+def test_the_twilio_credentials_are_not_needed_with_another_sms_backend():
+    env = {
+        **PRODUCTION_ENV,
+        "SMS_BACKEND": "example.sms.OtherSmsBackend",
+        "TWILIO_ACCOUNT_SID": "",
+        "TWILIO_AUTH_TOKEN": "",
+    }
+    result = _manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode == 0, result.stderr
+
+
+def test_migrate_refuses_to_run_half_configured_before_touching_a_database():
+    # The compose file's one-shot migrate job runs first; the app services wait for it.
+    result = _manage("migrate", "--noinput", env={**PRODUCTION_ENV, "REDIS_URL": ""})
+    assert result.returncode != 0
+    assert "(portal.E002)" in result.stderr
+
+
+def test_development_settings_do_not_ask_for_production_services():
+    result = _manage(
+        "check",
+        env={"DATABASE_URL": "", "REDIS_URL": "", "DJANGO_SETTINGS_MODULE": "portal.settings"},
+    )
+    assert result.returncode == 0, result.stderr
 
 
 def test_production_keeps_database_connections_and_requires_staff_otp():

@@ -1,0 +1,103 @@
+"""Deployment checks: production refuses to run half-configured.
+
+Active when the settings set ``PORTAL_REQUIRE_PRODUCTION_SERVICES`` (the production settings
+do). Each failure is an Error, so ``manage.py check`` and ``manage.py migrate`` (the compose
+file's one-shot job, which the app services wait for) stop with every problem listed at
+once. The messages name settings and environment variables, never their values.
+"""
+
+from django.conf import settings
+from django.core.checks import Error, register
+
+POSTGRES_ENGINES = ("django.db.backends.postgresql", "django.contrib.gis.db.backends.postgis")
+# Email backends that never deliver: they print sign-in links to the log, keep them in
+# memory, or drop them.
+UNDELIVERING_EMAIL_BACKENDS = (
+    "django.core.mail.backends.console.EmailBackend",
+    "django.core.mail.backends.locmem.EmailBackend",
+    "django.core.mail.backends.dummy.EmailBackend",
+    "django.core.mail.backends.filebased.EmailBackend",
+)
+TWILIO_BACKEND = "portal.notifications.sms.TwilioSmsBackend"
+UNDELIVERING_SMS_BACKENDS = (
+    "portal.notifications.sms.ConsoleSmsBackend",
+    "portal.notifications.sms.LocmemSmsBackend",
+)
+TWILIO_SETTINGS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER")
+
+
+def _active() -> bool:
+    return getattr(settings, "PORTAL_REQUIRE_PRODUCTION_SERVICES", False)
+
+
+@register()
+def check_database(app_configs=None, **kwargs):
+    if not _active():
+        return []
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if engine in POSTGRES_ENGINES:
+        return []
+    return [
+        Error(
+            "The database is not PostgreSQL.",
+            hint="Set DATABASE_URL to postgres://user:password@host:5432/name. Without it "
+            "the portal uses a SQLite file that exists in one container only.",
+            id="portal.E001",
+        )
+    ]
+
+
+@register()
+def check_redis(app_configs=None, **kwargs):
+    if not _active() or settings.REDIS_URL:
+        return []
+    return [
+        Error(
+            "REDIS_URL is not set.",
+            hint="Without it notifications are sent inside the web request, the cache and "
+            "the sign-in limits live in one process, and a second process or machine "
+            "sees none of them. Set REDIS_URL=redis://host:6379/0.",
+            id="portal.E002",
+        )
+    ]
+
+
+@register()
+def check_email(app_configs=None, **kwargs):
+    if not _active() or settings.EMAIL_BACKEND not in UNDELIVERING_EMAIL_BACKENDS:
+        return []
+    return [
+        Error(
+            "EMAIL_URL selects an email backend that delivers nothing "
+            f"({settings.EMAIL_BACKEND.rsplit('.', 2)[-2]}).",
+            hint="Set EMAIL_URL to an SMTP server, e.g. smtp+tls://user:password@host:587.",
+            id="portal.E003",
+        )
+    ]
+
+
+@register()
+def check_sms(app_configs=None, **kwargs):
+    if not _active():
+        return []
+    if settings.SMS_BACKEND in UNDELIVERING_SMS_BACKENDS:
+        return [
+            Error(
+                "SMS_BACKEND delivers no text messages.",
+                hint=f"Set SMS_BACKEND={TWILIO_BACKEND} and the TWILIO_* variables.",
+                id="portal.E004",
+            )
+        ]
+    if settings.SMS_BACKEND != TWILIO_BACKEND:
+        return []
+    missing = [name for name in TWILIO_SETTINGS if not getattr(settings, name, "")]
+    if not missing:
+        return []
+    return [
+        Error(
+            f"The Twilio SMS backend is chosen but {', '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} empty.",
+            hint="Copy them from the Twilio console; the first text message would fail otherwise.",
+            id="portal.E005",
+        )
+    ]
