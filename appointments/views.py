@@ -1,5 +1,7 @@
 """Patient portal: see, book and cancel appointments under the clinic's rules."""
 
+import datetime as dt
+
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
@@ -34,6 +36,25 @@ REFUSALS = {
     ),
     "not_online": gettext_lazy("This appointment cannot be booked online. Please call the clinic."),
     "not_offered": gettext_lazy("That time is not available. Pick another."),
+    "slot_taken": gettext_lazy("That time was just taken, pick another."),
+    "in_the_past": gettext_lazy("That time has passed. Pick another."),
+    "outside_window": gettext_lazy(
+        "That time is further ahead than the clinic takes bookings. Pick an earlier time."
+    ),
+    "patient_overlap": gettext_lazy(
+        "You already have an appointment at that time. Pick another time."
+    ),
+    "visit_limit": gettext_lazy(
+        "You already have as many upcoming appointments as the clinic allows. "
+        "Cancel one first, or call the clinic."
+    ),
+    "provider_inactive": gettext_lazy(
+        "That provider is not taking appointments. Pick another provider."
+    ),
+    "type_inactive": gettext_lazy("That type of appointment is no longer offered."),
+    "type_not_offered": gettext_lazy(
+        "That provider does not offer this type of appointment. Pick another provider."
+    ),
     "cancelling_disabled": gettext_lazy(
         "The clinic does not take cancellations in the portal. Please call the clinic."
     ),
@@ -70,11 +91,13 @@ def book(request):
         providers = bookable_providers(request.clinic, kind)
         if form.cleaned_data["provider"]:
             providers = providers.filter(pk=form.cleaned_data["provider"])
+        window = dt.timedelta(days=request.clinic.portal_settings.booking_window_days)
         days = slots_for_any(
             providers=list(providers),
             appointment_type=kind,
             start_date=form.cleaned_data["date"],
             days=SEARCH_DAYS,
+            until=timezone.now() + window,
         )
     context = {"form": form, "days": days, "has_types": bookable_types(request.clinic).exists()}
     return render(request, "appointments/book.html", context)
@@ -121,9 +144,6 @@ def book_confirm(request):
                 booked_by=request.user,
                 request=request,
             )
-        except services.SlotTaken:
-            messages.error(request, _("That time was just taken, pick another."))
-            return redirect(back)
         except services.NotAllowed as refusal:
             messages.error(request, REFUSALS[str(refusal)])
             return redirect(back)

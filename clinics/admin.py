@@ -53,6 +53,8 @@ class PortalSettingsAdmin(ClinicScopedAdmin):
                     "booking_allowed",
                     "cancelling_allowed",
                     "cancel_cutoff_hours",
+                    "booking_window_days",
+                    "max_upcoming_appointments",
                     "pending_patients_may_book",
                 ]
             },

@@ -146,6 +146,18 @@ class PortalSettings(ClinicOwned):
         default=16,
         validators=[MinValueValidator(10), MaxValueValidator(21)],
     )
+    booking_window_days = models.PositiveSmallIntegerField(
+        _("booking window (days ahead)"),
+        default=180,
+        validators=[MinValueValidator(1), MaxValueValidator(2 * 365)],
+        help_text=_("How far ahead appointments may be booked."),
+    )
+    max_upcoming_appointments = models.PositiveSmallIntegerField(
+        _("upcoming appointments per patient"),
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text=_("The most upcoming appointments one patient may hold."),
+    )
     pending_patients_may_book = models.BooleanField(
         _("patients pending verification may book"), default=False
     )

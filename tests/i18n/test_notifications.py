@@ -149,10 +149,15 @@ def test_a_reset_link_goes_in_the_language_of_the_pages(rose):
 def test_an_appointment_notice_has_its_date_in_french(rose_chart, roses_doctor, visit_type, fiona):
     import datetime as dt
 
+    import time_machine
+
     from appointments import services
 
     start = dt.datetime(2030, 3, 5, 14, 0, tzinfo=dt.UTC)
-    with translation.override("en"):  # a request or worker in another language
+    with (
+        time_machine.travel(start - dt.timedelta(days=7), tick=False),  # inside the window
+        translation.override("en"),  # a request or worker in another language
+    ):
         committed(
             services.appointment_book,
             patient=rose_chart,

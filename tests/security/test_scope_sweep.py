@@ -38,7 +38,7 @@ from django.db.models import Q
 from django.urls import Resolver404, resolve
 from django.utils import timezone, translation
 
-from appointments.services import appointment_book
+from appointments.services import NOT_OFFERED, appointment_book
 from messaging import services as messaging_services
 from patients import demographics
 from patients.activity import LABELS
@@ -257,6 +257,7 @@ def chart(clinic) -> Chart:
         reason=APPOINTMENT_REASON,
         booked_by=booker,
         by_staff=True,
+        override={NOT_OFFERED},  # the provider keeps no hours here
     )
     # Messages: an unread letter from staff with an attachment ("message.*" events).
     thread = messaging_services.thread_start(
