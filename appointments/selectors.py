@@ -161,12 +161,29 @@ def slots_for_any(*, providers, appointment_type, start_date, days, now=None, un
 
 
 def upcoming_and_past(*, clinic, patient, now=None):
-    """Two querysets of the patient's visits, each loading its related rows in one go."""
+    """Two querysets of the patient's visits, each loading its related rows in one go:
+    booked visits that have not ended, and visits that took place (or were due to: a
+    booked one whose time is over, completed, missed). Cancelled visits are in neither
+    (``cancelled_visits``)."""
     now = now or timezone.now()
     mine = Appointment.objects.for_clinic(clinic).filter(patient=patient).for_list()
     upcoming = mine.filter(status=Appointment.Status.BOOKED, end__gt=now).order_by("start")
-    past = mine.exclude(status=Appointment.Status.BOOKED, end__gt=now).order_by("-start")
+    past = (
+        mine.exclude(status=Appointment.Status.CANCELLED)
+        .exclude(status=Appointment.Status.BOOKED, end__gt=now)
+        .order_by("-start")
+    )
     return upcoming, past
+
+
+def cancelled_visits(*, clinic, patient):
+    """The patient's cancelled visits, latest appointment time first."""
+    return (
+        Appointment.objects.for_clinic(clinic)
+        .filter(patient=patient, status=Appointment.Status.CANCELLED)
+        .for_list()
+        .order_by("-start")
+    )
 
 
 def upcoming_count(*, clinic, patient, now=None) -> int:

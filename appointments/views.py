@@ -18,6 +18,7 @@ from appointments.models import AppointmentType, Provider
 from appointments.selectors import (
     bookable_providers,
     bookable_types,
+    cancelled_visits,
     get_appointment_for_patient,
     slots_for_any,
     upcoming_and_past,
@@ -67,9 +68,13 @@ REFUSALS = {
 def appointment_list(request):
     upcoming, past = upcoming_and_past(clinic=request.clinic, patient=request.patient)
     policy = request.clinic.portal_settings
+    cancelled = cancelled_visits(clinic=request.clinic, patient=request.patient)
     context = {
         "upcoming": list(upcoming),
         "past_page": Paginator(past, PAST_PER_PAGE).get_page(request.GET.get("page")),
+        "cancelled_page": Paginator(cancelled, PAST_PER_PAGE).get_page(
+            request.GET.get("cancelled")
+        ),
         "can_book": policy.booking_allowed,
         "can_cancel": policy.cancelling_allowed,
         "cutoff_hours": policy.cancel_cutoff_hours,

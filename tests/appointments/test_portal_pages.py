@@ -208,3 +208,19 @@ def test_staff_cancel_and_mark_outcomes_from_the_admin(visit_at, front_desk):
         )
     statuses = [Appointment.objects.get(pk=r.pk).status for r in rows]
     assert statuses == ["cancelled", "completed", "no_show"]
+
+
+def test_a_cancelled_visit_is_listed_under_cancelled_never_under_past(
+    grant, provider, visit_type, visit_at, booking_rules, frozen
+):
+    visit_at(local(TUESDAY, 9))
+    visit_at(local(TUESDAY, 10), status=Appointment.Status.CANCELLED)  # a future one
+    visit_at(local(NOW.date() - dt.timedelta(days=7), 9), status=Appointment.Status.CANCELLED)
+    visit_at(local(NOW.date() - dt.timedelta(days=7), 11), status=Appointment.Status.COMPLETED)
+    content = portal_client(grant.user, grant.patient).get("/portal/appointments/").content.decode()
+    upcoming, rest = content.split("<h2>Past</h2>")
+    past, cancelled = rest.split('<h2 id="cancelled">Cancelled</h2>')
+    assert upcoming.count('class="card"') == 1 and "10 a.m." not in upcoming
+    assert past.count('class="card"') == 1 and "Completed" in past and "Cancelled" not in past
+    assert cancelled.count('class="card"') == 2
+    assert cancelled.index("Tuesday 24 November") < cancelled.index("Monday 16 November")
