@@ -13,7 +13,7 @@ from clinics.models import Clinic
 from patients.contacts import notice_recipients
 from patients.models import Patient
 from portal.audit.services import audit_record
-from portal.notifications.services import notify
+from portal.notifications.services import DailyLimit, notify
 
 # Rules staff may book over, one by one, on purpose (``override``); each is audited.
 SLOT_TAKEN = "slot_taken"  # the provider has another visit then
@@ -51,6 +51,10 @@ class Conflict:
 
 
 def _notify_patient(appointment, template):
+    """Tell the patient (and whoever acts for them). Text messages about one patient's
+    appointments stop for the day at the clinic's limit; emails always go."""
+    per_day = appointment.clinic.portal_settings.sms_notices_per_patient_per_day
+    texts = DailyLimit(key=f"appointments:patient:{appointment.patient_id}", per_day=per_day)
     for recipient in notice_recipients(appointment.patient, scope="appointments"):
         notify(
             clinic=appointment.clinic,
@@ -59,6 +63,7 @@ def _notify_patient(appointment, template):
             template=template,
             context={"appointment_id": appointment.pk},
             language=recipient.language,
+            daily_limit=texts if recipient.channel == "sms" else None,
         )
 
 

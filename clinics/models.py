@@ -124,6 +124,15 @@ class PortalSettings(ClinicOwned):
     self_registration_allowed = models.BooleanField(_("self-registration allowed"), default=True)
     email_enabled = models.BooleanField(_("email enabled"), default=True)
     sms_enabled = models.BooleanField(_("text messages (SMS) enabled"), default=True)
+    sms_notices_per_patient_per_day = models.PositiveSmallIntegerField(
+        _("appointment text messages per patient per day"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text=_(
+            "Beyond this, no more text messages about one patient's appointments go out "
+            "that day (emails still do); those not sent are listed under Notifications."
+        ),
+    )
     otp_validity_minutes = models.PositiveSmallIntegerField(
         _("one time passcode validity (minutes)"),
         default=10,
