@@ -163,6 +163,11 @@ class Appointment(ClinicOwned):
     )
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     reminder_sent_at = models.DateTimeField(_("reminder sent"), null=True, blank=True)
+    # The SEQUENCE of the visit's calendar file: one more at every change patients are
+    # sent (a cancellation), so calendars apply the newest.
+    calendar_sequence = models.PositiveIntegerField(
+        _("calendar version"), default=0, editable=False
+    )
     conflict_override = models.BooleanField(
         _("booked over a conflict"),
         default=False,

@@ -238,7 +238,10 @@ def appointment_cancel(*, appointment, cancelled_by, request=None, by_staff=Fals
         appointment.status = Appointment.Status.CANCELLED
         appointment.cancelled_by = cancelled_by
         appointment.cancelled_at = timezone.now()
-        appointment.save(update_fields=["status", "cancelled_by", "cancelled_at"])
+        appointment.calendar_sequence += 1
+        appointment.save(
+            update_fields=["status", "cancelled_by", "cancelled_at", "calendar_sequence"]
+        )
         _notify_patient(appointment, "appointment_cancelled")
         audit_record(
             action="appointment.cancelled",

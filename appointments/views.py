@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -13,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from appointments import services
+from appointments.calendar import FILENAME, MIMETYPE, appointment_calendar
 from appointments.forms import ConfirmForm, SlotSearchForm
 from appointments.models import AppointmentType, Provider
 from appointments.selectors import (
@@ -24,6 +26,7 @@ from appointments.selectors import (
     upcoming_and_past,
 )
 from patients.access import patient_required
+from portal.core.http import no_store
 
 SEARCH_DAYS = 7
 PAST_PER_PAGE = 20
@@ -173,6 +176,18 @@ def cancel(request, pk):
         messages.success(request, _("Your appointment is cancelled."))
         return redirect("portal:appointments")
     return render(request, "appointments/cancel.html", {"appointment": appointment})
+
+
+@patient_required(scope="appointments")
+def calendar_file(request, pk):
+    """An upcoming visit's calendar file, the same one its emails carry, as a download."""
+    appointment = get_appointment_for_patient(request, pk)
+    if appointment.status != appointment.Status.BOOKED or appointment.end <= timezone.now():
+        raise Http404
+    response = HttpResponse(appointment_calendar(appointment), content_type=MIMETYPE)
+    response["Content-Disposition"] = f'attachment; filename="{FILENAME}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return no_store(response)
 
 
 def _slot_start(text):

@@ -44,6 +44,12 @@ class Clinic(models.Model):
         help_text=_("Two-letter country code, used to read local phone numbers."),
     )
     phone = models.CharField(_("clinic phone"), max_length=40, blank=True)
+    address = models.CharField(
+        _("address"),
+        max_length=300,
+        blank=True,
+        help_text=_("Where patients come for their appointments, on one line."),
+    )
     notification_email = models.EmailField(
         _("notification email"), blank=True, help_text=_("Where staff are told of new activity.")
     )

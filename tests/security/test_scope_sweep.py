@@ -94,6 +94,7 @@ ROUTE_CLASSES = {
     "appointments.views.book": APPOINTMENTS,
     "appointments.views.book_confirm": APPOINTMENTS,
     "appointments.views.cancel": APPOINTMENTS,
+    "appointments.views.calendar_file": APPOINTMENTS,
     "messaging.views.inbox": MESSAGES,
     "messaging.views.thread_new": MESSAGES,
     "messaging.views.thread_detail": MESSAGES,
