@@ -4,6 +4,7 @@ from datetime import date
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.http import HttpResponseRedirect
 from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
@@ -275,6 +276,16 @@ class AppointmentAdmin(ClinicScopedAdmin):
                 _("Booked over a conflict, as you chose (recorded in the audit log): %(what)s")
                 % {"what": " ".join(form.overridden)},
             )
+
+    def log_addition(self, request, obj, message):
+        if obj.pk is None:  # refused at save (see save_model): nothing was added
+            return None
+        return super().log_addition(request, obj, message)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.pk is None:  # back to the form, under the message that says why
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
 
     def _outcome(self, request, done, message):
         # Whole sentences per action: a participle inserted alone cannot agree in number

@@ -311,3 +311,21 @@ def test_twenty_concurrent_bookings_of_two_overlapping_times_give_one_patient_on
     assert len(outcomes) == 20
     assert set(outcomes) <= {"booked", services.PATIENT_OVERLAP, services.SLOT_TAKEN}
     assert Appointment.objects.filter(patient=patient).count() == 1
+
+
+def test_a_booking_refused_at_save_is_not_reported_as_added(
+    grant, provider, visit_type, front_desk, frozen, monkeypatch
+):
+    """Someone else took the time between the form's check and the save."""
+
+    def taken_meanwhile(**kwargs):
+        raise services.SlotTaken()
+
+    monkeypatch.setattr(services, "appointment_book", taken_meanwhile)
+    data = admin_booking(grant.patient, provider, visit_type, local(TUESDAY, 9))
+    response = staff_client(front_desk).post(ADD, data)
+    assert response.status_code == 302
+    assert response["Location"] == ADD
+    shown = [str(m) for m in get_messages(response.wsgi_request)]
+    assert shown == ["Nothing was booked: that time was just taken."]
+    assert not Appointment.objects.exists()
