@@ -4,7 +4,8 @@ from datetime import date
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.utils import timezone
+from django.http import HttpResponseRedirect
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
@@ -43,31 +44,111 @@ class AppointmentTypeAdmin(ClinicScopedAdmin):
     list_filter = ["bookable_online", "is_active"]
 
 
+# What staff are told when the service refuses a booking outright.
+REFUSED = {
+    "provider_inactive": _("%(provider)s is marked inactive: nothing can be booked with them."),
+    "type_inactive": _("%(type)s is marked inactive: it cannot be booked."),
+    "type_not_offered": _(
+        "%(provider)s does not offer %(type)s (see the provider's appointment types)."
+    ),
+    "in_the_past": _("That time has passed."),
+}
+
+# Conflicts staff may book over, each named with what it clashes with.
+CONFLICTS = {
+    services.SLOT_TAKEN: _("%(provider)s already has an appointment at that time: %(other)s."),
+    services.PATIENT_OVERLAP: _("%(patient)s already has an appointment at that time: %(other)s."),
+    services.NOT_OFFERED: _(
+        "%(when)s is outside %(provider)s's hours or not on their schedule of "
+        "%(minutes)s-minute appointments."
+    ),
+    services.OUTSIDE_WINDOW: _(
+        "%(when)s is more than %(days)s days ahead, beyond the clinic's booking window."
+    ),
+    services.VISIT_LIMIT: _(
+        "%(patient)s already has %(limit)s upcoming appointments, the clinic's limit."
+    ),
+}
+
+OVERRIDE_CHOICES = [
+    (services.SLOT_TAKEN, _("Double-book the provider")),
+    (services.PATIENT_OVERLAP, _("Double-book the patient")),
+    (services.NOT_OFFERED, _("Book outside the provider's hours")),
+    (services.OUTSIDE_WINDOW, _("Book beyond the booking window")),
+    (services.VISIT_LIMIT, _("Book above the patient's limit of upcoming appointments")),
+]
+
+
+def _local_text(moment):
+    return formats.localize(timezone.localtime(moment))
+
+
+def describe_conflict(conflict, *, patient, provider, appointment_type, start) -> str:
+    policy = patient.clinic.portal_settings
+    other = conflict.appointment
+    return CONFLICTS[conflict.rule] % {
+        "patient": patient,
+        "provider": provider,
+        "when": _local_text(start),
+        "minutes": appointment_type.duration_minutes,
+        "days": policy.booking_window_days,
+        "limit": policy.max_upcoming_appointments,
+        "other": (
+            _("%(when)s with %(provider)s")
+            % {"when": _local_text(other.start), "provider": other.provider}
+            if other
+            else ""
+        ),
+    }
+
+
 class AppointmentAdminForm(ClinicScopedModelForm):
+    """Staff book through the same rules as the portal (``services.booking_check``). A
+    conflict they may book over is named, with a box to tick to book over it."""
+
+    override = forms.MultipleChoiceField(
+        label=_("Book over"),
+        choices=OVERRIDE_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_(
+            "Only for a conflict named above that you mean to book over. It is recorded "
+            "in the audit log."
+        ),
+    )
+
     class Meta:
         model = Appointment
         fields = ["patient", "provider", "appointment_type", "start", "reason"]
 
     def clean(self):
         cleaned = super().clean()
-        start, kind, provider = (
-            cleaned.get("start"),
-            cleaned.get("appointment_type"),
-            cleaned.get("provider"),
-        )
-        if start and kind and provider:
-            end = start + timezone.timedelta(minutes=kind.duration_minutes)
-            overlapping = Appointment.objects.active().filter(
-                provider=provider, start__lt=end, end__gt=start
-            )
-            if self.instance.pk:
-                overlapping = overlapping.exclude(pk=self.instance.pk)
-            if overlapping.exists():
+        self.overridden = []
+        values = {
+            "patient": cleaned.get("patient"),
+            "provider": cleaned.get("provider"),
+            "appointment_type": cleaned.get("appointment_type"),
+            "start": cleaned.get("start"),
+        }
+        if self.instance.pk or not all(values.values()):
+            return cleaned
+        override = cleaned.get("override") or []
+        try:
+            found = services.booking_check(**values, by_staff=True, override=override)
+        except services.NotAllowed as refusal:
+            if not refusal.conflicts:
                 raise forms.ValidationError(
-                    _("%(provider)s already has an appointment at that time.")
-                    % {"provider": provider}
-                )
-            self.instance.end = end
+                    REFUSED[refusal.rule]
+                    % {"provider": values["provider"], "type": values["appointment_type"]}
+                ) from None
+            raise forms.ValidationError(
+                [describe_conflict(c, **values) for c in refusal.conflicts]
+                + [_("To book anyway, tick what to book over under “Book over” and save again.")]
+            ) from None
+        self.overridden = [describe_conflict(c, **values) for c in found]
+        self.instance.end = values["start"] + datetime.timedelta(
+            minutes=values["appointment_type"].duration_minutes
+        )
         return cleaned
 
 
@@ -146,11 +227,12 @@ class AppointmentAdmin(ClinicScopedAdmin):
             "cancelled_by",
             "cancelled_at",
             "reminder_sent_at",
+            "conflict_override",
         ]
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ["patient", "provider", "appointment_type", "start", "reason"]
+            return ["patient", "provider", "appointment_type", "start", "reason", "override"]
         return [*self.get_readonly_fields(request, obj), "reason"]
 
     def save_model(self, request, obj, form, change):
@@ -167,11 +249,43 @@ class AppointmentAdmin(ClinicScopedAdmin):
                 booked_by=request.user,
                 request=request,
                 by_staff=True,
+                override=form.cleaned_data.get("override") or (),
             )
-        except services.SlotTaken:
-            messages.error(request, _("That time was just taken; nothing was booked."))
+        except services.NotAllowed as refusal:
+            # Changed since the form was checked (someone else booked meanwhile).
+            conflicts = [
+                describe_conflict(
+                    c,
+                    patient=obj.patient,
+                    provider=obj.provider,
+                    appointment_type=obj.appointment_type,
+                    start=obj.start,
+                )
+                for c in refusal.conflicts
+            ]
+            messages.error(
+                request,
+                _("Nothing was booked: %(why)s")
+                % {"why": " ".join(conflicts) or _("that time was just taken.")},
+            )
             return
         obj.pk = booked.pk
+        if form.overridden:
+            messages.warning(
+                request,
+                _("Booked over a conflict, as you chose (recorded in the audit log): %(what)s")
+                % {"what": " ".join(form.overridden)},
+            )
+
+    def log_addition(self, request, obj, message):
+        if obj.pk is None:  # refused at save (see save_model): nothing was added
+            return None
+        return super().log_addition(request, obj, message)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if obj.pk is None:  # back to the form, under the message that says why
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
 
     def _outcome(self, request, done, message):
         # Whole sentences per action: a participle inserted alone cannot agree in number

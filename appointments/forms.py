@@ -36,7 +36,8 @@ class SlotSearchForm(forms.Form):
     def clean_date(self):
         today = timezone.localdate()
         day = self.cleaned_data.get("date") or today + dt.timedelta(days=1)
-        return min(max(day, today), today + SEARCH_HORIZON)
+        window = dt.timedelta(days=self.clinic.portal_settings.booking_window_days)
+        return min(max(day, today), today + min(window, SEARCH_HORIZON))
 
 
 class ConfirmForm(forms.Form):

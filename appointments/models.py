@@ -34,7 +34,10 @@ class Provider(ClinicOwned):
         blank=True,
         related_name="providers",
         verbose_name=_("appointment types"),
-        help_text=_("The types patients may book with this provider online."),
+        help_text=_(
+            "The types of appointment this provider offers. Nothing else can be booked "
+            "with them, in the portal or here."
+        ),
     )
 
     class Meta:
@@ -115,9 +118,12 @@ class AppointmentQuerySet(ReportsUpdates, ClinicScopedQuerySet):
 class Appointment(ClinicOwned):
     """A visit. ``start``/``end`` are stored in UTC and shown in the clinic's time zone.
 
-    No two active appointments of one provider overlap: on PostgreSQL an exclusion
-    constraint enforces it (see migration 0003); on SQLite every write transaction is
-    serialised (BEGIN IMMEDIATE), so the service's check-then-insert cannot race.
+    No two active appointments of one provider overlap unless staff booked one over the
+    conflict on purpose (``conflict_override``): on PostgreSQL an exclusion constraint
+    enforces it (migrations 0004 and 0005); on SQLite every write transaction is
+    serialised (BEGIN IMMEDIATE), so the service's check-then-insert cannot race. One
+    patient's visits do not overlap either: the booking service locks the patient's row
+    (see ``appointments.services.appointment_book``).
     """
 
     class Status(models.TextChoices):
@@ -157,6 +163,19 @@ class Appointment(ClinicOwned):
     )
     cancelled_at = models.DateTimeField(_("cancelled at"), null=True, blank=True)
     reminder_sent_at = models.DateTimeField(_("reminder sent"), null=True, blank=True)
+    # The SEQUENCE of the visit's calendar file: one more at every change patients are
+    # sent (a cancellation), so calendars apply the newest.
+    calendar_sequence = models.PositiveIntegerField(
+        _("calendar version"), default=0, editable=False
+    )
+    conflict_override = models.BooleanField(
+        _("booked over a conflict"),
+        default=False,
+        editable=False,
+        help_text=_(
+            "Staff booked it although it overlaps another visit of the patient or provider."
+        ),
+    )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     objects = AppointmentQuerySet.as_manager()

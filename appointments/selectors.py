@@ -60,6 +60,33 @@ def working_intervals(provider, start_date: dt.date, days: int, tz):
     return result
 
 
+def _merged(intervals):
+    """Sorted intervals with overlapping ones joined: a visit staff booked over a conflict
+    overlaps another, and the binary search needs ends in order."""
+    merged = []
+    for start, end in intervals:
+        if merged and start < merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def on_schedule(*, provider: Provider, appointment_type: AppointmentType, start) -> bool:
+    """Whether ``start`` is a start time of the provider's grid: inside their hours that
+    day, a whole number of appointment lengths from the start of those hours, with room
+    for the whole visit before the hours end (the times ``free_slots`` offers, busy or not).
+    """
+    tz = provider.clinic.tz
+    day = timezone.localtime(start, tz).date()
+    length = dt.timedelta(minutes=appointment_type.duration_minutes)
+    for begin, finish in working_intervals(provider, day, 1, tz)[day]:
+        fits = begin <= start and start + length <= finish
+        if fits and (start - begin) % length == dt.timedelta():
+            return True
+    return False
+
+
 def free_slots(
     *,
     provider: Provider,
@@ -77,7 +104,7 @@ def free_slots(
     intervals = working_intervals(provider, start_date, days, tz)
     window_start = _local(start_date, dt.time.min, tz)
     window_end = _local(start_date + dt.timedelta(days=days), dt.time.min, tz)
-    busy = list(
+    busy = _merged(
         Appointment.objects.active()
         .filter(provider=provider, start__lt=window_end, end__gt=window_start)
         .order_by("start")
@@ -115,8 +142,9 @@ def bookable_providers(clinic, appointment_type):
     )
 
 
-def slots_for_any(*, providers, appointment_type, start_date, days, now=None):
-    """{day: [(start, [providers free then])]} across several providers."""
+def slots_for_any(*, providers, appointment_type, start_date, days, now=None, until=None):
+    """{day: [(start, [providers free then])]} across several providers, none later than
+    ``until`` when it is given."""
     merged = defaultdict(lambda: defaultdict(list))
     for provider in providers:
         for day, starts in free_slots(
@@ -127,17 +155,55 @@ def slots_for_any(*, providers, appointment_type, start_date, days, now=None):
             now=now,
         ).items():
             for start in starts:
-                merged[day][start].append(provider)
+                if until is None or start <= until:
+                    merged[day][start].append(provider)
     return {day: sorted(times.items()) for day, times in sorted(merged.items())}
 
 
 def upcoming_and_past(*, clinic, patient, now=None):
-    """Two querysets of the patient's visits, each loading its related rows in one go."""
+    """Two querysets of the patient's visits, each loading its related rows in one go:
+    booked visits that have not ended, and visits that took place (or were due to: a
+    booked one whose time is over, completed, missed). Cancelled visits are in neither
+    (``cancelled_visits``)."""
     now = now or timezone.now()
     mine = Appointment.objects.for_clinic(clinic).filter(patient=patient).for_list()
     upcoming = mine.filter(status=Appointment.Status.BOOKED, end__gt=now).order_by("start")
-    past = mine.exclude(status=Appointment.Status.BOOKED, end__gt=now).order_by("-start")
+    past = (
+        mine.exclude(status=Appointment.Status.CANCELLED)
+        .exclude(status=Appointment.Status.BOOKED, end__gt=now)
+        .order_by("-start")
+    )
     return upcoming, past
+
+
+def cancelled_visits(*, clinic, patient):
+    """The patient's cancelled visits, latest appointment time first."""
+    return (
+        Appointment.objects.for_clinic(clinic)
+        .filter(patient=patient, status=Appointment.Status.CANCELLED)
+        .for_list()
+        .order_by("-start")
+    )
+
+
+def upcoming_count(*, clinic, patient, now=None) -> int:
+    """How many booked visits the patient has that have not ended."""
+    now = now or timezone.now()
+    return (
+        Appointment.objects.for_clinic(clinic)
+        .filter(patient=patient, status=Appointment.Status.BOOKED, end__gt=now)
+        .count()
+    )
+
+
+def overlapping(*, clinic, start, end, patient=None, provider=None):
+    """The first active visit of the patient (or the provider) overlapping start–end."""
+    visits = Appointment.objects.for_clinic(clinic).active().filter(start__lt=end, end__gt=start)
+    if patient is not None:
+        visits = visits.filter(patient=patient)
+    if provider is not None:
+        visits = visits.filter(provider=provider)
+    return visits.for_list().order_by("start").first()
 
 
 def get_appointment_for_patient(request, pk) -> Appointment:

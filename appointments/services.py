@@ -2,28 +2,59 @@
 periodic task all call these."""
 
 import datetime as dt
+from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from appointments.models import Appointment
-from appointments.selectors import free_slots
+from appointments.models import Appointment, AppointmentType, Provider
+from appointments.selectors import on_schedule, overlapping, upcoming_count
 from clinics.models import Clinic
 from patients.contacts import notice_recipients
 from patients.models import Patient
 from portal.audit.services import audit_record
-from portal.notifications.services import notify
+from portal.notifications.services import DailyLimit, notify
+
+# Rules staff may book over, one by one, on purpose (``override``); each is audited.
+SLOT_TAKEN = "slot_taken"  # the provider has another visit then
+PATIENT_OVERLAP = "patient_overlap"  # the patient has another visit then, with anyone
+NOT_OFFERED = "not_offered"  # outside the provider's hours or off their grid
+OUTSIDE_WINDOW = "outside_window"  # further ahead than the clinic's booking window
+VISIT_LIMIT = "visit_limit"  # the patient already holds the clinic's limit of visits
+OVERRIDABLE = (SLOT_TAKEN, PATIENT_OVERLAP, NOT_OFFERED, OUTSIDE_WINDOW, VISIT_LIMIT)
 
 
-class SlotTaken(Exception):  # noqa: N818 - what the person is told
-    """Someone else booked that time first."""
+class NotAllowed(Exception):  # noqa: N818 - what the person is told
+    """The clinic's rules refuse this. ``str(refusal)`` is the rule's code (the pages
+    word it); ``conflicts`` lists every rule staff could book over that this booking
+    meets, so the admin names them all at once."""
+
+    def __init__(self, rule="", conflicts=()):
+        super().__init__(rule)
+        self.rule = rule
+        self.conflicts = tuple(conflicts)
 
 
-class NotAllowed(Exception):  # noqa: N818
-    """The clinic's rules refuse this (the message says which)."""
+class SlotTaken(NotAllowed):
+    """The provider already has a visit then (someone else booked that time first)."""
+
+    def __init__(self, conflicts=()):
+        super().__init__(SLOT_TAKEN, conflicts)
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """One rule a booking meets; ``appointment`` is the visit it clashes with, if any."""
+
+    rule: str
+    appointment: Appointment | None = None
 
 
 def _notify_patient(appointment, template):
+    """Tell the patient (and whoever acts for them). Text messages about one patient's
+    appointments stop for the day at the clinic's limit; emails always go."""
+    per_day = appointment.clinic.portal_settings.sms_notices_per_patient_per_day
+    texts = DailyLimit(key=f"appointments:patient:{appointment.patient_id}", per_day=per_day)
     for recipient in notice_recipients(appointment.patient, scope="appointments"):
         notify(
             clinic=appointment.clinic,
@@ -32,6 +63,7 @@ def _notify_patient(appointment, template):
             template=template,
             context={"appointment_id": appointment.pk},
             language=recipient.language,
+            daily_limit=texts if recipient.channel == "sms" else None,
         )
 
 
@@ -41,6 +73,68 @@ def check_patient_may_book(patient: Patient):
         raise NotAllowed("booking_disabled")
     if patient.status == Patient.Status.PENDING and not policy.pending_patients_may_book:
         raise NotAllowed("pending")
+
+
+def booking_check(
+    *,
+    patient: Patient,
+    provider: Provider,
+    appointment_type: AppointmentType,
+    start: dt.datetime,
+    by_staff: bool = False,
+    override=(),
+    now: dt.datetime | None = None,
+) -> list[Conflict]:
+    """Every rule a booking must meet, for every caller. Raises NotAllowed (SlotTaken
+    when the provider is busy) for the first rule broken; returns the conflicts staff
+    chose to book over (``override``: rule codes from OVERRIDABLE, staff only).
+
+    Never overridden: a provider or type that is inactive, a type the provider does not
+    offer, a time that has passed; in the portal also the clinic's booking switches.
+    Read-only: ``appointment_book`` runs it again inside its transaction, under a lock.
+    """
+    override = frozenset(override)
+    if override and not by_staff:
+        raise ValueError("only staff may book over a rule")
+    if not override <= set(OVERRIDABLE):
+        raise ValueError(f"not a rule staff may book over: {sorted(override)}")
+    clinic = patient.clinic
+    if provider.clinic_id != clinic.pk or appointment_type.clinic_id != clinic.pk:
+        raise NotAllowed("type_not_offered")
+    if not by_staff:
+        check_patient_may_book(patient)
+    if not provider.is_active:
+        raise NotAllowed("provider_inactive")
+    if not appointment_type.is_active:
+        raise NotAllowed("type_inactive")
+    if not provider.appointment_types.filter(pk=appointment_type.pk).exists():
+        raise NotAllowed("type_not_offered")
+    if not by_staff and not (appointment_type.bookable_online and provider.bookable_online):
+        raise NotAllowed("not_online")
+    now = now or timezone.now()
+    if start <= now:
+        raise NotAllowed("in_the_past")
+    end = start + dt.timedelta(minutes=appointment_type.duration_minutes)
+    policy = clinic.portal_settings
+    found = []
+    taken = overlapping(clinic=clinic, provider=provider, start=start, end=end)
+    if taken:
+        found.append(Conflict(SLOT_TAKEN, taken))
+    if not on_schedule(provider=provider, appointment_type=appointment_type, start=start):
+        found.append(Conflict(NOT_OFFERED))
+    if start > now + dt.timedelta(days=policy.booking_window_days):
+        found.append(Conflict(OUTSIDE_WINDOW))
+    mine = overlapping(clinic=clinic, patient=patient, start=start, end=end)
+    if mine:
+        found.append(Conflict(PATIENT_OVERLAP, mine))
+    if upcoming_count(clinic=clinic, patient=patient, now=now) >= policy.max_upcoming_appointments:
+        found.append(Conflict(VISIT_LIMIT))
+    unresolved = [c for c in found if c.rule not in override]
+    if unresolved:
+        if unresolved[0].rule == SLOT_TAKEN:
+            raise SlotTaken(unresolved)
+        raise NotAllowed(unresolved[0].rule, unresolved)
+    return found
 
 
 def appointment_book(
@@ -53,39 +147,36 @@ def appointment_book(
     booked_by,
     request=None,
     by_staff=False,
+    override=(),
 ) -> Appointment:
-    """Book one appointment; the loser of a race gets SlotTaken, never a database error.
+    """Book one appointment under ``booking_check``'s rules, for the portal, the admin
+    and any task alike; a refusal is NotAllowed (SlotTaken when the provider is busy,
+    also for the loser of a race), never a database error.
 
-    Portal bookings must be an offered slot under the clinic's rules; staff may book any
-    time that does not overlap. On PostgreSQL the exclusion constraint decides races; on
-    SQLite the transaction is serialised, so the overlap check inside it decides.
+    Staff may book over the rules named in ``override``; each one actually booked over
+    is written to the audit log ("appointment.booked_over_rule", naming the rules).
+
+    Races: the patient's row is locked first, so one patient's bookings run one at a
+    time and the checks of their overlapping visits and of the clinic's visit limit
+    (a count, which no constraint can hold) see every committed booking. A provider's
+    visits are kept apart by the exclusion constraint on PostgreSQL (migration 0005);
+    on SQLite the write transaction is serialised, so the checks inside it decide.
     """
     clinic = patient.clinic
     end = start + dt.timedelta(minutes=appointment_type.duration_minutes)
-    if not by_staff:
-        check_patient_may_book(patient)
-        if not (appointment_type.bookable_online and provider.bookable_online):
-            raise NotAllowed("not_online")
-        local_day = timezone.localtime(start, clinic.tz).date()
-        offered = free_slots(
-            provider=provider, appointment_type=appointment_type, start_date=local_day, days=1
-        ).get(local_day, [])
-        if start not in offered:
-            if (
-                Appointment.objects.active()
-                .filter(provider=provider, start__lt=end, end__gt=start)
-                .exists()
-            ):
-                raise SlotTaken
-            raise NotAllowed("not_offered")
     try:
         with transaction.atomic():
-            if (
-                Appointment.objects.active()
-                .filter(provider=provider, start__lt=end, end__gt=start)
-                .exists()
-            ):
-                raise SlotTaken
+            # Lock before checking: the checks must see the patient's other bookings.
+            list(Patient.objects.for_clinic(clinic).select_for_update().filter(pk=patient.pk))
+            overridden = booking_check(
+                patient=patient,
+                provider=provider,
+                appointment_type=appointment_type,
+                start=start,
+                by_staff=by_staff,
+                override=override,
+            )
+            rules = sorted({conflict.rule for conflict in overridden})
             appointment = Appointment.objects.create(
                 clinic=clinic,
                 patient=patient,
@@ -95,6 +186,7 @@ def appointment_book(
                 end=end,
                 reason=reason,
                 booked_by=booked_by,
+                conflict_override=bool({SLOT_TAKEN, PATIENT_OVERLAP} & set(rules)),
             )
             _notify_patient(appointment, "appointment_booked")
             audit_record(
@@ -105,6 +197,16 @@ def appointment_book(
                 obj=appointment,
                 acting_for=patient,
             )
+            if rules:
+                audit_record(
+                    action="appointment.booked_over_rule",
+                    request=request,
+                    clinic=clinic,
+                    actor=booked_by,
+                    obj=appointment,
+                    acting_for=patient,
+                    details={"rules": rules},
+                )
     except IntegrityError as exc:
         raise SlotTaken from exc
     return appointment
@@ -136,7 +238,10 @@ def appointment_cancel(*, appointment, cancelled_by, request=None, by_staff=Fals
         appointment.status = Appointment.Status.CANCELLED
         appointment.cancelled_by = cancelled_by
         appointment.cancelled_at = timezone.now()
-        appointment.save(update_fields=["status", "cancelled_by", "cancelled_at"])
+        appointment.calendar_sequence += 1
+        appointment.save(
+            update_fields=["status", "cancelled_by", "cancelled_at", "calendar_sequence"]
+        )
         _notify_patient(appointment, "appointment_cancelled")
         audit_record(
             action="appointment.cancelled",

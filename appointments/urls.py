@@ -10,4 +10,5 @@ urlpatterns = [
     path("book/", views.book, name="appointments-book"),
     path("book/confirm/", views.book_confirm, name="appointments-book-confirm"),
     path("<int:pk>/cancel/", views.cancel, name="appointments-cancel"),
+    path("<int:pk>/calendar.ics", views.calendar_file, name="appointments-calendar"),
 ]

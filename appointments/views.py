@@ -1,7 +1,10 @@
 """Patient portal: see, book and cancel appointments under the clinic's rules."""
 
+import datetime as dt
+
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -11,16 +14,19 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from appointments import services
+from appointments.calendar import FILENAME, MIMETYPE, appointment_calendar
 from appointments.forms import ConfirmForm, SlotSearchForm
 from appointments.models import AppointmentType, Provider
 from appointments.selectors import (
     bookable_providers,
     bookable_types,
+    cancelled_visits,
     get_appointment_for_patient,
     slots_for_any,
     upcoming_and_past,
 )
 from patients.access import patient_required
+from portal.core.http import no_store
 
 SEARCH_DAYS = 7
 PAST_PER_PAGE = 20
@@ -34,6 +40,25 @@ REFUSALS = {
     ),
     "not_online": gettext_lazy("This appointment cannot be booked online. Please call the clinic."),
     "not_offered": gettext_lazy("That time is not available. Pick another."),
+    "slot_taken": gettext_lazy("That time was just taken, pick another."),
+    "in_the_past": gettext_lazy("That time has passed. Pick another."),
+    "outside_window": gettext_lazy(
+        "That time is further ahead than the clinic takes bookings. Pick an earlier time."
+    ),
+    "patient_overlap": gettext_lazy(
+        "You already have an appointment at that time. Pick another time."
+    ),
+    "visit_limit": gettext_lazy(
+        "You already have as many upcoming appointments as the clinic allows. "
+        "Cancel one first, or call the clinic."
+    ),
+    "provider_inactive": gettext_lazy(
+        "That provider is not taking appointments. Pick another provider."
+    ),
+    "type_inactive": gettext_lazy("That type of appointment is no longer offered."),
+    "type_not_offered": gettext_lazy(
+        "That provider does not offer this type of appointment. Pick another provider."
+    ),
     "cancelling_disabled": gettext_lazy(
         "The clinic does not take cancellations in the portal. Please call the clinic."
     ),
@@ -46,9 +71,13 @@ REFUSALS = {
 def appointment_list(request):
     upcoming, past = upcoming_and_past(clinic=request.clinic, patient=request.patient)
     policy = request.clinic.portal_settings
+    cancelled = cancelled_visits(clinic=request.clinic, patient=request.patient)
     context = {
         "upcoming": list(upcoming),
         "past_page": Paginator(past, PAST_PER_PAGE).get_page(request.GET.get("page")),
+        "cancelled_page": Paginator(cancelled, PAST_PER_PAGE).get_page(
+            request.GET.get("cancelled")
+        ),
         "can_book": policy.booking_allowed,
         "can_cancel": policy.cancelling_allowed,
         "cutoff_hours": policy.cancel_cutoff_hours,
@@ -70,11 +99,13 @@ def book(request):
         providers = bookable_providers(request.clinic, kind)
         if form.cleaned_data["provider"]:
             providers = providers.filter(pk=form.cleaned_data["provider"])
+        window = dt.timedelta(days=request.clinic.portal_settings.booking_window_days)
         days = slots_for_any(
             providers=list(providers),
             appointment_type=kind,
             start_date=form.cleaned_data["date"],
             days=SEARCH_DAYS,
+            until=timezone.now() + window,
         )
     context = {"form": form, "days": days, "has_types": bookable_types(request.clinic).exists()}
     return render(request, "appointments/book.html", context)
@@ -121,9 +152,6 @@ def book_confirm(request):
                 booked_by=request.user,
                 request=request,
             )
-        except services.SlotTaken:
-            messages.error(request, _("That time was just taken, pick another."))
-            return redirect(back)
         except services.NotAllowed as refusal:
             messages.error(request, REFUSALS[str(refusal)])
             return redirect(back)
@@ -148,6 +176,18 @@ def cancel(request, pk):
         messages.success(request, _("Your appointment is cancelled."))
         return redirect("portal:appointments")
     return render(request, "appointments/cancel.html", {"appointment": appointment})
+
+
+@patient_required(scope="appointments")
+def calendar_file(request, pk):
+    """An upcoming visit's calendar file, the same one its emails carry, as a download."""
+    appointment = get_appointment_for_patient(request, pk)
+    if appointment.status != appointment.Status.BOOKED or appointment.end <= timezone.now():
+        raise Http404
+    response = HttpResponse(appointment_calendar(appointment), content_type=MIMETYPE)
+    response["Content-Disposition"] = f'attachment; filename="{FILENAME}"'
+    response["X-Content-Type-Options"] = "nosniff"
+    return no_store(response)
 
 
 def _slot_start(text):

@@ -24,7 +24,14 @@ class PortalSettingsAdmin(ClinicScopedAdmin):
         (None, {"fields": ["portal_enabled", "self_registration_allowed", "mfa_required"]}),
         (
             _("Notifications"),
-            {"fields": ["email_enabled", "sms_enabled", "otp_validity_minutes"]},
+            {
+                "fields": [
+                    "email_enabled",
+                    "sms_enabled",
+                    "sms_notices_per_patient_per_day",
+                    "otp_validity_minutes",
+                ]
+            },
         ),
         (
             _("Invitations and representatives"),
@@ -53,6 +60,8 @@ class PortalSettingsAdmin(ClinicScopedAdmin):
                     "booking_allowed",
                     "cancelling_allowed",
                     "cancel_cutoff_hours",
+                    "booking_window_days",
+                    "max_upcoming_appointments",
                     "pending_patients_may_book",
                 ]
             },

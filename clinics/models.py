@@ -44,6 +44,12 @@ class Clinic(models.Model):
         help_text=_("Two-letter country code, used to read local phone numbers."),
     )
     phone = models.CharField(_("clinic phone"), max_length=40, blank=True)
+    address = models.CharField(
+        _("address"),
+        max_length=300,
+        blank=True,
+        help_text=_("Where patients come for their appointments, on one line."),
+    )
     notification_email = models.EmailField(
         _("notification email"), blank=True, help_text=_("Where staff are told of new activity.")
     )
@@ -124,6 +130,15 @@ class PortalSettings(ClinicOwned):
     self_registration_allowed = models.BooleanField(_("self-registration allowed"), default=True)
     email_enabled = models.BooleanField(_("email enabled"), default=True)
     sms_enabled = models.BooleanField(_("text messages (SMS) enabled"), default=True)
+    sms_notices_per_patient_per_day = models.PositiveSmallIntegerField(
+        _("appointment text messages per patient per day"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text=_(
+            "Beyond this, no more text messages about one patient's appointments go out "
+            "that day (emails still do); those not sent are listed under Notifications."
+        ),
+    )
     otp_validity_minutes = models.PositiveSmallIntegerField(
         _("one time passcode validity (minutes)"),
         default=10,
@@ -145,6 +160,18 @@ class PortalSettings(ClinicOwned):
         _("age at which a parent's full access ends"),
         default=16,
         validators=[MinValueValidator(10), MaxValueValidator(21)],
+    )
+    booking_window_days = models.PositiveSmallIntegerField(
+        _("booking window (days ahead)"),
+        default=180,
+        validators=[MinValueValidator(1), MaxValueValidator(2 * 365)],
+        help_text=_("How far ahead appointments may be booked."),
+    )
+    max_upcoming_appointments = models.PositiveSmallIntegerField(
+        _("upcoming appointments per patient"),
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+        help_text=_("The most upcoming appointments one patient may hold."),
     )
     pending_patients_may_book = models.BooleanField(
         _("patients pending verification may book"), default=False

@@ -29,6 +29,7 @@ LABELS = {
     "change_request.partly": _("Change request partly accepted by the clinic"),
     "change_request.declined": _("Change request declined by the clinic"),
     "appointment.booked": _("Appointment booked"),
+    "appointment.booked_over_rule": _("Appointment booked by the clinic outside its usual rules"),
     "appointment.cancelled": _("Appointment cancelled"),
     "appointment.completed": _("Appointment marked completed"),
     "appointment.no_show": _("Appointment marked as missed"),

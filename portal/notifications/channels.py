@@ -1,6 +1,9 @@
 """Delivery through the configured backends, with provider errors sorted by retry safety."""
 
 import smtplib
+from email import encoders
+from email.mime.base import MIMEBase
+from email.mime.text import MIMEText
 from email.utils import make_msgid
 
 from django.conf import settings
@@ -26,6 +29,8 @@ def send_email(notification, rendered) -> str:
     )
     if rendered.html:
         message.attach_alternative(rendered.html, "text/html")
+    for attachment in rendered.attachments:
+        message.attach(_mime_part(attachment))
     try:
         message.send()
     except (smtplib.SMTPRecipientsRefused, smtplib.SMTPSenderRefused) as exc:
@@ -37,6 +42,22 @@ def send_email(notification, rendered) -> str:
     except (TimeoutError, smtplib.SMTPException, OSError) as exc:
         raise RetryableSendError(f"smtp: {type(exc).__name__}") from None
     return message_id
+
+
+def _mime_part(attachment):
+    """One attachment as a MIME part, with its Content-Type parameters (a calendar
+    invitation needs ``method=REQUEST`` there, which ``EmailMessage.attach`` cannot set)."""
+    maintype, subtype = attachment.mimetype.split("/", 1)
+    if maintype == "text":
+        part = MIMEText(attachment.content.decode("utf-8"), subtype, "utf-8")
+    else:
+        part = MIMEBase(maintype, subtype)
+        part.set_payload(attachment.content)
+        encoders.encode_base64(part)
+    for key, value in attachment.params:
+        part.set_param(key, value)
+    part.add_header("Content-Disposition", "attachment", filename=attachment.filename)
+    return part
 
 
 def send_sms(notification, rendered) -> str:

@@ -27,12 +27,17 @@ class Notification(ClinicOwned):
         # sending): never resent automatically, shown to staff.
         UNKNOWN = "unknown", _("Unknown")
         CANCELLED = "cancelled", _("Cancelled")
+        # Recorded but never sent: the daily limit of its kind was reached (last_error
+        # says which); staff see it in the list with the others.
+        OVER_LIMIT = "over_limit", _("Not sent: daily limit")
 
     channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
     recipient = models.CharField(_("recipient"), max_length=254)
     template = models.CharField(_("template"), max_length=64)
     context = models.JSONField(_("context ids"), default=dict, blank=True)
     language = models.CharField(_("language"), max_length=8, default="en")
+    # What a daily limit counts by (e.g. "patient:42"): an opaque id, never a name.
+    limit_key = models.CharField(_("limit key"), max_length=64, blank=True, default="")
     status = models.CharField(
         _("status"), max_length=12, choices=Status.choices, default=Status.PENDING
     )
@@ -63,6 +68,11 @@ class Notification(ClinicOwned):
             ),
             models.Index(fields=["provider_message_id"], name="notification_provider_idx"),
             models.Index(fields=["clinic", "-created_at"], name="notification_clinic_idx"),
+            models.Index(
+                fields=["clinic", "limit_key", "channel", "created_at"],
+                condition=~models.Q(limit_key=""),
+                name="notification_limit_idx",
+            ),
         ]
 
     def __str__(self):

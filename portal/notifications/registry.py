@@ -6,8 +6,21 @@ so no code or token is ever stored on the row or passed to a task).
 """
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 _builders: dict[str, Callable] = {}
+_attachment_builders: dict[str, Callable] = {}
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A file sent with an email, built at send time (never stored on the row).
+    ``params`` are extra Content-Type parameters, e.g. (("method", "REQUEST"),)."""
+
+    filename: str
+    content: bytes
+    mimetype: str
+    params: tuple[tuple[str, str], ...] = ()
 
 
 class Obsolete(Exception):  # noqa: N818 - reads as "this notification is obsolete"
@@ -21,6 +34,22 @@ def register(template: str):
         return builder
 
     return decorator
+
+
+def register_attachments(template: str):
+    """Register a function that returns the files an email of ``template`` carries; it
+    is called at send time, in the recipient's language, with the notification."""
+
+    def decorator(builder):
+        _attachment_builders[template] = builder
+        return builder
+
+    return decorator
+
+
+def build_attachments(notification) -> list[Attachment]:
+    builder = _attachment_builders.get(notification.template)
+    return list(builder(notification)) if builder else []
 
 
 def is_registered(template: str) -> bool:

@@ -1,10 +1,10 @@
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.template.context import make_context
 from django.template.loader import get_template, render_to_string
 from django.utils import translation
 
-from portal.notifications.registry import build_context
+from portal.notifications.registry import Attachment, build_attachments, build_context
 
 
 @dataclass
@@ -12,6 +12,7 @@ class Rendered:
     subject: str
     text: str
     html: str | None
+    attachments: list[Attachment] = field(default_factory=list)
 
 
 def _render_plain(name: str, context: dict) -> str:
@@ -20,7 +21,8 @@ def _render_plain(name: str, context: dict) -> str:
 
 
 def render_notification(notification) -> Rendered:
-    """Email: emails/<name>.subject.txt, .txt, .html; SMS: sms/<name>.txt."""
+    """Email: emails/<name>.subject.txt, .txt, .html and the files its template
+    registered (``register_attachments``); SMS: sms/<name>.txt."""
     name = notification.template
     with translation.override(notification.language):
         # Builders format dates and times: in the recipient's language, like the text.
@@ -34,4 +36,5 @@ def render_notification(notification) -> Rendered:
             subject=" ".join(subject.split()),
             text=_render_plain(f"emails/{name}.txt", context),
             html=render_to_string(f"emails/{name}.html", context),
+            attachments=build_attachments(notification),
         )

@@ -1,7 +1,9 @@
 """The outbox: ``notify`` records a notification in the caller's transaction and hands
 it to the broker after commit; delivery reports from the provider update it."""
 
+import datetime as dt
 import logging
+from dataclasses import dataclass
 from functools import partial
 
 from django.db import transaction
@@ -16,19 +18,41 @@ logger = logging.getLogger(__name__)
 Status = Notification.Status
 
 
+@dataclass(frozen=True)
+class DailyLimit:
+    """At most ``per_day`` notifications on one channel sharing ``key`` per calendar day
+    of the clinic (e.g. a patient's text messages about appointments). ``key`` is an
+    opaque id ("patient:42"), never a name or a number."""
+
+    key: str
+    per_day: int
+
+
 def notify(
-    *, clinic, channel: str, recipient: str, template: str, context=None, language="en"
+    *,
+    clinic,
+    channel: str,
+    recipient: str,
+    template: str,
+    context=None,
+    language="en",
+    daily_limit: DailyLimit | None = None,
 ) -> Notification:
     """Record a notification in the caller's transaction; it is sent after commit.
 
     If the transaction rolls back, nothing is recorded and nothing is sent. If the
     broker is unreachable at commit, the row stays pending and the relay sends it.
     ``context`` must hold ids only; the template's builder fetches the rest at send time.
+
+    With ``daily_limit``, one over the day's limit is still recorded, as "not sent:
+    daily limit" with the reason, and never queued. The count is of rows committed
+    before this one: two transactions that record at the same instant may each pass.
     """
     if not is_registered(template):
         raise ValueError(f"unknown notification template {template!r}")
     if channel not in Notification.Channel.values:
         raise ValueError(f"unknown channel {channel!r}")
+    over = daily_limit is not None and _reached(clinic, channel, daily_limit)
     notification = Notification.objects.create(
         clinic=clinic,
         channel=channel,
@@ -36,9 +60,27 @@ def notify(
         template=template,
         context=context or {},
         language=language,
+        limit_key=daily_limit.key if daily_limit else "",
+        status=Status.OVER_LIMIT if over else Status.PENDING,
+        last_error=(
+            f"not sent: the daily limit of {daily_limit.per_day} was reached" if over else ""
+        ),
     )
-    transaction.on_commit(partial(enqueue, notification.pk, clinic.pk))
+    if not over:
+        transaction.on_commit(partial(enqueue, notification.pk, clinic.pk))
     return notification
+
+
+def _reached(clinic, channel: str, limit: DailyLimit) -> bool:
+    today = timezone.localtime(timezone.now(), clinic.tz).date()
+    day_start = dt.datetime.combine(today, dt.time.min).replace(tzinfo=clinic.tz)
+    recorded = (
+        Notification.objects.for_clinic(clinic)
+        .filter(channel=channel, limit_key=limit.key, created_at__gte=day_start)
+        .exclude(status=Status.OVER_LIMIT)
+        .count()
+    )
+    return recorded >= limit.per_day
 
 
 class NotResendable(Exception):

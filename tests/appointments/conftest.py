@@ -32,6 +32,17 @@ def provider(clinic, visit_type):
 
 
 @pytest.fixture
+def colleague(clinic, visit_type):
+    """Dr Bell works the same hours as Dr Osei and offers the same visits."""
+    return ProviderFactory(
+        clinic=clinic,
+        name="Dr Bell",
+        appointment_types=[visit_type],
+        weekly_hours=(dt.time(9), dt.time(12)),
+    )
+
+
+@pytest.fixture
 def grant(clinic):
     """Ada, a patient with a portal account."""
     return PatientAccessFactory(

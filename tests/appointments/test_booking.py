@@ -39,10 +39,11 @@ def test_it_books_a_free_slot_and_confirms_without_health_details(
     assert appointment.booked_by == grant.user
     [email] = mail.outbox
     assert email.to == ["ada@example.com"]
-    assert "9:15" in email.body
-    for part in (email.subject, email.body, email.alternatives[0][0]):
+    assert "9:15 a.m." in email.body
+    assert "Dr Osei" in email.body
+    calendar = email.message().as_string()
+    for part in (email.subject, email.body, email.alternatives[0][0], calendar):
         assert "sore throat" not in part
-        assert "Osei" not in part
     assert AuditEvent.objects.filter(action="appointment.booked", acting_for=grant.patient).exists()
 
 
@@ -93,27 +94,39 @@ def test_pending_patients_book_only_when_the_clinic_allows(
     assert _book(grant, provider, visit_type, local(TUESDAY, 9)).pk
 
 
-def test_staff_may_book_outside_online_slots_but_never_overlapping(
+def test_staff_book_outside_hours_or_over_a_visit_only_by_naming_the_rule(
     grant, provider, visit_type, front_desk, frozen
 ):
-    evening = services.appointment_book(
-        patient=grant.patient,
-        provider=provider,
-        appointment_type=visit_type,
-        start=local(TUESDAY, 18),
-        booked_by=front_desk,
-        by_staff=True,
-    )
-    assert evening.pk
-    with pytest.raises(services.SlotTaken):
-        services.appointment_book(
-            patient=grant.patient,
+    def staff_book(start, **kwargs):
+        return services.appointment_book(
+            patient=kwargs.pop("patient", grant.patient),
             provider=provider,
             appointment_type=visit_type,
-            start=local(TUESDAY, 18, 10),
+            start=start,
             booked_by=front_desk,
             by_staff=True,
+            **kwargs,
         )
+
+    with pytest.raises(services.NotAllowed, match="not_offered"):
+        staff_book(local(TUESDAY, 18))
+    evening = staff_book(local(TUESDAY, 18), override={services.NOT_OFFERED})
+    assert not evening.conflict_override
+    other = PatientFactory(clinic=grant.clinic)
+    with pytest.raises(services.SlotTaken):
+        staff_book(local(TUESDAY, 18), patient=other, override={services.NOT_OFFERED})
+    double = staff_book(
+        local(TUESDAY, 18), patient=other, override={services.NOT_OFFERED, services.SLOT_TAKEN}
+    )
+    assert double.conflict_override
+    audited = AuditEvent.objects.filter(action="appointment.booked_over_rule")
+    assert [(e.object_id, e.details) for e in audited.order_by("pk")] == [
+        (str(evening.pk), {"rules": ["not_offered"]}),
+        (str(double.pk), {"rules": ["not_offered", "slot_taken"]}),
+    ]
+    # Nobody but staff books over a rule.
+    with pytest.raises(ValueError):
+        _book(grant, provider, visit_type, local(TUESDAY, 9), override={services.NOT_OFFERED})
 
 
 def test_cancelling_follows_the_clinics_rules(grant, provider, visit_type, booking_rules, frozen):

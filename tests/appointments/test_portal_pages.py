@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from appointments.models import Appointment
-from tests.appointments.schedule import NOW, local
+from tests.appointments.schedule import NOW, confirmed_booking, local
 from tests.clients import portal_client, staff_client
 from tests.factories import AppointmentFactory, PatientAccessFactory, PatientFactory, UserFactory
 
@@ -30,17 +30,6 @@ def _visits(grant, provider, visit_type, count, first_day=dt.date(2025, 1, 6)):
             )
         )
     Appointment.objects.bulk_create(rows)
-
-
-def _confirmed_booking(provider, visit_type, start):
-    """What the confirm page posts for a visit at ``start``."""
-    return {
-        "appointment_type": visit_type.pk,
-        "provider": provider.pk,
-        "start": start.isoformat(),
-        "reason": "x",
-        "confirm": "1",
-    }
 
 
 def _query_count(client, url):
@@ -141,7 +130,7 @@ def test_booking_and_cancelling_are_refused_when_the_clinic_disallows_them(
     assert "does not take bookings in the portal" in refused
     forged = client.post(
         "/portal/appointments/book/confirm/",
-        _confirmed_booking(provider, visit_type, local(TUESDAY, 9)),
+        confirmed_booking(provider, visit_type, local(TUESDAY, 9)),
         follow=True,
     )
     assert "does not take bookings" in forged.content.decode()
@@ -177,7 +166,7 @@ def test_a_representative_without_the_appointments_scope_cannot_book_or_see(
         assert "Not part of your access" in response.content.decode()
     forged = client.post(
         "/portal/appointments/book/confirm/",
-        _confirmed_booking(provider, visit_type, local(TUESDAY, 9)),
+        confirmed_booking(provider, visit_type, local(TUESDAY, 9)),
     )
     assert forged.status_code == 403
     assert not Appointment.objects.exists()
@@ -191,7 +180,7 @@ def test_a_representative_with_the_scope_books_for_the_patient(
     client = portal_client(parent, grant.patient)
     response = client.post(
         "/portal/appointments/book/confirm/",
-        _confirmed_booking(provider, visit_type, local(TUESDAY, 9)),
+        confirmed_booking(provider, visit_type, local(TUESDAY, 9)),
     )
     assert response.status_code == 302
     appointment = Appointment.objects.get()
@@ -219,3 +208,19 @@ def test_staff_cancel_and_mark_outcomes_from_the_admin(visit_at, front_desk):
         )
     statuses = [Appointment.objects.get(pk=r.pk).status for r in rows]
     assert statuses == ["cancelled", "completed", "no_show"]
+
+
+def test_a_cancelled_visit_is_listed_under_cancelled_never_under_past(
+    grant, provider, visit_type, visit_at, booking_rules, frozen
+):
+    visit_at(local(TUESDAY, 9))
+    visit_at(local(TUESDAY, 10), status=Appointment.Status.CANCELLED)  # a future one
+    visit_at(local(NOW.date() - dt.timedelta(days=7), 9), status=Appointment.Status.CANCELLED)
+    visit_at(local(NOW.date() - dt.timedelta(days=7), 11), status=Appointment.Status.COMPLETED)
+    content = portal_client(grant.user, grant.patient).get("/portal/appointments/").content.decode()
+    upcoming, rest = content.split("<h2>Past</h2>")
+    past, cancelled = rest.split('<h2 id="cancelled">Cancelled</h2>')
+    assert upcoming.count('class="card"') == 1 and "10 a.m." not in upcoming
+    assert past.count('class="card"') == 1 and "Completed" in past and "Cancelled" not in past
+    assert cancelled.count('class="card"') == 2
+    assert cancelled.index("Tuesday 24 November") < cancelled.index("Monday 16 November")

@@ -26,6 +26,7 @@ from patients.locks import subject_for_user
 from tests.e2e.browser import DESKTOP, PHONE, portal_session_in
 from tests.factories import (
     TEST_PASSWORD,
+    AppointmentFactory,
     AppointmentTypeFactory,
     ClinicFactory,
     PatientAccessFactory,
@@ -395,15 +396,23 @@ def test_a_patients_pages_pass_axe(axe_page, audit, clinic_url, frozen):
     grant.user.first_name = "Olivia"
     grant.user.save(update_fields=["first_name"])
     staff = StaffFactory(clinic=clinic, first_name="Carla", last_name="Nurse")
-    for days, hour in ((-20, 10), (3, 11)):
-        appointment_services.appointment_book(
-            patient=olivia,
-            provider=doctor,
-            appointment_type=visit,
-            start=_at(days, hour, clinic),
-            booked_by=staff,
-            by_staff=True,
-        )
+    # A visit she had three weeks ago (written as the clinic's system would have it; no
+    # one books a time that has passed), and one she is booked for in three days.
+    AppointmentFactory(
+        patient=olivia,
+        provider=doctor,
+        appointment_type=visit,
+        start=_at(-20, 10, clinic),
+        status="completed",
+    )
+    appointment_services.appointment_book(
+        patient=olivia,
+        provider=doctor,
+        appointment_type=visit,
+        start=_at(3, 11, clinic),
+        booked_by=staff,
+        by_staff=True,
+    )
     thread = thread_start(
         clinic=clinic,
         patient=olivia,

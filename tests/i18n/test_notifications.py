@@ -14,7 +14,7 @@ import pytest
 from django.core import mail
 from django.utils import translation
 
-from portal.notifications import registry, sms
+from portal.notifications import sms
 from portal.notifications.rendering import render_notification
 from tests.clients import committed, host_client
 from tests.factories import (
@@ -26,7 +26,7 @@ from tests.factories import (
 from tests.i18n.catalog import read_po
 from tests.i18n.french import ROSE_ID, ROSE_MOBILE, choose
 from tests.patients.flows import begin, last_code, sign_in
-from tests.portal.outbox import RENDERABLE, SAMPLE_CONTEXT
+from tests.portal.outbox import RENDERABLE, use_sample_context
 
 pytestmark = pytest.mark.django_db
 
@@ -58,8 +58,7 @@ ENGLISH = _english_sentences()
 
 
 def _render(clinic, template, channel, language, monkeypatch):
-    if template != "staff_test":
-        monkeypatch.setitem(registry._builders, template, lambda notification: SAMPLE_CONTEXT)
+    use_sample_context(monkeypatch, template)
     row = NotificationFactory.build(
         clinic=clinic,
         channel=channel,
@@ -149,10 +148,15 @@ def test_a_reset_link_goes_in_the_language_of_the_pages(rose):
 def test_an_appointment_notice_has_its_date_in_french(rose_chart, roses_doctor, visit_type, fiona):
     import datetime as dt
 
+    import time_machine
+
     from appointments import services
 
     start = dt.datetime(2030, 3, 5, 14, 0, tzinfo=dt.UTC)
-    with translation.override("en"):  # a request or worker in another language
+    with (
+        time_machine.travel(start - dt.timedelta(days=7), tick=False),  # inside the window
+        translation.override("en"),  # a request or worker in another language
+    ):
         committed(
             services.appointment_book,
             patient=rose_chart,
@@ -165,8 +169,8 @@ def test_an_appointment_notice_has_its_date_in_french(rose_chart, roses_doctor, 
     message = mail.outbox[-1]
     assert message.to == [rose_chart.email]
     assert message.subject == "Rendez-vous confirmé chez Demo Family Clinic"
-    assert "est réservé pour le 5 mars 2030" in message.body
-    assert "09:00" in message.body
+    assert "Votre rendez-vous chez Demo Family Clinic est réservé." in message.body
+    assert "Quand : 5 mars 2030 09:00" in message.body
     assert "March" not in message.body and "a.m." not in message.body
 
 

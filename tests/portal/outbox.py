@@ -44,7 +44,21 @@ SAMPLE_CONTEXT = {
     "link": "http://demo.localhost:8000/portal/reset/MQ/set-password/",
     "first_name": "Alice",
     "patient_name": "Alice Example",
+    "when": "Nov. 24, 2026, 09:15",
+    "when_local": "Nov. 24, 2026, 9:15 a.m.",
+    "provider_name": "Dr Osei",
+    "type_name": "Regular visit",
+    "clinic_address": "100 Bank Street, Ottawa",
 }
+
+
+def use_sample_context(monkeypatch, template):
+    """Render ``template`` from SAMPLE_CONTEXT, with no attachments (those need real rows
+    and are tested with their features)."""
+    if template != "staff_test":
+        monkeypatch.setitem(registry._builders, template, lambda notification: SAMPLE_CONTEXT)
+    monkeypatch.setattr(registry, "_attachment_builders", {})
+
 
 # Every (template, channel) pair that has its files; some notices exist in one channel only.
 RENDERABLE = [

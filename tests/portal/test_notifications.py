@@ -32,10 +32,10 @@ from tests.factories import NotificationFactory
 from tests.portal.outbox import (
     REGISTERED,
     RENDERABLE,
-    SAMPLE_CONTEXT,
     send_now,
     template_exists,
     template_names,
+    use_sample_context,
 )
 
 pytestmark = pytest.mark.django_db
@@ -398,8 +398,7 @@ def test_it_has_template_files_for_every_registered_template(template):
 def test_it_renders_every_registered_template_without_leaking_template_syntax(
     clinic, monkeypatch, template, channel
 ):
-    if template != "staff_test":
-        monkeypatch.setitem(registry._builders, template, lambda notification: SAMPLE_CONTEXT)
+    use_sample_context(monkeypatch, template)
     row = NotificationFactory(
         clinic=clinic,
         channel=channel,
@@ -577,3 +576,38 @@ def test_the_relay_marks_a_row_stuck_in_sending_as_unknown_and_never_resends(cli
     assert row.status == Notification.Status.UNKNOWN
     assert mail.outbox == []
     assert send_now(row).status == "skipped"
+
+
+# --- Attachments ----------------------------------------------------------------------------
+
+
+def test_an_email_carries_the_files_its_template_registers_built_at_send_time(clinic, monkeypatch):
+    built = []
+
+    def files(notification):
+        built.append(notification.pk)
+        return [
+            registry.Attachment("note.txt", "café".encode(), "text/plain", (("format", "flowed"),)),
+            registry.Attachment("scan.pdf", b"%PDF-1.4 \x00\x01", "application/pdf"),
+        ]
+
+    monkeypatch.setitem(registry._attachment_builders, "staff_test", files)
+    row = NotificationFactory(clinic=clinic, channel="email", template="staff_test")
+    assert built == []  # nothing is built, or stored, when the row is written
+    assert send_now(row).status == Notification.Status.SENT
+    assert built == [row.pk]
+    parts = {p.get_filename(): p for p in mail.outbox[0].message().walk() if p.get_filename()}
+    assert parts["note.txt"].get_content_type() == "text/plain"
+    assert parts["note.txt"].get_param("format") == "flowed"
+    assert parts["note.txt"].get_payload(decode=True).decode() == "café"
+    assert parts["scan.pdf"].get_payload(decode=True) == b"%PDF-1.4 \x00\x01"
+    assert mail.outbox[0].alternatives  # the HTML part is still there
+
+
+def test_a_text_message_never_builds_attachments(clinic, monkeypatch, sms_outbox):
+    monkeypatch.setitem(registry._attachment_builders, "staff_test", lambda n: 1 / 0)
+    row = NotificationFactory(clinic=clinic, channel="sms", recipient="+16135550123")
+    row.template = "staff_test"
+    row.save()
+    assert send_now(row).status == Notification.Status.SENT
+    assert len(sms_outbox) == 1

@@ -38,7 +38,7 @@ from django.db.models import Q
 from django.urls import Resolver404, resolve
 from django.utils import timezone, translation
 
-from appointments.services import appointment_book
+from appointments.services import NOT_OFFERED, appointment_book
 from messaging import services as messaging_services
 from patients import demographics
 from patients.activity import LABELS
@@ -94,6 +94,7 @@ ROUTE_CLASSES = {
     "appointments.views.book": APPOINTMENTS,
     "appointments.views.book_confirm": APPOINTMENTS,
     "appointments.views.cancel": APPOINTMENTS,
+    "appointments.views.calendar_file": APPOINTMENTS,
     "messaging.views.inbox": MESSAGES,
     "messaging.views.thread_new": MESSAGES,
     "messaging.views.thread_detail": MESSAGES,
@@ -257,6 +258,7 @@ def chart(clinic) -> Chart:
         reason=APPOINTMENT_REASON,
         booked_by=booker,
         by_staff=True,
+        override={NOT_OFFERED},  # the provider keeps no hours here
     )
     # Messages: an unread letter from staff with an attachment ("message.*" events).
     thread = messaging_services.thread_start(

@@ -24,6 +24,7 @@ CLINICS = [
         "slug": "demo",
         "name": "Demo Family Clinic",
         "phone": "+1 613 555 0100",
+        "address": "100 Bank Street, Ottawa ON K1P 5N2",
         "accent_colour": "#1d6fa5",
         "providers": [
             ("Dr. Amara Osei", "Family physician"),
@@ -101,6 +102,7 @@ class Command(BaseCommand):
             defaults={
                 "name": spec["name"],
                 "phone": spec["phone"],
+                "address": spec.get("address", ""),
                 "accent_colour": spec["accent_colour"],
                 "notification_email": f"frontdesk@{spec['slug']}.example.com",
             },
