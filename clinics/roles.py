@@ -55,6 +55,8 @@ ROLE_PERMISSIONS = {
         "clinics.change_identifiertype",
         "clinics.delete_identifiertype",
         "audit.view_auditevent",
+        "staff.view_staffmember",
+        "staff.change_staffmember",
         "patients.revoke_portal_access",
         "patients.add_patientcategory",
         "patients.change_patientcategory",

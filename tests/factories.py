@@ -137,6 +137,14 @@ class TOTPDeviceFactory(factory.django.DjangoModelFactory):
     confirmed = True
 
 
+def current_totp_code(device) -> str:
+    """The code ``device``'s authenticator app shows now."""
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():06d}"
+
+
 class AdminLogEntryFactory(factory.django.DjangoModelFactory):
     """A line of the admin's history: ``user`` changed ``obj``."""
 

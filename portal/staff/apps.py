@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class StaffConfig(AppConfig):
+    name = "portal.staff"
+    label = "staff"
+    verbose_name = _("Staff")
+
+    def ready(self):
+        from axes.signals import user_locked_out
+
+        from portal.staff import services
+
+        user_locked_out.connect(services.signin_lockout_record, dispatch_uid="staff.lockout")
