@@ -57,7 +57,7 @@ class PortalSettingsAdmin(ClinicScopedAdmin):
                 ]
             },
         ),
-        (_("Sessions"), {"fields": ["idle_timeout_minutes"]}),
+        (_("Sessions"), {"fields": ["idle_timeout_minutes", "staff_idle_timeout_minutes"]}),
         (_("Terms"), {"fields": ["terms"]}),
     ]
 

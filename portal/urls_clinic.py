@@ -12,5 +12,7 @@ urlpatterns = [
     path("hooks/", include("portal.notifications.urls", namespace="hooks")),
     # The language switch on every page posts to Django's set_language view.
     path("i18n/", include("django.conf.urls.i18n")),
+    # The staff member's own sign-in settings, beside the admin (portal.staff).
+    path("admin/account/", include("portal.staff.urls")),
     path("admin/", clinic_admin_site.urls),
 ]

@@ -9,5 +9,7 @@ urlpatterns = [
     path("", site_views.platform_landing, name="platform-landing"),
     path("healthz", site_views.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # The staff member's own sign-in settings, beside the admin (portal.staff).
+    path("admin/account/", include("portal.staff.urls")),
     path("admin/", platform_admin_site.urls),
 ]

@@ -78,6 +78,7 @@ MIDDLEWARE = [
     "clinics.middleware.ClinicUserMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.staff.middleware.StaffSessionMiddleware",
     "patients.middleware.PortalSessionMiddleware",
 ]
 
@@ -237,6 +238,10 @@ PORTAL_OTP_SENDS_PER_IP = env("PORTAL_OTP_SENDS_PER_IP", default="20/h")
 PORTAL_OTP_SENDS_PER_CLINIC = env("PORTAL_OTP_SENDS_PER_CLINIC", default="1000/h")
 PORTAL_OTP_RESEND_AFTER_SECONDS = env.int("PORTAL_OTP_RESEND_AFTER_SECONDS", default=60)
 PORTAL_SESSION_ABSOLUTE_HOURS = env.int("PORTAL_SESSION_ABSOLUTE_HOURS", default=12)
+# Staff sessions in the admin (portal.staff.middleware): each clinic sets its idle timeout
+# in its portal settings; operators' idle timeout and everyone's absolute limit are here.
+PORTAL_STAFF_SESSION_ABSOLUTE_HOURS = env.int("PORTAL_STAFF_SESSION_ABSOLUTE_HOURS", default=12)
+PORTAL_OPERATOR_IDLE_MINUTES = env.int("PORTAL_OPERATOR_IDLE_MINUTES", default=15)
 RATELIMIT_USE_CACHE = "default"
 
 # Staff and operator sign-in to the admin (django-axes, clinics.staff_signin): failures

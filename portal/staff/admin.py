@@ -21,7 +21,7 @@ from portal.staff.selectors import with_security_state
 class StaffSecurityActions:
     """The actions both admins offer; ``services`` decides, row by row, who may act."""
 
-    actions = ["unlock_sign_in"]
+    actions = ["unlock_sign_in", "end_sessions"]
 
     def _apply(self, request, queryset, service, done_message):
         done = refused = 0
@@ -55,6 +55,22 @@ class StaffSecurityActions:
                 ngettext(
                     "Sign-in unlocked for %(count)d account.",
                     "Sign-in unlocked for %(count)d accounts.",
+                    n,
+                )
+                % {"count": n}
+            ),
+        )
+
+    @admin.action(description=_("Sign out everywhere"), permissions=["manage"])
+    def end_sessions(self, request, queryset):
+        self._apply(
+            request,
+            queryset,
+            services.staff_end_sessions,
+            lambda n: (
+                ngettext(
+                    "%(count)d account was signed out everywhere.",
+                    "%(count)d accounts were signed out everywhere.",
                     n,
                 )
                 % {"count": n}

@@ -1,6 +1,7 @@
 """What clinic admins and operators do to staff accounts' security, and the audit of
 staff sign-in events. Admin actions and views call these; each checks who may act."""
 
+from django.contrib.auth import logout
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
@@ -47,6 +48,29 @@ def staff_signin_unlock(*, actor: User, member: User, request=None) -> None:
         request=request,
         obj=member,
     )
+
+
+@transaction.atomic
+def staff_end_sessions(*, actor: User, member: User, request=None) -> None:
+    """Sign ``member`` out on every device (a colleague's phone left signed in). Audited."""
+    _require_manager(actor, member)
+    member.end_all_sessions()
+    audit_record(
+        action="staff.sessions_ended",
+        clinic=member.clinic,
+        actor=actor,
+        request=request,
+        obj=member,
+    )
+
+
+def staff_sign_out_everywhere(*, request) -> None:
+    """The signed-in staff member signs out on every device, this one included. Audited."""
+    user = request.user
+    with transaction.atomic():
+        user.end_all_sessions()
+        audit_record(action="signout.all_devices", request=request, actor=user, obj=user)
+    logout(request)
 
 
 def signin_lockout_record(sender, request, username, ip_address, **kwargs) -> None:
