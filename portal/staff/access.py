@@ -3,6 +3,7 @@
 from functools import wraps
 
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils.http import urlencode
 
 from clinics.admin_site import clinic_admin_site, platform_admin_site
@@ -33,3 +34,19 @@ def admin_context(request, title: str) -> dict:
     site = admin_site_for(request)
     request.current_app = site.name
     return {**site.each_context(request), "title": title}
+
+
+def forced_page(request) -> str | None:
+    """Where a signed-in staff member must go before anything else, if anywhere: the
+    password change while "must change password" is set (sign-out and the language
+    switch stay open)."""
+    user = request.user
+    if not user.must_change_password:
+        return None
+    target = reverse("staff:password", urlconf=getattr(request, "urlconf", None))
+    open_paths = {
+        target,
+        admin_url(request, "logout"),
+        reverse("set_language", urlconf=getattr(request, "urlconf", None)),
+    }
+    return None if request.path in open_paths else target

@@ -1,5 +1,6 @@
 """Staff sessions in the admin: an idle timeout (the clinic's portal settings; operators'
-from the server settings) and an absolute limit, counted from the sign-in."""
+from the server settings) and an absolute limit, counted from the sign-in; and the page a
+session must see before any other (``access.forced_page``)."""
 
 from django.conf import settings
 from django.contrib import messages
@@ -8,6 +9,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from portal.staff import sessions
+from portal.staff.access import forced_page
 
 
 class StaffSessionMiddleware:
@@ -22,6 +24,9 @@ class StaffSessionMiddleware:
                 ended = sessions.staff_session_ended(request)
                 if ended:
                     return self._signed_out(request, ended)
+                forced = forced_page(request)
+                if forced:
+                    return redirect(forced)
         return self.get_response(request)
 
     def _signed_out(self, request, reason):

@@ -1,7 +1,7 @@
 """What clinic admins and operators do to staff accounts' security, and the audit of
 staff sign-in events. Admin actions and views call these; each checks who may act."""
 
-from django.contrib.auth import logout
+from django.contrib.auth import logout, update_session_auth_hash
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
@@ -71,6 +71,18 @@ def staff_sign_out_everywhere(*, request) -> None:
         user.end_all_sessions()
         audit_record(action="signout.all_devices", request=request, actor=user, obj=user)
     logout(request)
+
+
+@transaction.atomic
+def staff_password_change(*, request, password: str) -> None:
+    """The signed-in staff member's new password (already validated by the form). Clears
+    "must change password"; this session stays signed in, every other one ends. Audited."""
+    user = request.user
+    user.set_password(password)
+    user.must_change_password = False
+    user.save(update_fields=["password", "must_change_password"])
+    update_session_auth_hash(request, user)
+    audit_record(action="password.changed", request=request, actor=user, obj=user)
 
 
 def signin_lockout_record(sender, request, username, ip_address, **kwargs) -> None:
