@@ -8,7 +8,7 @@ wrong, so it never confirms a guessed password. The order inside is fixed:
    ``AUTHENTICATION_BACKENDS``): a locked account or source is refused before the
    password is looked at;
 2. the password (``clinics.backends.ClinicBackend``);
-3. only then the second factor (``django_otp.match_token``).
+3. only then the second factor (``match_second_factor``).
 
 Every refusal counts as one failure against the account and the source, whichever step
 refused it: counting only wrong passwords would let the lockout itself tell a right
@@ -29,10 +29,13 @@ from django.conf import settings
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
 from django.contrib.auth.signals import user_login_failed
+from django.db import transaction
 from django.db.models import Sum
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
-from django_otp import devices_for_user, match_token
+from django_otp import devices_for_user
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinics.backends import account_by_login
 
@@ -103,6 +106,25 @@ def account_unlock(user) -> int:
     return AxesProxyHandler.reset_attempts(username=account_throttle_key(user))
 
 
+def match_second_factor(user, token: str):
+    """The device of ``user`` that accepts ``token``, or None.
+
+    An authenticator code (six digits; backup codes have eight characters) is tried on
+    the authenticator and anything else on the backup codes, so a wrong code of one kind
+    does not count as a failure against the other (django-otp throttles each device on
+    its failures).
+    """
+    with transaction.atomic():
+        if token.isdigit() and len(token) == 6:
+            devices = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=True)
+        else:
+            devices = StaticDevice.objects.select_for_update().filter(user=user, confirmed=True)
+        for device in devices:
+            if device.verify_is_allowed()[0] and device.verify_token(token):
+                return device
+    return None
+
+
 class _CodeInput(forms.TextInput):
     """A code is never written back into the page (like a password field)."""
 
@@ -157,7 +179,7 @@ class StaffAuthenticationForm(AdminAuthenticationForm):
         if not any(devices_for_user(user, confirmed=True)):
             return True
         token = (self.cleaned_data.get("otp_token") or "").replace(" ", "")
-        device = match_token(user, token) if token else None
+        device = match_second_factor(user, token) if token else None
         if device is None:
             return False
         # django_otp's user_logged_in receiver marks the session verified by this device.

@@ -2,6 +2,7 @@
 
 from functools import wraps
 
+from django.conf import settings
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -9,6 +10,7 @@ from django.utils.http import urlencode
 from clinics.admin_site import clinic_admin_site, platform_admin_site
 from portal.core.http import no_store
 from portal.staff.sessions import admin_url
+from portal.staff.two_factor import has_second_factor
 
 
 def admin_site_for(request):
@@ -29,6 +31,31 @@ def staff_page(view):
     return wrapper
 
 
+def needs_enrolment(request) -> bool:
+    """Signed in with the password alone where the admin requires a second factor, and
+    none set up yet: the session reaches only the set-up (and sign-out)."""
+    user = request.user
+    return (
+        settings.PORTAL_STAFF_OTP_REQUIRED
+        and not user.is_verified()
+        and not has_second_factor(user)
+    )
+
+
+def enrolment_page(view):
+    """A staff member setting up their authenticator: admitted by the admin, or signed in
+    by password with no second factor yet (``needs_enrolment``)."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        user = request.user
+        if user.is_authenticated and user.is_active and user.is_staff and needs_enrolment(request):
+            return no_store(view(request, *args, **kwargs))
+        return staff_page(view)(request, *args, **kwargs)
+
+    return wrapper
+
+
 def admin_context(request, title: str) -> dict:
     """What the admin's templates expect (header, user links) for a page of ours."""
     site = admin_site_for(request)
@@ -38,12 +65,15 @@ def admin_context(request, title: str) -> dict:
 
 def forced_page(request) -> str | None:
     """Where a signed-in staff member must go before anything else, if anywhere: the
-    password change while "must change password" is set (sign-out and the language
-    switch stay open)."""
-    user = request.user
-    if not user.must_change_password:
+    authenticator set-up (``needs_enrolment``), then the password change while "must
+    change password" is set. Sign-out and the language switch stay open."""
+    if needs_enrolment(request):
+        name = "staff:two-factor"
+    elif request.user.must_change_password:
+        name = "staff:password"
+    else:
         return None
-    target = reverse("staff:password", urlconf=getattr(request, "urlconf", None))
+    target = reverse(name, urlconf=getattr(request, "urlconf", None))
     open_paths = {
         target,
         admin_url(request, "logout"),

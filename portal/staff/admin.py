@@ -12,7 +12,7 @@ from clinics.admin_site import clinic_admin_site, platform_admin_site
 from clinics.models import User
 from clinics.roles import ROLE_LABELS
 from clinics.scoped_admin import ClinicScopedAdmin, ReadOnlyAdminMixin
-from portal.staff import services
+from portal.staff import services, two_factor
 from portal.staff.models import StaffMember
 from portal.staff.selectors import signin_locked as is_signin_locked
 from portal.staff.selectors import with_security_state
@@ -21,7 +21,7 @@ from portal.staff.selectors import with_security_state
 class StaffSecurityActions:
     """The actions both admins offer; ``services`` decides, row by row, who may act."""
 
-    actions = ["unlock_sign_in", "end_sessions"]
+    actions = ["unlock_sign_in", "end_sessions", "reset_two_factor"]
 
     def _apply(self, request, queryset, service, done_message):
         done = refused = 0
@@ -71,6 +71,27 @@ class StaffSecurityActions:
                 ngettext(
                     "%(count)d account was signed out everywhere.",
                     "%(count)d accounts were signed out everywhere.",
+                    n,
+                )
+                % {"count": n}
+            ),
+        )
+
+    @admin.action(
+        description=_("Reset two-factor (new authenticator at next sign-in)"),
+        permissions=["manage"],
+    )
+    def reset_two_factor(self, request, queryset):
+        self._apply(
+            request,
+            queryset,
+            two_factor.staff_two_factor_reset,
+            lambda n: (
+                ngettext(
+                    "Two-factor reset for %(count)d account; it sets up a new authenticator at "
+                    "its next sign-in.",
+                    "Two-factor reset for %(count)d accounts; each sets up a new authenticator at "
+                    "its next sign-in.",
                     n,
                 )
                 % {"count": n}

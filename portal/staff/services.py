@@ -31,7 +31,8 @@ def staff_may_manage(*, actor: User, member: User) -> bool:
     )
 
 
-def _require_manager(actor, member):
+def require_manager(actor, member) -> None:
+    """Raise PermissionDenied unless ``staff_may_manage``."""
     if not staff_may_manage(actor=actor, member=member):
         raise PermissionDenied
 
@@ -39,7 +40,7 @@ def _require_manager(actor, member):
 @transaction.atomic
 def staff_signin_unlock(*, actor: User, member: User, request=None) -> None:
     """Lift ``member``'s sign-in lockout (their failed attempts are forgotten). Audited."""
-    _require_manager(actor, member)
+    require_manager(actor, member)
     account_unlock(member)
     audit_record(
         action="staff.signin_unlocked",
@@ -53,7 +54,7 @@ def staff_signin_unlock(*, actor: User, member: User, request=None) -> None:
 @transaction.atomic
 def staff_end_sessions(*, actor: User, member: User, request=None) -> None:
     """Sign ``member`` out on every device (a colleague's phone left signed in). Audited."""
-    _require_manager(actor, member)
+    require_manager(actor, member)
     member.end_all_sessions()
     audit_record(
         action="staff.sessions_ended",

@@ -151,7 +151,7 @@ def test_a_right_password_without_a_code_still_counts_as_a_failure(clinic, enrol
 def test_the_code_is_not_checked_while_locked(clinic, enrolled):
     client = host_client("demo")
     _fail(client, "frontdesk", django_settings.AXES_FAILURE_LIMIT)
-    with mock.patch("clinics.staff_signin.match_token") as match:
+    with mock.patch("clinics.staff_signin.match_second_factor") as match:
         admin_sign_in(client, "frontdesk", TEST_PASSWORD, current_totp_code(enrolled))
     match.assert_not_called()
 
