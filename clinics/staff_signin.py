@@ -52,12 +52,17 @@ def account_throttle_key(user) -> str:
 def throttle_key(request, credentials) -> str:
     """``AXES_USERNAME_CALLABLE``: the key of the account a sign-in attempt names."""
     login = ((credentials or {}).get("username") or "").strip()
-    clinic = getattr(request, "clinic", None)
-    user = account_by_login(clinic, login)
-    if user is not None:
-        return account_throttle_key(user)
-    typed = salted_hmac("clinics.staff_signin.login", login.casefold()).hexdigest()[:24]
-    return f"{_scope(clinic.pk if clinic else None)}:login:{typed}"
+    # axes asks several times per attempt: look the account up once.
+    known = request.__dict__.setdefault("_staff_throttle_keys", {})
+    if login not in known:
+        clinic = getattr(request, "clinic", None)
+        user = account_by_login(clinic, login)
+        if user is not None:
+            known[login] = account_throttle_key(user)
+        else:
+            typed = salted_hmac("clinics.staff_signin.login", login.casefold()).hexdigest()
+            known[login] = f"{_scope(clinic.pk if clinic else None)}:login:{typed[:24]}"
+    return known[login]
 
 
 def user_from_throttle_key(key: str, clinic):
