@@ -16,6 +16,7 @@ from clinics.colours import readable_accent
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
 from portal.core.cache import ReportsUpdates
 from portal.core.fields import CanonicalEmailField
+from portal.core.history import tracked_history
 
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
@@ -171,6 +172,8 @@ class PortalSettings(ClinicOwned):
         help_text=_("Staff are signed out of the admin after this long without activity."),
     )
     terms = models.TextField(_("portal terms"), blank=True)
+
+    history = tracked_history()
 
     class Meta:
         verbose_name = _("portal settings")

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
     "axes",
+    "simple_history",
     "phonenumber_field",
     "django_ratelimit",
     "csp",
@@ -77,6 +78,8 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "clinics.middleware.ClinicUserMiddleware",
+    # Who made a change, for the history of charts (portal.core.history).
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "portal.staff.middleware.StaffSessionMiddleware",

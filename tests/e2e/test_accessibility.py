@@ -614,7 +614,9 @@ def test_the_invitation_pages_pass_axe(axe_page, audit, clinic_url):
     audit.assert_clean()
 
 
-def test_the_staff_sign_in_and_two_factor_pages_pass_axe(axe_page, audit, clinic_url, settings):
+def test_the_staff_sign_in_two_factor_and_history_pages_pass_axe(
+    axe_page, audit, clinic_url, settings
+):
     """The admin's pages are Django's own; these are the ones the portal adds to it."""
     page = axe_page
     settings.PORTAL_STAFF_OTP_REQUIRED = True
@@ -646,4 +648,11 @@ def test_the_staff_sign_in_and_two_factor_pages_pass_axe(axe_page, audit, clinic
     audit("staff-security")
     page.get_by_role("link", name="Change my password").click()
     audit("staff-password")
+
+    chart = PatientFactory(clinic=clinic, city="Ottawa")
+    chart.city = "Gatineau"
+    chart.save(update_fields=["city"])
+    page.goto(clinic_url("demo", f"/admin/patients/patient/{chart.pk}/history/"))
+    page.get_by_text("Gatineau").wait_for()
+    audit("chart-history", shoot=True)
     audit.assert_clean()
