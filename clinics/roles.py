@@ -6,6 +6,8 @@ after every migrate from this table, so a later app adds its permissions here.
 
 from django.utils.translation import gettext_lazy as _
 
+from clinics.models import User
+
 FRONT_DESK = "Front desk"
 CLINIC_ADMIN = "Clinic admin"
 
@@ -109,8 +111,6 @@ def sync_role_permissions(sender=None, using="default", **kwargs):
 def end_sessions_on_role_change(sender, instance, action, reverse, pk_set, **kwargs):
     """``m2m_changed`` of ``User.groups``: a staff member whose roles change signs in
     again, so no session keeps what the old roles allowed."""
-    from clinics.models import User
-
     if action not in ("post_add", "post_remove", "pre_clear"):
         return
     if not reverse:

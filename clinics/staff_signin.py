@@ -33,11 +33,11 @@ from django.db import transaction
 from django.db.models import Sum
 from django.utils.crypto import salted_hmac
 from django.utils.translation import gettext_lazy as _
-from django_otp import devices_for_user
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinics.backends import account_by_login
+from clinics.models import User
 
 
 def _scope(clinic_id) -> str:
@@ -70,8 +70,6 @@ def user_from_throttle_key(key: str, clinic):
     prefix = f"{_scope(clinic.pk if clinic else None)}:user:"
     if not key or not key.startswith(prefix):
         return None
-    from clinics.models import User
-
     users = User.objects.for_clinic(clinic) if clinic else User.objects.filter(clinic=None)
     return users.filter(pk=key.removeprefix(prefix)).first()
 
@@ -109,6 +107,14 @@ class StaffSignInThrottle(AxesDatabaseHandler):
 def account_unlock(user) -> int:
     """Forget ``user``'s failed sign-ins (the account lock; a locked source stays)."""
     return AxesProxyHandler.reset_attempts(username=account_throttle_key(user))
+
+
+def has_second_factor(user) -> bool:
+    """Whether ``user`` has an authenticator or backup codes (confirmed)."""
+    return (
+        TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        or StaticDevice.objects.filter(user=user, confirmed=True).exists()
+    )
 
 
 def match_second_factor(user, token: str):
@@ -181,7 +187,7 @@ class StaffAuthenticationForm(AdminAuthenticationForm):
         """The code, checked only once the throttle and the password allowed it. An
         account with no authenticator yet signs in with its password (where the admin
         requires one, ``portal.staff`` then lets it reach only the enrolment page)."""
-        if not any(devices_for_user(user, confirmed=True)):
+        if not has_second_factor(user):
             return True
         token = (self.cleaned_data.get("otp_token") or "").replace(" ", "")
         device = match_second_factor(user, token) if token else None

@@ -8,9 +8,9 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from clinics.admin_site import clinic_admin_site, platform_admin_site
+from clinics.staff_signin import has_second_factor
 from portal.core.http import no_store
 from portal.staff.sessions import admin_url
-from portal.staff.two_factor import has_second_factor
 
 
 def admin_site_for(request):

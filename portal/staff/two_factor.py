@@ -20,13 +20,6 @@ from portal.staff.services import require_manager
 BACKUP_CODE_COUNT = 10
 
 
-def has_second_factor(user) -> bool:
-    return (
-        TOTPDevice.objects.filter(user=user, confirmed=True).exists()
-        or StaticDevice.objects.filter(user=user, confirmed=True).exists()
-    )
-
-
 def backup_codes_left(user) -> int:
     return StaticToken.objects.filter(device__user=user, device__confirmed=True).count()
 
