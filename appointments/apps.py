@@ -8,3 +8,10 @@ class AppointmentsConfig(AppConfig):
 
     def ready(self):
         from appointments import notifications  # noqa: F401 - registers notification builders
+        from appointments.history import appointment_changes
+        from appointments.models import Appointment
+        from patients.history import register_chart_history
+        from portal.core.history import record_bulk_updates
+
+        record_bulk_updates(Appointment)
+        register_chart_history(appointment_changes)

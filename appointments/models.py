@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
 from portal.core.cache import ReportsUpdates
+from portal.core.history import tracked_history
 
 
 class AppointmentType(ClinicOwned):
@@ -106,7 +107,7 @@ class AvailabilityException(ClinicOwned):
 class AppointmentQuerySet(ReportsUpdates, ClinicScopedQuerySet):
     """Bulk updates (visits marked completed or missed) tell the caches of the chart."""
 
-    update_report_fields = ("clinic_id", "patient_id")
+    update_report_fields = ("pk", "clinic_id", "patient_id")
 
     def active(self):
         return self.exclude(status=Appointment.Status.CANCELLED)
@@ -179,6 +180,7 @@ class Appointment(ClinicOwned):
     created_at = models.DateTimeField(_("created"), default=timezone.now)
 
     objects = AppointmentQuerySet.as_manager()
+    history = tracked_history()
 
     class Meta:
         ordering = ["start"]

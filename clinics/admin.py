@@ -10,15 +10,22 @@ from django.utils.translation import gettext_lazy as _
 from clinics.admin_site import clinic_admin_site, platform_admin_site
 from clinics.models import Clinic, ClinicDomain, IdentifierType, PortalSettings, User
 from clinics.roles import CLINIC_ADMIN, FRONT_DESK
-from clinics.scoped_admin import ClinicScopedAdmin
+from clinics.scoped_admin import ChangeHistoryMixin, ClinicScopedAdmin
 from clinics.services import clinic_ensure_defaults
+from portal.core.history import changes_of
 
 # --- The clinic's own admin -------------------------------------------------------------
 
 
 @admin.register(PortalSettings, site=clinic_admin_site)
-class PortalSettingsAdmin(ClinicScopedAdmin):
+class PortalSettingsAdmin(ChangeHistoryMixin, ClinicScopedAdmin):
     """One row per clinic: the changelist goes straight to it."""
+
+    def history_changes(self, request, obj):
+        return changes_of(
+            PortalSettings.history.filter(clinic=request.clinic, id=obj.pk),
+            subject=str(_("Portal settings")),
+        )
 
     fieldsets = [
         (None, {"fields": ["portal_enabled", "self_registration_allowed", "mfa_required"]}),
@@ -66,7 +73,7 @@ class PortalSettingsAdmin(ClinicScopedAdmin):
                 ]
             },
         ),
-        (_("Sessions"), {"fields": ["idle_timeout_minutes"]}),
+        (_("Sessions"), {"fields": ["idle_timeout_minutes", "staff_idle_timeout_minutes"]}),
         (_("Terms"), {"fields": ["terms"]}),
     ]
 

@@ -1,31 +1,24 @@
 """The two admin sites.
 
 ``clinic_admin_site`` is served on each clinic's host to that clinic's staff only;
-``platform_admin_site`` on the bare base domain to platform operators only. Both ask
-for an authenticator code when PORTAL_STAFF_OTP_REQUIRED is on (always in production).
+``platform_admin_site`` on the bare base domain to platform operators only. Both sign in
+with ``clinics.staff_signin.StaffAuthenticationForm`` (throttled; one answer whatever is
+wrong) and, when PORTAL_STAFF_OTP_REQUIRED is on (always in production), admit only a
+session verified by an authenticator or backup code.
 """
 
 from django.conf import settings
 from django.contrib.admin import AdminSite
-from django.contrib.admin.forms import AdminAuthenticationForm
 from django.utils.translation import gettext_lazy as _
-from django_otp.admin import OTPAdminAuthenticationForm, OTPAdminSite
+from django_otp.admin import OTPAdminSite
+
+from clinics.staff_signin import StaffAuthenticationForm
 
 
 class PortalAdminSite(OTPAdminSite):
     index_template = None
-
-    @property
-    def login_form(self):
-        if settings.PORTAL_STAFF_OTP_REQUIRED:
-            return OTPAdminAuthenticationForm
-        return AdminAuthenticationForm
-
-    @property
-    def login_template(self):
-        if settings.PORTAL_STAFF_OTP_REQUIRED:
-            return "otp/admin111/login.html"
-        return None
+    login_form = StaffAuthenticationForm
+    login_template = "admin/staff_login.html"
 
     def has_permission(self, request):
         if settings.PORTAL_STAFF_OTP_REQUIRED:

@@ -1,5 +1,5 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
+from django.db.models.signals import m2m_changed, post_migrate
 from django.utils.translation import gettext_lazy as _
 
 
@@ -10,9 +10,15 @@ class ClinicsConfig(AppConfig):
     def ready(self):
         # Imported here: models (which these modules use) load after the app registry.
         from clinics import tenant_cache, user_cache
-        from clinics.roles import sync_role_permissions
+        from clinics.models import User
+        from clinics.roles import end_sessions_on_role_change, sync_role_permissions
 
         post_migrate.connect(sync_role_permissions, dispatch_uid="clinics.sync_role_permissions")
         # The caches' invalidation, in every process (web, Celery workers, commands).
         tenant_cache.connect_receivers()
         user_cache.connect_receivers()
+        m2m_changed.connect(
+            end_sessions_on_role_change,
+            sender=User.groups.through,
+            dispatch_uid="clinics.end_sessions_on_role_change",
+        )

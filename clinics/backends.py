@@ -8,6 +8,27 @@ from clinics.user_cache import cached_user
 from portal.core.identifiers import InvalidIdentifier, canonical_email
 
 
+def account_by_login(clinic, login: str) -> User | None:
+    """The account ``login`` (a username, or its one ASCII case variant, or an email)
+    names at ``clinic``;
+    on the base domain (``clinic`` None) only platform operators' accounts."""
+    login = (login or "").strip()
+    if not login:
+        return None
+    users = (
+        User.objects.filter(clinic=clinic) if clinic else User.objects.filter(clinic__isnull=True)
+    )
+    by_login = Q(username=login)
+    if "@" in login:
+        # Emails are stored canonical and compared exactly (portal.core.identifiers).
+        with contextlib.suppress(InvalidIdentifier):
+            by_login |= Q(email=canonical_email(login))
+    user = users.filter(by_login).first()
+    if user is None and login.isascii():
+        user = _one_ascii_case_variant(users, login)
+    return user
+
+
 class ClinicBackend(ModelBackend):
     """Password sign-in scoped to the request's clinic.
 
@@ -23,21 +44,7 @@ class ClinicBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         if username is None or password is None:
             return None
-        clinic = getattr(request, "clinic", None)
-        username = username.strip()
-        users = (
-            User.objects.filter(clinic=clinic)
-            if clinic
-            else User.objects.filter(clinic__isnull=True)
-        )
-        by_login = Q(username=username)
-        if "@" in username:
-            # Emails are stored canonical and compared exactly (portal.core.identifiers).
-            with contextlib.suppress(InvalidIdentifier):
-                by_login |= Q(email=canonical_email(username))
-        user = users.filter(by_login).first()
-        if user is None and username.isascii():
-            user = _one_ascii_case_variant(users, username)
+        user = account_by_login(getattr(request, "clinic", None), username)
         if user is None:
             # Spend the same time as a real check so timing does not reveal accounts.
             User().set_password(password)

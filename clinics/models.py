@@ -16,6 +16,7 @@ from clinics.colours import readable_accent
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
 from portal.core.cache import ReportsUpdates
 from portal.core.fields import CanonicalEmailField
+from portal.core.history import tracked_history
 
 slug_validator = RegexValidator(
     r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$",
@@ -191,7 +192,15 @@ class PortalSettings(ClinicOwned):
         default=30,
         validators=[MinValueValidator(5), MaxValueValidator(12 * 60)],
     )
+    staff_idle_timeout_minutes = models.PositiveSmallIntegerField(
+        _("staff idle timeout (minutes)"),
+        default=15,
+        validators=[MinValueValidator(5), MaxValueValidator(240)],
+        help_text=_("Staff are signed out of the admin after this long without activity."),
+    )
     terms = models.TextField(_("portal terms"), blank=True)
+
+    history = tracked_history()
 
     class Meta:
         verbose_name = _("portal settings")
@@ -256,8 +265,20 @@ def _new_epoch():
     return secrets.token_hex(16)
 
 
+# Changing any of these ends the account's sessions: what a session may do was decided
+# when it started (``User.save``, ``UserQuerySet.update``; roles in ``clinics.apps``).
+SESSION_BOUND_FIELDS = ("is_active", "is_staff", "is_superuser", "clinic_id")
+
+
 class UserQuerySet(ReportsUpdates, ClinicScopedQuerySet):
-    """Bulk updates tell the signed-in account's cache (``clinics.user_cache``)."""
+    """Bulk updates tell the signed-in account's cache (``clinics.user_cache``), and end
+    the sessions of the accounts whose access they change."""
+
+    def update(self, **kwargs):
+        changes_access = {name.removesuffix("_id") for name in SESSION_BOUND_FIELDS}
+        if changes_access & {name.removesuffix("_id") for name in kwargs}:
+            kwargs.setdefault("session_epoch", _new_epoch())
+        return super().update(**kwargs)
 
 
 class ClinicUserManager(UserManager.from_queryset(UserQuerySet)):
@@ -352,6 +373,27 @@ class User(AbstractBaseUser, PermissionsMixin):
         """Sign this account out on every device (takes effect on their next request)."""
         self.session_epoch = _new_epoch()
         self.save(update_fields=["session_epoch"])
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        if not instance.get_deferred_fields():
+            instance._access_as_loaded = instance._access()
+        return instance
+
+    def _access(self):
+        return tuple(getattr(self, name) for name in SESSION_BOUND_FIELDS)
+
+    def save(self, *args, **kwargs):
+        """Deactivating the account, or changing its staff, superuser or clinic, ends its
+        sessions everywhere (a new ``session_epoch``, part of every session's hash)."""
+        loaded = getattr(self, "_access_as_loaded", None)
+        if loaded is not None and loaded != self._access():
+            self.session_epoch = _new_epoch()
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "session_epoch"}
+        super().save(*args, **kwargs)
+        self._access_as_loaded = self._access()
 
     def get_full_name(self):
         return f"{self.first_name} {self.last_name}".strip()

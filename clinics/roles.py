@@ -6,6 +6,8 @@ after every migrate from this table, so a later app adds its permissions here.
 
 from django.utils.translation import gettext_lazy as _
 
+from clinics.models import User
+
 FRONT_DESK = "Front desk"
 CLINIC_ADMIN = "Clinic admin"
 
@@ -56,6 +58,8 @@ ROLE_PERMISSIONS = {
         "clinics.delete_identifiertype",
         "audit.view_auditevent",
         "notifications.resend_notification",
+        "staff.view_staffmember",
+        "staff.change_staffmember",
         "patients.revoke_portal_access",
         "patients.add_patientcategory",
         "patients.change_patientcategory",
@@ -103,3 +107,18 @@ def sync_role_permissions(sender=None, using="default", **kwargs):
             if perm is not None:
                 wanted.append(perm)
         group.permissions.set(wanted)
+
+
+def end_sessions_on_role_change(sender, instance, action, reverse, pk_set, **kwargs):
+    """``m2m_changed`` of ``User.groups``: a staff member whose roles change signs in
+    again, so no session keeps what the old roles allowed."""
+    if action not in ("post_add", "post_remove", "pre_clear"):
+        return
+    if not reverse:
+        if action != "pre_clear" or instance.groups.exists():
+            instance.end_all_sessions()
+        return
+    users = User.objects.filter(groups=instance) if action == "pre_clear" else None
+    if users is None:
+        users = User.objects.filter(pk__in=pk_set or ())
+    users.update(session_epoch=User._meta.get_field("session_epoch").get_default())

@@ -7,11 +7,14 @@ never a form field: it is set on save. A row of another clinic is a 404.
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connections
 from django.http import Http404
+from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
+from django.utils.translation import gettext as _
 
 from clinics.scoping import is_clinic_scoped
 
@@ -190,3 +193,32 @@ class ReadOnlyAdminMixin:
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ChangeHistoryMixin:
+    """The admin's History page as field-by-field changes (``portal.core.history``)
+    instead of Django's log of admin actions. ``history_changes(request, obj)`` says
+    which changes belong to the row."""
+
+    history_template = "admin/portal_history.html"
+
+    def history_changes(self, request, obj):
+        raise NotImplementedError
+
+    def history_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if obj is None:
+            raise Http404
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        request.current_app = self.admin_site.name
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("History: %s") % obj,
+            "subtitle": None,
+            "opts": self.model._meta,
+            "object": obj,
+            "changes": self.history_changes(request, obj),
+            **(extra_context or {}),
+        }
+        return TemplateResponse(request, self.history_template, context)

@@ -11,12 +11,13 @@ from django.utils.translation import ngettext
 
 from clinics.admin_site import clinic_admin_site
 from clinics.scoped_admin import (
+    ChangeHistoryMixin,
     ClinicScopedAdmin,
     ClinicScopedInline,
     ClinicScopedModelForm,
     ReadOnlyAdminMixin,
 )
-from patients import demographics, selectors
+from patients import demographics, history, selectors
 from patients.locks import signin_lock_unlock
 from patients.models import (
     ChangeRequest,
@@ -42,9 +43,13 @@ class PatientAdminForm(ClinicScopedModelForm):
 
 
 @admin.register(Patient, site=clinic_admin_site)
-class PatientAdmin(ClinicScopedAdmin):
+class PatientAdmin(ChangeHistoryMixin, ClinicScopedAdmin):
     """The chart. ``invitations.admin`` registers a subclass with the portal-access tools
-    (Send Portal Registration, Quick Add, …) in its place."""
+    (Send Portal Registration, Quick Add, …) in its place. Its History page lists every
+    recorded change to the chart and its rows, old → new (``patients.history``)."""
+
+    def history_changes(self, request, obj):
+        return history.chart_history(clinic=request.clinic, patient=obj)
 
     form = PatientAdminForm
     list_display = ["__str__", "date_of_birth", "status", "primary_provider"]

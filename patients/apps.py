@@ -10,5 +10,9 @@ class PatientsConfig(AppConfig):
         # Imported here: these use the models, which load after the app registry.
         # Importing ``notifications`` registers its builders.
         from patients import grant_cache, notifications  # noqa: F401
+        from patients.models import Patient, PatientAccess
+        from portal.core.history import record_bulk_updates
 
         grant_cache.connect_receivers()
+        record_bulk_updates(Patient)
+        record_bulk_updates(PatientAccess)

@@ -13,6 +13,7 @@ from phonenumber_field.modelfields import PhoneNumberField
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
 from portal.core.cache import ReportsUpdates
 from portal.core.fields import CanonicalEmailField, CanonicalIdNumberField
+from portal.core.history import tracked_history
 
 NOTICE_CHANNELS = [
     ("", _("Automatic (email if on file)")),
@@ -101,6 +102,7 @@ class Patient(ClinicOwned):
     created_at = models.DateTimeField(_("created"), default=timezone.now, editable=False)
 
     objects = PatientQuerySet.as_manager()
+    history = tracked_history()
 
     class Meta:
         # Also the manager Django's cascades use (a deleted provider or account is set to
@@ -136,6 +138,8 @@ class PatientIdentifier(ClinicOwned):
         "clinics.IdentifierType", on_delete=models.PROTECT, verbose_name=_("ID type")
     )
     number = CanonicalIdNumberField(_("number"), max_length=64)
+
+    history = tracked_history()
 
     class Meta:
         verbose_name = _("identifier")
@@ -177,7 +181,7 @@ class PatientCategory(ClinicOwned):
 class PatientAccessQuerySet(ReportsUpdates, ClinicScopedQuerySet):
     """Bulk updates (revocation ends grants this way) tell the grants' cache."""
 
-    update_report_fields = ("clinic_id", "user_id")
+    update_report_fields = ("pk", "clinic_id", "user_id")
 
     def active(self, at=None):
         at = at or timezone.now()
@@ -221,6 +225,7 @@ class PatientAccess(ClinicOwned):
     )
 
     objects = PatientAccessQuerySet.as_manager()
+    history = tracked_history()
 
     SCOPES = ("appointments", "messages", "demographics")
 

@@ -93,3 +93,18 @@ def committed(service, **kwargs):
     """Call a service as if in its own committed transaction (notifications go out)."""
     with TestCase.captureOnCommitCallbacks(execute=True):
         return service(**kwargs)
+
+
+ADMIN_LOGIN = "/admin/login/?next=/admin/"
+
+
+def admin_sign_in(client, username, password, code=""):
+    """Post the admin's sign-in form (username, password and authenticator or backup code)."""
+    return client.post(ADMIN_LOGIN, {"username": username, "password": password, "otp_token": code})
+
+
+def page_without_csrf(response) -> str:
+    """A page's text with its per-request CSRF token taken out, to compare two answers."""
+    import re
+
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]*"', "", response.content.decode())

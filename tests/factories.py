@@ -137,6 +137,23 @@ class TOTPDeviceFactory(factory.django.DjangoModelFactory):
     confirmed = True
 
 
+def backup_codes_for(user, codes=("backup-one", "backup-two")):
+    """``user``'s backup codes (django-otp's static device), as after enrolment."""
+    from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
+
+    device = StaticDevice.objects.create(user=user, name="Backup codes", confirmed=True)
+    StaticToken.objects.bulk_create(StaticToken(device=device, token=c) for c in codes)
+    return device
+
+
+def current_totp_code(device) -> str:
+    """The code ``device``'s authenticator app shows now."""
+    from django_otp.oath import TOTP
+
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    return f"{totp.token():06d}"
+
+
 class AdminLogEntryFactory(factory.django.DjangoModelFactory):
     """A line of the admin's history: ``user`` changed ``obj``."""
 

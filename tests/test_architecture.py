@@ -19,6 +19,7 @@ LAYERS = [
     ("kernel", ["portal.core"]),
     ("tenant", ["clinics"]),
     ("infrastructure", ["portal.audit", "portal.notifications"]),
+    ("staff", ["portal.staff"]),
     ("records", ["patients"]),
     ("features", ["invitations", "appointments", "messaging"]),
     (

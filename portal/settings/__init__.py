@@ -6,6 +6,7 @@ console email and SMS). Per-clinic policy lives on the clinic (PortalSettings), 
 ``portal.settings.production`` tightens these for deployment.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -54,6 +55,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
+    "axes",
+    "simple_history",
     "phonenumber_field",
     "django_ratelimit",
     "csp",
@@ -62,6 +66,7 @@ INSTALLED_APPS = [
     "portal.core",
     "portal.audit",
     "portal.notifications",
+    "portal.staff",
     "patients",
     "invitations",
     "appointments",
@@ -85,8 +90,11 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "clinics.middleware.ClinicUserMiddleware",
+    # Who made a change, for the history of charts (portal.core.history).
+    "simple_history.middleware.HistoryRequestMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "portal.staff.middleware.StaffSessionMiddleware",
     "patients.middleware.PortalSessionMiddleware",
 ]
 
@@ -143,7 +151,12 @@ else:
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTH_USER_MODEL = "clinics.User"
-AUTHENTICATION_BACKENDS = ["clinics.backends.ClinicBackend"]
+# django-axes first: a locked-out account or source is refused before its password is
+# checked (clinics.staff_signin). Only the admin's sign-in calls authenticate().
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "clinics.backends.ClinicBackend",
+]
 # Usernames and emails are unique per clinic, enforced by constraints on the user model
 # and by the clinic-aware authentication backend.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
@@ -242,7 +255,36 @@ PORTAL_OTP_SENDS_PER_IP = env("PORTAL_OTP_SENDS_PER_IP", default="20/h")
 PORTAL_OTP_SENDS_PER_CLINIC = env("PORTAL_OTP_SENDS_PER_CLINIC", default="1000/h")
 PORTAL_OTP_RESEND_AFTER_SECONDS = env.int("PORTAL_OTP_RESEND_AFTER_SECONDS", default=60)
 PORTAL_SESSION_ABSOLUTE_HOURS = env.int("PORTAL_SESSION_ABSOLUTE_HOURS", default=12)
+# Staff sessions in the admin (portal.staff.middleware): each clinic sets its idle timeout
+# in its portal settings; operators' idle timeout and everyone's absolute limit are here.
+PORTAL_STAFF_SESSION_ABSOLUTE_HOURS = env.int("PORTAL_STAFF_SESSION_ABSOLUTE_HOURS", default=12)
+PORTAL_OPERATOR_IDLE_MINUTES = env.int("PORTAL_OPERATOR_IDLE_MINUTES", default=15)
 RATELIMIT_USE_CACHE = "default"
+
+# Staff and operator sign-in to the admin (django-axes, clinics.staff_signin): failures
+# count per account and per source address, within a rolling cool-off window.
+AXES_HANDLER = "clinics.staff_signin.StaffSignInThrottle"
+AXES_USERNAME_CALLABLE = "clinics.staff_signin.throttle_key"
+AXES_CLIENT_IP_CALLABLE = "portal.core.http.client_ip"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env.int("PORTAL_STAFF_SIGNIN_FAILURES_PER_ACCOUNT", default=10)
+PORTAL_STAFF_SIGNIN_SOURCE_LIMIT = env.int("PORTAL_STAFF_SIGNIN_FAILURES_PER_SOURCE", default=50)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("PORTAL_STAFF_SIGNIN_COOLOFF_MINUTES", default=15))
+# Tries while locked out neither count nor push the end of the lockout further away.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_RESET_ON_SUCCESS = False
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+AXES_SENSITIVE_PARAMETERS = [
+    "username",
+    "ip_address",
+    "password",
+    "otp_token",
+    "csrfmiddlewaretoken",
+]
+# The login form answers a lockout itself (one answer, on the same page): no
+# AxesMiddleware, whose own lockout page would differ from the form's.
+SILENCED_SYSTEM_CHECKS += ["axes.W002"]
 # django-ratelimit knows django-redis by name; Django's own RedisCache gives it the same
 # atomic add/incr, so its "not officially supported" warning does not apply.
 SILENCED_SYSTEM_CHECKS += ["django_ratelimit.W001"]
@@ -299,6 +341,8 @@ LOGGING = {
         # The twilio client logs request bodies at DEBUG/INFO; those hold phone numbers
         # and message text.
         "twilio": {"level": "WARNING"},
+        # One INFO line per step of every sign-in; failures and lockouts stay (WARNING).
+        "axes": {"level": "WARNING"},
         # Request lines and "Not Found: <path>" warnings would carry invitation and
         # reset tokens, which live in paths.
         "django.server": {"level": "ERROR"},

@@ -17,6 +17,8 @@ from django.core import mail
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from appointments import services as appointment_services
 from invitations.services import Representative, invitation_send
@@ -618,4 +620,48 @@ def test_the_invitation_pages_pass_axe(axe_page, audit, clinic_url):
     page.get_by_role("button", name="Next").click()
     page.get_by_role("heading", name="This invitation is for another account").wait_for()
     audit("invitation-other-account")
+    audit.assert_clean()
+
+
+def test_the_staff_sign_in_two_factor_and_history_pages_pass_axe(
+    axe_page, audit, clinic_url, settings
+):
+    """The admin's pages are Django's own; these are the ones the portal adds to it."""
+    page = axe_page
+    settings.PORTAL_STAFF_OTP_REQUIRED = True
+    clinic = _clinic()
+    StaffFactory(clinic=clinic, username="frontdesk")
+
+    page.goto(clinic_url("demo", "/admin/"))
+    page.get_by_label("Username").fill("frontdesk")
+    page.get_by_label("Password").fill("not the password")
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_text("Please enter a correct username and password").wait_for()
+    audit("staff-sign-in-refused")
+
+    page.get_by_label("Username").fill("frontdesk")
+    page.get_by_label("Password").fill(TEST_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Set up your authenticator app").wait_for()
+    audit("staff-two-factor-setup", shoot=True)
+
+    page.get_by_label("Code from the app").fill(
+        f"{TOTP(TOTPDevice.objects.get(confirmed=False).bin_key).token():06d}"
+    )
+    page.get_by_role("button", name="Confirm").click()
+    page.get_by_role("heading", name="Your backup codes").wait_for()
+    audit("staff-backup-codes")
+
+    page.get_by_role("link", name="Done").click()
+    page.get_by_role("heading", name="Your sign-in").wait_for()
+    audit("staff-security")
+    page.get_by_role("link", name="Change my password").click()
+    audit("staff-password")
+
+    chart = PatientFactory(clinic=clinic, city="Ottawa")
+    chart.city = "Gatineau"
+    chart.save(update_fields=["city"])
+    page.goto(clinic_url("demo", f"/admin/patients/patient/{chart.pk}/history/"))
+    page.get_by_text("Gatineau").wait_for()
+    audit("chart-history", shoot=True)
     audit.assert_clean()

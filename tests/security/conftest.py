@@ -22,6 +22,7 @@ from messaging import services as messaging_services
 from patients import demographics
 from portal.audit.services import audit_record
 from portal.notifications.services import notify
+from portal.staff.models import StaffMember
 from tests.factories import (
     AppointmentFactory,
     AppointmentTypeFactory,
@@ -105,6 +106,7 @@ def world(clinic, other_clinic) -> World:
         "appointments.appointment": appointment,
         "messaging.thread": thread,
         "messaging.attachment": attachment,
+        "staff.staffmember": StaffMember.objects.get(pk=owner_staff.pk),
     }
 
     # The people who must not reach them.

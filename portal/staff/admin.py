@@ -1,0 +1,156 @@
+"""Staff accounts in the clinic admin (for clinic admins) and actions on accounts in the
+operators' admin: sign-in lock, second factor, sessions. Each action calls a service in
+``portal.staff.services``, which checks who may act on whom."""
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from clinics.admin import OperatorUserAdmin
+from clinics.admin_site import clinic_admin_site, platform_admin_site
+from clinics.models import User
+from clinics.roles import ROLE_LABELS
+from clinics.scoped_admin import ClinicScopedAdmin, ReadOnlyAdminMixin
+from portal.staff import services, two_factor
+from portal.staff.models import StaffMember
+from portal.staff.selectors import signin_locked as is_signin_locked
+from portal.staff.selectors import with_security_state
+
+
+class StaffSecurityActions:
+    """The actions both admins offer; ``services`` decides, row by row, who may act."""
+
+    actions = ["unlock_sign_in", "end_sessions", "reset_two_factor"]
+
+    def _apply(self, request, queryset, service, done_message):
+        done = refused = 0
+        for member in queryset:
+            try:
+                service(actor=request.user, member=member, request=request)
+                done += 1
+            except PermissionDenied:
+                refused += 1
+        if done:
+            self.message_user(request, done_message(done), messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d account was left as it was: you may not manage it.",
+                    "%(count)d accounts were left as they were: you may not manage them.",
+                    refused,
+                )
+                % {"count": refused},
+                messages.WARNING,
+            )
+
+    @admin.action(description=_("Unlock sign-in"), permissions=["manage"])
+    def unlock_sign_in(self, request, queryset):
+        self._apply(
+            request,
+            queryset,
+            services.staff_signin_unlock,
+            lambda n: (
+                ngettext(
+                    "Sign-in unlocked for %(count)d account.",
+                    "Sign-in unlocked for %(count)d accounts.",
+                    n,
+                )
+                % {"count": n}
+            ),
+        )
+
+    @admin.action(description=_("Sign out everywhere"), permissions=["manage"])
+    def end_sessions(self, request, queryset):
+        self._apply(
+            request,
+            queryset,
+            services.staff_end_sessions,
+            lambda n: (
+                ngettext(
+                    "%(count)d account was signed out everywhere.",
+                    "%(count)d accounts were signed out everywhere.",
+                    n,
+                )
+                % {"count": n}
+            ),
+        )
+
+    @admin.action(
+        description=_("Reset two-factor (new authenticator at next sign-in)"),
+        permissions=["manage"],
+    )
+    def reset_two_factor(self, request, queryset):
+        self._apply(
+            request,
+            queryset,
+            two_factor.staff_two_factor_reset,
+            lambda n: (
+                ngettext(
+                    "Two-factor reset for %(count)d account; it sets up a new authenticator at "
+                    "its next sign-in.",
+                    "Two-factor reset for %(count)d accounts; each sets up a new authenticator at "
+                    "its next sign-in.",
+                    n,
+                )
+                % {"count": n}
+            ),
+        )
+
+    @admin.display(boolean=True, description=_("sign-in locked"))
+    def signin_locked(self, obj):
+        return is_signin_locked(obj)
+
+    @admin.display(boolean=True, description=_("authenticator"))
+    def authenticator(self, obj):
+        return obj.has_authenticator
+
+
+@admin.register(StaffMember, site=clinic_admin_site)
+class StaffMemberAdmin(StaffSecurityActions, ReadOnlyAdminMixin, ClinicScopedAdmin):
+    list_display = [
+        "username",
+        "full_name",
+        "roles",
+        "is_active",
+        "signin_locked",
+        "authenticator",
+        "last_login",
+    ]
+    search_fields = ["username", "first_name", "last_name", "email"]
+    fields = ["username", "first_name", "last_name", "email", "is_active", "last_login"]
+    readonly_fields = fields
+    ordering = ["username"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).filter(is_staff=True)
+        return with_security_state(queryset).prefetch_related("groups")
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("staff.view_staffmember")
+
+    def has_manage_permission(self, request):
+        return request.user.has_perm("staff.change_staffmember")
+
+    @admin.display(description=_("name"))
+    def full_name(self, obj):
+        return obj.get_full_name()
+
+    @admin.display(description=_("roles"))
+    def roles(self, obj):
+        return ", ".join(str(ROLE_LABELS.get(g.name, g.name)) for g in obj.groups.all())
+
+
+platform_admin_site.unregister(User)
+
+
+@admin.register(User, site=platform_admin_site)
+class PlatformUserAdmin(StaffSecurityActions, OperatorUserAdmin):
+    list_display = [*OperatorUserAdmin.list_display, "signin_locked", "authenticator"]
+
+    def get_queryset(self, request):
+        return with_security_state(super().get_queryset(request))
+
+    def has_manage_permission(self, request):
+        return request.user.is_platform_operator

@@ -1,0 +1,17 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class StaffConfig(AppConfig):
+    name = "portal.staff"
+    label = "staff"
+    verbose_name = _("Staff")
+
+    def ready(self):
+        from axes.signals import user_locked_out
+        from django.contrib.auth.signals import user_logged_in
+
+        from portal.staff import services, sessions
+
+        user_locked_out.connect(services.signin_lockout_record, dispatch_uid="staff.lockout")
+        user_logged_in.connect(sessions.staff_session_start, dispatch_uid="staff.session_start")

@@ -1,0 +1,13 @@
+from django.urls import path
+
+from portal.staff import views
+
+app_name = "staff"
+
+urlpatterns = [
+    path("", views.security, name="security"),
+    path("password/", views.password_change, name="password"),
+    path("two-factor/", views.two_factor_setup, name="two-factor"),
+    path("backup-codes/", views.backup_codes_regenerate, name="backup-codes"),
+    path("sign-out-everywhere/", views.sign_out_everywhere, name="sign-out-everywhere"),
+]
