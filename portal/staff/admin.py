@@ -275,7 +275,8 @@ class StaffInvitationActions:
             % {"email": obj.email, "hours": onboarding.STAFF_INVITATION_VALID_HOURS},
             messages.SUCCESS,
         )
-        return redirect(reverse(f"{self.admin_site.name}:staff_staffinvitation_changelist"))
+        page = "add" if "_addanother" in request.POST else "changelist"
+        return redirect(reverse(f"{self.admin_site.name}:staff_staffinvitation_{page}"))
 
 
 @admin.register(StaffInvitation, site=clinic_admin_site)
