@@ -6,12 +6,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from clinics.admin import OperatorUserAdmin
+from clinics.admin import ClinicAdmin, OperatorUserAdmin
 from clinics.admin_site import clinic_admin_site, platform_admin_site
-from clinics.models import User
+from clinics.models import Clinic, User
 from clinics.roles import ROLE_LABELS
 from clinics.scoped_admin import ClinicScopedAdmin, ReadOnlyAdminMixin
 from portal.staff import onboarding, services, two_factor
@@ -161,6 +162,10 @@ class PlatformUserAdmin(StaffSecurityActions, OperatorUserAdmin):
 
     def get_queryset(self, request):
         return with_security_state(super().get_queryset(request))
+
+    def add_view(self, request, form_url="", extra_context=None):
+        """A clinic's admins are invited: they choose their own password."""
+        return redirect(reverse(f"{self.admin_site.name}:staff_staffinvitation_add"))
 
     def has_manage_permission(self, request):
         return request.user.is_platform_operator
@@ -324,3 +329,27 @@ class PlatformStaffInvitationAdmin(StaffInvitationActions, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         obj.role = StaffInvitation.Role.CLINIC_ADMIN
         super().save_model(request, obj, form, change)
+
+
+platform_admin_site.unregister(Clinic)
+
+
+@admin.register(Clinic, site=platform_admin_site)
+class ClinicWithInvitationAdmin(ClinicAdmin):
+    """The clinics list of the operators' admin, whose next step after adding a clinic
+    is inviting its first clinic admin."""
+
+    def response_add(self, request, obj, post_url_continue=None):
+        invite = reverse(f"{self.admin_site.name}:staff_staffinvitation_add")
+        self.message_user(
+            request,
+            format_html(
+                '{} <a href="{}?clinic={}">{}</a>',
+                _("Next, invite the clinic's first clinic admin:"),
+                invite,
+                obj.pk,
+                _("Invite a clinic admin"),
+            ),
+            messages.INFO,
+        )
+        return super().response_add(request, obj, post_url_continue)

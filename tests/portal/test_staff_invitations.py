@@ -234,3 +234,25 @@ def test_a_username_or_email_in_use_is_refused(clinic, clinic_admin, front_desk)
     assert set(response.context["adminform"].form.errors) == {"email", "username"}
     with pytest.raises(onboarding.AccountExists):
         _invite(clinic_admin, clinic, username="frontdesk")
+
+
+def test_operators_add_clinic_admins_by_invitation_never_by_typing_a_password(clinic, operator):
+    client = host_client("localhost", operator)
+    assert client.get("/admin/clinics/user/add/")["Location"] == "/admin/staff/staffinvitation/add/"
+    added = client.post(
+        "/admin/clinics/clinic/add/",
+        {
+            "slug": "lakeside",
+            "name": "Lakeside",
+            "time_zone": "America/Toronto",
+            "country": "CA",
+            "accent_colour": "#1d6fa5",
+            "domains-TOTAL_FORMS": "0",
+            "domains-INITIAL_FORMS": "0",
+        },
+        follow=True,
+    )
+    lakeside = clinic.__class__.objects.get(slug="lakeside")
+    assert f"/admin/staff/staffinvitation/add/?clinic={lakeside.pk}" in added.content.decode()
+    form = client.get(f"/admin/staff/staffinvitation/add/?clinic={lakeside.pk}")
+    assert form.context["adminform"].form.initial["clinic"] == str(lakeside.pk)
