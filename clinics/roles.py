@@ -60,6 +60,8 @@ ROLE_PERMISSIONS = {
         "notifications.resend_notification",
         "staff.view_staffmember",
         "staff.change_staffmember",
+        "staff.view_staffinvitation",
+        "staff.add_staffinvitation",
         "patients.revoke_portal_access",
         "patients.add_patientcategory",
         "patients.change_patientcategory",

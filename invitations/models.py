@@ -1,16 +1,10 @@
-import hashlib
-import secrets
-
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinics.scoping import ClinicOwned
-
-
-def token_digest(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+from portal.core.tokens import new_link_token, token_digest
 
 
 class Invitation(ClinicOwned):
@@ -76,7 +70,7 @@ class Invitation(ClinicOwned):
         return self.relationship != "self"
 
     def issue_token(self) -> str:
-        token = secrets.token_urlsafe(32)
+        token = new_link_token()
         self.token_hash = token_digest(token)
         self.save(update_fields=["token_hash"])
         return token

@@ -37,6 +37,7 @@ from patients.models import (
     VerificationRequest,
 )
 from portal.notifications.models import Notification
+from portal.staff.models import StaffInvitation
 
 TEST_PASSWORD = "correct horse battery staple"
 
@@ -398,3 +399,17 @@ class NotificationFactory(factory.django.DjangoModelFactory):
         lambda o: "patient@example.com" if o.channel == "email" else "+16135550123"
     )
     template = "staff_test"
+
+
+class StaffInvitationFactory(factory.django.DjangoModelFactory):
+    """A staff invitation waiting to be used (no email: ``portal.staff.onboarding``
+    sends real ones)."""
+
+    class Meta:
+        model = StaffInvitation
+
+    clinic = factory.SubFactory(ClinicFactory)
+    username = factory.Sequence(lambda n: f"invited{n}")
+    email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
+    role = FRONT_DESK
+    expires_at = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(hours=72))

@@ -10,7 +10,7 @@ from django.utils.http import urlencode
 from clinics.admin_site import clinic_admin_site, platform_admin_site
 from clinics.staff_signin import has_second_factor
 from portal.core.http import no_store
-from portal.staff.sessions import admin_url
+from portal.staff.sessions import SESSION_STAFF_MUST_ENROL, admin_url
 
 
 def admin_site_for(request):
@@ -32,14 +32,15 @@ def staff_page(view):
 
 
 def needs_enrolment(request) -> bool:
-    """Signed in with the password alone where the admin requires a second factor, and
-    none set up yet: the session reaches only the set-up (and sign-out)."""
+    """Signed in with the password alone, no second factor set up yet, and either the
+    admin requires one or the account joined by a staff invitation (whose holders always
+    set one up first): the session reaches only the set-up (and sign-out)."""
     user = request.user
-    return (
-        settings.PORTAL_STAFF_OTP_REQUIRED
-        and not user.is_verified()
-        and not has_second_factor(user)
-    )
+    if user.is_verified():
+        return False
+    if not (settings.PORTAL_STAFF_OTP_REQUIRED or request.session.get(SESSION_STAFF_MUST_ENROL)):
+        return False
+    return not has_second_factor(user)
 
 
 def enrolment_page(view):

@@ -11,7 +11,11 @@ class StaffConfig(AppConfig):
         from axes.signals import user_locked_out
         from django.contrib.auth.signals import user_logged_in
 
-        from portal.staff import services, sessions
+        from portal.staff import (
+            notifications,  # noqa: F401 - registers the email's builder
+            services,
+            sessions,
+        )
 
         user_locked_out.connect(services.signin_lockout_record, dispatch_uid="staff.lockout")
         user_logged_in.connect(sessions.staff_session_start, dispatch_uid="staff.session_start")

@@ -11,10 +11,16 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.urls import reverse
 
+from clinics.staff_signin import has_second_factor
 from portal.audit.services import audit_record
+from portal.staff.onboarding import joined_by_invitation
 
 SESSION_STAFF_SIGNED_IN_AT = "staff_signed_in_at"
 SESSION_STAFF_LAST_SEEN = "staff_last_seen"
+# Set at sign-in for an account that joined by a staff invitation and has no second factor
+# yet: it sets one up before any other page (``access.needs_enrolment``), whatever
+# PORTAL_STAFF_OTP_REQUIRED says.
+SESSION_STAFF_MUST_ENROL = "staff_must_enrol"
 
 # Writing the session on every request would cost a write per page; a minute's precision
 # is plenty for an idle timeout counted in minutes.
@@ -35,6 +41,8 @@ def staff_session_start(sender, request, user, **kwargs) -> None:
     now = time.time()
     request.session[SESSION_STAFF_SIGNED_IN_AT] = now
     request.session[SESSION_STAFF_LAST_SEEN] = now
+    if joined_by_invitation(user) and not has_second_factor(user):
+        request.session[SESSION_STAFF_MUST_ENROL] = True
 
 
 def idle_limit_seconds(clinic) -> int:

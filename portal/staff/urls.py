@@ -10,4 +10,6 @@ urlpatterns = [
     path("two-factor/", views.two_factor_setup, name="two-factor"),
     path("backup-codes/", views.backup_codes_regenerate, name="backup-codes"),
     path("sign-out-everywhere/", views.sign_out_everywhere, name="sign-out-everywhere"),
+    path("invitation/", views.invitation, name="invitation"),
+    path("invitation/<str:token>/", views.invitation_link, name="invitation-link"),
 ]

@@ -67,3 +67,10 @@ RENDERABLE = [
     for channel in Notification.Channel.values
     if all(template_exists(name) for name in template_names(template, channel))
 ]
+
+
+def staff_invitation_link(outbox) -> str:
+    """The staff invitation link in the newest email of ``outbox`` (django.core.mail)."""
+    import re
+
+    return re.search(r"http://\S+/admin/account/invitation/\S+/", outbox[-1].body).group(0)

@@ -33,6 +33,7 @@ from tests.factories import (
     ProviderFactory,
     SignInLockFactory,
     StaffFactory,
+    StaffInvitationFactory,
     UserFactory,
     VerificationRequestFactory,
     portal_settings_of,
@@ -107,6 +108,7 @@ def world(clinic, other_clinic) -> World:
         "messaging.thread": thread,
         "messaging.attachment": attachment,
         "staff.staffmember": StaffMember.objects.get(pk=owner_staff.pk),
+        "staff.staffinvitation": StaffInvitationFactory(clinic=clinic, sent_by=owner_staff),
     }
 
     # The people who must not reach them.
