@@ -13,6 +13,9 @@ from portal.core.identifiers import (
     canonical_id_number,
 )
 
+# Five wrong tries ended a one-time code (patients.passcodes.Proof.TOO_MANY_TRIES).
+TOO_MANY_TRIES_TEXT = _("Too many wrong tries for this code. Ask for a new code.")
+
 
 class IdentificationForm(forms.Form):
     id_type = forms.ChoiceField(label=_("ID Type"))

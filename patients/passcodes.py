@@ -114,6 +114,7 @@ class Proof(enum.Enum):
     OK = "ok"
     WRONG = "wrong"
     EXPIRED = "expired"
+    TOO_MANY_TRIES = "too_many_tries"  # five wrong tries ended this code
     LOCKED = "locked"
 
 
@@ -168,6 +169,8 @@ def passcode_verify(*, request, clinic, device_id, flow, purpose, code, subjects
                 Proof.OK,
                 proof=ContactProof(clinic.pk, device.channel, device.destination),
             )
+        if device.failed_tries >= PasscodeDevice.MAX_CODE_TRIES:
+            return ProofResult(Proof.TOO_MANY_TRIES)
         if not device.token or now >= device.valid_until:
             return ProofResult(Proof.EXPIRED)
         device.failed_tries += 1
@@ -185,4 +188,4 @@ def passcode_verify(*, request, clinic, device_id, flow, purpose, code, subjects
         retry = locked_until(clinic=clinic, subjects=[s for s, _ in subjects])
         if retry:
             return ProofResult(Proof.LOCKED, retry)
-        return ProofResult(Proof.EXPIRED if device.token is None else Proof.WRONG)
+        return ProofResult(Proof.TOO_MANY_TRIES if device.token is None else Proof.WRONG)

@@ -19,6 +19,7 @@ from patients.access import patient_required, portal_enabled
 from patients.accounts import reset_token_generator
 from patients.activity import describe
 from patients.forms import (
+    TOO_MANY_TRIES_TEXT,
     CodeForm,
     ConfirmContactForm,
     ContactForm,
@@ -172,7 +173,9 @@ def signin_code(request):
             return _after_proof(request, flow, result.proof)
         if result.outcome is Proof.LOCKED:
             return _locked(request, result.retry_at)
-        if result.outcome is Proof.EXPIRED:
+        if result.outcome is Proof.TOO_MANY_TRIES:
+            form.add_error("code", TOO_MANY_TRIES_TEXT)
+        elif result.outcome is Proof.EXPIRED:
             form.add_error(
                 "code", _("This code has expired or was already used. Ask for a new code.")
             )
@@ -588,7 +591,9 @@ def account_contact_confirm(request):
         if Proof.LOCKED in (result.outcome, getattr(second, "outcome", None)):
             request.session.pop(PENDING_CONTACT, None)
             return _locked(request, (second or result).retry_at)
-        if result.outcome is not Proof.OK:
+        if result.outcome is Proof.TOO_MANY_TRIES:
+            form.add_error("code", TOO_MANY_TRIES_TEXT)
+        elif result.outcome is not Proof.OK:
             form.add_error("code", _("That code is not right, or it has expired."))
         elif second is not None and second.outcome is not Proof.OK:
             form.add_error(

@@ -8,7 +8,12 @@ from django.views.decorators.http import require_POST
 from patients import demographics
 from patients.access import patient_required
 from patients.demographics import DEMOGRAPHIC_FIELDS, display_value, field_label
-from patients.forms import CodeForm, DemographicsForm, NoticePreferencesForm
+from patients.forms import (
+    TOO_MANY_TRIES_TEXT,
+    CodeForm,
+    DemographicsForm,
+    NoticePreferencesForm,
+)
 from patients.locks import subject_for_user
 from patients.models import ChangeRequest, PasscodeDevice
 from patients.passcodes import Proof, passcode_issue, passcode_verify
@@ -151,7 +156,10 @@ def my_information_confirm(request):
             request.session.pop(PENDING_CHANGE, None)
             messages.error(request, _("Too many wrong codes. Try again later."))
             return redirect("portal:my-information")
-        form.add_error("code", _("That code is not right, or it has expired."))
+        if result.outcome is Proof.TOO_MANY_TRIES:
+            form.add_error("code", TOO_MANY_TRIES_TEXT)
+        else:
+            form.add_error("code", _("That code is not right, or it has expired."))
     context = {"form": form, "channel": channel, "destination": destination}
     return render(request, "patients/my_information_confirm.html", context)
 

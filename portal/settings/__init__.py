@@ -161,6 +161,12 @@ AUTHENTICATION_BACKENDS = [
 # and by the clinic-aware authentication backend.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 
+# Wrong authenticator codes are limited by the portal's own locks (patients.locks: a
+# cool-off every ten in a row) and, for staff, by the sign-in throttle (django-axes).
+# django-otp's extra per-device delay after a wrong code refused the next, right one
+# with the same "not right" answer, so it is off for authenticator apps.
+OTP_TOTP_THROTTLE_FACTOR = 0
+
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",

@@ -196,12 +196,15 @@ def test_five_wrong_tries_kill_the_code(chart):
     c = host_client(committing=True)
     begin(c)
     code = last_code()
-    for _ in range(5):
+    for attempt in range(5):
         response = enter_code(c, wrong(code))
         assert response.status_code == 200
+        says_too_many = "Too many wrong tries for this code" in response.content.decode()
+        assert says_too_many == (attempt == 4)  # the fifth wrong try says so at once
     response = enter_code(c, code)
     assert response.status_code == 200
-    assert "This code has expired or was already used" in response.content.decode()
+    assert "Too many wrong tries for this code. Ask for a new code." in response.content.decode()
+    assert "has expired" not in response.content.decode()
     assert not signed_in(c)
     assert PasscodeDevice.objects.get().failed_tries == 5
 
