@@ -65,7 +65,11 @@ def clinic_logo(request):
     logo = request.clinic.logo
     if not logo:
         raise Http404
-    return FileResponse(logo.open("rb"))
+    try:
+        handle = logo.storage.open(logo.name, "rb")
+    except FileNotFoundError as missing:
+        raise Http404 from missing
+    return FileResponse(handle, filename=logo.name)
 
 
 @require_GET
