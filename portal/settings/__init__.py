@@ -342,6 +342,10 @@ PORTAL_READYZ_NOTIFICATION_DELAY_SECONDS = env.int(
     "PORTAL_READYZ_NOTIFICATION_DELAY_SECONDS", default=600
 )
 
+# /metrics (portal/site/metrics.py) is off while this is empty; a Prometheus scrape sends
+# it as "Authorization: Bearer <token>". At least 32 characters in production.
+PORTAL_METRICS_TOKEN = env("PORTAL_METRICS_TOKEN", default="")
+
 # A request id on every request (django-guid): a well-formed UUID a proxy sends in
 # X-Request-ID is kept, anything else is replaced by a new one; it is returned in the
 # response's X-Request-ID, put on every log record (portal.core.logging), and passed to the

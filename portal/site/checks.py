@@ -132,3 +132,21 @@ def check_file_storage(app_configs=None, **kwargs):
             id="portal.E006",
         )
     ]
+
+
+# A bearer token anyone could guess is no restriction at all.
+MIN_METRICS_TOKEN_LENGTH = 32
+
+
+@register()
+def check_metrics_token(app_configs=None, **kwargs):
+    token = getattr(settings, "PORTAL_METRICS_TOKEN", "")
+    if not _active() or not token or len(token) >= MIN_METRICS_TOKEN_LENGTH:
+        return []
+    return [
+        Error(
+            f"PORTAL_METRICS_TOKEN is shorter than {MIN_METRICS_TOKEN_LENGTH} characters.",
+            hint='Generate one with: python3 -c "import secrets; print(secrets.token_urlsafe(32))"',
+            id="portal.E007",
+        )
+    ]

@@ -101,6 +101,7 @@ def test_production_refuses_settings_that_would_leak_or_misroute(name, value, me
         ),
         ({"PORTAL_SINGLE_MACHINE": ""}, "portal.E006", "kept on this machine's disk"),
         ({"PORTAL_SINGLE_MACHINE": "false"}, "portal.E006", "set PORTAL_SINGLE_MACHINE=true"),
+        ({"PORTAL_METRICS_TOKEN": "guessable-token"}, "portal.E007", "shorter than 32"),
     ],
 )
 def test_check_deploy_refuses_a_half_configured_production(changes, check_id, named):
@@ -110,6 +111,7 @@ def test_check_deploy_refuses_a_half_configured_production(changes, check_id, na
     assert named in result.stderr
     # Names, never values: the token of the environment is not repeated.
     assert PRODUCTION_ENV["TWILIO_AUTH_TOKEN"] not in result.stderr
+    assert "guessable-token" not in result.stderr
 
 
 def test_without_redis_the_unshared_cache_of_the_sign_in_limits_is_reported():
