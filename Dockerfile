@@ -47,7 +47,7 @@ RUN DJANGO_SETTINGS_MODULE=portal.settings.production \
 
 # The code and collected static files stay owned by root (read-only to the app); only the
 # uploads folder (clinic logos) and the private message attachments are writable. Mount a
-# volume on each to keep them.
+# volume on each to keep them, or set S3_BUCKET to keep both in a private bucket instead.
 RUN mkdir -p /app/media /app/attachments && chown portal:portal /app/media /app/attachments
 
 # Numeric, so orchestrators that enforce runAsNonRoot can verify it. 10001 is "portal".

@@ -8,6 +8,7 @@ import collections
 import email
 import email.policy
 import json
+import logging
 import threading
 import time
 import uuid
@@ -143,4 +144,39 @@ def twilio_env(base_url):
         "TWILIO_ACCOUNT_SID": TWILIO_ACCOUNT_SID,
         "TWILIO_AUTH_TOKEN": TWILIO_AUTH_TOKEN,
         "TWILIO_FROM_NUMBER": TWILIO_FROM_NUMBER,
+    }
+
+
+S3_BUCKET = "portal-bench-uploads"
+S3_REGION = "us-east-1"
+S3_KEYS = ("bench-key-id", "bench-secret-not-a-secret")
+
+
+def s3_standin():
+    """moto's S3 server on loopback with an empty bucket, stopped at exit: the boto3 client
+    (for looking into the bucket) and the portal's S3_* environment."""
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    # One log line per S3 request otherwise (werkzeug's, under the stand-in).
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    _stack.on_exit(server.stop)
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    client = boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name=S3_REGION,
+        aws_access_key_id=S3_KEYS[0],
+        aws_secret_access_key=S3_KEYS[1],
+    )
+    client.create_bucket(Bucket=S3_BUCKET)
+    return client, {
+        "S3_BUCKET": S3_BUCKET,
+        "S3_ENDPOINT_URL": endpoint,
+        "S3_REGION": S3_REGION,
+        "S3_ACCESS_KEY_ID": S3_KEYS[0],
+        "S3_SECRET_ACCESS_KEY": S3_KEYS[1],
     }

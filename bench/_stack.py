@@ -185,6 +185,8 @@ def production_env(*, database_url, redis_url, static_root, **extra):
             "EMAIL_URL": "smtp://127.0.0.1:9",
             "SMS_BACKEND": "portal.notifications.sms.LocmemSmsBackend",
             "STATIC_ROOT": str(static_root),
+            # Every bench runs on this one machine; scaleout.py adds a bucket (S3_*).
+            "PORTAL_SINGLE_MACHINE": "true",
             "LOG_LEVEL": "WARNING",
             "PYTHONDONTWRITEBYTECODE": "1",
         }

@@ -5,8 +5,9 @@
 Starts, on 127.0.0.1 with the production settings: two gunicorn masters (web A and web B,
 2 sync workers each, separate ports, as two hosts behind a load balancer would be), two
 Celery workers, one PostgreSQL database (``portal_bench_scaleout``), one Redis (database 9,
-flushed), a loopback SMTP server and a Twilio stand-in. Then, bouncing a browser between
-A and B on every request:
+flushed; ``--redis-db`` picks another), an S3 API stand-in (moto's server) holding the
+uploads' bucket, a loopback SMTP server and a Twilio stand-in. Then, bouncing a browser
+between A and B on every request:
 
 1. sign-in: identification on A, contact on B, "send the code" on A, the code (read from
    the email the worker sent) on B, the home page on A and on B: one session everywhere;
@@ -18,7 +19,10 @@ A and B on every request:
    "unavailable" page on A and B at once; switching it on restores both;
 5. the outbox: 2,000 notifications, each queued twice (as when the relay re-queues a row
    the broker already delivered), sent by both workers: every recipient reached exactly
-   once.
+   once;
+6. shared storage: a PDF a patient attaches to a message through web A downloads, byte for
+   byte, through web B (and a clinic logo stored by a third process is served by both);
+   the objects are private (an unsigned GET to the bucket is refused).
 
 Prints each check with its figures and exits non-zero if any fails.
 """
@@ -32,6 +36,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from urllib.parse import urlencode
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -65,7 +70,7 @@ class Browser:
         self.opener = urllib.request.build_opener(_NoRedirect)
         self.csrf = None
 
-    def request(self, base, path, data=None):
+    def request(self, base, path, data=None, files=None):
         headers = {
             "Host": self.host,
             "X-Forwarded-Proto": "https",
@@ -75,7 +80,11 @@ class Browser:
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         body = None
-        if data is not None:
+        if files is not None:
+            body, headers["Content-Type"] = multipart(
+                {**(data or {}), "csrfmiddlewaretoken": self.csrf or ""}, files
+            )
+        elif data is not None:
             body = urlencode({**data, "csrfmiddlewaretoken": self.csrf or ""}).encode()
             headers["Content-Type"] = "application/x-www-form-urlencoded"
         request = urllib.request.Request(base + path, data=body, headers=headers)
@@ -92,11 +101,37 @@ class Browser:
                     self.cookies.pop(name, None)
                 else:
                     self.cookies[name] = morsel.value
-        text = text.decode()
+        self.last_body = text
+        text = text.decode(errors="replace")
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', text)
         if token:
             self.csrf = token.group(1)
         return status, response_headers.get("Location", ""), text
+
+    def request_bytes(self, base, path):
+        """A GET whose body is returned as bytes (a download)."""
+        status, location, _text = self.request(base, path)
+        return status, location, self.last_body
+
+
+def multipart(fields, files):
+    """A multipart/form-data body: ``files`` maps a field to (file name, bytes)."""
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+            f"{value}\r\n".encode()
+        )
+    for name, (filename, content) in files.items():
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
+            f'filename="{filename}"\r\nContent-Type: application/octet-stream\r\n\r\n'.encode()
+            + content
+            + b"\r\n"
+        )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
 def build(options):
@@ -156,6 +191,7 @@ def start_signin(browser, webs, number, email):
 
 
 def check_session(webs, mail, number, email):
+    """Returns the signed-in browser (check 6 uses it)."""
     print("1. one session across web A and web B")
     browser = Browser(HOST)
     status, location, _text = start_signin(browser, webs, number, email)
@@ -166,6 +202,7 @@ def check_session(webs, mail, number, email):
     for name, base in zip("AB", webs, strict=True):
         status, _location, text = browser.request(base, "/portal/")
         check(f"signed-in home page on web {name}", status == 200 and "Hello" in text, str(status))
+    return browser
 
 
 def check_send_limit(webs, mail, number, email):
@@ -303,6 +340,64 @@ def check_outbox(options, clinic, mail, texts, workers, env):
     )
 
 
+def check_shared_storage(webs, browser, clinic, s3, bucket):
+    import io
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    from messaging.models import Attachment
+
+    print("6. shared storage: uploaded through web A, downloaded through web B")
+    # A PDF of about 1 MB (padding in a comment), so the transfer is not trivially small.
+    pdf = b"%PDF-1.4\n%" + os.urandom(512 * 1024).hex().encode() + b"\n%%EOF\n"
+    browser.request(webs[0], "/portal/messages/new/")
+    began = time.perf_counter()
+    status, location, _text = browser.request(
+        webs[0],
+        "/portal/messages/new/",
+        {"category": "general", "subject": "Scan", "body": "Attached."},
+        files={"attachment": ("scan.pdf", pdf)},
+    )
+    uploaded = time.perf_counter() - began
+    check("the message with its attachment is sent on web A", status == 302, f"{status}")
+    attachment = Attachment.objects.filter(clinic=clinic).latest("pk")
+    key = f"attachments/{attachment.file.name}"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
+    on_disk = (Path(settings.PORTAL_ATTACHMENTS_ROOT) / attachment.file.name).exists()
+    check(
+        "the file is an object in the bucket, not on web A's disk",
+        key in keys and not on_disk,
+        key,
+    )
+    began = time.perf_counter()
+    status, _location, body = browser.request_bytes(
+        webs[1], f"/portal/messages/attachments/{attachment.pk}/"
+    )
+    downloaded = time.perf_counter() - began
+    check(
+        "web B streams the same bytes after its access check",
+        status == 200 and body == pdf,
+        f"{status}, {len(body):,} of {len(pdf):,} bytes; upload on A {1000 * uploaded:.0f} ms, "
+        f"download on B {1000 * downloaded:.0f} ms",
+    )
+    status = _stack.http_get(
+        f"{s3.meta.endpoint_url}/{bucket}/{key}", host=_stack.host_of(s3.meta.endpoint_url)
+    )[0]
+    check("an unsigned GET of the object is refused by the bucket", status == 403, str(status))
+    stranger = Browser(HOST)
+    status = stranger.request_bytes(webs[1], f"/portal/messages/attachments/{attachment.pk}/")[0]
+    check("a signed-out visitor on web B is sent to sign in", status == 302, str(status))
+
+    logo = io.BytesIO()
+    Image.new("RGB", (32, 32), (20, 90, 160)).save(logo, format="PNG")
+    clinic.logo.save("bench.png", ContentFile(logo.getvalue()), save=True)
+    served = [browser.request_bytes(base, "/branding/logo")[2] == logo.getvalue() for base in webs]
+    check("a logo stored by a third process is served by A and B", served == [True, True])
+
+
 def wait_for_empty_queue(env, timeout=120):
     """Until the broker holds no task (the second copies are claimed and skipped)."""
     import redis
@@ -333,17 +428,22 @@ def task_counts(env, workers):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--notifications", type=int, default=2000)
+    parser.add_argument("--redis-db", type=int, default=9, help="the Redis database to flush")
     options = parser.parse_args()
 
     scratch = _stack.scratch_dir("scaleout")
     email_url, mail = _sinks.smtp_sink()
     twilio_url, texts = _sinks.twilio_standin()
+    s3, s3_env = _sinks.s3_standin()
     env = _stack.production_env(
         database_url=_stack.pg_database(DATABASE),
-        redis_url=_stack.redis_database(9),
+        redis_url=_stack.redis_database(options.redis_db),
         static_root=scratch / "static",
         EMAIL_URL=email_url,
         PORTAL_OTP_SENDS_PER_DESTINATION="3/h",
+        # Two machines' worth of web processes: uploads must be shared.
+        PORTAL_SINGLE_MACHINE="false",
+        **s3_env,
         **_sinks.twilio_env(twilio_url),
     )
     _stack.django_setup(env)
@@ -358,14 +458,17 @@ def main():
         _stack.gunicorn(f"web{name}", env=env, port=port, workers=2, log_dir=scratch)
         webs.append(f"http://127.0.0.1:{port}")
     workers = [_stack.celery_worker(f"worker{i}", env=env, log_dir=scratch) for i in (1, 2)]
-    print(f"web A {webs[0]}, web B {webs[1]}, 2 Celery workers, one PostgreSQL and Redis\n")
+    print(
+        f"web A {webs[0]}, web B {webs[1]}, 2 Celery workers, one PostgreSQL, Redis and S3 bucket\n"
+    )
 
     try:
-        check_session(webs, mail, *people["Robin"])
+        robin = check_session(webs, mail, *people["Robin"])
         check_send_limit(webs, mail, *people["Sasha"])
         check_lockout(webs, mail, clinic, *people["Taylor"])
         check_tenant_cache(webs, clinic)
         check_outbox(options, clinic, mail, texts, workers, env)
+        check_shared_storage(webs, robin, clinic, s3, env["S3_BUCKET"])
     except (AssertionError, SystemExit) as exc:
         check("the checks ran to the end", False, repr(exc))
     print("\nall checks passed" if not FAILURES else f"\nFAILED: {', '.join(FAILURES)}")

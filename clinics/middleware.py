@@ -10,7 +10,7 @@ from django.utils.functional import SimpleLazyObject
 
 from clinics.tenant_cache import resolve_clinic
 
-ALWAYS_SERVED_PATHS = ("/healthz", "/readyz")
+ALWAYS_SERVED_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 class TenantMiddleware:
@@ -26,8 +26,8 @@ class TenantMiddleware:
 
     def __call__(self, request):
         if request.path in ALWAYS_SERVED_PATHS:
-            # The health and readiness checks answer on any host without touching tenant
-            # data.
+            # The health and readiness checks and the metrics answer on any host without
+            # touching tenant data.
             request.clinic = None
             request.urlconf = settings.PORTAL_PLATFORM_URLCONF
             return self.get_response(request)

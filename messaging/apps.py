@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.core.signals import setting_changed
 from django.utils.translation import gettext_lazy as _
 
 
@@ -8,3 +9,6 @@ class MessagingConfig(AppConfig):
 
     def ready(self):
         from messaging import notifications  # noqa: F401 - registers notification builders
+        from messaging.storage import forget_attachment_storage
+
+        setting_changed.connect(forget_attachment_storage)

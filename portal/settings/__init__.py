@@ -197,14 +197,55 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = env("STATIC_ROOT", default=str(BASE_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Uploaded files: clinic logos ("default") and message attachments ("attachments"). Both
+# are served only by the portal's views (attachments after the reader's access check),
+# never by URL. Without S3_BUCKET they are folders on this machine's disk, seen by this
+# machine's processes only; with it, private objects in an S3-compatible bucket that every
+# web and worker process on every machine shares (portal.core.storage).
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "media"))
-# Message attachments: private files, never under STATIC_ROOT or MEDIA_ROOT; served only
-# through views that check the reader's access.
+# Local attachments: private files, never under STATIC_ROOT or MEDIA_ROOT.
 PORTAL_ATTACHMENTS_ROOT = env("PORTAL_ATTACHMENTS_ROOT", default=str(BASE_DIR / "attachments"))
+# Production refuses uploads on local disk unless the operator states that the portal runs
+# on one machine (portal/site/checks.py): a second machine would not see the first's files.
+PORTAL_SINGLE_MACHINE = env.bool("PORTAL_SINGLE_MACHINE", default=False)
+S3_BUCKET = env("S3_BUCKET", default="")
+# Empty for AWS itself; the service's URL for any other S3-compatible store (MinIO, Ceph,
+# a cloud provider's object storage).
+S3_ENDPOINT_URL = env("S3_ENDPOINT_URL", default="")
+S3_REGION = env("S3_REGION", default="")
+# Empty: boto3 finds credentials itself (an instance or pod role, AWS_* variables).
+S3_ACCESS_KEY_ID = env("S3_ACCESS_KEY_ID", default="")
+S3_SECRET_ACCESS_KEY = env("S3_SECRET_ACCESS_KEY", default="")
+if bool(S3_ACCESS_KEY_ID) != bool(S3_SECRET_ACCESS_KEY):
+    raise ImproperlyConfigured("Set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY, or neither.")
+
+
+def s3_storage(*, prefix: str, bucket: str = "", endpoint_url: str = "", **options) -> dict:
+    """A STORAGES entry for private objects under ``prefix/`` in the bucket."""
+    return {
+        "BACKEND": "portal.core.storage.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": bucket or S3_BUCKET,
+            "endpoint_url": endpoint_url or S3_ENDPOINT_URL or None,
+            "region_name": S3_REGION or None,
+            "access_key": S3_ACCESS_KEY_ID or None,
+            "secret_key": S3_SECRET_ACCESS_KEY or None,
+            "location": prefix,
+            # Never replace an object: a new upload under a taken name gets another name.
+            "file_overwrite": False,
+            **options,
+        },
+    }
+
+
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "attachments": {"BACKEND": "messaging.storage.LocalAttachmentStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+if S3_BUCKET:
+    STORAGES["default"] = s3_storage(prefix="media")
+    STORAGES["attachments"] = s3_storage(prefix="attachments")
 
 # Sessions: host-only cookies (no parent-domain cookie across clinics).
 SESSION_COOKIE_DOMAIN = None
@@ -306,6 +347,10 @@ NOTIFICATION_MAX_ATTEMPTS = env.int("NOTIFICATION_MAX_ATTEMPTS", default=5)
 PORTAL_READYZ_NOTIFICATION_DELAY_SECONDS = env.int(
     "PORTAL_READYZ_NOTIFICATION_DELAY_SECONDS", default=600
 )
+
+# /metrics (portal/site/metrics.py) is off while this is empty; a Prometheus scrape sends
+# it as "Authorization: Bearer <token>". At least 32 characters in production.
+PORTAL_METRICS_TOKEN = env("PORTAL_METRICS_TOKEN", default="")
 
 # A request id on every request (django-guid): a well-formed UUID a proxy sends in
 # X-Request-ID is kept, anything else is replaced by a new one; it is returned in the

@@ -2,8 +2,8 @@
 
 Refuses to load without SECRET_KEY, PORTAL_BASE_DOMAIN or EMAIL_URL, or with DEBUG on. The
 system checks in portal/site/checks.py then refuse a deployment without PostgreSQL, Redis,
-a delivering email backend or the Twilio credentials (`manage.py check --deploy`, and
-every `migrate`).
+a delivering email backend, the Twilio credentials, or shared storage for uploads unless it
+says it runs on one machine (`manage.py check --deploy`, and every `migrate`).
 """
 
 from django.core.exceptions import ImproperlyConfigured

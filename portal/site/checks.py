@@ -24,6 +24,9 @@ UNDELIVERING_SMS_BACKENDS = (
     "portal.notifications.sms.LocmemSmsBackend",
 )
 TWILIO_SETTINGS = ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_FROM_NUMBER")
+SHARED_STORAGE_BACKEND = "portal.core.storage.PrivateS3Storage"
+# The uploads: clinic logos ("default") and message attachments.
+UPLOAD_STORAGES = ("default", "attachments")
 
 
 def _active() -> bool:
@@ -99,5 +102,51 @@ def check_sms(app_configs=None, **kwargs):
             f"{'is' if len(missing) == 1 else 'are'} empty.",
             hint="Copy them from the Twilio console; the first text message would fail otherwise.",
             id="portal.E005",
+        )
+    ]
+
+
+@register()
+def check_file_storage(app_configs=None, **kwargs):
+    """Uploads on this machine's disk are refused unless the operator says the portal runs
+    on one machine (PORTAL_SINGLE_MACHINE; the compose file does). No check can count the
+    machines, and with a second one a file uploaded on one is missing on the other: half
+    of the downloads would be 404s, which is the same fault as a cache per process."""
+    if not _active() or settings.PORTAL_SINGLE_MACHINE:
+        return []
+    local = [
+        name
+        for name in UPLOAD_STORAGES
+        if settings.STORAGES.get(name, {}).get("BACKEND") != SHARED_STORAGE_BACKEND
+    ]
+    if not local:
+        return []
+    return [
+        Error(
+            "Uploaded files (clinic logos and message attachments) would be kept on this "
+            "machine's disk.",
+            hint="Set S3_BUCKET (with S3_ENDPOINT_URL, S3_REGION, S3_ACCESS_KEY_ID and "
+            "S3_SECRET_ACCESS_KEY as needed) so every process on every machine shares one "
+            "private bucket; or, when the portal runs on one machine only with MEDIA_ROOT "
+            "and PORTAL_ATTACHMENTS_ROOT on kept volumes, set PORTAL_SINGLE_MACHINE=true.",
+            id="portal.E006",
+        )
+    ]
+
+
+# A bearer token anyone could guess is no restriction at all.
+MIN_METRICS_TOKEN_LENGTH = 32
+
+
+@register()
+def check_metrics_token(app_configs=None, **kwargs):
+    token = getattr(settings, "PORTAL_METRICS_TOKEN", "")
+    if not _active() or not token or len(token) >= MIN_METRICS_TOKEN_LENGTH:
+        return []
+    return [
+        Error(
+            f"PORTAL_METRICS_TOKEN is shorter than {MIN_METRICS_TOKEN_LENGTH} characters.",
+            hint='Generate one with: python3 -c "import secrets; print(secrets.token_urlsafe(32))"',
+            id="portal.E007",
         )
     ]

@@ -17,7 +17,7 @@ from patients.selectors import usable_grants
 from patients.views import start
 from portal.celery import app as celery_app
 from portal.core.http import no_store
-from portal.notifications.models import Notification
+from portal.notifications.selectors import due_backlog
 from portal.site.home import home_summary
 from portal.site.source import source_archive
 
@@ -65,7 +65,11 @@ def clinic_logo(request):
     logo = request.clinic.logo
     if not logo:
         raise Http404
-    return FileResponse(logo.open("rb"))
+    try:
+        handle = logo.storage.open(logo.name, "rb")
+    except FileNotFoundError as missing:
+        raise Http404 from missing
+    return FileResponse(handle, filename=logo.name)
 
 
 @require_GET
@@ -124,19 +128,6 @@ def _broker_ready() -> bool:
     return True
 
 
-def _oldest_due_notification_seconds() -> int:
-    """How long the longest-waiting notification has been due and still not sent (0 when
-    none is): the worker, the broker or beat's relay is not keeping up beyond that."""
-    now = timezone.now()
-    oldest = (
-        Notification.objects.filter(status=Notification.Status.PENDING, next_attempt_at__lte=now)
-        .order_by("next_attempt_at")
-        .values_list("next_attempt_at", flat=True)
-        .first()
-    )
-    return 0 if oldest is None else int((now - oldest).total_seconds())
-
-
 @require_GET
 def readyz(request):
     """Whether this process can serve: the database, the cache, the Celery broker (when
@@ -156,7 +147,7 @@ def readyz(request):
         checks["broker"] = "not configured"
     body = {"checks": checks}
     if checks["database"] == "ok":
-        waited = _oldest_due_notification_seconds()
+        waited = due_backlog(now=timezone.now()).oldest_seconds
         body["oldest_due_notification_seconds"] = waited
         limit = settings.PORTAL_READYZ_NOTIFICATION_DELAY_SECONDS
         checks["notifications"] = "ok" if waited <= limit else "error"

@@ -17,6 +17,17 @@ PRODUCTION_ENV = {
     "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
     "TWILIO_AUTH_TOKEN": "test-token-not-a-secret",
     "TWILIO_FROM_NUMBER": "+16135550100",
+    # Uploads on local disk, which production accepts only on one machine.
+    "PORTAL_SINGLE_MACHINE": "true",
+}
+# A bucket for the uploads instead (nothing connects to it either).
+S3_ENV = {
+    "PORTAL_SINGLE_MACHINE": "",
+    "S3_BUCKET": "portal-uploads",
+    "S3_ENDPOINT_URL": "https://s3.example.org",
+    "S3_REGION": "eu-west-1",
+    "S3_ACCESS_KEY_ID": "test-key-id",
+    "S3_SECRET_ACCESS_KEY": "test-secret-not-a-secret",
 }
 
 
@@ -88,6 +99,9 @@ def test_production_refuses_settings_that_would_leak_or_misroute(name, value, me
             "portal.E004",
             "delivers no text messages",
         ),
+        ({"PORTAL_SINGLE_MACHINE": ""}, "portal.E006", "kept on this machine's disk"),
+        ({"PORTAL_SINGLE_MACHINE": "false"}, "portal.E006", "set PORTAL_SINGLE_MACHINE=true"),
+        ({"PORTAL_METRICS_TOKEN": "guessable-token"}, "portal.E007", "shorter than 32"),
     ],
 )
 def test_check_deploy_refuses_a_half_configured_production(changes, check_id, named):
@@ -97,6 +111,7 @@ def test_check_deploy_refuses_a_half_configured_production(changes, check_id, na
     assert named in result.stderr
     # Names, never values: the token of the environment is not repeated.
     assert PRODUCTION_ENV["TWILIO_AUTH_TOKEN"] not in result.stderr
+    assert "guessable-token" not in result.stderr
 
 
 def test_without_redis_the_unshared_cache_of_the_sign_in_limits_is_reported():
@@ -156,3 +171,33 @@ def test_redis_url_switches_the_broker_and_cache(redis_url, eager, cache_backend
     result = _manage("shell", "-c", code, env={"REDIS_URL": redis_url, "DATABASE_URL": ""})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split()[-2:] == [eager, cache_backend]
+
+
+def test_a_bucket_for_the_uploads_passes_the_deployment_checks_on_any_number_of_machines():
+    result = _manage(
+        "check", "--deploy", "--fail-level", "WARNING", env={**PRODUCTION_ENV, **S3_ENV}
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_bucket_holds_both_the_logos_and_the_attachments_under_their_own_prefixes():
+    code = (
+        "from django.conf import settings as s;"
+        "print(*[(s.STORAGES[n]['BACKEND'].rsplit('.', 1)[-1], s.STORAGES[n]['OPTIONS']"
+        "['location'], s.STORAGES[n]['OPTIONS']['bucket_name']) for n in ('default',"
+        " 'attachments')], sep='|')"
+    )
+    result = _manage("shell", "-c", code, env={**PRODUCTION_ENV, **S3_ENV})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].split("|") == [
+        "('PrivateS3Storage', 'media', 'portal-uploads')",
+        "('PrivateS3Storage', 'attachments', 'portal-uploads')",
+    ]
+
+
+def test_an_s3_key_without_its_secret_is_refused():
+    env = {**PRODUCTION_ENV, **S3_ENV, "S3_SECRET_ACCESS_KEY": ""}
+    result = _manage("check", env=env)
+    assert result.returncode != 0
+    assert "Set both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY" in result.stderr
+    assert S3_ENV["S3_ACCESS_KEY_ID"] not in result.stderr
