@@ -46,10 +46,16 @@ def now():
     return NOW
 
 
+# How long a step may wait for the page: generous, because a busy two-core machine (CI
+# runs the suite twice, with Chromium and the live server on the same cores) can take
+# seconds to hash a password; a step that never comes still fails.
+STEP_TIMEOUT_MS = 20_000
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport=DESKTOP)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
     opened = context.new_page()
     yield opened
     context.close()
@@ -58,7 +64,7 @@ def page(browser):
 @pytest.fixture
 def phone_page(browser):
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
     opened = context.new_page()
     yield opened
     context.close()
