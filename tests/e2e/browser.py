@@ -38,3 +38,9 @@ def portal_session_in(context, url, user, patient=None):
     as after sign-in, for the site at ``url``."""
     session = portal_client(user, patient).cookies["sessionid"].value
     context.add_cookies([{"name": "sessionid", "value": session, "url": url}])
+
+
+# How long a step may wait for the page: generous, because a busy two-core machine (CI
+# runs the suite twice, with Chromium and the live server on the same cores) can take
+# seconds to hash a password; a step that never comes still fails.
+STEP_TIMEOUT_MS = 20_000

@@ -11,7 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, DESKTOP, NOW, PHONE
+from tests.e2e.browser import (
+    ARTIFACTS,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    DESKTOP,
+    NOW,
+    PHONE,
+    STEP_TIMEOUT_MS,
+)
 
 
 def pytest_collection_modifyitems(items):
@@ -44,12 +52,6 @@ def now():
     in a thread of this process): free times, the cancellation cutoff and a child's age are
     the same whenever the test runs."""
     return NOW
-
-
-# How long a step may wait for the page: generous, because a busy two-core machine (CI
-# runs the suite twice, with Chromium and the live server on the same cores) can take
-# seconds to hash a password; a step that never comes still fails.
-STEP_TIMEOUT_MS = 20_000
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ from invitations.services import Representative, invitation_send
 from messaging.services import thread_start
 from patients.accounts import reset_token_generator
 from patients.locks import subject_for_user
-from tests.e2e.browser import DESKTOP, PHONE, portal_session_in
+from tests.e2e.browser import DESKTOP, PHONE, STEP_TIMEOUT_MS, portal_session_in
 from tests.factories import (
     TEST_PASSWORD,
     AppointmentFactory,
@@ -146,7 +146,7 @@ def _report(problems):
 @pytest.fixture
 def axe_page(browser, axe_js):
     context = browser.new_context(viewport=DESKTOP, bypass_csp=True)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
     yield context.new_page()
     context.close()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from portal.audit.services import audit_record
-from tests.e2e.browser import PHONE, admin_sign_in
+from tests.e2e.browser import PHONE, STEP_TIMEOUT_MS, admin_sign_in
 from tests.factories import ClinicAdminFactory, ClinicFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,7 +17,7 @@ def test_filter_the_log_by_dates_and_action_then_export_it(browser, clinic_url, 
     ClinicAdminFactory(clinic=clinic, username="admin")
     audit_record(action="staff.invitation_sent", clinic=clinic)
     context = browser.new_context(viewport=PHONE, is_mobile=True, java_script_enabled=False)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
     page = context.new_page()
 
     admin_sign_in(page, clinic_url("demo", "/admin/audit/auditevent/"), "admin")

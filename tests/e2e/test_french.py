@@ -7,7 +7,7 @@ person to look at. (Rose and her portal come from tests/conftest.py.)
 
 import pytest
 
-from tests.e2e.browser import DESKTOP, PHONE
+from tests.e2e.browser import DESKTOP, PHONE, STEP_TIMEOUT_MS
 from tests.factories import TEST_PASSWORD
 from tests.i18n.french import ROSE_EMAIL
 
@@ -52,7 +52,7 @@ def test_a_keyboard_user_switches_to_french_and_the_pages_fit_a_phone(
 ):
     rows = request.getfixturevalue("roses_portal")
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
     page = context.new_page()
     page.goto(clinic_url("demo", "/portal/sign-in/password/"))
     assert page.locator("html").get_attribute("lang") == "en"

@@ -5,7 +5,7 @@ import re
 import pytest
 from django.core import mail
 
-from tests.e2e.browser import admin_sign_in
+from tests.e2e.browser import STEP_TIMEOUT_MS, admin_sign_in
 from tests.factories import ClinicAdminFactory, ClinicFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,7 +17,7 @@ def test_quick_add_invite_register_and_revoke(browser, clinic_url, screenshot):
     staff_context = browser.new_context(viewport={"width": 1280, "height": 900})
     patient_context = browser.new_context(viewport={"width": 360, "height": 740})
     for context in (staff_context, patient_context):
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(STEP_TIMEOUT_MS)
     staff, patient_page = staff_context.new_page(), patient_context.new_page()
 
     admin_sign_in(staff, clinic_url("demo", "/admin/patients/patient/"), "admin")

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from portal.notifications import sms
-from tests.e2e.browser import DESKTOP, PHONE
+from tests.e2e.browser import DESKTOP, PHONE, STEP_TIMEOUT_MS
 from tests.factories import ClinicFactory, PatientFactory, PatientIdentifierFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -132,7 +132,7 @@ def _assert_error_is_tied_to(page, field_id, text):
 @pytest.fixture(params=[DESKTOP, PHONE], ids=["1280", "360"])
 def keyboard_page(browser, request):
     context = browser.new_context(viewport=request.param)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
     yield context.new_page()
     context.close()
 

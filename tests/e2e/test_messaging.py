@@ -6,7 +6,7 @@ import datetime
 import pytest
 from django.core import mail
 
-from tests.e2e.browser import DESKTOP, PHONE, admin_sign_in
+from tests.e2e.browser import DESKTOP, PHONE, STEP_TIMEOUT_MS, admin_sign_in
 from tests.factories import (
     TEST_PASSWORD,
     ClinicAdminFactory,
@@ -45,7 +45,7 @@ def test_staff_write_the_patient_reads_and_replies_and_staff_see_the_reply(
     staff_context = browser.new_context(viewport=DESKTOP)
     patient_context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     for context in (staff_context, patient_context):
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(STEP_TIMEOUT_MS)
     staff, patient = staff_context.new_page(), patient_context.new_page()
 
     # Staff start a thread from the admin.

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.e2e.browser import admin_sign_in, portal_session_in
+from tests.e2e.browser import STEP_TIMEOUT_MS, admin_sign_in, portal_session_in
 from tests.factories import ClinicFactory, PatientAccessFactory, PatientFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -21,7 +21,7 @@ def test_an_address_change_goes_through_patient_requests(browser, clinic_url, sc
     patient_context = browser.new_context(viewport={"width": 360, "height": 740})
     staff_context = browser.new_context(viewport={"width": 1280, "height": 900})
     for context in (patient_context, staff_context):
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(STEP_TIMEOUT_MS)
     portal_session_in(patient_context, clinic_url("demo", "/"), grant.user, grant.patient)
     patient, staff = patient_context.new_page(), staff_context.new_page()
 

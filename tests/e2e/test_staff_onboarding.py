@@ -9,7 +9,7 @@ import pytest
 from django.core import mail
 from django_otp.oath import TOTP
 
-from tests.e2e.browser import DESKTOP, PHONE, admin_sign_in
+from tests.e2e.browser import DESKTOP, PHONE, STEP_TIMEOUT_MS, admin_sign_in
 from tests.factories import UserFactory
 from tests.portal.outbox import staff_invitation_link
 
@@ -29,7 +29,7 @@ def test_an_operator_opens_a_clinic_and_its_first_admin_joins(
     UserFactory(clinic=None, username="operator", is_staff=True, is_superuser=True)
     operators = f"http://localhost:{live_server.thread.port}/admin/"
     staff_context = browser.new_context(viewport=DESKTOP)
-    staff_context.set_default_timeout(10_000)
+    staff_context.set_default_timeout(STEP_TIMEOUT_MS)
     operator = staff_context.new_page()
 
     admin_sign_in(operator, f"{operators}clinics/clinic/add/", "operator")
@@ -55,7 +55,7 @@ def test_an_operator_opens_a_clinic_and_its_first_admin_joins(
     link = staff_invitation_link(mail.outbox)
     assert link.startswith(clinic_url("lakeside", "/admin/account/invitation/"))
     phone_context = browser.new_context(viewport=PHONE, is_mobile=True, java_script_enabled=False)
-    phone_context.set_default_timeout(10_000)
+    phone_context.set_default_timeout(STEP_TIMEOUT_MS)
     page = phone_context.new_page()
     page.goto(link)
     page.get_by_role("heading", name="Choose your password").wait_for()

@@ -6,7 +6,7 @@ import base64
 import pytest
 from django_otp.oath import TOTP
 
-from tests.e2e.browser import PHONE, admin_sign_in
+from tests.e2e.browser import PHONE, STEP_TIMEOUT_MS, admin_sign_in
 from tests.factories import TEST_PASSWORD, ClinicFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -24,7 +24,7 @@ def test_set_up_the_authenticator_then_sign_in_with_a_backup_code(
     clinic = ClinicFactory(slug="demo", name="Demo Family Clinic")
     StaffFactory(clinic=clinic, username="frontdesk")
     context = browser.new_context(viewport=PHONE, is_mobile=True, java_script_enabled=False)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
     page = context.new_page()
 
     admin_sign_in(page, clinic_url("demo", "/admin/"), "frontdesk")
