@@ -1,7 +1,5 @@
 """Patient portal: see, book and cancel appointments under the clinic's rules."""
 
-import datetime as dt
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
@@ -18,17 +16,15 @@ from appointments.calendar import FILENAME, MIMETYPE, appointment_calendar
 from appointments.forms import ConfirmForm, SlotSearchForm
 from appointments.models import AppointmentType, Provider
 from appointments.selectors import (
-    bookable_providers,
     bookable_types,
+    booking_week,
     cancelled_visits,
     get_appointment_for_patient,
-    slots_for_any,
     upcoming_and_past,
 )
 from patients.access import patient_required
 from portal.core.http import no_store
 
-SEARCH_DAYS = 7
 PAST_PER_PAGE = 20
 
 REFUSALS = {
@@ -88,27 +84,42 @@ def appointment_list(request):
 
 @patient_required(scope="appointments")
 def book(request):
+    """Type and provider first, then a week of free times to pick one from."""
     try:
         services.check_patient_may_book(request.patient)
     except services.NotAllowed as refusal:
         return render(request, "appointments/refused.html", {"message": REFUSALS[str(refusal)]})
     form = SlotSearchForm(request.GET or None, clinic=request.clinic)
-    days = None
+    week = None
     if form.is_bound and form.is_valid():
-        kind = form.cleaned_data["appointment_type"]
-        providers = bookable_providers(request.clinic, kind)
-        if form.cleaned_data["provider"]:
-            providers = providers.filter(pk=form.cleaned_data["provider"])
-        window = dt.timedelta(days=request.clinic.portal_settings.booking_window_days)
-        days = slots_for_any(
-            providers=list(providers),
-            appointment_type=kind,
-            start_date=form.cleaned_data["date"],
-            days=SEARCH_DAYS,
-            until=timezone.now() + window,
+        week = booking_week(
+            clinic=request.clinic,
+            providers=form.providers(),
+            appointment_type=form.cleaned_data["appointment_type"],
+            day=form.cleaned_data["week"] or timezone.localdate(),
         )
-    context = {"form": form, "days": days, "has_types": bookable_types(request.clinic).exists()}
+    links = {}
+    if week is not None:
+        kind, chosen = form.cleaned_data["appointment_type"], form.cleaned_data["provider"]
+        links = {
+            name: _week_link(kind, chosen.pk if chosen else "", monday)
+            for name, monday in (("previous", week.previous), ("following", week.following))
+            if monday
+        }
+    context = {
+        "form": form,
+        "week": week,
+        "links": links,
+        "window_days": request.clinic.portal_settings.booking_window_days,
+        "has_types": bookable_types(request.clinic).exists(),
+    }
     return render(request, "appointments/book.html", context)
+
+
+def _week_link(kind, provider_id, day):
+    """The booking page at the week of ``day``, for the type and provider (or any: "")."""
+    query = {"appointment_type": kind.pk, "provider": provider_id or "", "week": day.isoformat()}
+    return reverse("portal:appointments-book") + "?" + urlencode(query)
 
 
 @patient_required(scope="appointments")
@@ -134,13 +145,9 @@ def book_confirm(request):
     if request.method != "POST" or not (kind and provider and start):
         return redirect("portal:appointments-book")
     form = ConfirmForm(request.POST if "confirm" in request.POST else None)
-    back = (
-        reverse("portal:appointments-book")
-        + "?"
-        + urlencode(
-            {"appointment_type": kind.pk, "date": timezone.localtime(start).date().isoformat()}
-        )
-    )
+    # Back to the week of that time, with the provider the patient chose (or any).
+    chosen = _int(source.get("chosen_provider"))
+    back = _week_link(kind, chosen, timezone.localtime(start).date())
     if form.is_bound and form.is_valid():
         try:
             services.appointment_book(
@@ -157,7 +164,14 @@ def book_confirm(request):
             return redirect(back)
         messages.success(request, _("Your appointment is booked. A confirmation is on its way."))
         return redirect("portal:appointments")
-    context = {"form": form, "kind": kind, "provider": provider, "start": start, "back": back}
+    context = {
+        "form": form,
+        "kind": kind,
+        "provider": provider,
+        "start": start,
+        "back": back,
+        "chosen_provider": chosen or "",
+    }
     return render(request, "appointments/confirm.html", context)
 
 
