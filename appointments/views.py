@@ -4,16 +4,19 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from appointments import services
 from appointments.calendar import FILENAME, MIMETYPE, appointment_calendar
 from appointments.forms import ConfirmForm, SlotSearchForm
+from appointments.list_cache import cached_lists
 from appointments.models import AppointmentType, Provider
 from appointments.selectors import (
     bookable_types,
@@ -65,21 +68,51 @@ REFUSALS = {
 
 @patient_required(scope="appointments")
 def appointment_list(request):
-    upcoming, past = upcoming_and_past(clinic=request.clinic, patient=request.patient)
-    policy = request.clinic.portal_settings
-    cancelled = cancelled_visits(clinic=request.clinic, patient=request.patient)
+    """Upcoming, past and cancelled visits; the lists come from the cache while none of
+    the chart's visits has changed (appointments/list_cache.py)."""
+    clinic, patient = request.clinic, request.patient
+    policy = clinic.portal_settings
+    past_number = _page_number(request.GET.get("page"))
+    cancelled_number = _page_number(request.GET.get("cancelled"))
+    now = timezone.now()
+
+    def render_lists():
+        upcoming, past = upcoming_and_past(clinic=clinic, patient=patient, now=now)
+        upcoming = list(upcoming)
+        context = {
+            "upcoming": upcoming,
+            "past_page": Paginator(past, PAST_PER_PAGE).get_page(past_number),
+            "cancelled_page": Paginator(
+                cancelled_visits(clinic=clinic, patient=patient), PAST_PER_PAGE
+            ).get_page(cancelled_number),
+            "can_cancel": policy.cancelling_allowed,
+        }
+        html = render_to_string("appointments/_lists.html", context)
+        return html, min((a.end for a in upcoming), default=None)
+
+    variant = (
+        get_language(),
+        str(clinic.tz),
+        past_number,
+        cancelled_number,
+        policy.cancelling_allowed,
+    )
     context = {
-        "upcoming": list(upcoming),
-        "past_page": Paginator(past, PAST_PER_PAGE).get_page(request.GET.get("page")),
-        "cancelled_page": Paginator(cancelled, PAST_PER_PAGE).get_page(
-            request.GET.get("cancelled")
+        "lists": mark_safe(  # noqa: S308 - the template's own output, escaped when rendered
+            cached_lists(
+                clinic=clinic, patient=patient, variant=variant, now=now, render=render_lists
+            )
         ),
         "can_book": policy.booking_allowed,
-        "can_cancel": policy.cancelling_allowed,
-        "cutoff_hours": policy.cancel_cutoff_hours,
-        "now": timezone.now(),
     }
     return render(request, "appointments/list.html", context)
+
+
+def _page_number(value):
+    """A page number as the paginator takes it, in a short form fit for a cache key."""
+    if value == "last" or (value and value.isdecimal() and len(value) <= 6):
+        return value
+    return "1"
 
 
 @patient_required(scope="appointments")
