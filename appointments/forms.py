@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from appointments.models import AppointmentType, Provider
 from appointments.selectors import bookable_providers, bookable_types
 from portal.core.forms import DateInput
 
@@ -73,3 +74,33 @@ class ConfirmForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("A few words help the clinic prepare. Only the clinic sees this."),
     )
+
+
+class ProviderDayForm(forms.Form):
+    """The front desk's day view: a provider, a type of visit and a day (GET). The
+    patient, when the view was opened from a chart, rides along into the booking links."""
+
+    provider = ProviderChoiceField(label=_("Provider"), queryset=None, empty_label=None)
+    appointment_type = forms.ModelChoiceField(
+        label=_("Type of appointment"), queryset=None, empty_label=None
+    )
+    day = forms.DateField(label=_("Day"), widget=DateInput)
+    patient = forms.IntegerField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].queryset = (
+            Provider.objects.for_clinic(clinic)
+            .filter(is_active=True)
+            .select_related("clinic")
+            .prefetch_related("availability")
+        )
+        self.fields["appointment_type"].queryset = AppointmentType.objects.for_clinic(
+            clinic
+        ).filter(is_active=True)
+
+    def clean_day(self):
+        day = self.cleaned_data["day"]
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise forms.ValidationError(_("Enter a real date."), code="out_of_range")
+        return day

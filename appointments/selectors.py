@@ -344,3 +344,38 @@ def booking_week(*, clinic, providers, appointment_type, day: dt.date, now=None)
         first - week if first > this_week else None,
         first + week if first < last_week else None,
     )
+
+
+@dataclass(frozen=True)
+class ProviderDay:
+    """One provider's day for the front desk: the start times free for a visit of the
+    type (``free_slots``: in their hours, not taken, not past) and the day's visits."""
+
+    day: dt.date
+    free: tuple[dt.datetime, ...]
+    visits: tuple[Appointment, ...]
+
+
+def provider_day(*, clinic, provider, appointment_type, day: dt.date, now=None) -> ProviderDay:
+    tz = clinic.tz
+    offered = appointment_type is not None and (
+        provider.appointment_types.filter(pk=appointment_type.pk).exists()
+    )
+    free = ()
+    if offered:
+        slots = free_slots(
+            provider=provider, appointment_type=appointment_type, start_date=day, days=1, now=now
+        )
+        free = tuple(slots.get(day, ()))
+    visits = (
+        Appointment.objects.for_clinic(clinic)
+        .active()
+        .filter(
+            provider=provider,
+            start__lt=_local(day + dt.timedelta(days=1), dt.time.min, tz),
+            end__gt=_local(day, dt.time.min, tz),
+        )
+        .select_related("patient", "appointment_type")
+        .order_by("start")
+    )
+    return ProviderDay(day, free, tuple(visits))
