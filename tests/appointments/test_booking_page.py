@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from appointments import selectors
 from tests.appointments.schedule import NOW, local
 from tests.clients import portal_client
 from tests.factories import (
@@ -154,15 +155,22 @@ def test_a_provider_who_does_not_offer_the_type_is_said_so(
 
 
 def test_it_computes_free_times_for_the_week_shown_only(
-    grant, provider, visit_type, booking_rules, frozen
+    grant, provider, visit_type, booking_rules, frozen, monkeypatch
 ):
-    content = _page(grant, appointment_type=visit_type.pk).content.decode()
-    assert "Week of Monday 23 November" in content
-    with CaptureQueriesContext(connection) as queries:
-        _page(grant, appointment_type=visit_type.pk)
-    ranges = [q["sql"] for q in queries.captured_queries if "appointments_appointment" in q["sql"]]
-    # The visits read for the free times end at next Monday 0:00 in Toronto (5:00 UTC).
-    assert any("2026-11-30 05:00:00" in sql for sql in ranges), ranges
+    asked = []
+    compute = selectors.first_free_provider
+
+    def recorded(**kwargs):
+        asked.append((kwargs["start_date"], kwargs["days"]))
+        return compute(**kwargs)
+
+    monkeypatch.setattr(selectors, "first_free_provider", recorded)
+    _page(grant, appointment_type=visit_type.pk)  # this week: from today, Monday
+    _page(grant, appointment_type=visit_type.pk, week="2027-03-03")
+    portal_settings_of(grant.clinic, booking_window_days=9)
+    _page(grant, appointment_type=visit_type.pk, week=NEXT_MONDAY.isoformat())
+    _page(grant, appointment_type=visit_type.pk, week="2027-03-03")  # beyond: nothing
+    assert asked == [(MONDAY, 7), (dt.date(2027, 3, 1), 7), (NEXT_MONDAY, 3)]
 
 
 def test_the_page_runs_a_fixed_number_of_queries_whatever_the_providers_and_visits(

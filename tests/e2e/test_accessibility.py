@@ -665,4 +665,10 @@ def test_the_staff_sign_in_two_factor_and_history_pages_pass_axe(
     page.goto(clinic_url("demo", f"/admin/patients/patient/{chart.pk}/history/"))
     page.get_by_text("Gatineau").wait_for()
     audit("chart-history", shoot=True)
+
+    _bookable(clinic)
+    page.goto(clinic_url("demo", f"/admin/patients/patient/{chart.pk}/change/"))
+    page.get_by_role("link", name="Book a visit").click()
+    page.get_by_role("link", name="Next day").wait_for()
+    audit("providers-day", shoot=True)
     audit.assert_clean()
