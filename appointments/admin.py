@@ -4,12 +4,18 @@ from datetime import date
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import formats, timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.http import urlencode
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from appointments import services
+from appointments.forms import ProviderDayForm
 from appointments.models import (
     Appointment,
     AppointmentType,
@@ -17,8 +23,10 @@ from appointments.models import (
     Provider,
     WeeklyAvailability,
 )
+from appointments.selectors import provider_day
 from clinics.admin_site import clinic_admin_site
 from clinics.scoped_admin import ClinicScopedAdmin, ClinicScopedInline, ClinicScopedModelForm
+from patients.models import Patient
 
 
 class WeeklyAvailabilityInline(ClinicScopedInline):
@@ -77,6 +85,17 @@ OVERRIDE_CHOICES = [
     (services.OUTSIDE_WINDOW, _("Book beyond the booking window")),
     (services.VISIT_LIMIT, _("Book above the patient's limit of upcoming appointments")),
 ]
+
+
+def _aware(text):
+    """An aware datetime from ISO text, or None (naive, malformed or out of range)."""
+    try:
+        moment = parse_datetime(text) if isinstance(text, str) else None
+    except ValueError:
+        return None
+    if moment is None or timezone.is_naive(moment) or not 1900 <= moment.year <= 2999:
+        return None
+    return moment
 
 
 def _local_text(moment):
@@ -213,6 +232,83 @@ class AppointmentAdmin(ClinicScopedAdmin):
     autocomplete_fields = ["patient"]
     actions = ["cancel", "mark_completed", "mark_no_show"]
     ordering = ["start"]
+
+    def get_urls(self):
+        day = path(
+            "day/", self.admin_site.admin_view(self.day_view), name="appointments_appointment_day"
+        )
+        return [day, *super().get_urls()]
+
+    def day_view(self, request):
+        """One provider's day: its free times for a type of visit, each a link to the add
+        form filled in (booking there goes through the service, with its overrides), and
+        its booked visits. For staff who may book (the front desk role)."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        clinic = request.clinic
+        data = request.GET.copy()
+        form = ProviderDayForm(data, clinic=clinic)
+        if not data.get("provider"):
+            first = form.fields["provider"].queryset.first()
+            data["provider"] = str(first.pk) if first else ""
+        if not data.get("appointment_type") and data["provider"].isdecimal():
+            types = form.fields["appointment_type"].queryset
+            offered = types.filter(providers=int(data["provider"])).first()
+            data["appointment_type"] = str(offered.pk) if offered else ""
+        if not data.get("day"):
+            data["day"] = timezone.localdate().isoformat()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Provider's day"),
+            "form": form,
+        }
+        if form.is_valid():
+            provider = form.cleaned_data["provider"]
+            kind = form.cleaned_data["appointment_type"]
+            day = form.cleaned_data["day"]
+            patient = (
+                Patient.objects.for_clinic(clinic).filter(pk=form.cleaned_data["patient"]).first()
+                if form.cleaned_data["patient"]
+                else None
+            )
+            schedule = provider_day(
+                clinic=clinic, provider=provider, appointment_type=kind, day=day
+            )
+            add_url = reverse("admin:appointments_appointment_add")
+            query = {"provider": provider.pk, "appointment_type": kind.pk}
+            if patient:
+                query["patient"] = patient.pk
+            rows = [
+                (start, None, f"{add_url}?{urlencode({**query, 'start': start.isoformat()})}")
+                for start in schedule.free
+            ]
+            rows += [(visit.start, visit, None) for visit in schedule.visits]
+            rows.sort(key=lambda row: (row[0], row[1] is None))
+
+            def day_link(other):
+                return "?" + urlencode({**query, "day": other.isoformat()})
+
+            context.update(
+                provider=provider,
+                kind=kind,
+                day=day,
+                patient=patient,
+                rows=rows,
+                offered=kind in provider.appointment_types.all(),
+                previous_day=day_link(day - datetime.timedelta(days=1)),
+                next_day=day_link(day + datetime.timedelta(days=1)),
+            )
+        return TemplateResponse(request, "admin/appointments/appointment/day.html", context)
+
+    def get_changeform_initial_data(self, request):
+        """The add form filled in from a day view's link; ``start`` comes as an ISO time."""
+        initial = super().get_changeform_initial_data(request)
+        if "start" in initial:
+            start = _aware(initial.pop("start"))
+            if start is not None:
+                initial["start"] = start
+        return initial
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

@@ -9,9 +9,11 @@ class AppointmentsConfig(AppConfig):
     def ready(self):
         from appointments import notifications  # noqa: F401 - registers notification builders
         from appointments.history import appointment_changes
+        from appointments.list_cache import connect_receivers
         from appointments.models import Appointment
         from patients.history import register_chart_history
         from portal.core.history import record_bulk_updates
 
         record_bulk_updates(Appointment)
+        connect_receivers()
         register_chart_history(appointment_changes)

@@ -1,34 +1,33 @@
 """Patient portal: see, book and cancel appointments under the clinic's rules."""
 
-import datetime as dt
-
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
 from appointments import services
 from appointments.calendar import FILENAME, MIMETYPE, appointment_calendar
 from appointments.forms import ConfirmForm, SlotSearchForm
+from appointments.list_cache import cached_lists
 from appointments.models import AppointmentType, Provider
 from appointments.selectors import (
-    bookable_providers,
     bookable_types,
+    booking_week,
     cancelled_visits,
     get_appointment_for_patient,
-    slots_for_any,
     upcoming_and_past,
 )
 from patients.access import patient_required
 from portal.core.http import no_store
 
-SEARCH_DAYS = 7
 PAST_PER_PAGE = 20
 
 REFUSALS = {
@@ -69,46 +68,91 @@ REFUSALS = {
 
 @patient_required(scope="appointments")
 def appointment_list(request):
-    upcoming, past = upcoming_and_past(clinic=request.clinic, patient=request.patient)
-    policy = request.clinic.portal_settings
-    cancelled = cancelled_visits(clinic=request.clinic, patient=request.patient)
+    """Upcoming, past and cancelled visits; the lists come from the cache while none of
+    the chart's visits has changed (appointments/list_cache.py)."""
+    clinic, patient = request.clinic, request.patient
+    policy = clinic.portal_settings
+    past_number = _page_number(request.GET.get("page"))
+    cancelled_number = _page_number(request.GET.get("cancelled"))
+    now = timezone.now()
+
+    def render_lists():
+        upcoming, past = upcoming_and_past(clinic=clinic, patient=patient, now=now)
+        upcoming = list(upcoming)
+        context = {
+            "upcoming": upcoming,
+            "past_page": Paginator(past, PAST_PER_PAGE).get_page(past_number),
+            "cancelled_page": Paginator(
+                cancelled_visits(clinic=clinic, patient=patient), PAST_PER_PAGE
+            ).get_page(cancelled_number),
+            "can_cancel": policy.cancelling_allowed,
+        }
+        html = render_to_string("appointments/_lists.html", context)
+        return html, min((a.end for a in upcoming), default=None)
+
+    variant = (
+        get_language(),
+        str(clinic.tz),
+        past_number,
+        cancelled_number,
+        policy.cancelling_allowed,
+    )
     context = {
-        "upcoming": list(upcoming),
-        "past_page": Paginator(past, PAST_PER_PAGE).get_page(request.GET.get("page")),
-        "cancelled_page": Paginator(cancelled, PAST_PER_PAGE).get_page(
-            request.GET.get("cancelled")
+        "lists": mark_safe(  # noqa: S308 - the template's own output, escaped when rendered
+            cached_lists(
+                clinic=clinic, patient=patient, variant=variant, now=now, render=render_lists
+            )
         ),
         "can_book": policy.booking_allowed,
-        "can_cancel": policy.cancelling_allowed,
-        "cutoff_hours": policy.cancel_cutoff_hours,
-        "now": timezone.now(),
     }
     return render(request, "appointments/list.html", context)
 
 
+def _page_number(value):
+    """A page number as the paginator takes it, in a short form fit for a cache key."""
+    if value == "last" or (value and value.isdecimal() and len(value) <= 6):
+        return value
+    return "1"
+
+
 @patient_required(scope="appointments")
 def book(request):
+    """Type and provider first, then a week of free times to pick one from."""
     try:
         services.check_patient_may_book(request.patient)
     except services.NotAllowed as refusal:
         return render(request, "appointments/refused.html", {"message": REFUSALS[str(refusal)]})
     form = SlotSearchForm(request.GET or None, clinic=request.clinic)
-    days = None
+    week = None
     if form.is_bound and form.is_valid():
-        kind = form.cleaned_data["appointment_type"]
-        providers = bookable_providers(request.clinic, kind)
-        if form.cleaned_data["provider"]:
-            providers = providers.filter(pk=form.cleaned_data["provider"])
-        window = dt.timedelta(days=request.clinic.portal_settings.booking_window_days)
-        days = slots_for_any(
-            providers=list(providers),
-            appointment_type=kind,
-            start_date=form.cleaned_data["date"],
-            days=SEARCH_DAYS,
-            until=timezone.now() + window,
+        week = booking_week(
+            clinic=request.clinic,
+            providers=form.providers(),
+            appointment_type=form.cleaned_data["appointment_type"],
+            day=form.cleaned_data["week"] or timezone.localdate(),
         )
-    context = {"form": form, "days": days, "has_types": bookable_types(request.clinic).exists()}
+    links = {}
+    if week is not None:
+        kind, chosen = form.cleaned_data["appointment_type"], form.cleaned_data["provider"]
+        links = {
+            name: _week_link(kind, chosen.pk if chosen else "", monday)
+            for name, monday in (("previous", week.previous), ("following", week.following))
+            if monday
+        }
+    context = {
+        "form": form,
+        "week": week,
+        "links": links,
+        "window_days": request.clinic.portal_settings.booking_window_days,
+        "has_types": bookable_types(request.clinic).exists(),
+    }
     return render(request, "appointments/book.html", context)
+
+
+def _week_link(kind, provider_id, day):
+    """The booking page at the week of ``day``, for the type and provider (or any: "")."""
+    query = {"appointment_type": kind.pk, "provider": provider_id or "", "week": day.isoformat()}
+    return reverse("portal:appointments-book") + "?" + urlencode(query)
 
 
 @patient_required(scope="appointments")
@@ -134,13 +178,9 @@ def book_confirm(request):
     if request.method != "POST" or not (kind and provider and start):
         return redirect("portal:appointments-book")
     form = ConfirmForm(request.POST if "confirm" in request.POST else None)
-    back = (
-        reverse("portal:appointments-book")
-        + "?"
-        + urlencode(
-            {"appointment_type": kind.pk, "date": timezone.localtime(start).date().isoformat()}
-        )
-    )
+    # Back to the week of that time, with the provider the patient chose (or any).
+    chosen = _int(source.get("chosen_provider"))
+    back = _week_link(kind, chosen, timezone.localtime(start).date())
     if form.is_bound and form.is_valid():
         try:
             services.appointment_book(
@@ -157,7 +197,14 @@ def book_confirm(request):
             return redirect(back)
         messages.success(request, _("Your appointment is booked. A confirmation is on its way."))
         return redirect("portal:appointments")
-    context = {"form": form, "kind": kind, "provider": provider, "start": start, "back": back}
+    context = {
+        "form": form,
+        "kind": kind,
+        "provider": provider,
+        "start": start,
+        "back": back,
+        "chosen_provider": chosen or "",
+    }
     return render(request, "appointments/confirm.html", context)
 
 

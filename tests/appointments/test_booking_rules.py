@@ -103,16 +103,23 @@ def test_a_forged_post_cannot_book_beyond_the_booking_window(
     assert "further ahead than the clinic takes bookings" in _portal_post(
         grant, provider, visit_type, far
     )
-    page = portal_client(grant.user, grant.patient).get(
-        "/portal/appointments/book/",
-        {"appointment_type": visit_type.pk, "date": TUESDAY.isoformat()},
-    )
-    # The window ends next Monday at 8:00: the search offers Tuesday to Friday only.
-    slots = re.findall(r'name="slot" value="[^|"]+\|([^"]+)"', page.content.decode())
-    assert len(slots) == 12 * 4
+    client = portal_client(grant.user, grant.patient)
+    # The window ends next Monday at 8:00: this week offers its five mornings, and next
+    # week nothing (Monday's hours start after 8:00; the other days are not open yet).
+    this_week = client.get("/portal/appointments/book/", {"appointment_type": visit_type.pk})
+    slots = re.findall(r'name="slot" value="[^|"]+\|([^"]+)"', this_week.content.decode())
+    assert len(slots) == 12 * 5
     assert (
-        max(slots) == local(TUESDAY + dt.timedelta(days=3), 11, 45).astimezone(dt.UTC).isoformat()
+        max(slots)
+        == local(NOW.date() + dt.timedelta(days=4), 11, 45).astimezone(dt.UTC).isoformat()
     )
+    next_week = client.get(
+        "/portal/appointments/book/",
+        {"appointment_type": visit_type.pk, "week": far.date().isoformat()},
+    ).content.decode()
+    assert 'name="slot"' not in next_week
+    assert "Not open for booking yet:" in next_week
+    assert "Next week" not in next_week
     assert not Appointment.objects.exists()
 
 

@@ -81,7 +81,7 @@ def _render_both(make_client, method, path, data=None, prepare=None):
 
 def _book_query(rows):
     kind = rows["upcoming"].appointment_type_id
-    return f"/portal/appointments/book/?appointment_type={kind}&date=2030-03-05"
+    return f"/portal/appointments/book/?appointment_type={kind}&week=2030-03-05"
 
 
 def _slot(rows):
@@ -115,7 +115,7 @@ SIGNED_IN_PAGES = [
      ["Bonjour Rose", "Personnes pour qui vous pouvez agir"]),
     ("appointments", "get", "/portal/appointments/", None, None, ["À venir", "Passés"]),
     ("booking", "get", "/portal/appointments/book/", None, None, ["Prendre un rendez-vous"]),
-    ("free times", "get", _book_query, None, None, ["Heures disponibles", "mardi 5 mars"]),
+    ("free times", "get", _book_query, None, None, ["Semaine du lundi 4 mars", "mardi 5 mars"]),
     ("booking confirm", "post", "/portal/appointments/book/confirm/", _slot, None,
      ["Confirmer votre rendez-vous", "Raison de la visite"]),
     ("cancelling", "get", lambda rows: f"/portal/appointments/{rows['upcoming'].pk}/cancel/",

@@ -362,9 +362,12 @@ def test_booking_search(world, patient_client, bookable):
     provider, kind, _starts = bookable
 
     @FUZZ
-    @given(form(appointment_type=[str(kind.pk)], provider=["", str(provider.pk)], date=[""]))
+    @given(form(appointment_type=[str(kind.pk)], provider=["", str(provider.pk)], week=[""]))
     @example({"appointment_type": "²"})
-    @example({"appointment_type": str(kind.pk), "date": "9999-12-31"})
+    @example({"appointment_type": str(kind.pk), "week": "9999-12-31"})
+    @example({"appointment_type": str(kind.pk), "week": "0001-01-01"})
+    @example({"appointment_type": str(kind.pk), "week": "2999-12-31"})
+    @example({"appointment_type": str(kind.pk), "week": "1900-01-01"})
     def get(data):
         ok(patient_client().get("/portal/appointments/book/", data))
 
