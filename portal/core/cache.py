@@ -107,14 +107,29 @@ def schema_tag(*models) -> str:
     return hashlib.sha256(columns.encode()).hexdigest()[:8]
 
 
+def _for_models(receiver, models):
+    """``receiver``, called only for ``models`` or a proxy of one (Django sends a proxy's
+    saves with the proxy as sender: an admin's proxy of User must drop the User cache)."""
+    concrete = {model._meta.concrete_model for model in models}
+
+    def relay(sender, **kwargs):
+        if getattr(getattr(sender, "_meta", None), "concrete_model", None) in concrete:
+            receiver(sender=sender, **kwargs)
+
+    return relay
+
+
+def _dispatch_uid(uid, receiver, models, name):
+    labels = ",".join(sorted(model._meta.label_lower for model in models))
+    return f"{uid}-{receiver.__module__}.{receiver.__qualname__}-{labels}-{name}"
+
+
 def drop_on_write(receiver, *models, uid: str) -> None:
-    """Connect ``receiver`` to every save and delete of ``models`` (in every process: call
-    it from an app's ``ready()``)."""
+    """Connect ``receiver`` to every save and delete of ``models`` and their proxies (in
+    every process: call it from an app's ``ready()``)."""
+    relay = _for_models(receiver, models)
     for name, signal in (("saved", post_save), ("deleted", post_delete)):
-        for model in models:
-            signal.connect(
-                receiver, sender=model, dispatch_uid=f"{uid}-{model._meta.label_lower}-{name}"
-            )
+        signal.connect(relay, weak=False, dispatch_uid=_dispatch_uid(uid, receiver, models, name))
 
 
 # The one hook for writes that send no model signal. ``QuerySet.update()`` sends no
@@ -138,8 +153,10 @@ class ReportsUpdates(models.QuerySet):
 
 
 def drop_on_update(receiver, *models, uid: str) -> None:
-    """Connect ``receiver(sender, rows, **kwargs)`` to bulk updates of ``models``."""
-    for model in models:
-        rows_updated.connect(
-            receiver, sender=model, dispatch_uid=f"{uid}-{model._meta.label_lower}-updated"
-        )
+    """Connect ``receiver(sender, rows, **kwargs)`` to bulk updates of ``models`` and
+    their proxies."""
+    rows_updated.connect(
+        _for_models(receiver, models),
+        weak=False,
+        dispatch_uid=_dispatch_uid(uid, receiver, models, "updated"),
+    )

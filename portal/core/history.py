@@ -45,6 +45,7 @@ def record_bulk_updates(model) -> None:
 
 
 def _append_bulk_history(sender, rows, **kwargs):
+    sender = sender._meta.concrete_model  # a proxy's update is the model's
     changed = list(sender._base_manager.filter(pk__in={row["pk"] for row in rows}))
     if changed:
         sender.history.bulk_history_create(

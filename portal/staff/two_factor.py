@@ -28,10 +28,25 @@ def authenticator_of(user) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user, confirmed=True).first()
 
 
-def staff_totp_start(*, user: User) -> TOTPDevice:
-    """The staff member's authenticator being set up (unconfirmed; created if needed)."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).first()
-    return device or TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=False)
+# The set-up of this session: its own secret until confirmed. A secret shown in another
+# session (someone who had the password for a while) is never the one confirmed here.
+SESSION_SETUP = "staff_totp_setup"
+
+
+def staff_totp_start(*, request) -> TOTPDevice:
+    """This session's authenticator being set up (unconfirmed; a new secret if the
+    session has none yet)."""
+    user = request.user
+    device_id = request.session.get(SESSION_SETUP)
+    device = (
+        TOTPDevice.objects.filter(pk=device_id, user=user, confirmed=False).first()
+        if device_id
+        else None
+    )
+    if device is None:
+        device = TOTPDevice.objects.create(user=user, name="Authenticator", confirmed=False)
+        request.session[SESSION_SETUP] = device.pk
+    return device
 
 
 def secret_for_typing(device: TOTPDevice) -> str:
@@ -49,12 +64,19 @@ def staff_totp_confirm(*, request, code: str) -> list[str] | None:
     """
     user = request.user
     with transaction.atomic():
-        device = TOTPDevice.objects.select_for_update().filter(user=user, confirmed=False).first()
+        device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(pk=request.session.get(SESSION_SETUP) or 0, user=user, confirmed=False)
+            .first()
+        )
         if device is None or not device.verify_token(code.replace(" ", "")):
             return None
-        TOTPDevice.objects.filter(user=user, confirmed=True).delete()
+        # Every other authenticator of the account ends: the earlier one and any set-up
+        # started in another session.
+        TOTPDevice.objects.filter(user=user).exclude(pk=device.pk).delete()
         device.confirmed = True
         device.save(update_fields=["confirmed"])
+        request.session.pop(SESSION_SETUP, None)
         codes = _new_backup_codes(user)
         audit_record(action="staff.two_factor_enrolled", request=request, actor=user, obj=user)
     otp_login(request, device)

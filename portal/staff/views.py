@@ -31,7 +31,7 @@ def two_factor_setup(request):
         if codes is not None:
             return _show_backup_codes(request, codes)
         form.add_error("code", _("That code does not match. Type the code the app shows now."))
-    device = two_factor.staff_totp_start(user=request.user)
+    device = two_factor.staff_totp_start(request=request)
     context = admin_context(request, _("Set up your authenticator app"))
     context.update(
         form=form,

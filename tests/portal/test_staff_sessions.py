@@ -96,6 +96,9 @@ def test_sign_out_everywhere_ends_every_session(clinic, front_desk):
 
 def test_a_clinic_admin_signs_a_colleague_out_everywhere(clinic, clinic_admin, front_desk):
     desk = staff_client(front_desk)
+    # Signed in, and the account read once: it is in the shared cache now. The admin's
+    # action saves it through a proxy model (StaffMember); the cache must follow at once.
+    assert _signed_in(desk)
     staff_client(clinic_admin).post(
         "/admin/staff/staffmember/",
         {"action": "end_sessions", "_selected_action": [front_desk.pk]},

@@ -29,7 +29,7 @@ def required(settings):
 
 def _enrol(client, user):
     client.get(SETUP)
-    device = TOTPDevice.objects.get(user=user, confirmed=False)
+    device = TOTPDevice.objects.filter(user=user, confirmed=False).latest("pk")
     return client.post(SETUP, {"code": current_totp_code(device)})
 
 
@@ -53,6 +53,32 @@ def test_a_new_staff_member_sets_up_their_authenticator_at_first_sign_in(
     assert len(done.context["codes"]) == 10
     assert client.get("/admin/patients/patient/").status_code == 200
     assert AuditEvent.objects.filter(action="staff.two_factor_enrolled", actor=front_desk).exists()
+
+
+def test_a_secret_seen_in_another_session_is_never_the_one_confirmed(
+    clinic, front_desk, required, frozen
+):
+    """Someone who had the password of an account without an authenticator read the
+    set-up secret; the holder then set up theirs: the secret read earlier must not
+    become (or stay) a second factor of the account."""
+    intruder = host_client("demo")
+    admin_sign_in(intruder, "frontdesk", TEST_PASSWORD)
+    intruder.get(SETUP)
+    seen = TOTPDevice.objects.get(user=front_desk, confirmed=False)
+
+    holder = host_client("demo")
+    admin_sign_in(holder, "frontdesk", TEST_PASSWORD)
+    holder.get(SETUP)
+    own = TOTPDevice.objects.exclude(pk=seen.pk).get(user=front_desk, confirmed=False)
+    assert own.bin_key != seen.bin_key
+    assert holder.post(SETUP, {"code": current_totp_code(own)}).status_code == 200
+    assert list(TOTPDevice.objects.filter(user=front_desk)) == [own]
+    assert not TOTPDevice.objects.filter(pk=seen.pk).exists()
+
+    frozen.shift(30)
+    later = host_client("demo")
+    admin_sign_in(later, "frontdesk", TEST_PASSWORD, code=current_totp_code(seen))
+    assert later.get("/admin/patients/patient/").status_code != 200
 
 
 def test_the_secret_and_codes_stay_out_of_the_audit_log(clinic, front_desk, required):
