@@ -90,6 +90,20 @@ def ensure_roles(using="default"):
     sync_role_permissions(using=using)
 
 
+def role_group(role):
+    """The group of ``role``, created with its permissions if it is missing (the
+    migrations create them; a flushed or hand-edited database may have lost one)."""
+    from django.contrib.auth.models import Group
+
+    if role not in ROLE_PERMISSIONS:
+        raise ValueError(f"not a role: {role}")
+    group = Group.objects.filter(name=role).first()
+    if group is None:
+        ensure_roles()
+        group = Group.objects.get(name=role)
+    return group
+
+
 def sync_role_permissions(sender=None, using="default", **kwargs):
     """Give each role exactly the permissions listed above (idempotent)."""
     from django.contrib.auth.models import Group, Permission

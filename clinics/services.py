@@ -1,8 +1,7 @@
-from django.contrib.auth.models import Group
 from django.db import transaction
 
 from clinics.models import DEFAULT_ID_TYPES, Clinic, IdentifierType, PortalSettings, User
-from clinics.roles import CLINIC_ADMIN, FRONT_DESK
+from clinics.roles import CLINIC_ADMIN, FRONT_DESK, role_group
 
 
 @transaction.atomic
@@ -27,5 +26,5 @@ def staff_member_create(
     user = User.objects.create_user(
         username=username, email=email, password=password, clinic=clinic, is_staff=True, **fields
     )
-    user.groups.add(Group.objects.get(name=role))
+    user.groups.add(role_group(role))
     return user

@@ -9,14 +9,13 @@ Admin pages and forged POSTs alike go through these functions, which check who m
 
 from datetime import timedelta
 
-from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from clinics.models import Clinic, User
-from clinics.roles import CLINIC_ADMIN
+from clinics.roles import CLINIC_ADMIN, role_group
 from portal.audit.services import audit_record
 from portal.core.tokens import token_digest
 from portal.notifications.services import notify
@@ -197,7 +196,7 @@ def staff_invitation_accept(*, invitation: StaffInvitation, password: str, reque
             )
             user.set_password(password)
             user.save()
-            user.groups.add(Group.objects.get(name=invitation.role))
+            user.groups.add(role_group(invitation.role))
             invitation.accepted_at = timezone.now()
             invitation.accepted_by = user
             invitation.save(update_fields=["accepted_at", "accepted_by"])
