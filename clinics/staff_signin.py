@@ -172,15 +172,24 @@ class StaffAuthenticationForm(AdminAuthenticationForm):
         password = self.cleaned_data.get("password")
         if username is None or not password:
             raise self._refusal()
-        user = authenticate(self.request, username=username, password=password)
-        if user is not None and user.is_staff and self._second_factor(user):
+        with transaction.atomic():
+            # One attempt at a time per account: the throttle reads the failures so far,
+            # the password is checked, the failure is written, then the next attempt
+            # reads it. Without the row lock, attempts sent at once all read a count
+            # under the limit and all had their password checked.
+            account = account_by_login(getattr(self.request, "clinic", None), username)
+            if account is not None:
+                User.objects.select_for_update().filter(pk=account.pk).exists()
+            user = authenticate(self.request, username=username, password=password)
+            accepted = user is not None and user.is_staff and self._second_factor(user)
+            if user is not None and not accepted:
+                # The password was right but something else was not: count it as wrong.
+                user_login_failed.send(
+                    sender=__name__, credentials={"username": username}, request=self.request
+                )
+        if accepted:
             self.user_cache = user
             return self.cleaned_data
-        if user is not None:
-            # The password was right but something else was not: count it like a wrong one.
-            user_login_failed.send(
-                sender=__name__, credentials={"username": username}, request=self.request
-            )
         raise self._refusal()
 
     def _second_factor(self, user) -> bool:

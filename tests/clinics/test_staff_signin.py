@@ -175,3 +175,47 @@ def test_operators_sign_in_the_same_way(db, settings):
     locked = admin_sign_in(client, "op", TEST_PASSWORD, current_totp_code(device))
     assert locked.status_code == 200
     assert "Too many failed sign-in attempts" in locked.content.decode()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_wrong_passwords_sent_at_once_are_checked_no_more_than_the_limit(clinic):
+    """Forty sign-ins at once for one account: the throttle's count is read and written
+    one attempt at a time, so at most the limit's worth of passwords is checked and the
+    right password, sent with them, does not get in past the limit."""
+    import threading
+
+    from django.db import connection, connections
+
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL's row locks; this run uses " + connection.vendor)
+    UserFactory(clinic=clinic, username="admin", is_staff=True, password=TEST_PASSWORD)
+    limit = django_settings.AXES_FAILURE_LIMIT
+    attempts = 40
+    barrier = threading.Barrier(attempts)
+    signed_in, errors = [], []
+
+    def attempt(i):
+        try:
+            client = host_client("demo", REMOTE_ADDR=f"198.51.100.{i + 1}")
+            barrier.wait(timeout=30)
+            password = TEST_PASSWORD if i == attempts - 1 else WRONG
+            admin_sign_in(client, "admin", password)
+            signed_in.append("_auth_user_id" in client.session)
+        except Exception as exc:  # noqa: BLE001 - any error is what this test looks for
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    failures = sum(AccessAttempt.objects.values_list("failures_since_start", flat=True))
+    assert failures <= limit
+    # The right password got in only if it came before the limit was reached.
+    assert signed_in.count(True) <= 1
+    if signed_in.count(True):
+        assert failures < limit
