@@ -77,6 +77,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First, so every response (redirects and refusals too) carries the request id.
     "django_guid.middleware.guid_middleware",
+    # One line per request: method, matched route (never the path or query), status.
+    "portal.core.access_log.AccessLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "portal.core.csp.PortalCSPMiddleware",
     # Outside the tenant middleware, so its own 404 for an unknown host is framed by nobody.
@@ -402,6 +404,10 @@ LOGGING = {
         "django.security.DisallowedHost": {"handlers": [], "propagate": False},
         # django-guid logs every generated id, and any malformed one a client sends.
         "django_guid": {"level": "ERROR"},
+        # The access log (portal.core.access_log): off with PORTAL_ACCESS_LOG=false.
+        "portal.access": {
+            "level": "INFO" if env.bool("PORTAL_ACCESS_LOG", default=True) else "WARNING"
+        },
     },
 }
 
@@ -428,3 +434,8 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": [csp.NONE],
     },
 }
+
+# Error tracking (optional): Sentry when SENTRY_DSN is set (portal.core.error_tracking).
+# Off by default; what it may send is limited there (no request bodies, no local
+# variables, no user data).
+SENTRY_DSN = env("SENTRY_DSN", default="")
