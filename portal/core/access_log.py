@@ -14,6 +14,14 @@ import time
 logger = logging.getLogger("portal.access")
 
 
+METHODS = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"}
+
+
+def method_of(request) -> str:
+    """The request's method, or OTHER for anything a client made up."""
+    return request.method if request.method in METHODS else "OTHER"
+
+
 def route_of(request) -> str:
     """The pattern the request matched (its URL namespace and route), or "-"."""
     match = getattr(request, "resolver_match", None)
@@ -33,10 +41,30 @@ class AccessLogMiddleware:
         response = self.get_response(request)
         logger.info(
             "%s %s %s %.1fms",
-            request.method,
+            method_of(request),
             route_of(request),
             response.status_code,
             (time.monotonic() - started) * 1000,
             extra={"route": route_of(request), "status": response.status_code},
         )
         return response
+
+
+class RoutesNotPaths(logging.Filter):
+    """On the log handler: Django's own request loggers (``django.request`` for 5xx and
+    404s, ``django.security.*`` for CSRF failures) write the request's full path, which
+    can hold an invitation or reset token or an object id. Their line keeps the matched
+    route instead. The development server's request lines are reduced to the status."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        request = getattr(record, "request", None)
+        path = getattr(request, "path", None)
+        if record.name == "django.server":
+            record.msg, record.args = (
+                "development server answered %s",
+                (getattr(record, "status_code", "-"),),
+            )
+        elif isinstance(path, str) and path:
+            message = record.getMessage()
+            record.msg, record.args = message.replace(path, route_of(request)), ()
+        return True

@@ -5,7 +5,8 @@ chart changes), query strings (searches), URL paths (invitation and reset tokens
 local variables and the signed-in user could all reach the tracker. So the SDK is set up
 not to collect them (``send_default_pii`` off, no local variables, no request bodies), and
 every event passes ``scrub`` before it leaves: the request keeps only its method and the
-URL pattern it matched, the user and breadcrumbs' data are dropped, and exception values
+transaction keeps the URL pattern it matched (never a raw path), the user and
+breadcrumbs' data are dropped, and exception values
 (which can quote data) are replaced by their type. What stays: the exception type, the
 stack of file names and functions, the release and the request id.
 """
@@ -23,6 +24,9 @@ def scrub(event, hint=None):
     event.pop("user", None)
     event.pop("extra", None)
     event["server_name"] = ""
+    if (event.get("transaction_info") or {}).get("source") != "route":
+        # Without a matched pattern the SDK names the transaction by the raw path.
+        event["transaction"] = ""
     for exception in (event.get("exception") or {}).get("values") or []:
         exception["value"] = exception.get("type", "")
         for frame in (exception.get("stacktrace") or {}).get("frames") or []:

@@ -44,22 +44,36 @@ SOURCE_FILES = (
     "package-lock.json",
 )
 SKIPPED_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache"}
-SKIPPED_SUFFIXES = {".pyc", ".pyo", ".sqlite3"}
+SKIPPED_SUFFIXES = {".pyc", ".pyo", ".sqlite3", ".db", ".sqlite", ".env"}
+# Database side files and anything hidden (.env, .git) are never source, wherever they are.
+SKIPPED_ENDINGS = ("-journal", "-wal", "-shm")
 ARCHIVE_ROOT = "patient-portal"
 
 
 def source_paths(base: Path) -> list[Path]:
     """The files of the archive, relative to ``base``, sorted; what is absent is skipped
     (the image leaves out tests, benchmarks and CI files)."""
-    paths = [Path(name) for name in SOURCE_FILES if (base / name).is_file()]
+    paths = [
+        Path(name)
+        for name in SOURCE_FILES
+        if (base / name).is_file() and not (base / name).is_symlink()
+    ]
+    root = base.resolve()
     for folder in SOURCE_FOLDERS:
-        for path in (base / folder).rglob("*"):
+        top = base / folder
+        # A folder that is a link, or leads outside the project, is not the project's.
+        if top.is_symlink() or not top.is_dir() or not top.resolve().is_relative_to(root):
+            continue
+        for path in top.rglob("*"):
             relative = path.relative_to(base)
             if (
                 path.is_file()
                 and not path.is_symlink()
                 and not SKIPPED_PARTS & set(relative.parts)
+                and not any(part.startswith(".") for part in relative.parts[1:])
                 and path.suffix not in SKIPPED_SUFFIXES
+                and not path.name.endswith(SKIPPED_ENDINGS)
+                and "\n" not in path.name
             ):
                 paths.append(relative)
     return sorted(paths)

@@ -18,6 +18,8 @@ def _event():
         "user": {"id": 7, "email": "olivia@example.com"},
         "extra": {"patient": "Olivia Martin"},
         "server_name": "web-1",
+        "transaction": "/portal/invitation/secret-token/",
+        "transaction_info": {"source": "url"},
         "exception": {
             "values": [
                 {

@@ -81,6 +81,12 @@ def test_the_archive_leaves_out_secrets_data_and_uploads(settings, tmp_path, fre
         "staticfiles/css/portal.css",
         "portal/__pycache__/urls.cpython-311.pyc",
         "test-artifacts/page.png",
+        # Inside the source folders too: hidden files, databases and their side files.
+        "portal/.env",
+        "portal/.git/config",
+        "portal/data.db",
+        "portal/db.sqlite3-journal",
+        "static/.secret/key.txt",
     ):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text("x")
