@@ -4,10 +4,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinics.scoping import ClinicOwned
-from portal.core.tokens import new_link_token, token_digest
+from portal.core.tokens import SingleUseLink
 
 
-class Invitation(ClinicOwned):
+class Invitation(SingleUseLink, ClinicOwned):
     """A registration link sent by staff to a patient, or to someone acting for them.
 
     The link's token is random and stored only as its SHA-256; it is made when the
@@ -69,23 +69,6 @@ class Invitation(ClinicOwned):
     def for_representative(self):
         return self.relationship != "self"
 
-    def issue_token(self) -> str:
-        token = new_link_token()
-        self.token_hash = token_digest(token)
-        self.save(update_fields=["token_hash"])
-        return token
-
-    def state(self, at=None) -> str:
-        at = at or timezone.now()
-        if self.revoked_at or self.dob_failures >= self.MAX_DOB_FAILURES:
-            return self.State.REVOKED
-        if self.accepted_at:
-            return self.State.USED
-        if self.superseded_at:
-            return self.State.SUPERSEDED
-        if at >= self.expires_at:
-            return self.State.EXPIRED
-        return self.State.VALID
-
-    def get_state_display(self):
-        return self.State(self.state()).label
+    def revoked(self) -> bool:
+        # Too many wrong dates of birth end the link as a revocation would.
+        return bool(self.revoked_at) or self.dob_failures >= self.MAX_DOB_FAILURES

@@ -7,13 +7,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinics.models import User
-from invitations.models import Invitation, token_digest
+from invitations.models import Invitation
 from patients.accounts import account_create, holds_contact
 from patients.models import Patient, PatientAccess
 from patients.passcodes import ContactProof
 from patients.representation import chart_has_representatives
 from portal.audit.services import audit_record
 from portal.core.identifiers import InvalidIdentifier, canonical_contact
+from portal.core.tokens import token_digest
 from portal.notifications.services import notify
 
 

@@ -7,7 +7,7 @@ from clinics.models import User
 from clinics.roles import CLINIC_ADMIN, FRONT_DESK, ROLE_LABELS
 from clinics.scoping import ClinicOwned
 from portal.core.fields import CanonicalEmailField
-from portal.core.tokens import new_link_token, token_digest
+from portal.core.tokens import SingleUseLink
 
 
 class StaffMember(User):
@@ -21,7 +21,7 @@ class StaffMember(User):
         verbose_name_plural = _("staff")
 
 
-class StaffInvitation(ClinicOwned):
+class StaffInvitation(SingleUseLink, ClinicOwned):
     """A link that lets a new staff member of a clinic choose their own password.
 
     Sent by a clinic admin (or, for a clinic admin, by a platform operator) to an email
@@ -77,25 +77,3 @@ class StaffInvitation(ClinicOwned):
 
     def __str__(self):
         return f"{self.username} · {self.get_state_display()}"
-
-    def issue_token(self) -> str:
-        """A new token for the link (the previous one stops working)."""
-        token = new_link_token()
-        self.token_hash = token_digest(token)
-        self.save(update_fields=["token_hash"])
-        return token
-
-    def state(self, at=None) -> str:
-        at = at or timezone.now()
-        if self.revoked_at:
-            return self.State.REVOKED
-        if self.accepted_at:
-            return self.State.USED
-        if self.superseded_at:
-            return self.State.SUPERSEDED
-        if at >= self.expires_at:
-            return self.State.EXPIRED
-        return self.State.VALID
-
-    def get_state_display(self):
-        return self.State(self.state()).label
