@@ -3,13 +3,13 @@ periodic task all call these."""
 
 import datetime as dt
 from dataclasses import dataclass
-from functools import partial
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from appointments.models import Appointment, AppointmentType, FreedSlot, Provider
 from appointments.selectors import on_schedule, overlapping, upcoming_count
+from appointments.signals import time_freed
 from clinics.models import Clinic
 from patients.contacts import notice_recipients
 from patients.models import Patient
@@ -272,10 +272,7 @@ def _time_freed(appointment: Appointment, *, now) -> FreedSlot | None:
         end=appointment.end,
         cancelled_visit=appointment,
     )
-    # The task module imports this one; the task is looked up when the time is freed.
-    from appointments.tasks import offer_freed_time
-
-    transaction.on_commit(partial(offer_freed_time.delay, slot.pk, slot.clinic_id))
+    time_freed.send(sender=FreedSlot, slot=slot)
     return slot
 
 
