@@ -324,6 +324,7 @@ class AppointmentAdmin(ClinicScopedAdmin):
             "cancelled_at",
             "reminder_sent_at",
             "conflict_override",
+            "earlier_offers_since",
         ]
 
     def get_fields(self, request, obj=None):

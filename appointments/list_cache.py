@@ -33,7 +33,7 @@ from portal.core.cache import (
 )
 
 TIMEOUT = 300
-VERSION = "2"  # of the entry's shape and of the template: change it when either changes
+VERSION = "3"  # of the entry's shape and of the template: change it when either changes
 
 
 def _chart_key(clinic_id, patient_id):

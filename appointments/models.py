@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy as _
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
 from portal.core.cache import ReportsUpdates
 from portal.core.history import tracked_history
+from portal.core.tokens import SingleUseLink
 
 
 class AppointmentType(ClinicOwned):
@@ -178,6 +179,12 @@ class Appointment(ClinicOwned):
         ),
     )
     created_at = models.DateTimeField(_("created"), default=timezone.now)
+    # When the patient (or someone acting for them) asked to be offered an earlier time
+    # for this visit, if one frees up; empty when they did not or no longer want it.
+    # Offers go to those who asked first (``appointments.offers``).
+    earlier_offers_since = models.DateTimeField(
+        _("offered earlier times since"), null=True, blank=True
+    )
 
     objects = AppointmentQuerySet.as_manager()
     history = tracked_history()
@@ -199,3 +206,106 @@ class Appointment(ClinicOwned):
 
     def __str__(self):
         return f"{self.patient} · {self.provider} · {timezone.localtime(self.start):%Y-%m-%d %H:%M}"
+
+
+class FreedSlot(ClinicOwned):
+    """A booked time that a cancellation gave back, offered to patients who asked for an
+    earlier visit with the same provider and of the same type (``appointments.offers``).
+
+    Offers go out a batch at a time; the row is locked while a batch is chosen and while
+    an offer is accepted, so one patient gets the time.
+    """
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Being offered")
+        TAKEN = "taken", _("Taken through an offer")
+        CLOSED = "closed", _("No longer offered")
+
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="+")
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.CASCADE, related_name="+"
+    )
+    start = models.DateTimeField(_("starts"))
+    end = models.DateTimeField(_("ends"))
+    cancelled_visit = models.ForeignKey(
+        Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(
+        _("status"), max_length=8, choices=Status.choices, default=Status.OPEN
+    )
+    batches_sent = models.PositiveSmallIntegerField(_("batches sent"), default=0)
+    # When the current batch's offers lapse and the next batch may go out.
+    batch_ends_at = models.DateTimeField(_("current batch ends"), null=True, blank=True)
+    booked_visit = models.ForeignKey(
+        Appointment, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    closed_at = models.DateTimeField(_("closed"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("freed time")
+        verbose_name_plural = _("freed times")
+        indexes = [
+            models.Index(
+                fields=["batch_ends_at"],
+                condition=models.Q(status="open"),
+                name="freed_slot_open_idx",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.provider} · {timezone.localtime(self.start):%Y-%m-%d %H:%M}"
+
+
+class SlotOffer(SingleUseLink, ClinicOwned):
+    """One link offering a freed time to one recipient (the patient, or someone acting for
+    them) in place of the patient's later ``appointment``. The token is made when the
+    message renders and stored only as its SHA-256; the link works once, until
+    ``expires_at``, while the time is still free."""
+
+    class State(models.TextChoices):
+        VALID = "valid", _("Valid")
+        EXPIRED = "expired", _("Expired")
+        USED = "used", _("Accepted")
+        SUPERSEDED = "superseded", _("Replaced by a newer offer")
+        REVOKED = "revoked", _("Withdrawn")
+        TAKEN = "taken", _("Taken by someone else")
+
+    freed_slot = models.ForeignKey(FreedSlot, on_delete=models.CASCADE, related_name="offers")
+    appointment = models.ForeignKey(Appointment, on_delete=models.CASCADE, related_name="+")
+    patient = models.ForeignKey("patients.Patient", on_delete=models.CASCADE, related_name="+")
+    batch = models.PositiveSmallIntegerField(_("batch"))
+    channel = models.CharField(_("sent by"), max_length=8)
+    token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(_("sent at"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires at"))
+    accepted_at = models.DateTimeField(_("accepted at"), null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    superseded_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = _("earlier-time offer")
+        verbose_name_plural = _("earlier-time offers")
+        indexes = [models.Index(fields=["freed_slot", "appointment"])]
+
+    def __str__(self):
+        return f"{self.freed_slot} · {self.get_state_display()}"
+
+    def revoked(self) -> bool:
+        # The visit it would replace was cancelled or moved meanwhile.
+        return bool(self.revoked_at) or self.appointment.status != Appointment.Status.BOOKED
+
+    def state(self, at=None) -> str:
+        slot = self.freed_slot
+        if slot.status == FreedSlot.Status.TAKEN and not self.accepted_at:
+            if slot.booked_visit_id is not None and slot.booked_visit.patient_id == self.patient_id:
+                return self.State.USED  # taken through the patient's other link
+            return self.State.TAKEN
+        if slot.status == FreedSlot.Status.CLOSED and not self.accepted_at:
+            return self.State.EXPIRED
+        return super().state(at)

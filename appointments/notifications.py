@@ -3,10 +3,12 @@ provider and the type of appointment, and carry the visit's calendar file; text 
 name only the clinic, the date and the time. Never the reason for the visit or the
 provider's speciality."""
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils import formats, timezone
 
 from appointments.calendar import FILENAME, MIMETYPE, appointment_calendar, calendar_method
-from appointments.models import Appointment
+from appointments.models import Appointment, SlotOffer
 from portal.notifications.registry import Attachment, Obsolete, register, register_attachments
 
 
@@ -59,6 +61,30 @@ def reminder_context(notification):
     if appointment.status != Appointment.Status.BOOKED:
         raise Obsolete("the appointment is no longer booked")
     return context
+
+
+@register("appointment_offer")
+def offer_context(notification):
+    """An earlier time is free: the message says only that, with the link (made now;
+    the time, provider and type are shown on the page, to the signed-in patient)."""
+    offer = (
+        SlotOffer.objects.for_clinic(notification.clinic)
+        .select_related("freed_slot__booked_visit", "appointment")
+        .filter(pk=notification.context["offer_id"])
+        .first()
+    )
+    if offer is None or offer.state() != SlotOffer.State.VALID:
+        raise Obsolete("the offer is no longer open")
+    path = reverse(
+        "portal:appointments-offer-link",
+        kwargs={"token": offer.issue_token()},
+        urlconf=settings.ROOT_URLCONF,
+    )
+    local = timezone.localtime(offer.expires_at, notification.clinic.tz)
+    return {
+        "link": notification.clinic.build_url(path),
+        "until": f"{formats.date_format(local, 'DATE_FORMAT')}, {local:%H:%M}",
+    }
 
 
 @register_attachments("appointment_booked")

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from appointments.models import Appointment, AppointmentType, Provider
+from appointments.models import Appointment, AppointmentType, FreedSlot, Provider
 from appointments.selectors import on_schedule, overlapping, upcoming_count
+from appointments.signals import time_freed
 from clinics.models import Clinic
 from patients.contacts import notice_recipients
 from patients.models import Patient
@@ -224,7 +225,11 @@ def check_patient_may_cancel(appointment: Appointment, now=None):
 
 
 def appointment_cancel(*, appointment, cancelled_by, request=None, by_staff=False) -> bool:
-    """Cancel a booked appointment (portal: within the clinic's rules). Idempotent."""
+    """Cancel a booked appointment (portal: within the clinic's rules). Idempotent.
+
+    Whoever cancels (portal, admin, task, API), a visit still ahead frees its time: when
+    the clinic offers freed times, the time is recorded and offered after commit to the
+    patients waiting for an earlier visit (``appointments.offers``)."""
     with transaction.atomic():
         appointment = (
             Appointment.objects.select_for_update()
@@ -251,7 +256,24 @@ def appointment_cancel(*, appointment, cancelled_by, request=None, by_staff=Fals
             obj=appointment,
             acting_for=appointment.patient,
         )
+        _time_freed(appointment, now=appointment.cancelled_at)
     return True
+
+
+def _time_freed(appointment: Appointment, *, now) -> FreedSlot | None:
+    """Record the time a cancellation gave back, to be offered after commit."""
+    if not appointment.clinic.portal_settings.earlier_offers_enabled or appointment.start <= now:
+        return None
+    slot = FreedSlot.objects.create(
+        clinic=appointment.clinic,
+        provider_id=appointment.provider_id,
+        appointment_type_id=appointment.appointment_type_id,
+        start=appointment.start,
+        end=appointment.end,
+        cancelled_visit=appointment,
+    )
+    time_freed.send(sender=FreedSlot, slot=slot)
+    return slot
 
 
 def appointment_mark(*, appointment, status, marked_by, request=None) -> bool:

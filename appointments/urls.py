@@ -10,5 +10,8 @@ urlpatterns = [
     path("book/", views.book, name="appointments-book"),
     path("book/confirm/", views.book_confirm, name="appointments-book-confirm"),
     path("<int:pk>/cancel/", views.cancel, name="appointments-cancel"),
+    path("<int:pk>/earlier/", views.earlier_offers, name="appointments-earlier"),
+    path("offer/", views.offer, name="appointments-offer"),
+    path("offer/<str:token>/", views.offer_link, name="appointments-offer-link"),
     path("<int:pk>/calendar.ics", views.calendar_file, name="appointments-calendar"),
 ]

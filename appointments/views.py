@@ -6,18 +6,18 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
-from appointments import services
+from appointments import offers, services
 from appointments.calendar import FILENAME, MIMETYPE, appointment_calendar
 from appointments.forms import ConfirmForm, SlotSearchForm
 from appointments.list_cache import cached_lists
-from appointments.models import AppointmentType, Provider
+from appointments.models import AppointmentType, Provider, SlotOffer
 from appointments.selectors import (
     bookable_types,
     booking_week,
@@ -25,7 +25,9 @@ from appointments.selectors import (
     get_appointment_for_patient,
     upcoming_and_past,
 )
-from patients.access import patient_required
+from patients.access import patient_required, portal_enabled
+from patients.selectors import access_for_user
+from patients.sessions import SESSION_NEXT_AFTER_SIGNIN, SESSION_PATIENT
 from portal.core.http import no_store
 
 PAST_PER_PAGE = 20
@@ -63,6 +65,18 @@ REFUSALS = {
     ),
     "past_cutoff": gettext_lazy("It is too late to cancel in the portal. Please call the clinic."),
     "not_booked": gettext_lazy("This appointment is not booked."),
+    "offers_disabled": gettext_lazy("The clinic does not offer earlier times in the portal."),
+}
+
+SESSION_OFFER_TOKEN = "portal_offer_token"
+
+OFFER_STATES = {
+    SlotOffer.State.TAKEN: gettext_lazy("This time has already been taken."),
+    SlotOffer.State.EXPIRED: gettext_lazy("This offer has expired."),
+    SlotOffer.State.USED: gettext_lazy("You already took this time."),
+    SlotOffer.State.SUPERSEDED: gettext_lazy("A newer link replaced this one."),
+    SlotOffer.State.REVOKED: gettext_lazy("This offer is no longer open."),
+    None: gettext_lazy("This link does not work."),
 }
 
 
@@ -86,6 +100,7 @@ def appointment_list(request):
                 cancelled_visits(clinic=clinic, patient=patient), PAST_PER_PAGE
             ).get_page(cancelled_number),
             "can_cancel": policy.cancelling_allowed,
+            "offers_on": policy.earlier_offers_enabled,
         }
         html = render_to_string("appointments/_lists.html", context)
         return html, min((a.end for a in upcoming), default=None)
@@ -96,6 +111,7 @@ def appointment_list(request):
         past_number,
         cancelled_number,
         policy.cancelling_allowed,
+        policy.earlier_offers_enabled,
     )
     context = {
         "lists": mark_safe(  # noqa: S308 - the template's own output, escaped when rendered
@@ -223,6 +239,96 @@ def cancel(request, pk):
         messages.success(request, _("Your appointment is cancelled."))
         return redirect("portal:appointments")
     return render(request, "appointments/cancel.html", {"appointment": appointment})
+
+
+@patient_required(scope="appointments")
+def earlier_offers(request, pk):
+    """Ask, or stop asking, to be offered an earlier time for one visit."""
+    appointment = get_appointment_for_patient(request, pk)
+    wanted = appointment.earlier_offers_since is None
+    if request.method == "POST":
+        try:
+            offers.appointment_earlier_offers_set(
+                appointment=appointment,
+                wanted=request.POST.get("wanted") == "1",
+                changed_by=request.user,
+                request=request,
+            )
+        except services.NotAllowed as refusal:
+            context = {"message": REFUSALS[str(refusal)], "appointment": appointment}
+            return render(request, "appointments/refused.html", context, status=403)
+        if request.POST.get("wanted") == "1":
+            messages.success(request, _("You will be offered an earlier time if one frees up."))
+        else:
+            messages.success(request, _("You will not be offered earlier times for this visit."))
+        return redirect("portal:appointments")
+    context = {"appointment": appointment, "wanted": wanted}
+    return render(request, "appointments/earlier.html", context)
+
+
+@portal_enabled
+def offer_link(request, token):
+    """Move the offer's token out of the URL into the session (as invitation links do)."""
+    request.session[SESSION_OFFER_TOKEN] = token
+    request.session[SESSION_NEXT_AFTER_SIGNIN] = "portal:appointments-offer"
+    response = no_store(redirect("portal:appointments-offer"))
+    response["Referrer-Policy"] = "no-referrer"
+    return response
+
+
+@portal_enabled
+def offer(request):
+    """The offered time and the visit it replaces (GET); take it (POST). For a signed-in
+    account that may manage the patient's appointments; others are asked to sign in."""
+    found = offers.offer_for_token(
+        clinic=request.clinic, token=request.session.get(SESSION_OFFER_TOKEN, "")
+    )
+    state = found.state() if found else None
+    if state != SlotOffer.State.VALID:
+        return _offer_unusable(request, state)
+    user = request.user
+    if not user.is_authenticated or user.is_staff:
+        return no_store(render(request, "appointments/offer_signin.html"))
+    access = access_for_user(clinic=request.clinic, user=user, patient_id=found.patient_id)
+    if access is not None and access.patient_id == found.patient_id:
+        # Show the offer for the chart it is about, as the portal's chart switcher would.
+        request.session[SESSION_PATIENT] = found.patient_id
+    return _offer_for_patient(request, found)
+
+
+@patient_required(scope="appointments")
+def _offer_for_patient(request, found):
+    if request.patient.pk != found.patient_id:
+        return render(request, "appointments/offer_other_account.html", status=404)
+    if request.method == "POST":
+        try:
+            visit = offers.slot_offer_accept(offer=found, accepted_by=request.user, request=request)
+        except offers.OfferUnusable as unusable:
+            return _offer_unusable(request, unusable.state)
+        except services.NotAllowed as refusal:
+            context = {"message": REFUSALS[str(refusal)]}
+            return render(request, "appointments/refused.html", context, status=403)
+        _forget_offer(request)
+        local = timezone.localtime(visit.start)
+        messages.success(
+            request,
+            _("Your appointment is moved to %(when)s. A confirmation is on its way.")
+            % {"when": formats.date_format(local, "DATETIME_FORMAT")},
+        )
+        return redirect("portal:appointments")
+    return render(request, "appointments/offer.html", {"offer": found, "slot": found.freed_slot})
+
+
+def _offer_unusable(request, state):
+    _forget_offer(request)
+    context = {"message": OFFER_STATES.get(state, OFFER_STATES[None]), "state": state}
+    return no_store(render(request, "appointments/offer_unusable.html", context, status=410))
+
+
+def _forget_offer(request):
+    request.session.pop(SESSION_OFFER_TOKEN, None)
+    if request.session.get(SESSION_NEXT_AFTER_SIGNIN) == "portal:appointments-offer":
+        request.session.pop(SESSION_NEXT_AFTER_SIGNIN)
 
 
 @patient_required(scope="appointments")

@@ -73,6 +73,16 @@ class PortalSettingsAdmin(ChangeHistoryMixin, ClinicScopedAdmin):
                 ]
             },
         ),
+        (
+            _("Earlier-time offers"),
+            {
+                "fields": [
+                    "earlier_offers_enabled",
+                    "earlier_offers_batch_size",
+                    "earlier_offers_validity_hours",
+                ]
+            },
+        ),
         (_("Sessions"), {"fields": ["idle_timeout_minutes", "staff_idle_timeout_minutes"]}),
         (_("Terms"), {"fields": ["terms"]}),
     ]

@@ -177,6 +177,26 @@ class PortalSettings(ClinicOwned):
     pending_patients_may_book = models.BooleanField(
         _("patients pending verification may book"), default=False
     )
+    earlier_offers_enabled = models.BooleanField(
+        _("offer freed times to patients waiting for an earlier visit"),
+        default=False,
+        help_text=_(
+            "Patients may ask, per visit, to be offered an earlier time. When a visit is "
+            "cancelled, its time is offered to them by email or text message, a few at a "
+            "time, those who asked first first."
+        ),
+    )
+    earlier_offers_batch_size = models.PositiveSmallIntegerField(
+        _("patients offered a freed time at once"),
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(20)],
+    )
+    earlier_offers_validity_hours = models.PositiveSmallIntegerField(
+        _("earlier-time offer validity (hours)"),
+        default=4,
+        validators=[MinValueValidator(1), MaxValueValidator(72)],
+        help_text=_("If nobody accepts within this time, the next patients are offered it."),
+    )
     pending_patients_may_message = models.BooleanField(
         _("patients pending verification may send messages"), default=False
     )

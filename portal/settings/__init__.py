@@ -296,6 +296,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "appointments.tasks.send_appointment_reminders",
         "schedule": 3600.0,
     },
+    "earlier-time-offers": {
+        "task": "appointments.tasks.advance_earlier_offers",
+        "schedule": 300.0,
+    },
 }
 
 # Limits on one-time passcode sends (SMS pumping costs clinics money) and sign-in tries.

@@ -25,6 +25,7 @@ from invitations.services import Representative, invitation_send
 from messaging.services import thread_start
 from patients.accounts import reset_token_generator
 from patients.locks import subject_for_user
+from tests.clients import committed
 from tests.e2e.browser import DESKTOP, PHONE, STEP_TIMEOUT_MS, portal_session_in
 from tests.factories import (
     TEST_PASSWORD,
@@ -555,6 +556,46 @@ def test_a_representatives_pages_pass_axe(axe_page, audit, clinic_url, frozen):
 
 
 # --- Invitations -------------------------------------------------------------------------
+
+
+def test_the_earlier_time_pages_pass_axe(axe_page, audit, clinic_url, frozen):
+    page = axe_page
+    clinic = _clinic(booking_allowed=True, cancelling_allowed=True, earlier_offers_enabled=True)
+    visit, doctor = _bookable(clinic)
+    olivia = PatientAccessFactory(
+        patient=PatientFactory(clinic=clinic, first_name="Olivia", email="olivia@example.com")
+    )
+    later = AppointmentFactory(
+        patient=olivia.patient, provider=doctor, appointment_type=visit, start=_at(4, 10, clinic)
+    )
+    freed = AppointmentFactory(
+        patient=PatientFactory(clinic=clinic),
+        provider=doctor,
+        appointment_type=visit,
+        start=_at(2, 9, clinic),
+    )
+    _signed_in(page, clinic_url, olivia.user, olivia.patient)
+    page.goto(clinic_url("demo", f"/portal/appointments/{later.pk}/earlier/"))
+    audit("earlier-ask")
+    page.get_by_role("button", name="Offer me an earlier time if one frees up").click()
+    page.get_by_text("You will be offered an earlier time if one frees up.").first.wait_for()
+    audit("appointments-waiting-for-earlier")
+    committed(
+        appointment_services.appointment_cancel,
+        appointment=freed,
+        cancelled_by=None,
+        by_staff=True,
+    )
+    [offer] = [m for m in mail.outbox if m.to == ["olivia@example.com"] and "earlier" in m.subject]
+    link = re.search(r"http://\S+/portal/appointments/offer/[^/\s]+/", offer.body)
+    page.goto(link.group(0))
+    page.get_by_role("heading", name="An earlier time").wait_for()
+    audit("earlier-offer", shoot=True)
+    frozen.shift(dt.timedelta(days=1))
+    page.goto(link.group(0))
+    page.get_by_text("This offer has expired.").wait_for()
+    audit("earlier-offer-expired")
+    audit.assert_clean()
 
 
 def _invitation_link(patient, staff, **extra):

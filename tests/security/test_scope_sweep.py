@@ -77,6 +77,10 @@ ROUTE_CLASSES = {
     "patients.views.password_reset_link": PUBLIC,
     "invitations.views.invitation": PUBLIC,
     "invitations.views.invitation_link": PUBLIC,
+    # An earlier-time offer's link: its token decides; the page itself asks for a session
+    # whose grant covers the offer's patient and their appointments.
+    "appointments.views.offer_link": PUBLIC,
+    "appointments.views.offer": PUBLIC,
     # About the signed-in person. The portal's root is the sign-in page to a visitor but
     # the home page (with the chart's figures) once signed in: it is swept as the latter.
     "portal.site.views.portal_root": ACCOUNT,
@@ -95,6 +99,7 @@ ROUTE_CLASSES = {
     "appointments.views.book_confirm": APPOINTMENTS,
     "appointments.views.cancel": APPOINTMENTS,
     "appointments.views.calendar_file": APPOINTMENTS,
+    "appointments.views.earlier_offers": APPOINTMENTS,
     "messaging.views.inbox": MESSAGES,
     "messaging.views.thread_new": MESSAGES,
     "messaging.views.thread_detail": MESSAGES,
