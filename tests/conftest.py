@@ -81,6 +81,17 @@ def _fast_and_isolated(settings):
 
 
 @pytest.fixture(autouse=True)
+def _default_language():
+    """Each test starts in the default language: a request in French leaves French active in
+    the thread, and a later test reading a label would see it."""
+    from django.utils import translation
+
+    translation.deactivate()
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _private_attachments(settings, tmp_path):
     """Each test's attachments go to a folder of its own."""
     settings.PORTAL_ATTACHMENTS_ROOT = str(tmp_path / "attachments")
