@@ -11,4 +11,10 @@ urlpatterns = [
     path("book/confirm/", views.book_confirm, name="appointments-book-confirm"),
     path("<int:pk>/cancel/", views.cancel, name="appointments-cancel"),
     path("<int:pk>/calendar.ics", views.calendar_file, name="appointments-calendar"),
+    path("request/", views.request_new, name="appointments-request"),
+    path(
+        "requests/<int:pk>/withdraw/", views.request_withdraw, name="appointments-request-withdraw"
+    ),
+    path("calendar/", views.calendar_feed_settings, name="appointments-feed-settings"),
+    path("feed/<str:token>.ics", views.calendar_feed, name="appointments-feed"),
 ]
