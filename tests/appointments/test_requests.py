@@ -7,7 +7,7 @@ import pytest
 from django.core import mail
 
 from appointments import services
-from appointments.models import Appointment, AppointmentRequest
+from appointments.models import AppointmentRequest
 from appointments.selectors import appointment_requests_pending
 from portal.audit.models import AuditEvent
 from tests.appointments.schedule import NOW, local

@@ -47,6 +47,7 @@ from portal.audit.models import AuditEvent
 from portal.audit.services import audit_record
 from tests.clients import portal_client
 from tests.factories import (
+    AppointmentRequestFactory,
     AppointmentTypeFactory,
     PatientAccessFactory,
     ProviderFactory,
@@ -77,6 +78,8 @@ ROUTE_CLASSES = {
     "patients.views.password_reset_link": PUBLIC,
     "invitations.views.invitation": PUBLIC,
     "invitations.views.invitation_link": PUBLIC,
+    # A calendar app fetches the private feed by its secret address, without a session.
+    "appointments.views.calendar_feed": PUBLIC,
     # About the signed-in person. The portal's root is the sign-in page to a visitor but
     # the home page (with the chart's figures) once signed in: it is swept as the latter.
     "portal.site.views.portal_root": ACCOUNT,
@@ -89,12 +92,15 @@ ROUTE_CLASSES = {
     "patients.views.account_authenticator": ACCOUNT,
     "patients.views.account_signout_everywhere": ACCOUNT,
     "patients.views.account_activity_view": ACCOUNT,
+    "appointments.views.calendar_feed_settings": ACCOUNT,
     # The chart, by scope.
     "appointments.views.appointment_list": APPOINTMENTS,
     "appointments.views.book": APPOINTMENTS,
     "appointments.views.book_confirm": APPOINTMENTS,
     "appointments.views.cancel": APPOINTMENTS,
     "appointments.views.calendar_file": APPOINTMENTS,
+    "appointments.views.request_new": APPOINTMENTS,
+    "appointments.views.request_withdraw": APPOINTMENTS,
     "messaging.views.inbox": MESSAGES,
     "messaging.views.thread_new": MESSAGES,
     "messaging.views.thread_detail": MESSAGES,
@@ -300,6 +306,9 @@ def chart(clinic) -> Chart:
 
     rows = {
         "appointments.appointment": appointment,
+        "appointments.appointmentrequest": AppointmentRequestFactory(
+            patient=patient, appointment_type=kind, requested_by=patient_user
+        ),
         "messaging.thread": thread,
         "messaging.attachment": attachment,
         "patients.changerequest": change_request,
