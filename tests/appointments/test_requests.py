@@ -2,12 +2,14 @@
 desk's queue books a real time or declines; the patient sees, and may withdraw."""
 
 import datetime as dt
+import threading
 
 import pytest
 from django.core import mail
+from django.db import connection, connections
 
 from appointments import services
-from appointments.models import AppointmentRequest
+from appointments.models import Appointment, AppointmentRequest
 from appointments.selectors import appointment_requests_pending
 from portal.audit.models import AuditEvent
 from tests.appointments.schedule import NOW, local
@@ -409,3 +411,87 @@ def test_staff_without_a_booking_role_cannot_answer(grant, clinic, visit_type, r
     viewer.groups.clear()
     client = staff_client(viewer)
     assert client.post(f"{QUEUE}{made.pk}/decline/", {"reason": "no"}).status_code == 403
+
+
+# --- Races ---------------------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_ten_requests_at_once_leave_the_limit_waiting(clinic, visit_type):
+    """The chart's row is locked while counting: ten posts at once, three requests."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL's row locks; this run uses " + connection.vendor)
+    portal_settings_of(clinic, appointment_requests=True)
+    grant = PatientAccessFactory(patient=PatientFactory(clinic=clinic))
+    barrier = threading.Barrier(10)
+    outcomes, errors = [], []
+
+    def ask():
+        try:
+            connection.ensure_connection()
+            barrier.wait(timeout=20)
+            _create(grant, visit_type)
+            outcomes.append("made")
+        except services.NotAllowed as refusal:
+            outcomes.append(refusal.rule)
+        except Exception as exc:  # noqa: BLE001 - any other error is the failure we look for
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=ask) for _ in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert outcomes.count("made") == services.MAX_OPEN_REQUESTS
+    assert outcomes.count("request_limit") == 10 - services.MAX_OPEN_REQUESTS
+    assert AppointmentRequest.objects.pending().count() == services.MAX_OPEN_REQUESTS
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_two_staff_answering_one_request_at_once_book_one_visit(clinic, visit_type):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL's row locks; this run uses " + connection.vendor)
+    from tests.factories import ProviderFactory
+
+    portal_settings_of(clinic, appointment_requests=True)
+    provider = ProviderFactory(
+        clinic=clinic, appointment_types=[visit_type], weekly_hours=(dt.time(9), dt.time(12))
+    )
+    grant = PatientAccessFactory(patient=PatientFactory(clinic=clinic))
+    made = _create(grant, visit_type)
+    staff = [StaffFactory(clinic=clinic, username=f"desk{i}") for i in range(2)]
+    monday = dt.date.today() + dt.timedelta(days=7 - dt.date.today().weekday())
+    barrier = threading.Barrier(2)
+    outcomes, errors = [], []
+
+    def answer(i):
+        try:
+            connection.ensure_connection()
+            barrier.wait(timeout=20)
+            services.appointment_request_confirm(
+                appointment_request=made,
+                provider=provider,
+                start=local(monday, 9 + i),
+                decided_by=staff[i],
+            )
+            outcomes.append("booked")
+        except services.NotAllowed as refusal:
+            outcomes.append(refusal.rule)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=answer, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    assert sorted(outcomes) == ["booked", "request_answered"]
+    assert Appointment.objects.filter(patient=grant.patient).count() == 1
