@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseRedirect
+from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import formats, timezone
@@ -15,9 +15,10 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext_lazy
 
 from appointments import services
-from appointments.forms import ProviderDayForm
+from appointments.forms import ProviderDayForm, RequestDayForm, RequestDeclineForm
 from appointments.models import (
     Appointment,
+    AppointmentRequest,
     AppointmentType,
     AvailabilityException,
     Provider,
@@ -439,3 +440,244 @@ class AppointmentAdmin(ClinicScopedAdmin):
                 "count",
             ),
         )
+
+
+# --- Appointment requests: the front desk's queue --------------------------------------
+
+REQUEST_REFUSED = {
+    "request_answered": _("This request has already been answered."),
+    "reason_required": _("Give the patient a reason."),
+    "reason_too_long": _("The reason is too long."),
+}
+
+
+def _first_preferred_day(appointment_request, today):
+    """The first day from today the patient said suits them (today when any day does)."""
+    wanted = appointment_request.preferred_days
+    codes = AppointmentRequest.Day.values
+    for offset in range(7):
+        day = today + datetime.timedelta(days=offset)
+        if not wanted or codes[day.weekday()] in wanted:
+            return day
+    return today
+
+
+class PendingFirstFilter(admin.SimpleListFilter):
+    """Requests by status; the queue opens on those waiting."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [*AppointmentRequest.Status.choices, ("all", _("All"))]
+
+    def choices(self, changelist):
+        value = self.value() or AppointmentRequest.Status.PENDING
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or AppointmentRequest.Status.PENDING
+        if value == "all":
+            return queryset
+        if value not in AppointmentRequest.Status.values:
+            raise IncorrectLookupParameters(value)
+        return queryset.filter(status=value)
+
+
+@admin.register(AppointmentRequest, site=clinic_admin_site)
+class AppointmentRequestAdmin(ClinicScopedAdmin):
+    """The queue of patients' requests, oldest first. A request opens on a screen to
+    book a real time (a provider's free times, booked through the booking service and its
+    rules) or to decline with a reason."""
+
+    list_display = ["created_at", "patient", "appointment_type", "provider_or_any", "status"]
+    list_filter = [PendingFirstFilter, "appointment_type"]
+    list_select_related = ["patient", "appointment_type", "provider"]
+    search_fields = ["patient__last_name", "patient__first_name"]
+    ordering = ["created_at", "pk"]
+
+    @admin.display(description=_("preferred provider"), ordering="provider__name")
+    def provider_or_any(self, obj):
+        return obj.provider.name if obj.provider else _("Any provider")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def _may_answer(self, request):
+        return self.has_change_permission(request) and request.user.has_perm(
+            "appointments.add_appointment"
+        )
+
+    def get_urls(self):
+        def view(name, func):
+            return path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(func),
+                name=f"appointments_appointmentrequest_{name}",
+            )
+
+        return [
+            view("confirm", self.confirm_view),
+            view("decline", self.decline_view),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The request and, while it waits, a day of free times to book and a form to
+        decline (both post to their own URL and come back here)."""
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        clinic = request.clinic
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Appointment request"),
+            "original": obj,
+            "may_answer": self._may_answer(request) and obj.status == obj.Status.PENDING,
+        }
+        if context["may_answer"]:
+            data = request.GET.copy()
+            form = RequestDayForm(data, clinic=clinic, appointment_type=obj.appointment_type)
+            if not data.get("provider"):
+                chosen = obj.provider_id or getattr(
+                    form.fields["provider"].queryset.first(), "pk", ""
+                )
+                data["provider"] = str(chosen)
+            if not data.get("day"):
+                data["day"] = _first_preferred_day(obj, timezone.localdate()).isoformat()
+            if form.is_valid():
+                provider, day = form.cleaned_data["provider"], form.cleaned_data["day"]
+                schedule = provider_day(
+                    clinic=clinic, provider=provider, appointment_type=obj.appointment_type, day=day
+                )
+
+                def day_link(other):
+                    return "?" + urlencode({"provider": provider.pk, "day": other.isoformat()})
+
+                context.update(
+                    provider=provider,
+                    day=day,
+                    free=schedule.free,
+                    previous_day=day_link(day - datetime.timedelta(days=1)),
+                    next_day=day_link(day + datetime.timedelta(days=1)),
+                )
+            context.update(
+                form=form,
+                override_choices=OVERRIDE_CHOICES,
+                decline_form=RequestDeclineForm(),
+            )
+        return TemplateResponse(
+            request, "admin/appointments/appointmentrequest/decide.html", context
+        )
+
+    def _answerable(self, request, object_id):
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404
+        if not self._may_answer(request):
+            raise PermissionDenied
+        return obj
+
+    def _back(self, obj, query=None):
+        url = reverse("admin:appointments_appointmentrequest_change", args=[obj.pk])
+        return HttpResponseRedirect(f"{url}?{urlencode(query)}" if query else url)
+
+    def confirm_view(self, request, object_id):
+        """Book the time picked for the request (POST), then back to the queue."""
+        obj = self._answerable(request, object_id)
+        if request.method != "POST":
+            return self._back(obj)
+        clinic = request.clinic
+        provider = (
+            Provider.objects.for_clinic(clinic)
+            .filter(pk=_int(request.POST.get("provider")))
+            .first()
+        )
+        start = _aware(request.POST.get("start"))
+        override = [r for r in request.POST.getlist("override") if r in services.OVERRIDABLE]
+        if provider is None or start is None:
+            messages.error(request, _("Pick a free time first."))
+            return self._back(obj)
+        back = {"provider": provider.pk, "day": timezone.localtime(start).date().isoformat()}
+        try:
+            appointment = services.appointment_request_confirm(
+                appointment_request=obj,
+                provider=provider,
+                start=start,
+                decided_by=request.user,
+                request=request,
+                override=override,
+            )
+        except services.NotAllowed as refusal:
+            values = {
+                "patient": obj.patient,
+                "provider": provider,
+                "appointment_type": obj.appointment_type,
+                "start": start,
+            }
+            if refusal.conflicts:
+                why = [describe_conflict(c, **values) for c in refusal.conflicts]
+                why.append(_("To book anyway, tick what to book over and pick the time again."))
+            elif refusal.rule in REQUEST_REFUSED:
+                why = [REQUEST_REFUSED[refusal.rule]]
+            else:
+                why = [REFUSED[refusal.rule] % {"provider": provider, "type": obj.appointment_type}]
+            messages.error(
+                request, _("Nothing was booked: %(why)s") % {"why": " ".join(map(str, why))}
+            )
+            return self._back(obj, back)
+        messages.success(
+            request,
+            _(
+                "Booked %(patient)s with %(provider)s on %(when)s. The patient is sent the "
+                "confirmation."
+            )
+            % {
+                "patient": obj.patient,
+                "provider": provider,
+                "when": _local_text(appointment.start),
+            },
+        )
+        return HttpResponseRedirect(reverse("admin:appointments_appointmentrequest_changelist"))
+
+    def decline_view(self, request, object_id):
+        """Decline the request with a reason the patient reads in the portal (POST)."""
+        obj = self._answerable(request, object_id)
+        if request.method != "POST":
+            return self._back(obj)
+        form = RequestDeclineForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+            return self._back(obj)
+        try:
+            services.appointment_request_decline(
+                appointment_request=obj,
+                reason=form.cleaned_data["reason"],
+                decided_by=request.user,
+                request=request,
+            )
+        except services.NotAllowed as refusal:
+            messages.error(request, REQUEST_REFUSED.get(refusal.rule, refusal.rule))
+            return self._back(obj)
+        messages.success(
+            request, _("Request declined. The patient is told to sign in to read why.")
+        )
+        return HttpResponseRedirect(reverse("admin:appointments_appointmentrequest_changelist"))
+
+
+def _int(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -1,5 +1,5 @@
 """A visit as a calendar file (iCalendar, RFC 5545), for the appointment emails and the
-portal's "Add to calendar" download.
+portal's "Add to calendar" download, and each portal account's private subscription feed.
 
 One UID per visit, so a calendar updates or removes the event it already has; SEQUENCE
 from ``Appointment.calendar_sequence``, so the newest version wins; METHOD:CANCEL once
@@ -17,6 +17,7 @@ from icalendar import Calendar, Event, vCalAddress, vText
 from appointments.models import Appointment
 
 FILENAME = "appointment.ics"
+PRODID = "-//Patient Portal//Appointments//EN"
 MIMETYPE = "text/calendar"
 
 
@@ -24,15 +25,11 @@ def calendar_method(appointment: Appointment) -> str:
     return "CANCEL" if appointment.status == Appointment.Status.CANCELLED else "REQUEST"
 
 
-def appointment_calendar(appointment: Appointment, *, attendee: str = "") -> bytes:
-    """The visit's .ics in the active language. ``attendee``: the email address it is
-    sent to, if any (an invitation names who it invites)."""
+def appointment_event(appointment: Appointment, *, attendee: str = "") -> Event:
+    """The visit as one VEVENT: the same UID in its emails, its download and the
+    account's feed."""
     clinic = appointment.clinic
-    method = calendar_method(appointment)
-    calendar = Calendar()
-    calendar.add("prodid", "-//Patient Portal//Appointments//EN")
-    calendar.add("version", "2.0")
-    calendar.add("method", method)
+    cancelled = appointment.status == Appointment.Status.CANCELLED
     event = Event()
     event.add("uid", f"appointment-{appointment.pk}@{clinic.canonical_domain}")
     event.add("sequence", appointment.calendar_sequence)
@@ -47,12 +44,36 @@ def appointment_calendar(appointment: Appointment, *, attendee: str = "") -> byt
     )
     if clinic.address:
         event.add("location", clinic.address)
-    event.add("status", "CANCELLED" if method == "CANCEL" else "CONFIRMED")
+    event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     organizer = vCalAddress(f"mailto:{parseaddr(settings.DEFAULT_FROM_EMAIL)[1]}")
     organizer.params["cn"] = vText(clinic.public_name)
     event.add("organizer", organizer)
     if attendee:
         event.add("attendee", vCalAddress(f"mailto:{attendee}"))
-    calendar.add_component(event)
+    return event
+
+
+def appointment_calendar(appointment: Appointment, *, attendee: str = "") -> bytes:
+    """The visit's .ics in the active language. ``attendee``: the email address it is
+    sent to, if any (an invitation names who it invites)."""
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("method", calendar_method(appointment))
+    calendar.add_component(appointment_event(appointment, attendee=attendee))
+    calendar.add_missing_timezones()
+    return calendar.to_ical()
+
+
+def feed_calendar(*, clinic, appointments) -> bytes:
+    """An account's subscription feed: every visit given, cancelled ones with STATUS
+    CANCELLED; no METHOD (a published calendar, not an invitation)."""
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("x-wr-calname", _("Appointments at %(clinic)s") % {"clinic": clinic.public_name})
+    calendar.add("x-wr-timezone", str(clinic.tz))
+    for appointment in appointments:
+        calendar.add_component(appointment_event(appointment))
     calendar.add_missing_timezones()
     return calendar.to_ical()

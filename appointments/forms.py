@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from appointments.models import AppointmentType, Provider
+from appointments.models import AppointmentRequest, AppointmentType, Provider
 from appointments.selectors import bookable_providers, bookable_types
 from portal.core.forms import DateInput
 
@@ -104,3 +104,91 @@ class ProviderDayForm(forms.Form):
         if not FIRST_YEAR <= day.year <= LAST_YEAR:
             raise forms.ValidationError(_("Enter a real date."), code="out_of_range")
         return day
+
+
+class AppointmentRequestForm(forms.Form):
+    """What a patient asks for when the clinic takes requests: a type, a provider (or
+    any), the days and times that suit them, and a short note. No clinical free text:
+    the note is limited to a line or two."""
+
+    appointment_type = forms.ModelChoiceField(
+        label=_("Type of appointment"), queryset=None, empty_label=None
+    )
+    provider = ProviderChoiceField(
+        label=_("Provider"), queryset=None, required=False, empty_label=_("Any provider")
+    )
+    days = forms.MultipleChoiceField(
+        label=_("Days that suit you"),
+        choices=AppointmentRequest.Day.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Leave all unticked if any day suits you."),
+    )
+    times = forms.MultipleChoiceField(
+        label=_("Times that suit you"),
+        choices=AppointmentRequest.Time.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Leave all unticked if any time suits you."),
+    )
+    note = forms.CharField(
+        label=_("Note for the front desk (optional)"),
+        max_length=AppointmentRequest.NOTE_MAX_LENGTH,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_(
+            "For scheduling only, e.g. “not before 10 a.m.”. Please do not describe symptoms here."
+        ),
+    )
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["appointment_type"].queryset = bookable_types(clinic)
+        self.fields["provider"].queryset = bookable_providers(clinic).prefetch_related(
+            "appointment_types"
+        )
+
+    def clean(self):
+        cleaned = super().clean()
+        kind, provider = cleaned.get("appointment_type"), cleaned.get("provider")
+        if kind and provider and kind not in provider.appointment_types.all():
+            self.add_error(
+                "provider",
+                _("%(provider)s does not offer %(type)s. Pick another provider, or any provider.")
+                % {"provider": provider.name, "type": kind.name},
+            )
+        return cleaned
+
+
+class RequestDayForm(forms.Form):
+    """The request screen's search for a time: a provider offering the type asked for,
+    and a day (GET)."""
+
+    provider = ProviderChoiceField(label=_("Provider"), queryset=None, empty_label=None)
+    day = forms.DateField(label=_("Day"), widget=DateInput)
+
+    def __init__(self, *args, clinic, appointment_type, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].queryset = (
+            Provider.objects.for_clinic(clinic)
+            .filter(is_active=True, appointment_types=appointment_type)
+            .select_related("clinic")
+            .prefetch_related("availability")
+        )
+
+    def clean_day(self):
+        day = self.cleaned_data["day"]
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:
+            raise forms.ValidationError(_("Enter a real date."), code="out_of_range")
+        return day
+
+
+class RequestDeclineForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Reason (the patient reads it in the portal)"),
+        max_length=AppointmentRequest.REASON_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "No health information: e.g. “No appointments free that week, please call us.”"
+        ),
+    )

@@ -309,3 +309,131 @@ class SlotOffer(SingleUseLink, ClinicOwned):
         if slot.status == FreedSlot.Status.CLOSED and not self.accepted_at:
             return self.State.EXPIRED
         return super().state(at)
+class AppointmentRequestQuerySet(ClinicScopedQuerySet):
+    def pending(self):
+        return self.filter(status=AppointmentRequest.Status.PENDING)
+
+    def for_list(self):
+        return self.select_related("patient", "provider", "appointment_type")
+
+
+class AppointmentRequest(ClinicOwned):
+    """A patient asks for a visit (the clinic lets patients request instead of book:
+    ``PortalSettings.appointment_requests``); the front desk confirms a real time or
+    declines. Only structured preferences and a short note: no clinical free text."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for the clinic")
+        CONFIRMED = "confirmed", _("Booked")
+        DECLINED = "declined", _("Declined")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    class Day(models.TextChoices):
+        MONDAY = "mon", _("Monday")
+        TUESDAY = "tue", _("Tuesday")
+        WEDNESDAY = "wed", _("Wednesday")
+        THURSDAY = "thu", _("Thursday")
+        FRIDAY = "fri", _("Friday")
+        SATURDAY = "sat", _("Saturday")
+        SUNDAY = "sun", _("Sunday")
+
+    class Time(models.TextChoices):
+        MORNING = "morning", _("Morning (before noon)")
+        AFTERNOON = "afternoon", _("Afternoon (noon to 5 p.m.)")
+        EVENING = "evening", _("Evening (after 5 p.m.)")
+
+    NOTE_MAX_LENGTH = 200
+    REASON_MAX_LENGTH = 300
+
+    patient = models.ForeignKey(
+        "patients.Patient",
+        on_delete=models.PROTECT,
+        related_name="appointment_requests",
+        verbose_name=_("patient"),
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    appointment_type = models.ForeignKey(
+        AppointmentType, on_delete=models.PROTECT, verbose_name=_("type")
+    )
+    provider = models.ForeignKey(
+        Provider,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        verbose_name=_("preferred provider"),
+        help_text=_("Empty: any provider."),
+    )
+    preferred_days = models.JSONField(_("preferred days"), default=list, blank=True)
+    preferred_times = models.JSONField(_("preferred times"), default=list, blank=True)
+    note = models.CharField(_("note"), max_length=NOTE_MAX_LENGTH, blank=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    created_at = models.DateTimeField(_("requested"), default=timezone.now)
+    decided_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("answered by"),
+    )
+    decline_reason = models.CharField(
+        _("reason for declining"), max_length=REASON_MAX_LENGTH, blank=True
+    )
+    appointment = models.OneToOneField(
+        Appointment,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="request",
+        verbose_name=_("appointment booked"),
+    )
+
+    objects = AppointmentRequestQuerySet.as_manager()
+
+    class Meta:
+        db_table = "appointments_request"
+        ordering = ["created_at", "pk"]
+        verbose_name = _("appointment request")
+        verbose_name_plural = _("appointment requests")
+        indexes = [
+            models.Index(fields=["clinic", "status", "created_at"]),
+            models.Index(fields=["clinic", "patient", "status"]),
+        ]
+
+    def __str__(self):
+        return f"{self.patient} · {self.appointment_type}"
+
+    def days_display(self) -> list[str]:
+        labels = dict(self.Day.choices)
+        return [str(labels[d]) for d in self.preferred_days if d in labels]
+
+    def times_display(self) -> list[str]:
+        labels = dict(self.Time.choices)
+        return [str(labels[t]) for t in self.preferred_times if t in labels]
+
+
+class CalendarFeed(ClinicOwned):
+    """A portal account's private calendar subscription. Only the token's digest is
+    stored; resetting it replaces the digest, so the old address stops at once."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="calendar_feed"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("calendar feed")
+        verbose_name_plural = _("calendar feeds")
+
+    def __str__(self):
+        return str(_("Calendar feed"))

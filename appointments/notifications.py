@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import formats, timezone
 
 from appointments.calendar import FILENAME, MIMETYPE, appointment_calendar, calendar_method
-from appointments.models import Appointment, SlotOffer
+from appointments.models import Appointment, AppointmentRequest, SlotOffer
 from portal.notifications.registry import Attachment, Obsolete, register, register_attachments
 
 
@@ -101,3 +101,17 @@ def calendar_file(notification):
             params=(("method", calendar_method(appointment)),),
         )
     ]
+
+
+@register("appointment_request_declined")
+def request_declined_context(notification):
+    """Only that the clinic answered: the reason and the type of visit stay in the
+    portal, behind sign-in."""
+    exists = (
+        AppointmentRequest.objects.for_clinic(notification.clinic)
+        .filter(pk=notification.context["appointment_request_id"])
+        .exists()
+    )
+    if not exists:
+        raise Obsolete("the request is gone")
+    return {}

@@ -5,10 +5,17 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, prefetch_related_objects
 from django.utils import timezone
 
-from appointments.models import Appointment, AppointmentType, AvailabilityException, Provider
+from appointments.models import (
+    Appointment,
+    AppointmentRequest,
+    AppointmentType,
+    AvailabilityException,
+    CalendarFeed,
+    Provider,
+)
 
 
 def _local(day: dt.date, time: dt.time, tz) -> dt.datetime:
@@ -379,3 +386,103 @@ def provider_day(*, clinic, provider, appointment_type, day: dt.date, now=None) 
         .order_by("start")
     )
     return ProviderDay(day, free, tuple(visits))
+
+
+# --- Appointment requests -----------------------------------------------------------------
+
+
+def open_request_count(*, clinic, patient) -> int:
+    """How many of the chart's requests are waiting for the clinic."""
+    return AppointmentRequest.objects.for_clinic(clinic).pending().filter(patient=patient).count()
+
+
+@dataclass(frozen=True)
+class PendingRequests:
+    """The front desk's queue at a glance: how many requests wait, and the oldest one."""
+
+    count: int
+    oldest: AppointmentRequest | None
+
+
+def appointment_requests_pending(*, clinic) -> PendingRequests:
+    """Waiting requests of the clinic: their number and the oldest (two queries), for a
+    work screen's item."""
+    waiting = AppointmentRequest.objects.for_clinic(clinic).pending()
+    oldest = waiting.for_list().order_by("created_at", "pk").first()
+    return PendingRequests(waiting.count() if oldest else 0, oldest)
+
+
+# Answered requests a patient keeps seeing on the appointments page.
+ANSWERED_SHOWN = 10
+
+
+def requests_for_patient(*, clinic, patient) -> list[AppointmentRequest]:
+    """The chart's waiting requests (oldest first) and its latest answered ones (newest
+    first, at most ANSWERED_SHOWN): two queries, reading no visit (a booked request's
+    visit is in the page's upcoming list)."""
+    mine = (
+        AppointmentRequest.objects.for_clinic(clinic)
+        .filter(patient=patient)
+        .select_related("provider", "appointment_type")
+    )
+    waiting = list(mine.pending().order_by("created_at", "pk"))
+    answered = list(
+        mine.exclude(status=AppointmentRequest.Status.PENDING).order_by("-created_at", "-pk")[
+            :ANSWERED_SHOWN
+        ]
+    )
+    return waiting + answered
+
+
+def get_request_for_patient(request, pk) -> AppointmentRequest:
+    """A request of the chart the signed-in person acts for, or 404."""
+    from django.shortcuts import get_object_or_404
+
+    return get_object_or_404(
+        AppointmentRequest.objects.for_clinic(request.clinic).for_list(),
+        pk=pk,
+        patient=request.patient,
+    )
+
+
+# --- Private calendar feeds -----------------------------------------------------------------
+
+# How far back the feed reaches: calendars keep what they already have.
+FEED_DAYS_BACK = 90
+
+
+def calendar_feed_of(*, clinic, user) -> CalendarFeed | None:
+    return CalendarFeed.objects.for_clinic(clinic).filter(user=user).first()
+
+
+def feed_for_token(*, clinic, token_hash: str) -> CalendarFeed | None:
+    """The live feed with that digest in this clinic, its account loaded (one query);
+    None for an unknown, reset or other clinic's address, or an inactive account."""
+    return (
+        CalendarFeed.objects.for_clinic(clinic)
+        .select_related("user")
+        .filter(
+            token_hash=token_hash, user__is_active=True, user__is_staff=False, user__clinic=clinic
+        )
+        .first()
+    )
+
+
+def feed_visits(*, clinic, patient_ids, now=None) -> list[Appointment]:
+    """Visits of the charts ``patient_ids`` from FEED_DAYS_BACK days ago on, cancelled
+    ones included (the feed marks them CANCELLED), each holding ``clinic`` with its
+    domains loaded (the events' UIDs name its domain): two queries, whatever the number."""
+    now = now or timezone.now()
+    prefetch_related_objects([clinic], "domains")
+    visits = list(
+        Appointment.objects.for_clinic(clinic)
+        .filter(
+            patient_id__in=list(patient_ids),
+            start__gte=now - dt.timedelta(days=FEED_DAYS_BACK),
+        )
+        .select_related("provider")
+        .order_by("start", "pk")
+    )
+    for visit in visits:
+        visit.clinic = clinic
+    return visits

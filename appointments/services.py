@@ -7,13 +7,21 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from appointments.models import Appointment, AppointmentType, FreedSlot, Provider
-from appointments.selectors import on_schedule, overlapping, upcoming_count
+from appointments.models import (
+    Appointment,
+    AppointmentRequest,
+    AppointmentType,
+    CalendarFeed,
+    FreedSlot,
+    Provider,
+)
+from appointments.selectors import on_schedule, open_request_count, overlapping, upcoming_count
 from appointments.signals import time_freed
 from clinics.models import Clinic
 from patients.contacts import notice_recipients
 from patients.models import Patient
 from portal.audit.services import audit_record
+from portal.core.tokens import new_link_token, token_digest
 from portal.notifications.services import DailyLimit, notify
 
 # Rules staff may book over, one by one, on purpose (``override``); each is audited.
@@ -70,6 +78,8 @@ def _notify_patient(appointment, template):
 
 def check_patient_may_book(patient: Patient):
     policy = patient.clinic.portal_settings
+    if policy.appointment_requests:
+        raise NotAllowed("requests_only")
     if not policy.booking_allowed:
         raise NotAllowed("booking_disabled")
     if patient.status == Patient.Status.PENDING and not policy.pending_patients_may_book:
@@ -328,3 +338,231 @@ def appointment_reminders_send(*, now=None) -> int:
                     _notify_patient(appointment, "appointment_reminder")
                     sent += 1
     return sent
+
+
+# --- Appointment requests (the clinic's portal takes requests instead of bookings) ------
+
+# Requests one chart may have waiting at once: enough for a family's usual needs, few
+# enough that the front desk's queue cannot be flooded from one account.
+MAX_OPEN_REQUESTS = 3
+
+
+def check_patient_may_request(patient: Patient):
+    """The clinic takes requests in the portal and the patient may use them (a chart
+    pending verification only where pending patients may book)."""
+    policy = patient.clinic.portal_settings
+    if not policy.appointment_requests:
+        raise NotAllowed("requests_disabled")
+    if patient.status == Patient.Status.PENDING and not policy.pending_patients_may_book:
+        raise NotAllowed("pending")
+
+
+def appointment_request_create(
+    *,
+    patient: Patient,
+    requested_by,
+    appointment_type: AppointmentType,
+    provider: Provider | None = None,
+    days=(),
+    times=(),
+    note: str = "",
+    request=None,
+) -> AppointmentRequest:
+    """A patient's (or their representative's) request for a visit, under the clinic's
+    rules, whoever posts it: requests switched on, a type patients may choose online, a
+    provider (or any) offering it online, known day and time choices, a short note, and
+    at most MAX_OPEN_REQUESTS waiting per chart (counted under a lock on the chart, so
+    two posts at once cannot both take the last place). Audited."""
+    clinic = patient.clinic
+    check_patient_may_request(patient)
+    if (
+        appointment_type.clinic_id != clinic.pk
+        or not appointment_type.is_active
+        or not appointment_type.bookable_online
+    ):
+        raise NotAllowed("not_online")
+    if provider is not None:
+        if provider.clinic_id != clinic.pk:
+            raise NotAllowed("type_not_offered")
+        if not (provider.is_active and provider.bookable_online):
+            raise NotAllowed("provider_inactive")
+        if not provider.appointment_types.filter(pk=appointment_type.pk).exists():
+            raise NotAllowed("type_not_offered")
+    days, times = list(dict.fromkeys(days)), list(dict.fromkeys(times))
+    if not set(days) <= set(AppointmentRequest.Day.values) or not set(times) <= set(
+        AppointmentRequest.Time.values
+    ):
+        raise NotAllowed("bad_preferences")
+    note = (note or "").strip()
+    if len(note) > AppointmentRequest.NOTE_MAX_LENGTH:
+        raise NotAllowed("note_too_long")
+    with transaction.atomic():
+        list(Patient.objects.for_clinic(clinic).select_for_update().filter(pk=patient.pk))
+        if open_request_count(clinic=clinic, patient=patient) >= MAX_OPEN_REQUESTS:
+            raise NotAllowed("request_limit")
+        appointment_request = AppointmentRequest.objects.create(
+            clinic=clinic,
+            patient=patient,
+            requested_by=requested_by,
+            appointment_type=appointment_type,
+            provider=provider,
+            preferred_days=days,
+            preferred_times=times,
+            note=note,
+        )
+        audit_record(
+            action="appointment_request.created",
+            request=request,
+            clinic=clinic,
+            actor=requested_by,
+            obj=appointment_request,
+            acting_for=patient,
+        )
+    return appointment_request
+
+
+def _locked_pending(appointment_request: AppointmentRequest) -> AppointmentRequest:
+    locked = (
+        AppointmentRequest.objects.for_clinic(appointment_request.clinic)
+        .select_for_update()
+        .select_related("clinic", "patient")
+        .get(pk=appointment_request.pk)
+    )
+    if locked.status != AppointmentRequest.Status.PENDING:
+        raise NotAllowed("request_answered")
+    return locked
+
+
+def appointment_request_withdraw(
+    *, appointment_request: AppointmentRequest, withdrawn_by, request=None
+) -> AppointmentRequest:
+    """The patient (or their representative) takes back a request still waiting; one
+    already answered cannot be withdrawn (NotAllowed "request_answered"). Audited."""
+    with transaction.atomic():
+        locked = _locked_pending(appointment_request)
+        locked.status = AppointmentRequest.Status.WITHDRAWN
+        locked.decided_at = timezone.now()
+        locked.save(update_fields=["status", "decided_at"])
+        audit_record(
+            action="appointment_request.withdrawn",
+            request=request,
+            clinic=locked.clinic,
+            actor=withdrawn_by,
+            obj=locked,
+            acting_for=locked.patient,
+        )
+    return locked
+
+
+def appointment_request_confirm(
+    *,
+    appointment_request: AppointmentRequest,
+    provider: Provider,
+    start: dt.datetime,
+    decided_by,
+    request=None,
+    override=(),
+) -> Appointment:
+    """Staff answer a waiting request with a real time: the visit is booked through
+    ``appointment_book`` as any staff booking (its rules, ``override`` as there), the
+    patient gets the usual confirmation with its calendar file, and the request points
+    at the visit. All or nothing: a refused booking leaves the request waiting."""
+    with transaction.atomic():
+        locked = _locked_pending(appointment_request)
+        appointment = appointment_book(
+            patient=locked.patient,
+            provider=provider,
+            appointment_type=locked.appointment_type,
+            start=start,
+            booked_by=decided_by,
+            request=request,
+            by_staff=True,
+            override=override,
+        )
+        locked.status = AppointmentRequest.Status.CONFIRMED
+        locked.appointment = appointment
+        locked.decided_by = decided_by
+        locked.decided_at = timezone.now()
+        locked.save(update_fields=["status", "appointment", "decided_by", "decided_at"])
+        audit_record(
+            action="appointment_request.confirmed",
+            request=request,
+            clinic=locked.clinic,
+            actor=decided_by,
+            obj=locked,
+            acting_for=locked.patient,
+        )
+    return appointment
+
+
+def appointment_request_decline(
+    *, appointment_request: AppointmentRequest, reason: str, decided_by, request=None
+) -> AppointmentRequest:
+    """Staff decline a waiting request with a reason the patient reads in the portal.
+    The notice only says the clinic answered (no reason, no visit type). Audited."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise NotAllowed("reason_required")
+    if len(reason) > AppointmentRequest.REASON_MAX_LENGTH:
+        raise NotAllowed("reason_too_long")
+    with transaction.atomic():
+        locked = _locked_pending(appointment_request)
+        locked.status = AppointmentRequest.Status.DECLINED
+        locked.decline_reason = reason
+        locked.decided_by = decided_by
+        locked.decided_at = timezone.now()
+        locked.save(update_fields=["status", "decline_reason", "decided_by", "decided_at"])
+        for recipient in notice_recipients(locked.patient, scope="appointments"):
+            notify(
+                clinic=locked.clinic,
+                channel=recipient.channel,
+                recipient=recipient.address,
+                template="appointment_request_declined",
+                context={"appointment_request_id": locked.pk},
+                language=recipient.language,
+            )
+        audit_record(
+            action="appointment_request.declined",
+            request=request,
+            clinic=locked.clinic,
+            actor=decided_by,
+            obj=locked,
+            acting_for=locked.patient,
+        )
+    return locked
+
+
+# --- Private calendar feeds ------------------------------------------------------------
+
+
+def calendar_feed_reset(*, clinic: Clinic, user, request=None) -> str:
+    """A new private feed address for the account; returns the token (shown once, never
+    stored: only its digest is). Any earlier address stops working at once. Audited."""
+    if user.clinic_id != clinic.pk:
+        raise ValueError("the account belongs to another clinic")
+    token = new_link_token()
+    with transaction.atomic():
+        feed, created = CalendarFeed.objects.update_or_create(
+            user=user,
+            defaults={
+                "clinic": clinic,
+                "token_hash": token_digest(token),
+                "created_at": timezone.now(),
+            },
+        )
+        audit_record(
+            action="calendar_feed.created" if created else "calendar_feed.reset",
+            request=request,
+            clinic=clinic,
+            actor=user,
+            obj=feed,
+        )
+    return token
+
+
+def calendar_feed_stop(*, clinic: Clinic, user, request=None) -> bool:
+    """The account's feed address stops working; nothing replaces it. Audited."""
+    deleted, _rows = CalendarFeed.objects.for_clinic(clinic).filter(user=user).delete()
+    if deleted:
+        audit_record(action="calendar_feed.stopped", request=request, clinic=clinic, actor=user)
+    return bool(deleted)

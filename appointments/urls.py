@@ -14,4 +14,10 @@ urlpatterns = [
     path("offer/", views.offer, name="appointments-offer"),
     path("offer/<str:token>/", views.offer_link, name="appointments-offer-link"),
     path("<int:pk>/calendar.ics", views.calendar_file, name="appointments-calendar"),
+    path("request/", views.request_new, name="appointments-request"),
+    path(
+        "requests/<int:pk>/withdraw/", views.request_withdraw, name="appointments-request-withdraw"
+    ),
+    path("calendar/", views.calendar_feed_settings, name="appointments-feed-settings"),
+    path("feed/<str:token>.ics", views.calendar_feed, name="appointments-feed"),
 ]

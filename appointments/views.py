@@ -14,21 +14,27 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 
 from appointments import offers, services
-from appointments.calendar import FILENAME, MIMETYPE, appointment_calendar
-from appointments.forms import ConfirmForm, SlotSearchForm
+from appointments.calendar import FILENAME, MIMETYPE, appointment_calendar, feed_calendar
+from appointments.forms import AppointmentRequestForm, ConfirmForm, SlotSearchForm
 from appointments.list_cache import cached_lists
 from appointments.models import AppointmentType, Provider, SlotOffer
 from appointments.selectors import (
     bookable_types,
     booking_week,
+    calendar_feed_of,
     cancelled_visits,
+    feed_for_token,
+    feed_visits,
     get_appointment_for_patient,
+    get_request_for_patient,
+    requests_for_patient,
     upcoming_and_past,
 )
 from patients.access import patient_required, portal_enabled
-from patients.selectors import access_for_user
+from patients.selectors import access_for_user, usable_grants
 from patients.sessions import SESSION_NEXT_AFTER_SIGNIN, SESSION_PATIENT
 from portal.core.http import no_store
+from portal.core.tokens import token_digest
 
 PAST_PER_PAGE = 20
 
@@ -66,6 +72,19 @@ REFUSALS = {
     "past_cutoff": gettext_lazy("It is too late to cancel in the portal. Please call the clinic."),
     "not_booked": gettext_lazy("This appointment is not booked."),
     "offers_disabled": gettext_lazy("The clinic does not offer earlier times in the portal."),
+    "requests_only": gettext_lazy(
+        "The clinic takes appointment requests instead of bookings in the portal."
+    ),
+    "requests_disabled": gettext_lazy(
+        "The clinic does not take appointment requests in the portal. Please call the clinic."
+    ),
+    "request_limit": gettext_lazy(
+        "You already have %(limit)s requests waiting for the clinic. Withdraw one, or wait "
+        "for the clinic to answer."
+    ),
+    "bad_preferences": gettext_lazy("Pick days and times from the lists."),
+    "note_too_long": gettext_lazy("The note is too long."),
+    "request_answered": gettext_lazy("The clinic has already answered this request."),
 }
 
 SESSION_OFFER_TOKEN = "portal_offer_token"
@@ -78,6 +97,7 @@ OFFER_STATES = {
     SlotOffer.State.REVOKED: gettext_lazy("This offer is no longer open."),
     None: gettext_lazy("This link does not work."),
 }
+
 
 
 @patient_required(scope="appointments")
@@ -119,7 +139,10 @@ def appointment_list(request):
                 clinic=clinic, patient=patient, variant=variant, now=now, render=render_lists
             )
         ),
-        "can_book": policy.booking_allowed,
+        "can_book": policy.booking_allowed and not policy.appointment_requests,
+        "can_request": policy.appointment_requests,
+        "requests": requests_for_patient(clinic=clinic, patient=patient),
+        "request_limit": services.MAX_OPEN_REQUESTS,
     }
     return render(request, "appointments/list.html", context)
 
@@ -137,6 +160,8 @@ def book(request):
     try:
         services.check_patient_may_book(request.patient)
     except services.NotAllowed as refusal:
+        if refusal.rule == "requests_only":
+            return redirect("portal:appointments-request")
         return render(request, "appointments/refused.html", {"message": REFUSALS[str(refusal)]})
     form = SlotSearchForm(request.GET or None, clinic=request.clinic)
     week = None
@@ -360,3 +385,117 @@ def _int(value):
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def _refusal_text(refusal) -> str:
+    return str(REFUSALS[refusal.rule]) % {"limit": services.MAX_OPEN_REQUESTS}
+
+
+@patient_required(scope="appointments")
+def request_new(request):
+    """The clinic takes requests instead of bookings: the patient (or their
+    representative) says what they need and when it suits them; the front desk answers."""
+    try:
+        services.check_patient_may_request(request.patient)
+    except services.NotAllowed as refusal:
+        if refusal.rule == "requests_disabled" and request.clinic.portal_settings.booking_allowed:
+            return redirect("portal:appointments-book")
+        return render(request, "appointments/refused.html", {"message": _refusal_text(refusal)})
+    form = AppointmentRequestForm(request.POST or None, clinic=request.clinic)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.appointment_request_create(
+                patient=request.patient,
+                requested_by=request.user,
+                appointment_type=form.cleaned_data["appointment_type"],
+                provider=form.cleaned_data["provider"],
+                days=form.cleaned_data["days"],
+                times=form.cleaned_data["times"],
+                note=form.cleaned_data["note"],
+                request=request,
+            )
+        except services.NotAllowed as refusal:
+            messages.error(request, _refusal_text(refusal))
+            return redirect("portal:appointments")
+        messages.success(
+            request,
+            _("Your request is sent. The clinic will book a time and send you a confirmation."),
+        )
+        return redirect("portal:appointments")
+    context = {"form": form, "has_types": bookable_types(request.clinic).exists()}
+    return render(request, "appointments/request.html", context)
+
+
+@patient_required(scope="appointments")
+def request_withdraw(request, pk):
+    """Withdraw a waiting request (POST; the button sits on the appointments page)."""
+    appointment_request = get_request_for_patient(request, pk)
+    if request.method != "POST":
+        return redirect("portal:appointments")
+    try:
+        services.appointment_request_withdraw(
+            appointment_request=appointment_request, withdrawn_by=request.user, request=request
+        )
+    except services.NotAllowed as refusal:
+        messages.error(request, _refusal_text(refusal))
+    else:
+        messages.success(request, _("Your request is withdrawn."))
+    return redirect("portal:appointments")
+
+
+# The new address, shown once after it is made (only its digest is kept).
+SESSION_FEED_TOKEN = "appointments:new_feed_token"
+
+
+@patient_required
+def calendar_feed_settings(request):
+    """ "Subscribe in your calendar app": make, reset or stop the account's private feed
+    address. The address is shown once, right after it is made (Post/Redirect/Get: the
+    token rides in the session to the next page view and is dropped there)."""
+    if request.method == "POST":
+        action = request.POST.get("action")
+        if action == "reset":
+            token = services.calendar_feed_reset(
+                clinic=request.clinic, user=request.user, request=request
+            )
+            request.session[SESSION_FEED_TOKEN] = token
+            messages.success(request, _("Your new calendar address is ready. Copy it now."))
+        elif action == "stop":
+            services.calendar_feed_stop(clinic=request.clinic, user=request.user, request=request)
+            messages.success(request, _("Your calendar address no longer works."))
+        return redirect("portal:appointments-feed-settings")
+    token = request.session.pop(SESSION_FEED_TOKEN, None)
+    feed = calendar_feed_of(clinic=request.clinic, user=request.user)
+    if token and feed and feed.token_hash != token_digest(token):
+        token = None
+    context = {"feed": feed}
+    if token:
+        path = reverse("portal:appointments-feed", args=[token])
+        https_url = request.build_absolute_uri(path)
+        context.update(https_url=https_url, webcal_url="webcal://" + https_url.partition("://")[2])
+    return render(request, "appointments/feed_settings.html", context)
+
+
+def calendar_feed(request, token):
+    """The account's private calendar feed (no sign-in: calendar apps cannot). Only the
+    visits of the charts the account may see with the appointments scope; an unknown or
+    reset address is a 404."""
+    clinic = request.clinic
+    if not clinic.portal_settings.portal_enabled or len(token) > 100:
+        raise Http404
+    feed = feed_for_token(clinic=clinic, token_hash=token_digest(token))
+    if feed is None:
+        raise Http404
+    patient_ids = {
+        grant.patient_id
+        for grant in usable_grants(clinic=clinic, user=feed.user)
+        if grant.allows("appointments")
+    }
+    body = feed_calendar(
+        clinic=clinic, appointments=feed_visits(clinic=clinic, patient_ids=patient_ids)
+    )
+    response = HttpResponse(body, content_type=f"{MIMETYPE}; charset=utf-8")
+    response["Content-Disposition"] = 'inline; filename="appointments.ics"'
+    response["X-Content-Type-Options"] = "nosniff"
+    response["X-Robots-Tag"] = "noindex"
+    return no_store(response)

@@ -65,6 +65,7 @@ class PortalSettingsAdmin(ChangeHistoryMixin, ClinicScopedAdmin):
             {
                 "fields": [
                     "booking_allowed",
+                    "appointment_requests",
                     "cancelling_allowed",
                     "cancel_cutoff_hours",
                     "booking_window_days",

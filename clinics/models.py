@@ -153,6 +153,14 @@ class PortalSettings(ClinicOwned):
     message_replies_allowed = models.BooleanField(_("patients may reply to messages"), default=True)
     patient_messages_allowed = models.BooleanField(_("patients may start messages"), default=True)
     booking_allowed = models.BooleanField(_("patients may book appointments"), default=False)
+    appointment_requests = models.BooleanField(
+        _("patients request appointments instead of booking"),
+        default=False,
+        help_text=_(
+            "Patients ask for a visit (type, provider, preferred days and times); the front "
+            "desk confirms a time or declines. Direct booking in the portal is then off."
+        ),
+    )
     cancelling_allowed = models.BooleanField(_("patients may cancel appointments"), default=False)
     cancel_cutoff_hours = models.PositiveSmallIntegerField(
         _("cancellation cutoff (hours before the visit)"), default=24

@@ -41,6 +41,8 @@ _FRONT_DESK_PERMISSIONS = [
     "appointments.view_appointment",
     "appointments.add_appointment",
     "appointments.change_appointment",
+    "appointments.view_appointmentrequest",
+    "appointments.change_appointmentrequest",
     "messaging.view_thread",
     "messaging.add_thread",
     "messaging.change_thread",

@@ -18,6 +18,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from appointments.models import (
     Appointment,
+    AppointmentRequest,
     AppointmentType,
     AvailabilityException,
     Provider,
@@ -340,6 +341,20 @@ class AppointmentFactory(factory.django.DjangoModelFactory):
     )
     end = factory.LazyAttribute(
         lambda o: o.start + datetime.timedelta(minutes=o.appointment_type.duration_minutes)
+    )
+
+
+class AppointmentRequestFactory(factory.django.DjangoModelFactory):
+    """A patient's waiting request for a visit (as ``appointment_request_create`` leaves
+    it, without its rules or audit: use the service where they matter)."""
+
+    class Meta:
+        model = AppointmentRequest
+
+    patient = factory.SubFactory(PatientFactory)
+    clinic = factory.LazyAttribute(lambda o: o.patient.clinic)
+    appointment_type = factory.SubFactory(
+        AppointmentTypeFactory, clinic=factory.SelfAttribute("..clinic")
     )
 
 

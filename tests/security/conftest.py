@@ -25,6 +25,7 @@ from portal.notifications.services import notify
 from portal.staff.models import StaffMember
 from tests.factories import (
     AppointmentFactory,
+    AppointmentRequestFactory,
     AppointmentTypeFactory,
     ClinicAdminFactory,
     PatientAccessFactory,
@@ -105,6 +106,9 @@ def world(clinic, other_clinic) -> World:
         "appointments.provider": provider,
         "appointments.appointmenttype": kind,
         "appointments.appointment": appointment,
+        "appointments.appointmentrequest": AppointmentRequestFactory(
+            patient=victim, appointment_type=kind, requested_by=victim_user
+        ),
         "messaging.thread": thread,
         "messaging.attachment": attachment,
         "staff.staffmember": StaffMember.objects.get(pk=owner_staff.pk),

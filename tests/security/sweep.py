@@ -48,6 +48,7 @@ PORTAL_OBJECT_BY_MODULE = {
 # ... unless the view is listed here.
 PORTAL_OBJECT_BY_VIEW = {
     "messaging.views.attachment_download": "messaging.attachment",
+    "appointments.views.request_withdraw": "appointments.appointmentrequest",
 }
 # Id parameters of an admin's own URLs that name something other than the admin's model.
 ADMIN_OBJECT_BY_PARAM = {

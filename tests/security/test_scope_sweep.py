@@ -47,6 +47,7 @@ from portal.audit.models import AuditEvent
 from portal.audit.services import audit_record
 from tests.clients import portal_client
 from tests.factories import (
+    AppointmentRequestFactory,
     AppointmentTypeFactory,
     PatientAccessFactory,
     ProviderFactory,
@@ -81,6 +82,8 @@ ROUTE_CLASSES = {
     # whose grant covers the offer's patient and their appointments.
     "appointments.views.offer_link": PUBLIC,
     "appointments.views.offer": PUBLIC,
+    # A calendar app fetches the private feed by its secret address, without a session.
+    "appointments.views.calendar_feed": PUBLIC,
     # About the signed-in person. The portal's root is the sign-in page to a visitor but
     # the home page (with the chart's figures) once signed in: it is swept as the latter.
     "portal.site.views.portal_root": ACCOUNT,
@@ -93,6 +96,7 @@ ROUTE_CLASSES = {
     "patients.views.account_authenticator": ACCOUNT,
     "patients.views.account_signout_everywhere": ACCOUNT,
     "patients.views.account_activity_view": ACCOUNT,
+    "appointments.views.calendar_feed_settings": ACCOUNT,
     # The chart, by scope.
     "appointments.views.appointment_list": APPOINTMENTS,
     "appointments.views.book": APPOINTMENTS,
@@ -100,6 +104,8 @@ ROUTE_CLASSES = {
     "appointments.views.cancel": APPOINTMENTS,
     "appointments.views.calendar_file": APPOINTMENTS,
     "appointments.views.earlier_offers": APPOINTMENTS,
+    "appointments.views.request_new": APPOINTMENTS,
+    "appointments.views.request_withdraw": APPOINTMENTS,
     "messaging.views.inbox": MESSAGES,
     "messaging.views.thread_new": MESSAGES,
     "messaging.views.thread_detail": MESSAGES,
@@ -305,6 +311,9 @@ def chart(clinic) -> Chart:
 
     rows = {
         "appointments.appointment": appointment,
+        "appointments.appointmentrequest": AppointmentRequestFactory(
+            patient=patient, appointment_type=kind, requested_by=patient_user
+        ),
         "messaging.thread": thread,
         "messaging.attachment": attachment,
         "patients.changerequest": change_request,
