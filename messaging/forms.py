@@ -2,7 +2,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from messaging.attachments import ALLOWED_EXTENSIONS, KINDS, check_upload
-from messaging.models import Message, Thread
+from messaging.models import Message, Pool, Thread
 from patients.models import Patient
 
 BODY_MAX = Message._meta.get_field("body").max_length
@@ -85,3 +85,15 @@ class StaffNewThreadForm(NewThreadForm):
 
 class StaffReplyForm(ReplyForm):
     body = _body_field(_("Reply"))
+
+
+class PoolChoiceForm(forms.Form):
+    """Staff move a thread to one of the clinic's pools (empty: no pool)."""
+
+    pool = forms.ModelChoiceField(
+        label=_("Pool"), queryset=Pool.objects.none(), required=False, empty_label=_("No pool")
+    )
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["pool"].queryset = Pool.objects.for_clinic(clinic).order_by("name", "id")
