@@ -30,6 +30,7 @@ from tests.factories import (
     PatientAccessFactory,
     PatientCategoryFactory,
     PatientIdentifierFactory,
+    PoolFactory,
     ProviderFactory,
     SignInLockFactory,
     StaffFactory,
@@ -66,6 +67,7 @@ def world(clinic, other_clinic) -> World:
     appointment = AppointmentFactory(
         patient=victim, provider=provider, appointment_type=kind, reason="Knee pain"
     )
+    pool = PoolFactory(clinic=clinic, name="Nurses", members=[owner_staff], categories=["general"])
     thread = messaging_services.thread_start(
         clinic=clinic,
         patient=victim,
@@ -106,6 +108,7 @@ def world(clinic, other_clinic) -> World:
         "appointments.appointmenttype": kind,
         "appointments.appointment": appointment,
         "messaging.thread": thread,
+        "messaging.pool": pool,
         "messaging.attachment": attachment,
         "staff.staffmember": StaffMember.objects.get(pk=owner_staff.pk),
         "staff.staffinvitation": StaffInvitationFactory(clinic=clinic, sent_by=owner_staff),
