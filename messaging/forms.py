@@ -1,4 +1,9 @@
+from functools import lru_cache
+from types import SimpleNamespace
+
 from django import forms
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from messaging.attachments import ALLOWED_EXTENSIONS, KINDS, check_upload
@@ -60,6 +65,19 @@ class ReplyForm(AttachmentMixin, forms.Form):
     def __init__(self, *args, portal_settings, **kwargs):
         super().__init__(*args, **kwargs)
         self._setup_attachment(portal_settings)
+
+
+def blank_reply_form_html(*, portal_settings) -> str:
+    """The unbound reply form's HTML. It depends only on the language and the clinic's
+    attachment limit, so it is rendered once per process for each (most of a thread
+    page's time was rendering it; a form with errors is rendered as usual)."""
+    return _blank_reply_form_html(get_language(), portal_settings.attachment_max_mb)
+
+
+@lru_cache(maxsize=64)
+def _blank_reply_form_html(language, max_mb):
+    form = ReplyForm(portal_settings=SimpleNamespace(attachment_max_mb=max_mb))
+    return mark_safe(str(form))  # noqa: S308 - the form's own rendering, escaped when rendered
 
 
 class PatientChoiceField(forms.ModelChoiceField):

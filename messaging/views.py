@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from messaging import selectors, services
 from messaging.downloads import attachment_response
-from messaging.forms import NewThreadForm, ReplyForm
+from messaging.forms import NewThreadForm, ReplyForm, blank_reply_form_html
 from messaging.models import Thread
 from messaging.page_cache import cached_page
 from messaging.policy import patient_may_reply, patient_may_send, patient_may_start
@@ -106,7 +106,7 @@ def thread_detail(request, pk):
             messages.success(request, _("Message sent."))
             return redirect("portal:messages-thread", pk=thread.pk)
     elif may_reply:
-        form = ReplyForm(portal_settings=portal_settings)
+        form = blank_reply_form_html(portal_settings=portal_settings)
 
     loaded = []
 
