@@ -417,7 +417,9 @@ def wrk(url, *, host, cookie=None, duration=10, connections=8, threads=1):
         errors += int(sockets.group(1)) + int(sockets.group(4))
     shown = " ".join(a if " " not in a else repr(a) for a in args)
     shown = shown.replace(cookie or "\0", "<session cookie>")
-    return WrkResult(rps, _ms(latency["50"]), _ms(latency["99"]), total, errors, shown)
+    # No percentiles when no request finished (a short warm-up on a very busy machine).
+    p50, p99 = (_ms(latency[p]) if p in latency else float("nan") for p in ("50", "99"))
+    return WrkResult(rps, p50, p99, total, errors, shown)
 
 
 def host_of(url):

@@ -5,11 +5,12 @@
 
 Starts on 127.0.0.1, with the production settings (``bench.settings_production``: the
 production settings plus a bare view and a naive one-query page, see bench/README.md):
-gunicorn with sync workers, PostgreSQL (a fresh ``portal_bench_web`` database), Redis
-(database 12, flushed) and a Celery worker. Builds one small clinic, signs a patient in
-server-side (the session keys ``portal_login`` writes) and loads each page with wrk,
-interleaving the pages over ``--rounds`` rounds and keeping each page's best round (other
-work on a shared machine only ever slows a round down; every round is printed).
+gunicorn with sync workers, PostgreSQL (a fresh ``portal_bench_web`` database unless
+``--database``), Redis (database 12 unless ``--redis-db``, flushed) and a Celery worker.
+Builds one small clinic, signs a patient in server-side (the session keys ``portal_login``
+writes) and loads each page with wrk (the thread page: the newest of 12), interleaving
+the pages over ``--rounds`` rounds and keeping each page's best round (other work on a
+shared machine only ever slows a round down; every round is printed).
 Requests carry ``X-Forwarded-Proto: https`` as the TLS proxy would (HTTPS redirect on).
 
 Prints requests per second, the ratio to the bare view, p50/p99 latency, and the
@@ -37,6 +38,8 @@ PAGES = [
     ("portal home", HOST, "/portal/", True, b"Hello, Robin"),
     ("appointments", HOST, "/portal/appointments/", True, b"Dr Ada Bench"),
     ("inbox", HOST, "/portal/messages/", True, b"Question 1"),
+    # The newest thread (filled in once it exists): two of its messages were unread.
+    ("thread", HOST, "/portal/messages/{thread}/", True, b"Message 3 of thread 1."),
 ]
 
 
@@ -107,6 +110,7 @@ def build():
             visits.append(visit(patient, start, providers[1 + slot % 2]))
     Appointment.objects.bulk_create(visits)
 
+    threads = []
     for i in range(12):
         thread = Thread.objects.create(
             clinic=clinic,
@@ -130,7 +134,8 @@ def build():
             )
             for m in range(4)
         )
-    return user, robin
+        threads.append(thread)
+    return user, robin, threads[0]
 
 
 def signed_in_cookie(user, patient):
@@ -179,17 +184,26 @@ def main():
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     parser.add_argument("--connections", type=int, default=6, help="wrk connections")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per page")
+    parser.add_argument(
+        "--database", default="portal_bench_web", help="PostgreSQL database (portal_bench_*)"
+    )
+    parser.add_argument("--redis-db", type=int, default=12, help="Redis database number")
     options = parser.parse_args()
 
     scratch = _stack.scratch_dir("web")
     env = _stack.production_env(
-        database_url=_stack.pg_database("portal_bench_web"),
-        redis_url=_stack.redis_database(12),
+        database_url=_stack.pg_database(options.database),
+        redis_url=_stack.redis_database(options.redis_db),
         static_root=scratch / "static",
     )
     began = time.perf_counter()
     _stack.django_setup(env)
-    user, patient = build()
+    user, patient, thread = build()
+    global PAGES
+    PAGES = [
+        (label, host, path.format(thread=thread.pk), auth, text)
+        for label, host, path, auth, text in PAGES
+    ]
     cookie = signed_in_cookie(user, patient)
     queries = {
         path: count_queries(host, path, cookie if auth else None)
@@ -203,7 +217,7 @@ def main():
     port = _stack.free_port()
     _stack.celery_worker("worker", env=env, log_dir=scratch)
     web = _stack.gunicorn("web", env=env, port=port, workers=options.workers, log_dir=scratch)
-    meter = _stack.CpuMeter(masters=[web], database="portal_bench_web")
+    meter = _stack.CpuMeter(masters=[web], database=options.database)
     base = f"http://127.0.0.1:{port}"
 
     for label, host, path, auth, expected in PAGES:

@@ -57,6 +57,7 @@ class PortalSettingsAdmin(ChangeHistoryMixin, ClinicScopedAdmin):
                     "patient_messages_allowed",
                     "pending_patients_may_message",
                     "attachment_max_mb",
+                    "message_reply_working_days",
                 ]
             },
         ),

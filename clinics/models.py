@@ -214,6 +214,15 @@ class PortalSettings(ClinicOwned):
         validators=[MinValueValidator(1), MaxValueValidator(25)],
         help_text=_("PDF files and images (PNG, JPEG, GIF) up to this size may be attached."),
     )
+    message_reply_working_days = models.PositiveSmallIntegerField(
+        _("reply time for messages (working days)"),
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(30)],
+        help_text=_(
+            "Stated to patients when they write (a message pool may state its own). "
+            "Counted Monday to Friday."
+        ),
+    )
     mfa_required = models.BooleanField(_("require an authenticator for patients"), default=False)
     idle_timeout_minutes = models.PositiveSmallIntegerField(
         _("idle timeout (minutes)"),

@@ -48,6 +48,8 @@ _FRONT_DESK_PERMISSIONS = [
     "messaging.change_thread",
     "messaging.view_message",
     "messaging.add_message",
+    "messaging.view_pool",
+    "messaging.view_poolcategory",
 ]
 
 ROLE_PERMISSIONS = {
@@ -79,6 +81,12 @@ ROLE_PERMISSIONS = {
         "appointments.add_availabilityexception",
         "appointments.change_availabilityexception",
         "appointments.delete_availabilityexception",
+        "messaging.add_pool",
+        "messaging.change_pool",
+        "messaging.delete_pool",
+        "messaging.add_poolcategory",
+        "messaging.change_poolcategory",
+        "messaging.delete_poolcategory",
     ],
 }
 

@@ -4,6 +4,7 @@ inline reply, "mark handled", attachments, and starting a thread with a patient
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -15,11 +16,11 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from clinics.admin_site import clinic_admin_site
-from clinics.scoped_admin import ClinicScopedAdmin
+from clinics.scoped_admin import ClinicScopedAdmin, ClinicScopedInline
 from messaging import selectors, services
 from messaging.downloads import attachment_response
-from messaging.forms import StaffNewThreadForm, StaffReplyForm
-from messaging.models import Side, Thread
+from messaging.forms import PoolChoiceForm, StaffNewThreadForm, StaffReplyForm
+from messaging.models import Pool, PoolCategory, Side, Thread
 from patients.contacts import notice_recipients
 from patients.models import Patient
 
@@ -69,18 +70,95 @@ class HandledFilter(_YesNoFilter):
         return queryset.filter(handled_at__isnull=True)
 
 
+class PoolFilter(admin.SimpleListFilter):
+    """My pools, one pool, or threads in no pool (the clinic's own pools only)."""
+
+    title = _("pool")
+    parameter_name = "pool"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("mine", _("My pools")),
+            *(
+                (str(pool.pk), pool.name)
+                for pool in selectors.pools_for_clinic(clinic=request.clinic)
+            ),
+            ("none", _("No pool")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == "mine":
+            return queryset.filter(pool__members=request.user)
+        if value == "none":
+            return queryset.filter(pool__isnull=True)
+        if value and value.isdecimal():
+            return queryset.filter(pool_id=int(value))
+        return queryset
+
+
+class PoolCategoryInline(ClinicScopedInline):
+    model = PoolCategory
+    fields = ["category"]
+    verbose_name = _("category routed here")
+    verbose_name_plural = _("categories routed here")
+
+
+@admin.register(Pool, site=clinic_admin_site)
+class PoolAdmin(ClinicScopedAdmin):
+    """Pools of staff, the categories routed to each, reply times and out-of-office."""
+
+    list_display = ["name", "categories_display", "reply_display", "away_display"]
+    fieldsets = [
+        (None, {"fields": ["name", "members"]}),
+        (_("Reply time"), {"fields": ["reply_working_days"]}),
+        (_("Out of office"), {"fields": ["away_from", "away_until", "away_note"]}),
+    ]
+    filter_horizontal = ["members"]
+    inlines = [PoolCategoryInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("categories")
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if db_field.name == "members":
+            # Staff of this clinic only (the scoped queryset, then its staff).
+            field.queryset = field.queryset.filter(is_staff=True, is_active=True)
+        return field
+
+    @admin.display(description=_("categories"))
+    def categories_display(self, obj):
+        return ", ".join(str(route) for route in obj.categories.all()) or "—"
+
+    @admin.display(description=_("reply time"))
+    def reply_display(self, obj):
+        if obj.reply_working_days:
+            return ngettext(
+                "%(days)d working day", "%(days)d working days", obj.reply_working_days
+            ) % {"days": obj.reply_working_days}
+        return gettext("The clinic's")
+
+    @admin.display(description=_("out of office"))
+    def away_display(self, obj):
+        if obj.away_from and obj.away_until:
+            return f"{date_format(obj.away_from)} – {date_format(obj.away_until)}"
+        return "—"
+
+
 @admin.register(Thread, site=clinic_admin_site)
 class ThreadAdmin(ClinicScopedAdmin):
     list_display = [
         "subject_display",
         "patient",
         "category",
+        "pool_display",
         "last_message_display",
         "unread_display",
         "status_display",
     ]
     list_display_links = ["subject_display"]
-    list_filter = [UnreadFilter, AwaitingReplyFilter, HandledFilter, "category"]
+    list_filter = [PoolFilter, UnreadFilter, AwaitingReplyFilter, HandledFilter, "category"]
     search_fields = ["subject", "patient__first_name", "patient__last_name"]
     search_help_text = _("Search by subject or patient name.")
     ordering = ["-last_message_at", "-id"]
@@ -88,7 +166,14 @@ class ThreadAdmin(ClinicScopedAdmin):
     change_list_template = "admin/messaging/thread/change_list.html"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("patient").with_unread_for_staff()
+        return (
+            super().get_queryset(request).select_related("patient", "pool").with_unread_for_staff()
+        )
+
+    def get_ordering(self, request):
+        """The staff member's pools' threads first, then the newest activity first."""
+        in_my_pools = Exists(Pool.objects.filter(pk=OuterRef("pool_id"), members=request.user))
+        return [in_my_pools.desc(), "-last_message_at", "-id"]
 
     def has_delete_permission(self, request, obj=None):
         # Messages are part of the patient's record with the clinic.
@@ -104,6 +189,10 @@ class ThreadAdmin(ClinicScopedAdmin):
         if obj.unread:
             return format_html("<strong>{}</strong>", obj.subject)
         return obj.subject
+
+    @admin.display(description=_("pool"), ordering="pool__name")
+    def pool_display(self, obj):
+        return obj.pool.name if obj.pool else "—"
 
     @admin.display(description=_("last message"), ordering="last_message_at")
     def last_message_display(self, obj):
@@ -145,6 +234,11 @@ class ThreadAdmin(ClinicScopedAdmin):
                 "<int:object_id>/handled/",
                 wrap(self.handled_view),
                 name="messaging_thread_handled",
+            ),
+            path(
+                "<int:object_id>/pool/",
+                wrap(self.pool_view),
+                name="messaging_thread_pool",
             ),
             path(
                 "attachments/<int:attachment_id>/",
@@ -248,9 +342,13 @@ class ThreadAdmin(ClinicScopedAdmin):
             form = StaffReplyForm(portal_settings=portal_settings)
         conversation = list(thread.messages.all())
         services.thread_mark_read(thread=thread, reader=request.user, request=request)
+        pool_form = None
+        if self.has_change_permission(request):
+            pool_form = PoolChoiceForm(clinic=request.clinic, initial={"pool": thread.pool_id})
         context = self._context(
             request,
             thread=thread,
+            pool_form=pool_form,
             original=thread,
             conversation=conversation,
             form=form,
@@ -265,6 +363,26 @@ class ThreadAdmin(ClinicScopedAdmin):
         thread = selectors.get_thread_for_staff(request, object_id)
         if services.thread_mark_handled(thread=thread, handled_by=request.user, request=request):
             messages.success(request, gettext("Marked handled."))
+        return redirect(self._change_url(thread))
+
+    def pool_view(self, request, object_id):
+        """Move the thread to another pool (audited by the service)."""
+        if request.method != "POST" or not self.has_change_permission(request):
+            raise PermissionDenied
+        thread = selectors.get_thread_for_staff(request, object_id)
+        form = PoolChoiceForm(request.POST, clinic=request.clinic)
+        if not form.is_valid():
+            messages.error(request, gettext("Choose one of the clinic's pools."))
+        elif services.thread_assign_pool(
+            thread=thread, pool=form.cleaned_data["pool"], assigned_by=request.user, request=request
+        ):
+            pool = form.cleaned_data["pool"]
+            messages.success(
+                request,
+                gettext("Moved to %(pool)s.") % {"pool": pool.name}
+                if pool
+                else gettext("Taken out of its pool."),
+            )
         return redirect(self._change_url(thread))
 
     def attachment_view(self, request, attachment_id):

@@ -9,6 +9,8 @@ class MessagingConfig(AppConfig):
 
     def ready(self):
         from messaging import notifications  # noqa: F401 - registers notification builders
+        from messaging.page_cache import connect_receivers
         from messaging.storage import forget_attachment_storage
 
+        connect_receivers()
         setting_changed.connect(forget_attachment_storage)

@@ -1,8 +1,13 @@
+from functools import lru_cache
+from types import SimpleNamespace
+
 from django import forms
+from django.utils.safestring import mark_safe
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from messaging.attachments import ALLOWED_EXTENSIONS, KINDS, check_upload
-from messaging.models import Message, Thread
+from messaging.models import Message, Pool, Thread
 from patients.models import Patient
 
 BODY_MAX = Message._meta.get_field("body").max_length
@@ -62,6 +67,19 @@ class ReplyForm(AttachmentMixin, forms.Form):
         self._setup_attachment(portal_settings)
 
 
+def blank_reply_form_html(*, portal_settings) -> str:
+    """The unbound reply form's HTML. It depends only on the language and the clinic's
+    attachment limit, so it is rendered once per process for each (most of a thread
+    page's time was rendering it; a form with errors is rendered as usual)."""
+    return _blank_reply_form_html(get_language(), portal_settings.attachment_max_mb)
+
+
+@lru_cache(maxsize=64)
+def _blank_reply_form_html(language, max_mb):
+    form = ReplyForm(portal_settings=SimpleNamespace(attachment_max_mb=max_mb))
+    return mark_safe(str(form))  # noqa: S308 - the form's own rendering, escaped when rendered
+
+
 class PatientChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
         return f"{obj} · {obj.date_of_birth:%Y-%m-%d}"
@@ -85,3 +103,15 @@ class StaffNewThreadForm(NewThreadForm):
 
 class StaffReplyForm(ReplyForm):
     body = _body_field(_("Reply"))
+
+
+class PoolChoiceForm(forms.Form):
+    """Staff move a thread to one of the clinic's pools (empty: no pool)."""
+
+    pool = forms.ModelChoiceField(
+        label=_("Pool"), queryset=Pool.objects.none(), required=False, empty_label=_("No pool")
+    )
+
+    def __init__(self, *args, clinic, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["pool"].queryset = Pool.objects.for_clinic(clinic).order_by("name", "id")

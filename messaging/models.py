@@ -3,11 +3,18 @@
 A thread belongs to one clinic and one patient. Each message is written by one side
 (staff or the patient's side); ``read_by_patient_at`` and ``read_by_staff_at`` say when
 each side first saw it (the author's side has read it when it is written).
+
+A thread is routed to a pool of staff (Front desk, Nurses, Billing...) by its category
+(``PoolCategory``); a pool states its reply time in working days and may be away
+(out of office) between two dates. The clinic's acknowledgement of a patient's message is
+a message from the clinic marked ``automatic``.
 """
 
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import OuterRef, Q
 from django.db.models.functions import Coalesce
@@ -31,7 +38,72 @@ def _count_of(messages):
     return Coalesce(models.Subquery(counted[:1]), 0)
 
 
-class ThreadQuerySet(ClinicScopedQuerySet):
+class Pool(ClinicOwned):
+    """A group of staff who answer one kind of message, with its stated reply time and
+    its out-of-office dates."""
+
+    name = models.CharField(_("name"), max_length=80)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="message_pools",
+        limit_choices_to={"is_staff": True},
+        verbose_name=_("members"),
+    )
+    reply_working_days = models.PositiveSmallIntegerField(
+        _("reply time (working days)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(30)],
+        help_text=_("Stated to patients when they write. Empty: the clinic's reply time."),
+    )
+    away_from = models.DateField(_("away from"), null=True, blank=True)
+    away_until = models.DateField(
+        _("away until"),
+        null=True,
+        blank=True,
+        help_text=_("The last day away. Messages written in between say when to expect an answer."),
+    )
+    away_note = models.CharField(
+        _("out-of-office note"),
+        max_length=300,
+        blank=True,
+        help_text=_("Added to the acknowledgement while away (no health information)."),
+    )
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = _("message pool")
+        verbose_name_plural = _("message pools")
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "name"], name="pool_name_unique"),
+            models.CheckConstraint(
+                condition=Q(away_from__isnull=True)
+                | Q(away_until__isnull=True)
+                | Q(away_from__lte=models.F("away_until")),
+                name="pool_away_in_order",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        super().clean()
+        if (self.away_from is None) != (self.away_until is None):
+            raise ValidationError(_("Give both the first and the last day away, or neither."))
+        if self.away_from and self.away_until and self.away_from > self.away_until:
+            raise ValidationError(_("The last day away cannot be before the first."))
+
+    def is_away_on(self, day) -> bool:
+        return bool(self.away_from and self.away_until and self.away_from <= day <= self.away_until)
+
+
+class ThreadQuerySet(ReportsUpdates, ClinicScopedQuerySet):
+    """Bulk updates (a reply, a thread marked handled) tell the caches of the chart."""
+
+    update_report_fields = ("clinic_id", "patient_id")
+
     def with_unread_for_patient(self):
         """``unread``: the clinic's messages the patient's side has not opened yet."""
         unread = Message.objects.filter(
@@ -45,6 +117,13 @@ class ThreadQuerySet(ClinicScopedQuerySet):
             thread=OuterRef("pk"), sender_side=Side.PATIENT, read_by_staff_at__isnull=True
         )
         return self.annotate(unread=_count_of(unread))
+
+    def with_unread_by_clinic(self):
+        """``unread_by_clinic``: the patient's side's messages no staff member opened yet."""
+        unread = Message.objects.filter(
+            thread=OuterRef("pk"), sender_side=Side.PATIENT, read_by_staff_at__isnull=True
+        )
+        return self.annotate(unread_by_clinic=_count_of(unread))
 
     def awaiting_reply(self):
         return self.filter(last_sender_side=Side.PATIENT, handled_at__isnull=True)
@@ -88,6 +167,14 @@ class Thread(ClinicOwned):
     # Kept up to date by the services so lists sort and filter without reading messages.
     last_message_at = models.DateTimeField(_("last message"), default=timezone.now)
     last_sender_side = models.CharField(_("last message from"), max_length=8, choices=Side.choices)
+    pool = models.ForeignKey(
+        Pool,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="threads",
+        verbose_name=_("pool"),
+    )
     handled_at = models.DateTimeField(_("handled"), null=True, blank=True)
     handled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -117,6 +204,31 @@ class Thread(ClinicOwned):
     @property
     def awaiting_reply(self):
         return self.last_sender_side == Side.PATIENT and self.handled_at is None
+
+    @property
+    def answered(self):
+        """A person at the clinic wrote last (automatic acknowledgements do not count)."""
+        return self.last_sender_side == Side.STAFF
+
+
+class PoolCategory(ClinicOwned):
+    """Messages of ``category`` go to ``pool`` (one pool per category in a clinic)."""
+
+    pool = models.ForeignKey(
+        Pool, on_delete=models.CASCADE, related_name="categories", verbose_name=_("pool")
+    )
+    category = models.CharField(_("category"), max_length=24, choices=Thread.Category.choices)
+
+    class Meta:
+        ordering = ["category"]
+        verbose_name = _("category routed to the pool")
+        verbose_name_plural = _("categories routed to the pool")
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "category"], name="pool_category_unique"),
+        ]
+
+    def __str__(self):
+        return self.get_category_display()
 
 
 def attachment_path(instance, filename):
@@ -151,6 +263,8 @@ class Message(ClinicOwned):
     created_at = models.DateTimeField(_("sent"), default=timezone.now)
     read_by_patient_at = models.DateTimeField(_("read by the patient"), null=True, blank=True)
     read_by_staff_at = models.DateTimeField(_("read by the clinic"), null=True, blank=True)
+    # The clinic's acknowledgement, written by the portal, not by a person.
+    automatic = models.BooleanField(_("automatic"), default=False)
 
     objects = MessageQuerySet.as_manager()
 

@@ -5,16 +5,27 @@ events are recorded together or not at all. Every read of a conversation or an
 attachment is recorded in the audit log too, with ``acting_for`` = the patient.
 """
 
+import datetime as dt
+
+from django.core.cache import cache
 from django.db import transaction
 from django.utils import timezone
 
+from messaging.acknowledgement import acknowledgement_text
 from messaging.attachments import CheckedUpload
-from messaging.models import Attachment, Message, Side, Thread
+from messaging.models import Attachment, Message, PoolCategory, Side, Thread
 from messaging.policy import patient_may_reply, patient_may_start
 from messaging.storage import attachment_storage
 from patients.contacts import notice_recipients
 from portal.audit.services import audit_record
+from portal.core.cache import clinic_cache_key
 from portal.notifications.services import notify
+
+# A patient's side viewing a conversation again, with nothing new in it, is audited at
+# most once in this many seconds per account and thread (the first read of every message
+# is always audited, with the read mark, in one transaction).
+REPEAT_READ_AUDIT_SECONDS = 15 * 60
+REPEAT_READ_WINDOW = dt.timedelta(seconds=REPEAT_READ_AUDIT_SECONDS)
 
 
 class MessagingRefused(Exception):  # noqa: N818 - reads as "messaging refused"
@@ -100,6 +111,42 @@ def _notify(*, thread, message, side) -> None:
         )
 
 
+def _acknowledge(*, thread, now) -> Message:
+    """The clinic's automatic acknowledgement of the patient's message: a message from
+    the clinic marked ``automatic``, in the patient's language, stating the pool's (else
+    the clinic's) reply time, or its out-of-office dates. It leaves the thread awaiting a
+    reply, counts as read by both sides (the patient sees it as they send) and sends no
+    notice."""
+    clinic, pool = thread.clinic, thread.pool
+    text = acknowledgement_text(
+        portal_settings=clinic.portal_settings,
+        pool=pool,
+        today=timezone.localdate(now, clinic.tz),
+        language=thread.patient.preferred_language,
+    )
+    message = Message.objects.create(
+        clinic_id=thread.clinic_id,
+        thread=thread,
+        sender_side=Side.STAFF,
+        automatic=True,
+        author=None,
+        author_name=pool.name if pool else clinic.public_name,
+        body=text,
+        created_at=now,
+        read_by_staff_at=now,
+        read_by_patient_at=now,
+    )
+    audit_record(
+        action="message.sent",
+        clinic=clinic,
+        actor=None,
+        obj=message,
+        acting_for=thread.patient,
+        details={"thread": thread.pk, "side": str(Side.STAFF), "automatic": True},
+    )
+    return message
+
+
 def _audit_sent(*, message, thread, author, request, side, attachments) -> None:
     audit_record(
         action="message.sent",
@@ -155,6 +202,11 @@ def thread_start(
     ):
         raise MessagingRefused("the clinic does not accept new messages from patients")
 
+    pool = (
+        PoolCategory.objects.for_clinic(clinic).filter(category=category).select_related("pool")
+    ).first()
+    pool = pool.pool if pool else None
+
     def write(stored):
         now = timezone.now()
         with transaction.atomic():
@@ -163,6 +215,7 @@ def thread_start(
                 patient=patient,
                 subject=subject,
                 category=category,
+                pool=pool,
                 started_by=author,
                 created_at=now,
                 last_message_at=now,
@@ -185,7 +238,11 @@ def thread_start(
                 actor=author,
                 obj=thread,
                 acting_for=patient,
-                details={"category": category, "side": str(side)},
+                details={
+                    "category": category,
+                    "side": str(side),
+                    "pool": pool.pk if pool else None,
+                },
             )
             _audit_sent(
                 message=message,
@@ -196,6 +253,8 @@ def thread_start(
                 attachments=attachments,
             )
             _notify(thread=thread, message=message, side=side)
+            if side == Side.PATIENT:
+                _acknowledge(thread=thread, now=now)
         return thread
 
     return _cleaning_up_files(write)
@@ -219,6 +278,7 @@ def message_post(
 
     def write(stored):
         now = timezone.now()
+        was_waiting = thread.awaiting_reply
         with transaction.atomic():
             message = _write_message(
                 thread=thread,
@@ -245,6 +305,8 @@ def message_post(
                 attachments=attachments,
             )
             _notify(thread=thread, message=message, side=side)
+            if side == Side.PATIENT and not was_waiting:
+                _acknowledge(thread=thread, now=now)
         return message
 
     return _cleaning_up_files(write)
@@ -252,8 +314,12 @@ def message_post(
 
 def thread_mark_read(*, thread, reader, request=None) -> int:
     """Record that ``reader`` opened the conversation: the other side's unread messages
-    become read for the reader's side, and the read is audited (every time).
-    Returns how many messages became read."""
+    become read for the reader's side. Returns how many messages became read.
+
+    Audited (``message.read``): every staff view; on the patient's side every view that
+    reads a message for the first time (with the read mark, in one transaction), and
+    other views at most once per ``REPEAT_READ_AUDIT_SECONDS`` per account and thread
+    (see ``thread_record_view``)."""
     side = Side.STAFF if reader.is_staff else Side.PATIENT
     now = timezone.now()
     with transaction.atomic():
@@ -266,16 +332,84 @@ def thread_mark_read(*, thread, reader, request=None) -> int:
             marked = other.filter(sender_side=Side.STAFF, read_by_patient_at__isnull=True).update(
                 read_by_patient_at=now
             )
+        if side == Side.STAFF or marked:
+            _audit_read(thread=thread, reader=reader, request=request, side=side, marked=marked)
+    if side == Side.PATIENT and marked:
+        _repeat_read_recorded(thread=thread, reader=reader)
+    elif side == Side.PATIENT:
+        thread_record_view(thread=thread, reader=reader, request=request)
+    return marked
+
+
+def _audit_read(*, thread, reader, request, side, marked) -> None:
+    audit_record(
+        action="message.read",
+        request=request,
+        clinic=thread.clinic,
+        actor=reader,
+        obj=thread,
+        acting_for=thread.patient,
+        details={"side": str(side), "newly_read": marked},
+    )
+
+
+def repeat_read_key(*, thread, reader) -> str:
+    return clinic_cache_key(thread.clinic_id, "message-read-audited", reader.pk, thread.pk)
+
+
+def _repeat_read_recorded(*, thread, reader, now=None) -> None:
+    # The time is kept in the entry (not only as its expiry) so the window follows the
+    # portal's clock whatever the cache backend.
+    now = now or timezone.now()
+    cache.set(repeat_read_key(thread=thread, reader=reader), now, REPEAT_READ_AUDIT_SECONDS)
+
+
+def thread_record_view(*, thread, reader, request=None) -> bool:
+    """A patient's side viewed a conversation with nothing unread in it: audit it unless
+    this account's view of this thread was audited in the last
+    ``REPEAT_READ_AUDIT_SECONDS``. Returns whether an event was written.
+
+    ``thread`` needs only ``pk``, ``clinic`` and ``patient`` (the page may come from the
+    cache). The window is kept in the shared cache: losing it audits more, never less."""
+    now = timezone.now()
+    last = cache.get(repeat_read_key(thread=thread, reader=reader))
+    if isinstance(last, dt.datetime) and now - last < REPEAT_READ_WINDOW:
+        return False
+    _audit_read(thread=thread, reader=reader, request=request, side=Side.PATIENT, marked=0)
+    _repeat_read_recorded(thread=thread, reader=reader, now=now)
+    return True
+
+
+def thread_assign_pool(*, thread, pool, assigned_by, request=None) -> bool:
+    """Staff move a thread to another pool (``None``: no pool). Audited with the pool it
+    came from and the one it goes to. Returns False when it already was there."""
+    if not assigned_by.is_staff or assigned_by.clinic_id != thread.clinic_id:
+        raise MessagingRefused("only the clinic's staff route threads")
+    if pool is not None and pool.clinic_id != thread.clinic_id:
+        raise MessagingRefused("the pool belongs to another clinic")
+    with transaction.atomic():
+        current = (
+            Thread.objects.for_clinic(thread.clinic_id)
+            .select_for_update()
+            .filter(pk=thread.pk)
+            .values_list("pool_id", flat=True)
+            .first()
+        )
+        new = pool.pk if pool is not None else None
+        if current == new:
+            return False
+        Thread.objects.for_clinic(thread.clinic_id).filter(pk=thread.pk).update(pool=pool)
+        thread.pool = pool
         audit_record(
-            action="message.read",
+            action="message.thread_reassigned",
             request=request,
             clinic=thread.clinic,
-            actor=reader,
+            actor=assigned_by,
             obj=thread,
             acting_for=thread.patient,
-            details={"side": str(side), "newly_read": marked},
+            details={"from_pool": current, "to_pool": new},
         )
-    return marked
+    return True
 
 
 def thread_mark_handled(*, thread, handled_by, request=None) -> bool:

@@ -8,11 +8,17 @@ request acts for.
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
+from django.utils.timezone import get_current_timezone_name
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from messaging import selectors, services
 from messaging.downloads import attachment_response
-from messaging.forms import NewThreadForm, ReplyForm
+from messaging.forms import NewThreadForm, ReplyForm, blank_reply_form_html
+from messaging.models import Thread
+from messaging.page_cache import cached_page
 from messaging.policy import patient_may_reply, patient_may_send, patient_may_start
 from patients.access import patient_required
 
@@ -28,29 +34,60 @@ def _refused(request, what):
     return render(request, "messaging/not_allowed.html", context, status=403)
 
 
+def _page_number(value):
+    """A page number as the paginator takes it, in a short form fit for a cache key."""
+    if value == "last" or (value and value.isdecimal() and len(value) <= 6):
+        return value
+    return "1"
+
+
+def _variant(*extra):
+    return (get_language(), get_current_timezone_name(), *extra)
+
+
 @patient_required(scope="messages")
 def inbox(request):
-    threads = selectors.threads_for_patient(clinic=request.clinic, patient=request.patient)
-    page = Paginator(threads, THREADS_PER_PAGE).get_page(request.GET.get("page"))
+    """The chart's threads; the list comes from the cache while none of the chart's
+    messages has changed (messaging/page_cache.py)."""
+    clinic, patient = request.clinic, request.patient
+    page_number = _page_number(request.GET.get("page"))
+
+    def render_list():
+        threads = selectors.threads_for_patient(clinic=clinic, patient=patient)
+        context = {
+            "page": Paginator(threads, THREADS_PER_PAGE).get_page(page_number),
+            "unread_total": selectors.unread_count_for_patient(clinic=clinic, patient=patient),
+        }
+        return render_to_string("messaging/_inbox_list.html", context), True
+
     context = {
-        "page": page,
-        "unread_total": selectors.unread_count_for_patient(
-            clinic=request.clinic, patient=request.patient
+        "threads_html": mark_safe(  # noqa: S308 - the template's own output, escaped when rendered
+            cached_page(
+                clinic=clinic,
+                patient=patient,
+                page="inbox",
+                variant=_variant(page_number),
+                render=render_list,
+            )
         ),
-        "may_start": patient_may_start(
-            patient=request.patient, portal_settings=request.clinic.portal_settings
-        ),
+        "may_start": patient_may_start(patient=patient, portal_settings=clinic.portal_settings),
     }
     return render(request, "messaging/inbox.html", context)
 
 
 @patient_required(scope="messages")
 def thread_detail(request, pk):
-    """The conversation, and the reply form when the clinic accepts replies."""
-    thread = selectors.get_thread_for_portal(request, pk)
-    portal_settings = request.clinic.portal_settings
-    may_reply = patient_may_reply(patient=request.patient, portal_settings=portal_settings)
+    """The conversation, and the reply form when the clinic accepts replies.
+
+    The conversation comes from the cache while none of the chart's messages has changed
+    (messaging/page_cache.py); a view that reads new messages marks them read (and is
+    audited), other views are audited as ``services.thread_record_view`` says."""
+    clinic, patient = request.clinic, request.patient
+    portal_settings = clinic.portal_settings
+    may_reply = patient_may_reply(patient=patient, portal_settings=portal_settings)
+    form = None
     if request.method == "POST":
+        thread = selectors.get_thread_for_portal(request, pk)
         if not may_reply:
             return _refused(request, "reply")
         form = ReplyForm(request.POST, request.FILES, portal_settings=portal_settings)
@@ -68,12 +105,46 @@ def thread_detail(request, pk):
                 return _refused(request, "reply")
             messages.success(request, _("Message sent."))
             return redirect("portal:messages-thread", pk=thread.pk)
+    elif may_reply:
+        form = blank_reply_form_html(portal_settings=portal_settings)
+
+    loaded = []
+
+    def render_conversation():
+        # The access check: 404 unless the thread is in the chart the request acts for.
+        thread = selectors.get_thread_for_portal(request, pk)
+        loaded.append(thread)
+        # Shown as they were before this visit (what is new is marked), then marked read.
+        conversation = list(thread.messages.all())
+        selectors.mark_clinic_status(conversation)
+        unread = sum(message.unread_by_patient for message in conversation)
+        context = {"conversation": conversation, "clinic": clinic}
+        page = {
+            "subject": thread.subject,
+            "category": thread.get_category_display(),
+            "answered": thread.answered,
+            "messages": len(conversation),
+            "unread": unread,
+            "html": mark_safe(  # noqa: S308 - the template's own output, escaped when rendered
+                render_to_string("messaging/_conversation.html", context)
+            ),
+        }
+        return page, unread == 0
+
+    page = cached_page(
+        clinic=clinic,
+        patient=patient,
+        page=f"thread-{int(pk)}",
+        variant=_variant(),
+        render=render_conversation,
+    )
+    if page["unread"]:
+        services.thread_mark_read(thread=loaded[0], reader=request.user, request=request)
     else:
-        form = ReplyForm(portal_settings=portal_settings) if may_reply else None
-    # Shown as they were before this visit (what is new is marked), then marked read.
-    conversation = list(thread.messages.all())
-    services.thread_mark_read(thread=thread, reader=request.user, request=request)
-    context = {"thread": thread, "conversation": conversation, "form": form}
+        # From the cache: the key carries the chart, so this thread is in it.
+        thread = loaded[0] if loaded else Thread(pk=int(pk), clinic=clinic, patient=patient)
+        services.thread_record_view(thread=thread, reader=request.user, request=request)
+    context = {"thread_page": page, "form": form, "thread_pk": int(pk)}
     return render(request, "messaging/thread.html", context)
 
 

@@ -27,7 +27,7 @@ from appointments.models import (
 from clinics.models import Clinic, ClinicDomain, IdentifierType, User
 from clinics.roles import CLINIC_ADMIN, FRONT_DESK, ensure_roles
 from clinics.services import clinic_ensure_defaults
-from messaging.models import Attachment, Message, Side, Thread
+from messaging.models import Attachment, Message, Pool, PoolCategory, Side, Thread
 from patients.models import (
     PasscodeDevice,
     Patient,
@@ -396,6 +396,29 @@ class AttachmentFactory(factory.django.DjangoModelFactory):
     original_name = "scan.pdf"
     content_type = "application/pdf"
     size = 100
+
+
+class PoolFactory(factory.django.DjangoModelFactory):
+    """A pool of staff; ``categories=[...]`` routes those categories to it."""
+
+    class Meta:
+        model = Pool
+        skip_postgeneration_save = True
+
+    clinic = factory.SubFactory(ClinicFactory)
+    name = factory.Sequence(lambda n: f"Pool {n}")
+
+    @factory.post_generation
+    def members(self, create, extracted, **kwargs):
+        if create and extracted:
+            self.members.set(extracted)
+
+    @factory.post_generation
+    def categories(self, create, extracted, **kwargs):
+        if create and extracted:
+            PoolCategory.objects.bulk_create(
+                PoolCategory(clinic=self.clinic, pool=self, category=c) for c in extracted
+            )
 
 
 # --- Notifications -----------------------------------------------------------------------

@@ -59,6 +59,7 @@ ACTION_LABELS = {
     "message.read": _("Message read"),
     "message.thread_started": _("Conversation started"),
     "message.thread_handled": _("Conversation marked handled"),
+    "message.thread_reassigned": _("Conversation moved to another pool"),
     "message.attachment_downloaded": _("Attachment downloaded"),
     "notification.resent": _("Notification sent again"),
     # Staff accounts

@@ -245,9 +245,10 @@ def test_another_clinics_staff_get_a_404_for_every_thread_page(threads, outsider
     assert client.get(f"{INBOX}{thread.pk}/history/").status_code == 404
     response = client.post(INBOX, {"action": "mark_handled", "_selected_action": [thread.pk]})
     assert response.status_code in (200, 302)
+    assert client.post(f"{INBOX}{thread.pk}/pool/", {"pool": ""}).status_code == 404
     thread.refresh_from_db()
     assert thread.handled_at is None
-    assert Message.objects.filter(thread=thread).count() == 2
+    assert Message.objects.filter(thread=thread, automatic=False).count() == 2
 
 
 def test_threads_cannot_be_deleted_from_the_admin(threads, clinic_admin):
@@ -256,8 +257,10 @@ def test_threads_cannot_be_deleted_from_the_admin(threads, clinic_admin):
     assert "delete_selected" not in client.get(INBOX).content.decode()
 
 
-def test_both_roles_may_read_start_reply_and_handle(clinic):
-    for role in (FRONT_DESK, CLINIC_ADMIN):
+def test_both_roles_may_read_start_reply_and_handle_and_only_clinic_admins_define_pools(clinic):
+    pools = {"add_pool", "change_pool", "delete_pool"}
+    routes = {"add_poolcategory", "change_poolcategory", "delete_poolcategory"}
+    for role, defines_pools in ((FRONT_DESK, False), (CLINIC_ADMIN, True)):
         codenames = set(
             Group.objects.get(name=role)
             .permissions.filter(content_type__app_label="messaging")
@@ -269,6 +272,9 @@ def test_both_roles_may_read_start_reply_and_handle(clinic):
             "change_thread",
             "view_message",
             "add_message",
+            "view_pool",
+            "view_poolcategory",
+            *(pools | routes if defines_pools else ()),
         }, role
 
 

@@ -3,6 +3,7 @@ no event carries the message's text or subject."""
 
 import pytest
 
+from messaging import services
 from messaging.models import Attachment, Message, Thread
 from portal.audit.models import AuditEvent
 from tests.clients import client_for
@@ -35,29 +36,67 @@ def test_starting_a_thread_records_the_thread_and_its_first_message(fiona, chart
     assert sent.details == {"thread": thread.pk, "side": "staff", "attachments": 0}
 
 
-def test_the_patients_read_and_reply_are_recorded_for_them(maria, chart, thread):
+def written_by_people(action):
+    return [e for e in events(action) if not e.details.get("automatic")]
+
+
+def test_the_patients_read_and_reply_are_recorded_for_them(maria, chart, thread, frozen):
     client = client_for(maria, committing=True)
     client.get(f"/portal/messages/{thread.pk}/")
     [read] = events("message.read")
     assert read.actor == maria and read.acting_for == chart
     assert read.object_id == str(thread.pk)
     assert read.details == {"side": "patient", "newly_read": 1}
-    client.get(f"/portal/messages/{thread.pk}/")
-    assert events("message.read")[-1].details == {"side": "patient", "newly_read": 0}
     client.post(f"/portal/messages/{thread.pk}/", {"body": SECRET})
-    reply = Message.objects.filter(thread=thread).last()
-    sent = events("message.sent")[-1]
+    reply = Message.objects.filter(thread=thread, automatic=False).last()
+    sent = written_by_people("message.sent")[-1]
     assert sent.actor == maria and sent.acting_for == chart
     assert sent.object_id == str(reply.pk) and sent.details["side"] == "patient"
+
+
+def test_a_patient_viewing_a_read_conversation_again_is_recorded_once_every_15_minutes(
+    maria, chart, thread, frozen
+):
+    client = client_for(maria, committing=True)
+    url = f"/portal/messages/{thread.pk}/"
+    client.get(url)
+    assert [e.details["newly_read"] for e in events("message.read")] == [1]
+    frozen.shift(60)
+    client.get(url)
+    frozen.shift(13 * 60)
+    client.get(url)
+    assert len(events("message.read")) == 1
+    frozen.shift(2 * 60)
+    client.get(url)
+    [_first, again] = events("message.read")
+    assert again.actor == maria and again.acting_for == chart
+    assert again.object_id == str(thread.pk)
+    assert again.details == {"side": "patient", "newly_read": 0}
+
+
+def test_a_new_message_is_recorded_as_read_at_once_even_within_the_15_minutes(
+    maria, fiona, chart, thread, frozen
+):
+    client = client_for(maria, committing=True)
+    url = f"/portal/messages/{thread.pk}/"
+    client.get(url)
+    client.get(url)
+    staff_writes = services.message_post(thread=thread, body="And one more thing.", author=fiona)
+    frozen.shift(60)
+    client.get(url)
+    reads = events("message.read")
+    assert [e.details["newly_read"] for e in reads] == [1, 1]
+    assert staff_writes.pk
 
 
 def test_a_representatives_read_and_write_are_recorded_for_the_patient(paul, chart, thread):
     client = client_for(paul, chart, committing=True)
     client.get(f"/portal/messages/{thread.pk}/")
     client.post(f"/portal/messages/{thread.pk}/", {"body": "On her behalf."})
-    for action in ("message.read", "message.sent"):
-        event = events(action)[-1]
-        assert event.actor == paul and event.acting_for == chart, action
+    assert events("message.read")[-1].actor == paul
+    assert events("message.read")[-1].acting_for == chart
+    event = written_by_people("message.sent")[-1]
+    assert event.actor == paul and event.acting_for == chart
 
 
 def test_staff_reads_replies_and_handling_are_recorded(fiona, maria, chart, thread):
@@ -98,6 +137,7 @@ def test_no_event_carries_the_message_text_or_subject(fiona, maria, chart):
     client.get(f"/portal/messages/{thread.pk}/")
     client.post(f"/portal/messages/{thread.pk}/", {"body": SECRET})
     messaging_events = AuditEvent.objects.filter(action__startswith="message.")
-    assert messaging_events.count() == 4
+    # Started, sent, read, the reply and the clinic's automatic acknowledgement of it.
+    assert messaging_events.count() == 5
     for event in messaging_events:
         assert SECRET not in str(event.details)

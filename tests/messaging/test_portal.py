@@ -141,7 +141,7 @@ def test_the_patient_replies(maria, thread):
     assert response.status_code == 302
     assert response["Location"] == thread_url(thread)
     assert flash(response) == ["Message sent."]
-    message = Message.objects.filter(thread=thread).last()
+    message = Message.objects.filter(thread=thread, automatic=False).last()
     assert message.sender_side == Side.PATIENT
     assert message.author == maria and message.author_name == "Maria Silva"
     thread.refresh_from_db()
@@ -212,7 +212,7 @@ def test_the_patient_starts_a_new_message(maria, chart):
     assert flash(response) == ["Message sent."]
     assert thread.category == "prescription_refill" and thread.subject == "Inhaler renewal"
     assert thread.started_by == maria and thread.awaiting_reply
-    assert thread.messages.get().body == "My inhaler runs out next week."
+    assert thread.messages.get(automatic=False).body == "My inhaler runs out next week."
 
 
 def test_a_new_message_is_not_offered_and_a_forged_one_is_refused_when_the_clinic_says_no(
@@ -248,7 +248,7 @@ def test_a_representative_with_the_messages_scope_reads_and_writes_as_x_for_y(pa
     assert "Please call us." in page and "You are acting for" not in page
     assert "for Maria Silva" in page
     assert reply(client, thread, body="I will bring her in.").status_code == 302
-    message = Message.objects.filter(thread=thread).last()
+    message = Message.objects.filter(thread=thread, automatic=False).last()
     assert message.author == paul and message.author_relationship == "spouse"
     assert "Paul Rep for Maria Silva" in client.get(thread_url(thread)).content.decode()
     new = client.get(NEW).content.decode()

@@ -31,6 +31,7 @@ from tests.factories import (
     PatientAccessFactory,
     PatientCategoryFactory,
     PatientIdentifierFactory,
+    PoolFactory,
     ProviderFactory,
     SignInLockFactory,
     StaffFactory,
@@ -67,6 +68,7 @@ def world(clinic, other_clinic) -> World:
     appointment = AppointmentFactory(
         patient=victim, provider=provider, appointment_type=kind, reason="Knee pain"
     )
+    pool = PoolFactory(clinic=clinic, name="Nurses", members=[owner_staff], categories=["general"])
     thread = messaging_services.thread_start(
         clinic=clinic,
         patient=victim,
@@ -110,6 +112,7 @@ def world(clinic, other_clinic) -> World:
             patient=victim, appointment_type=kind, requested_by=victim_user
         ),
         "messaging.thread": thread,
+        "messaging.pool": pool,
         "messaging.attachment": attachment,
         "staff.staffmember": StaffMember.objects.get(pk=owner_staff.pk),
         "staff.staffinvitation": StaffInvitationFactory(clinic=clinic, sent_by=owner_staff),

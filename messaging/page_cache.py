@@ -1,0 +1,154 @@
+"""The patient's inbox list and conversations, rendered, kept in the shared cache.
+
+Rendering (a row per thread, a card per message, dates and names in the reader's
+language) is most of these pages' cost, and what they show changes only when one of the
+chart's threads or messages is written (a message sent or read by either side, a thread
+handled or moved), when an attachment is added or removed, or when the chart's name
+changes. Entries are stored under the chart's version:
+
+    clinic:<id>:message-pages:<patient id>:<chart version>:<VERSION>:<page>:<variant>
+
+(``page``: ``inbox`` or ``thread-<pk>``; ``variant``: language, time zone, page number,
+the clinic's name as shown). Every save, delete or bulk update of those rows gives the
+chart a new version, now and again when the transaction commits (as in
+``appointments.list_cache``: a reader that rendered old rows before the commit stores
+them under a version no one reads any more). Receivers are connected in
+``MessagingConfig.ready``, so web processes, Celery workers and management commands all
+count.
+
+An entry is written only after the page's access check found the thread in the chart the
+request acts for, and its key carries that chart: a hit never shows a thread outside it.
+"""
+
+import hashlib
+import uuid
+
+from django.core.cache import cache
+from django.db import transaction
+
+from messaging.models import Attachment, Message, Thread
+from patients.models import Patient
+from portal.core.cache import (
+    GENERATION_TIMEOUT,
+    clinic_cache_key,
+    drop_on_update,
+    drop_on_write,
+)
+
+TIMEOUT = 300
+VERSION = "1"  # of the entries' shape and of the templates: change it when either changes
+
+
+def _chart_key(clinic_id, patient_id):
+    return clinic_cache_key(clinic_id, "message-pages", patient_id, "version")
+
+
+def _chart_version(clinic_id, patient_id) -> str:
+    key = _chart_key(clinic_id, patient_id)
+    version = cache.get(key)
+    if version is None:
+        # add(), not set(): two first readers must not replace each other's version.
+        cache.add(key, uuid.uuid4().hex, GENERATION_TIMEOUT)
+        version = cache.get(key)
+    return version
+
+
+def _short(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def cached_page(*, clinic, patient, page: str, variant: tuple, render):
+    """``render()``'s value for the chart's ``page`` and ``variant``, from the cache while
+    none of the chart's messages changed. ``render`` returns ``(value, keep)``; a value
+    with ``keep`` false (e.g. a conversation about to be marked read) is not stored."""
+    key = clinic_cache_key(
+        clinic.pk,
+        "message-pages",
+        patient.pk,
+        _chart_version(clinic.pk, patient.pk),
+        VERSION,
+        page,
+        *variant,
+        _short(clinic.public_name),
+    )
+    entry = cache.get(key)
+    if entry is not None:
+        return entry
+    value, keep = render()
+    if keep:
+        cache.set(key, value, TIMEOUT)
+    return value
+
+
+def _bump(keys):
+    keys = sorted(set(keys))
+    if not keys:
+        return
+
+    def bump():
+        cache.set_many({key: uuid.uuid4().hex for key in keys}, GENERATION_TIMEOUT)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def _thread_written(sender, instance, **kwargs):
+    if instance.clinic_id is not None and instance.patient_id is not None:
+        _bump([_chart_key(instance.clinic_id, instance.patient_id)])
+
+
+def _threads_updated(sender, rows, **kwargs):
+    _bump(
+        _chart_key(row["clinic_id"], row["patient_id"])
+        for row in rows
+        if row["clinic_id"] is not None and row["patient_id"] is not None
+    )
+
+
+def _message_written(sender, instance, **kwargs):
+    # The message's thread is read only when it is not already loaded.
+    if Message.thread.is_cached(instance):
+        row = {"clinic_id": instance.thread.clinic_id, "patient_id": instance.thread.patient_id}
+    else:
+        row = Thread.objects.filter(pk=instance.thread_id).values("clinic_id", "patient_id").first()
+    if row:
+        _threads_updated(sender, [row])
+
+
+def _messages_updated(sender, rows, **kwargs):
+    _bump(
+        _chart_key(row["clinic_id"], row["thread__patient_id"])
+        for row in rows
+        if row["clinic_id"] is not None and row["thread__patient_id"] is not None
+    )
+
+
+def _attachment_written(sender, instance, **kwargs):
+    row = (
+        Thread.objects.filter(messages__pk=instance.message_id)
+        .values("clinic_id", "patient_id")
+        .first()
+    )
+    if row:
+        _threads_updated(sender, [row])
+
+
+def _chart_written(sender, instance, **kwargs):
+    if instance.clinic_id is not None and instance.pk is not None:
+        _bump([_chart_key(instance.clinic_id, instance.pk)])
+
+
+def _charts_updated(sender, rows, **kwargs):
+    # Bulk updates of charts report only their ids (rare: an admin action).
+    charts = Patient.objects.filter(pk__in=[row["pk"] for row in rows]).values("pk", "clinic_id")
+    _bump(_chart_key(row["clinic_id"], row["pk"]) for row in charts)
+
+
+def connect_receivers():
+    drop_on_write(_thread_written, Thread, uid="message-pages")
+    drop_on_update(_threads_updated, Thread, uid="message-pages")
+    drop_on_write(_message_written, Message, uid="message-pages")
+    drop_on_update(_messages_updated, Message, uid="message-pages")
+    drop_on_write(_attachment_written, Attachment, uid="message-pages")
+    drop_on_write(_chart_written, Patient, uid="message-pages")
+    drop_on_update(_charts_updated, Patient, uid="message-pages")
