@@ -15,6 +15,7 @@ from messaging.downloads import attachment_response
 from messaging.forms import NewThreadForm, ReplyForm
 from messaging.policy import patient_may_reply, patient_may_send, patient_may_start
 from patients.access import patient_required
+from patients.drafts import draft_take, keeps_draft
 
 THREADS_PER_PAGE = 20
 
@@ -44,6 +45,7 @@ def inbox(request):
     return render(request, "messaging/inbox.html", context)
 
 
+@keeps_draft("body")
 @patient_required(scope="messages")
 def thread_detail(request, pk):
     """The conversation, and the reply form when the clinic accepts replies."""
@@ -69,7 +71,8 @@ def thread_detail(request, pk):
             messages.success(request, _("Message sent."))
             return redirect("portal:messages-thread", pk=thread.pk)
     else:
-        form = ReplyForm(portal_settings=portal_settings) if may_reply else None
+        draft = draft_take(request) if may_reply else None
+        form = ReplyForm(initial=draft, portal_settings=portal_settings) if may_reply else None
     # Shown as they were before this visit (what is new is marked), then marked read.
     conversation = list(thread.messages.all())
     services.thread_mark_read(thread=thread, reader=request.user, request=request)
@@ -77,13 +80,17 @@ def thread_detail(request, pk):
     return render(request, "messaging/thread.html", context)
 
 
+@keeps_draft("subject", "category", "body")
 @patient_required(scope="messages")
 def thread_new(request):
     portal_settings = request.clinic.portal_settings
     if not patient_may_start(patient=request.patient, portal_settings=portal_settings):
         return _refused(request, "new")
     form = NewThreadForm(
-        request.POST or None, request.FILES or None, portal_settings=portal_settings
+        request.POST or None,
+        request.FILES or None,
+        initial=None if request.method == "POST" else draft_take(request),
+        portal_settings=portal_settings,
     )
     if request.method == "POST" and form.is_valid():
         try:
