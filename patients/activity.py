@@ -99,6 +99,11 @@ class Row:
     count: int
     is_today: bool
 
+    @property
+    def spans_time(self) -> bool:
+        """The group's first and last events are a minute or more apart."""
+        return (self.at - self.first_at).total_seconds() >= 60
+
 
 def activity_rows(events, *, viewer) -> list[Row]:
     """Events (newest first) as rows: a run of the same thing by the same person on the
