@@ -12,14 +12,63 @@ from clinics.models import Clinic, ClinicDomain, IdentifierType, PortalSettings,
 from clinics.roles import CLINIC_ADMIN, FRONT_DESK
 from clinics.scoped_admin import ChangeHistoryMixin, ClinicScopedAdmin
 from clinics.services import clinic_ensure_defaults
+from clinics.terms import terms_current, terms_publish
 from portal.core.history import changes_of
 
 # --- The clinic's own admin -------------------------------------------------------------
 
 
+class PortalSettingsForm(forms.ModelForm):
+    """The settings, and the clinic's portal terms: changing their text publishes a new
+    version (``clinics.terms.terms_publish``), which patients accept before continuing."""
+
+    terms_en = forms.CharField(
+        label=_("portal terms (English)"),
+        widget=forms.Textarea(attrs={"rows": 12}),
+        help_text=_(
+            "Changing the terms publishes a new version: signed-in patients are asked to "
+            "accept it before they continue."
+        ),
+    )
+    terms_fr = forms.CharField(
+        label=_("portal terms (French)"),
+        widget=forms.Textarea(attrs={"rows": 12}),
+        required=False,
+    )
+
+    class Meta:
+        model = PortalSettings
+        fields = [
+            f.name
+            for f in PortalSettings._meta.fields
+            if f.editable and not f.primary_key and f.name != "clinic"
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        current = terms_current(clinic=self.instance.clinic) if self.instance.pk else None
+        if current is not None:
+            self.initial.setdefault("terms_en", current.text_en)
+            self.initial.setdefault("terms_fr", current.text_fr)
+
+
 @admin.register(PortalSettings, site=clinic_admin_site)
 class PortalSettingsAdmin(ChangeHistoryMixin, ClinicScopedAdmin):
     """One row per clinic: the changelist goes straight to it."""
+
+    form = PortalSettingsForm
+    readonly_fields = ["terms_version"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if {"terms_en", "terms_fr"} & set(form.changed_data):
+            terms_publish(
+                clinic=obj.clinic,
+                text_en=form.cleaned_data["terms_en"],
+                text_fr=form.cleaned_data["terms_fr"],
+                published_by=request.user,
+            )
+            obj.refresh_from_db(fields=["terms_version"])
 
     def history_changes(self, request, obj):
         return changes_of(
@@ -86,7 +135,7 @@ class PortalSettingsAdmin(ChangeHistoryMixin, ClinicScopedAdmin):
             },
         ),
         (_("Sessions"), {"fields": ["idle_timeout_minutes", "staff_idle_timeout_minutes"]}),
-        (_("Terms"), {"fields": ["terms"]}),
+        (_("Terms"), {"fields": ["terms_version", "terms_en", "terms_fr"]}),
     ]
 
     def has_add_permission(self, request):
@@ -183,7 +232,7 @@ class OperatorUserChangeForm(UserChangeForm):
 
     class Meta(UserChangeForm.Meta):
         model = User
-        fields = "__all__"
+        exclude = ["clinic"]
 
 
 @admin.register(User, site=platform_admin_site)

@@ -235,7 +235,12 @@ class PortalSettings(ClinicOwned):
         validators=[MinValueValidator(5), MaxValueValidator(240)],
         help_text=_("Staff are signed out of the admin after this long without activity."),
     )
-    terms = models.TextField(_("portal terms"), blank=True)
+    # The version of the clinic's portal terms in force (``PortalTerms``; 0: none yet),
+    # kept here so that each page can tell without a query whether the signed-in
+    # account accepted it. Set only by ``clinics.terms.terms_publish``.
+    terms_version = models.PositiveIntegerField(
+        _("portal terms version"), default=0, editable=False
+    )
 
     history = tracked_history()
 
@@ -253,6 +258,42 @@ class PortalSettings(ClinicOwned):
         if self.sms_enabled:
             channels.append("sms")
         return channels
+
+
+class PortalTerms(ClinicOwned):
+    """One published version of a clinic's portal terms. A new version is a new row
+    (``clinics.terms.terms_publish``); a published one is never edited, so what an
+    account accepted stays readable."""
+
+    version = models.PositiveIntegerField(_("version"))
+    text_en = models.TextField(_("terms (English)"))
+    text_fr = models.TextField(_("terms (French)"), blank=True)
+    published_at = models.DateTimeField(_("published"), default=timezone.now)
+    published_by = models.ForeignKey(
+        "clinics.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("published by"),
+    )
+
+    class Meta:
+        ordering = ["-version"]
+        verbose_name = _("portal terms")
+        verbose_name_plural = _("portal terms")
+        constraints = [
+            models.UniqueConstraint(fields=["clinic", "version"], name="unique_terms_version")
+        ]
+
+    def __str__(self):
+        return str(_("Portal terms, version %(version)s") % {"version": self.version})
+
+    def text(self, language: str) -> str:
+        """The text in ``language`` (French when written), else the English text."""
+        if language.startswith("fr") and self.text_fr.strip():
+            return self.text_fr
+        return self.text_en
 
 
 class IdentifierType(ClinicOwned):

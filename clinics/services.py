@@ -2,6 +2,7 @@ from django.db import transaction
 
 from clinics.models import DEFAULT_ID_TYPES, Clinic, IdentifierType, PortalSettings, User
 from clinics.roles import CLINIC_ADMIN, FRONT_DESK, role_group
+from clinics.terms import terms_ensure_default
 
 
 @transaction.atomic
@@ -13,6 +14,9 @@ def clinic_ensure_defaults(*, clinic: Clinic) -> PortalSettings:
             IdentifierType(clinic=clinic, code=code, label=str(label), sort_order=i)
             for i, (code, label) in enumerate(DEFAULT_ID_TYPES)
         )
+    if settings_row.terms_version == 0:
+        terms_ensure_default(clinic=clinic)
+        settings_row.refresh_from_db(fields=["terms_version"])
     return settings_row
 
 

@@ -3,15 +3,19 @@ accept the terms, and land on the portal home."""
 
 from django.contrib import messages
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from clinics.terms import terms_current
 from invitations import services
 from invitations.forms import AcceptForm, ConfirmBirthDateForm
 from invitations.models import Invitation
 from patients.access import portal_enabled
 from patients.accounts import account_for_contact, contact_in_use
+from patients.returns import next_keep
 from patients.sessions import SESSION_NEXT_AFTER_SIGNIN, SESSION_PATIENT, enrolment_only
 from patients.signin import Step, signin_complete
+from patients.terms import terms_accept, terms_context
 from portal.core.http import no_store
 
 SESSION_TOKEN = "portal_invitation_token"
@@ -26,7 +30,7 @@ def invitation_link(request, token):
     (``no-referrer`` there would make browsers send ``Origin: null`` on their forms).
     """
     request.session[SESSION_TOKEN] = token
-    request.session[SESSION_NEXT_AFTER_SIGNIN] = "portal:invitation"
+    next_keep(request, reverse("portal:invitation"))
     request.session.pop(SESSION_DOB_OK, None)
     response = no_store(redirect("portal:invitation"))
     response["Referrer-Policy"] = "no-referrer"
@@ -98,10 +102,14 @@ def _add_to_account(request, invite, existing, user):
         except services.Represented:
             return _represented(request)
         _forget_link(request)
+        terms = terms_current(clinic=request.clinic)
+        if terms is not None:
+            terms_accept(request=request, user=user, terms=terms)
         request.session[SESSION_PATIENT] = grant.patient_id
         messages.success(request, _("Your portal access is ready."))
         return redirect("portal:home")
-    return no_store(render(request, "invitations/add_access.html", {"invite": invite}))
+    context = {"invite": invite, **terms_context(request, terms_current(clinic=request.clinic))}
+    return no_store(render(request, "invitations/add_access.html", context))
 
 
 def _create_account(request, invite):
@@ -128,6 +136,9 @@ def _create_account(request, invite):
             context = {"invite": invite}
             return no_store(render(request, "invitations/contact_in_use.html", context))
         _forget_link(request)
+        terms = terms_current(clinic=request.clinic)
+        if terms is not None:
+            terms_accept(request=request, user=grant.user, terms=terms)
         completion = signin_complete(
             request,
             user=grant.user,
@@ -144,8 +155,8 @@ def _create_account(request, invite):
             return redirect("portal:start")
         messages.success(request, _("Your portal access is ready."))
         return redirect("portal:home")
-    terms = request.clinic.portal_settings.terms
-    context = {"form": form, "invite": invite, "terms": terms}
+    terms = terms_current(clinic=request.clinic)
+    context = {"form": form, "invite": invite, **terms_context(request, terms)}
     return no_store(render(request, "invitations/accept.html", context))
 
 

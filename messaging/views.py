@@ -21,6 +21,7 @@ from messaging.models import Thread
 from messaging.page_cache import cached_page
 from messaging.policy import patient_may_reply, patient_may_send, patient_may_start
 from patients.access import patient_required
+from patients.drafts import draft_take, keeps_draft
 
 THREADS_PER_PAGE = 20
 
@@ -75,6 +76,7 @@ def inbox(request):
     return render(request, "messaging/inbox.html", context)
 
 
+@keeps_draft("body")
 @patient_required(scope="messages")
 def thread_detail(request, pk):
     """The conversation, and the reply form when the clinic accepts replies.
@@ -106,7 +108,13 @@ def thread_detail(request, pk):
             messages.success(request, _("Message sent."))
             return redirect("portal:messages-thread", pk=thread.pk)
     elif may_reply:
-        form = blank_reply_form_html(portal_settings=portal_settings)
+        # A reply kept across the idle timeout comes back in a real form; otherwise the
+        # blank form rendered once per process.
+        draft = draft_take(request)
+        if draft:
+            form = ReplyForm(initial=draft, portal_settings=portal_settings)
+        else:
+            form = blank_reply_form_html(portal_settings=portal_settings)
 
     loaded = []
 
@@ -148,13 +156,17 @@ def thread_detail(request, pk):
     return render(request, "messaging/thread.html", context)
 
 
+@keeps_draft("subject", "category", "body")
 @patient_required(scope="messages")
 def thread_new(request):
     portal_settings = request.clinic.portal_settings
     if not patient_may_start(patient=request.patient, portal_settings=portal_settings):
         return _refused(request, "new")
     form = NewThreadForm(
-        request.POST or None, request.FILES or None, portal_settings=portal_settings
+        request.POST or None,
+        request.FILES or None,
+        initial=None if request.method == "POST" else draft_take(request),
+        portal_settings=portal_settings,
     )
     if request.method == "POST" and form.is_valid():
         try:

@@ -5,8 +5,10 @@ from functools import wraps
 from django.shortcuts import redirect, render
 
 from patients.models import VerificationRequest
+from patients.returns import next_keep, signin_url
 from patients.selectors import grants_reused, pick_grant, usable_grants
 from patients.sessions import SESSION_PATIENT, enrolment_only
+from patients.terms import terms_pending
 from portal.core.http import no_store
 
 
@@ -31,12 +33,15 @@ def _no_access(request, user):
     return render(request, "patients/no_access.html", status=403)
 
 
-def patient_required(view=None, *, allow_password_change=False, allow_mfa_enrol=False, scope=None):
+def patient_required(
+    view=None, *, allow_password_change=False, allow_mfa_enrol=False, allow_terms=False, scope=None
+):
     """A signed-in portal account of this clinic with a live grant.
 
     Sets ``request.access`` (the grant) and ``request.patient`` (the chart it reaches).
     ``scope`` ("appointments", "messages", "demographics") limits what a representative
-    may do.
+    may do. When the clinic published terms newer than the ones the account accepted,
+    every page but the terms' asks for them first (``patients.terms``).
     """
 
     def decorator(view):
@@ -45,11 +50,14 @@ def patient_required(view=None, *, allow_password_change=False, allow_mfa_enrol=
         def wrapper(request, *args, **kwargs):
             user = request.user
             if not user.is_authenticated or user.is_staff:
-                return redirect("portal:start")
+                return redirect(signin_url(request))
             if user.must_change_password and not allow_password_change:
                 return redirect("portal:account-password")
             if not allow_mfa_enrol and enrolment_only(request):
                 return redirect("portal:account-authenticator")
+            if not allow_terms and terms_pending(request):
+                next_keep(request, request.get_full_path() if request.method == "GET" else "")
+                return redirect("portal:terms-accept")
             grants = usable_grants(clinic=request.clinic, user=user)
             access = pick_grant(grants, request.session.get(SESSION_PATIENT))
             if access is None:

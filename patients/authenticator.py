@@ -13,6 +13,7 @@ from patients.locks import (
     record_success,
     subject_for_user,
 )
+from patients.models import RecoveryCode
 from patients.passcodes import Proof, ProofResult
 from portal.audit.services import audit_record
 
@@ -100,5 +101,6 @@ def totp_remove(*, request, user, code: str) -> bool:
     if totp_verify(request=request, user=user, code=code).outcome is not Proof.OK:
         return False
     TOTPDevice.objects.filter(user=user).delete()
+    RecoveryCode.objects.filter(user=user).delete()  # they stood in for this app
     audit_record(action="authenticator.removed", request=request, actor=user)
     return True

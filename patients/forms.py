@@ -289,3 +289,18 @@ class ConfirmContactForm(forms.Form):
 
     def clean_code(self):
         return CodeForm.clean_code(self)
+
+
+class RecoveryCodeForm(forms.Form):
+    code = forms.CharField(
+        label=_("Recovery code"),
+        max_length=24,
+        help_text=_("One of the ten codes you saved when you set up your authenticator app."),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+
+
+class TermsAcceptForm(forms.Form):
+    accept = forms.BooleanField(label=_("I have read and accept these terms"))

@@ -2,13 +2,17 @@ import time
 
 from django.conf import settings
 from django.contrib import messages
+from django.http import JsonResponse
 from django.shortcuts import redirect
 from django.utils import translation
 from django.utils.translation import gettext as _
 
+from patients.drafts import draft_fields_for, draft_keep
+from patients.returns import next_keep, signin_url
 from patients.sessions import (
     SESSION_LANGUAGE,
     SESSION_LAST_SEEN,
+    SESSION_PATIENT,
     SESSION_SIGNED_IN_AT,
     portal_logout,
 )
@@ -17,6 +21,7 @@ from portal.core.http import no_store
 # Writing the session on every request would cost a write per page; a minute's
 # precision is plenty for an idle timeout counted in minutes.
 _TOUCH_EVERY_SECONDS = 60
+_KEEP_ALIVE = "/portal/session/keep-alive/"
 
 
 class PortalSessionMiddleware:
@@ -29,21 +34,39 @@ class PortalSessionMiddleware:
     def __call__(self, request):
         clinic = getattr(request, "clinic", None)
         user = request.user
+        request.keep_alive = request.method == "POST" and request.path_info == _KEEP_ALIVE
         if clinic is not None and user.is_authenticated and not user.is_staff:
             ended = self._ended(request, clinic)
             if ended:
-                portal_logout(request, reason=ended)
-                messages.info(
-                    request,
-                    _("You were signed out after a period without activity. Sign in again.")
-                    if ended == "idle"
-                    else _("For your safety, sessions end after 12 hours. Sign in again."),
-                )
-                return redirect("portal:start")
+                return self._signed_out(request, ended)
         response = self.get_response(request)
         if request.user.is_authenticated:
             no_store(response)
         return response
+
+    def _signed_out(self, request, ended):
+        """End the session; keep a form's text the timeout interrupted (``drafts``) and
+        the page to return to after signing in again (``returns``)."""
+        user_id, patient_id = request.user.pk, request.session.get(SESSION_PATIENT)
+        back_to = signin_url(request)
+        portal_logout(request, reason=ended)
+        kept = False
+        fields = draft_fields_for(request) if request.method == "POST" else ()
+        if fields:
+            kept = draft_keep(request, user_id=user_id, patient_id=patient_id, fields=fields)
+            next_keep(request, request.path)
+        if ended == "idle":
+            text = _("You were signed out after a period without activity. Sign in again.")
+        else:
+            text = _("For your safety, sessions end after 12 hours. Sign in again.")
+        if kept:
+            text = "{} {}".format(
+                text, _("What you were typing is kept: it comes back once you sign in again.")
+            )
+        messages.info(request, text)
+        if request.keep_alive:
+            return no_store(JsonResponse({"signed_in": False}, status=401))
+        return redirect(back_to)
 
     def _ended(self, request, clinic):
         session = request.session
@@ -56,8 +79,13 @@ class PortalSessionMiddleware:
             return "expired"
         if now - last_seen > clinic.portal_settings.idle_timeout_minutes * 60:
             return "idle"
-        if now - last_seen >= _TOUCH_EVERY_SECONDS:
-            session[SESSION_LAST_SEEN] = now
+        if now - last_seen >= _TOUCH_EVERY_SECONDS or getattr(request, "keep_alive", False):
+            session[SESSION_LAST_SEEN] = last_seen = now
+        # What the page's idle warning counts down from (``static/js/idle.js``): the
+        # server's own limit, which stays the one that signs out.
+        request.portal_idle_left = int(
+            clinic.portal_settings.idle_timeout_minutes * 60 - (now - last_seen)
+        )
         return None
 
 

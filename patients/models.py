@@ -409,6 +409,7 @@ class SignInLock(models.Model):
             ("passcode", _("One time passcode")),
             ("password", _("Password")),
             ("authenticator", _("Authenticator code")),
+            ("recovery_code", _("Recovery code")),
         ],
     )
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
@@ -526,3 +527,43 @@ class ChangeRequestItem(ClinicOwned):
 
     def __str__(self):
         return self.field
+
+
+class RecoveryCode(models.Model):
+    """One of the ten single-use codes that stand in for an account's authenticator
+    (``patients.recovery``). Only an HMAC of the code is kept (see there why not a
+    password hash); a used code keeps its row, with when it was used."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_codes"
+    )
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("recovery code")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "digest"], name="unique_recovery_code")
+        ]
+
+    def __str__(self):
+        return str(_("Recovery code"))
+
+
+class TermsAcceptance(ClinicOwned):
+    """An account accepted a version of its clinic's portal terms, at ``accepted_at``."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="terms_acceptances"
+    )
+    terms = models.ForeignKey("clinics.PortalTerms", on_delete=models.PROTECT, related_name="+")
+    accepted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("terms acceptance")
+        ordering = ["-accepted_at"]
+        indexes = [models.Index(fields=["user", "-accepted_at"], name="terms_acceptance_latest")]
+
+    def __str__(self):
+        return str(_("Terms accepted"))

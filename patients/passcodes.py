@@ -178,8 +178,12 @@ def passcode_verify(*, request, clinic, device_id, flow, purpose, code, subjects
             device.token = None
         device.save(update_fields=["failed_tries", "token"])
         record_failure(locks, request=request, clinic=clinic, method="passcode", user=device.user)
+        # A wrong code for a new sign-in contact is typed by the signed-in account holder:
+        # it still counts towards the account's lock, but it is no failed sign-in.
         audit_record(
-            action="signin.failed",
+            action="signin.failed"
+            if purpose == PasscodeDevice.Purpose.SIGN_IN
+            else "account.contact_code_failed",
             request=request,
             clinic=clinic,
             actor=device.user,

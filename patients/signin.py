@@ -33,6 +33,7 @@ from django.utils import timezone
 from clinics.models import User
 from patients.accounts import account_for_login, holds_contact, login_as_contact
 from patients.authenticator import AuthenticatorProof, totp_device_for
+from patients.drafts import draft_forget_unless_for
 from patients.locks import (
     account_locked,
     first_lock,
@@ -46,6 +47,7 @@ from patients.locks import (
 from patients.middleware import apply_portal_language
 from patients.models import Patient
 from patients.passcodes import ContactProof, Proof, ProofResult
+from patients.recovery import RecoveryCodeProof
 from patients.sessions import (
     SESSION_LANGUAGE,
     SESSION_LAST_SEEN,
@@ -55,6 +57,7 @@ from patients.sessions import (
     authenticator_passed,
     chart_language,
 )
+from patients.terms import terms_remember_for_session
 from portal.audit.services import audit_record
 
 PENDING_AUTHENTICATOR = "portal_pending_mfa"
@@ -127,7 +130,9 @@ def signin_complete(request, *, user, method: str, proofs, patient=None) -> Comp
         }
         return Completion(Step.NEEDS_AUTHENTICATOR)
     request.session.pop(PENDING_AUTHENTICATOR, None)
-    if _second_factor(user, proofs):
+    if any(isinstance(p, RecoveryCodeProof) and p.user_id == user.pk for p in proofs):
+        method = f"{method}+recovery_code"
+    elif _second_factor(user, proofs):
         method = f"{method}+authenticator"
     _login(request, user=user, method=method, patient=patient)
     if _second_factor(user, proofs):
@@ -183,6 +188,8 @@ def _login(request, *, user, method: str, patient=None) -> None:
     (``patients.middleware.PortalLanguageMiddleware`` states the whole rule).
     """
     login(request, user, backend="clinics.backends.ClinicBackend")
+    draft_forget_unless_for(request, user)
+    terms_remember_for_session(request, user)
     now = timezone.now().timestamp()
     request.session[SESSION_SIGNED_IN_AT] = now
     request.session[SESSION_LAST_SEEN] = now

@@ -3,7 +3,7 @@ under /portal/ in the "portal" namespace (``portal.site.urls``)."""
 
 from django.urls import path
 
-from patients import views, views_information
+from patients import views, views_information, views_terms
 
 urlpatterns = [
     path("sign-in/contact/", views.signin_contact, name="signin-contact"),
@@ -12,7 +12,9 @@ urlpatterns = [
     path("sign-in/code/resend/", views.signin_resend, name="signin-resend"),
     path("sign-in/password/", views.signin_password, name="signin-password"),
     path("sign-in/authenticator/", views.signin_authenticator, name="signin-authenticator"),
+    path("sign-in/recovery-code/", views.signin_recovery_code, name="signin-recovery-code"),
     path("sign-out/", views.signout, name="signout"),
+    path("session/keep-alive/", views.session_keep_alive, name="session-keep-alive"),
     path("register/", views.register, name="register"),
     path("password-reset/", views.password_reset, name="password-reset"),
     path("password-reset/set/", views.password_reset_set, name="password-reset-set"),
@@ -48,6 +50,9 @@ urlpatterns = [
     path("account/contact/confirm/", views.account_contact_confirm, name="account-contact-confirm"),
     path("account/password/", views.account_password, name="account-password"),
     path("account/authenticator/", views.account_authenticator, name="account-authenticator"),
+    path("account/recovery-codes/", views.account_recovery_codes, name="account-recovery-codes"),
+    path("terms/", views_terms.terms, name="terms"),
+    path("terms/accept/", views_terms.terms_accept_view, name="terms-accept"),
     path(
         "account/sign-out-everywhere/",
         views.account_signout_everywhere,

@@ -6,7 +6,7 @@ import time
 import segno
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.encoding import force_str
 from django.utils.http import urlsafe_base64_decode
@@ -14,10 +14,11 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from clinics.models import IdentifierType, User
-from patients import accounts, authenticator, passcodes, registration, sessions, signin
+from clinics.terms import terms_current
+from patients import accounts, authenticator, passcodes, recovery, registration, sessions, signin
 from patients.access import patient_required, portal_enabled
 from patients.accounts import reset_token_generator
-from patients.activity import describe
+from patients.activity import activity_rows
 from patients.forms import (
     TOO_MANY_TRIES_TEXT,
     CodeForm,
@@ -26,6 +27,7 @@ from patients.forms import (
     IdentificationForm,
     PasswordResetRequestForm,
     PasswordSignInForm,
+    RecoveryCodeForm,
     RegistrationForm,
     SetPasswordForm,
     SignInContactForm,
@@ -35,8 +37,10 @@ from patients.locks import subject_for_identity, subject_for_source, subject_for
 from patients.models import PasscodeDevice
 from patients.passcodes import ContactProof, Proof, SendRefused
 from patients.registration import Outcome
+from patients.returns import next_remember, next_take
 from patients.selectors import account_activity, usable_grants
 from patients.signin import Step, signin_complete
+from patients.terms import terms_accept, terms_accepted_latest, terms_context
 from portal.core.http import no_store
 
 FLOW = "portal_signin"
@@ -98,6 +102,7 @@ def _locked(request, retry_at):
 def start(request):
     """Identification: the ID type and number (the portal's root for a visitor; a
     signed-in patient gets the home page there, ``portal.site.views.portal_root``)."""
+    next_remember(request)
     form = IdentificationForm(request.POST or None, clinic=request.clinic)
     if request.method == "POST" and form.is_valid():
         request.session[FLOW] = {
@@ -301,11 +306,11 @@ def _after_completion(request, completion):
 
 
 def _next_after_signin(request):
-    """Back to a registration, or to the page that asked for a sign-in (an invitation
-    link sets ``SESSION_NEXT_AFTER_SIGNIN``), else home."""
+    """Back to a registration, or to the page that asked for a sign-in (``returns``:
+    a link from an email, an invitation, a form the idle timeout interrupted), else home."""
     if _proof_from_flow(request, _flow(request)) is not None:
         return redirect("portal:register")
-    return redirect(request.session.get(sessions.SESSION_NEXT_AFTER_SIGNIN) or "portal:home")
+    return redirect(next_take(request) or "portal:home")
 
 
 @portal_enabled
@@ -329,6 +334,7 @@ def register(request):
     initial = {field: proof.destination, "preferred_language": request.LANGUAGE_CODE}
     form = registration_form(request, proof, initial)
     if request.method == "POST" and form.is_valid():
+        terms_in_force = terms_current(clinic=request.clinic)
         data = registration.Registration(
             **{k: v for k, v in form.cleaned_data.items() if k != "consent"}
         )
@@ -356,6 +362,8 @@ def register(request):
             messages.error(request, _("This ID was just registered. Start again to sign in."))
             return redirect("portal:start")
         request.session.pop(FLOW, None)
+        if terms_in_force is not None:
+            terms_accept(request=request, user=resolution.user, terms=terms_in_force)
         messages.success(
             request,
             _(
@@ -365,7 +373,7 @@ def register(request):
         )
         if user is not None:
             request.session[sessions.SESSION_PATIENT] = resolution.patient.pk
-            return redirect("portal:home")
+            return redirect(next_take(request) or "portal:home")
         return _complete_signin(
             request,
             resolution.user,
@@ -373,8 +381,9 @@ def register(request):
             proofs=[proof],
             patient=resolution.patient,
         )
-    terms = request.clinic.portal_settings.terms
-    return no_store(render(request, "patients/register.html", {"form": form, "terms": terms}))
+    terms = terms_current(clinic=request.clinic)
+    context = {"form": form, **terms_context(request, terms)}
+    return no_store(render(request, "patients/register.html", context))
 
 
 def registration_form(request, proof, initial):
@@ -391,6 +400,7 @@ def registration_form(request, proof, initial):
 
 @portal_enabled
 def signin_password(request):
+    next_remember(request)
     form = PasswordSignInForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user, result = signin.password_signin(
@@ -426,7 +436,52 @@ def signin_authenticator(request):
             )
             return _after_completion(request, completion)
         form.add_error("code", _("That code is not right. Use the code your app shows now."))
-    return no_store(render(request, "patients/signin_authenticator.html", {"form": form}))
+    context = {"form": form, "has_recovery_codes": recovery.recovery_codes_left(user) > 0}
+    return no_store(render(request, "patients/signin_authenticator.html", context))
+
+
+@portal_enabled
+def signin_recovery_code(request):
+    """A recovery code instead of the authenticator app's code (the phone is lost)."""
+    pending = signin.pending_authenticator(request)
+    if pending is None:
+        return redirect("portal:start")
+    user, state = pending
+    form = RecoveryCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        result = recovery.recovery_code_verify(
+            request=request, user=user, code=form.cleaned_data["code"]
+        )
+        if result.outcome is Proof.LOCKED:
+            return _locked(request, result.retry_at)
+        if result.outcome is Proof.OK:
+            completion = signin.signin_complete_pending(
+                request, user=user, pending=state, authenticator_proof=result.proof
+            )
+            left = recovery.recovery_codes_left(user)
+            messages.warning(
+                request,
+                _(
+                    "You used a recovery code: %(left)s left. Make new ones on your "
+                    "Account page if you are running low."
+                )
+                % {"left": left},
+            )
+            return _after_completion(request, completion)
+        form.add_error("code", _("That recovery code is not right, or it was already used."))
+    return no_store(render(request, "patients/signin_recovery_code.html", {"form": form}))
+
+
+@require_POST
+def session_keep_alive(request):
+    """ "Stay signed in": the idle warning's ping. The session middleware has already
+    counted this request as activity (or ended an idle session); the answer says how long
+    the session has now. Cheap on purpose: no chart or grant is read."""
+    user = request.user
+    if not user.is_authenticated or user.is_staff:
+        return no_store(JsonResponse({"signed_in": False}, status=401))
+    idle_left = getattr(request, "portal_idle_left", None)
+    return no_store(JsonResponse({"signed_in": True, "idle_left": idle_left}))
 
 
 @require_POST
@@ -525,9 +580,12 @@ def switch_patient(request):
 @patient_required(allow_password_change=True, allow_mfa_enrol=True)
 def account(request):
     user = request.user
+    device = authenticator.totp_device_for(user)
     context = {
         "has_password": user.has_usable_password(),
-        "authenticator": authenticator.totp_device_for(user),
+        "authenticator": device,
+        "recovery_codes_left": recovery.recovery_codes_left(user) if device else None,
+        "terms_accepted": terms_accepted_latest(clinic=request.clinic, user=user),
         "signed_in_at": datetime.datetime.fromtimestamp(
             request.session.get(sessions.SESSION_SIGNED_IN_AT, time.time()), tz=datetime.UTC
         ),
@@ -678,8 +736,11 @@ def account_authenticator(request):
         ):
             request.session.pop(TOTP_ENROLMENT, None)
             sessions.authenticator_passed(request)
+            request.session[NEW_RECOVERY_CODES] = recovery.recovery_codes_generate(
+                request=request, user=user
+            )
             messages.success(request, _("Your authenticator app is set up."))
-            return redirect("portal:account")
+            return redirect("portal:account-recovery-codes")
         form.add_error("code", _("That code is not right. Scan the code again and try once more."))
     qr = segno.make(device.config_url, error="m")
     context = {
@@ -688,6 +749,30 @@ def account_authenticator(request):
         "secret": _base32(device.bin_key),
     }
     return render(request, "patients/account_authenticator.html", context)
+
+
+NEW_RECOVERY_CODES = "portal_new_recovery_codes"
+
+
+@patient_required
+def account_recovery_codes(request):
+    """The recovery codes: new ones shown once (right after they are made), and a
+    button to make new ones, which voids the old."""
+    user = request.user
+    if authenticator.totp_device_for(user) is None:
+        return redirect("portal:account-authenticator")
+    if request.method == "POST":
+        request.session[NEW_RECOVERY_CODES] = recovery.recovery_codes_generate(
+            request=request, user=user
+        )
+        return redirect("portal:account-recovery-codes")
+    codes = request.session.pop(NEW_RECOVERY_CODES, None)
+    context = {
+        "codes": codes,
+        "left": recovery.recovery_codes_left(user),
+        "continue_to": next_take(request) if codes else None,
+    }
+    return render(request, "patients/account_recovery_codes.html", context)
 
 
 def _base32(key):
@@ -710,5 +795,5 @@ def account_signout_everywhere(request):
 def account_activity_view(request):
     events = account_activity(clinic=request.clinic, user=request.user, access=request.access)
     page = Paginator(events, 50).get_page(request.GET.get("page"))
-    rows = [(event, describe(event, viewer=request.user)) for event in page]
+    rows = activity_rows(page, viewer=request.user)
     return render(request, "patients/account_activity.html", {"page": page, "rows": rows})

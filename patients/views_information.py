@@ -8,6 +8,7 @@ from django.views.decorators.http import require_POST
 from patients import demographics
 from patients.access import patient_required
 from patients.demographics import DEMOGRAPHIC_FIELDS, display_value, field_label
+from patients.drafts import draft_take, keeps_draft
 from patients.forms import (
     TOO_MANY_TRIES_TEXT,
     CodeForm,
@@ -64,6 +65,7 @@ def my_information(request):
     return render(request, "patients/my_information.html", context)
 
 
+@keeps_draft(*DEMOGRAPHIC_FIELDS)
 @patient_required(scope="demographics")
 def my_information_edit(request):
     patient = request.patient
@@ -72,6 +74,8 @@ def my_information_edit(request):
         k: ("" if v is None else str(v) if k.endswith("phone") or k == "mobile" else v)
         for k, v in initial.items()
     }
+    if request.method != "POST":
+        initial.update(draft_take(request) or {})
     form = DemographicsForm(request.POST or None, clinic=request.clinic, initial=initial)
     if request.method == "POST" and form.is_valid():
         proposed = form.cleaned_data

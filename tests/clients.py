@@ -23,6 +23,7 @@ import time
 from django.test import Client, TestCase
 
 from patients.sessions import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
+from patients.terms import SESSION_TERMS_VERSION, terms_version_accepted
 
 
 class CommittingClient(Client):
@@ -62,6 +63,8 @@ def portal_client(user, patient=None, *, committing=False, **client_options):
     client = host_client(user.clinic.slug, user, committing=committing, **client_options)
     now = time.time()
     values = {SESSION_SIGNED_IN_AT: now, SESSION_LAST_SEEN: now}
+    # What sign-in reads: the version of the clinic's terms the account accepted.
+    values[SESSION_TERMS_VERSION] = terms_version_accepted(clinic=user.clinic, user=user)
     if patient is not None:
         values[SESSION_PATIENT] = patient.pk
     return set_session(client, **values)

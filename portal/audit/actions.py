@@ -22,6 +22,10 @@ ACTION_LABELS = {
     "account.contact_not_moved": _("Sign-in contact left unchanged"),
     "authenticator.added": _("Authenticator added"),
     "authenticator.removed": _("Authenticator removed"),
+    "recovery_codes.generated": _("Recovery codes made"),
+    "recovery_code.used": _("Recovery code used to sign in"),
+    "account.contact_code_failed": _("Wrong code for a new sign-in contact"),
+    "terms.accepted": _("Portal terms accepted"),
     # Charts and portal access
     "patient.viewed": _("Chart viewed"),
     "patient.changed": _("Chart changed"),

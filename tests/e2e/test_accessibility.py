@@ -21,6 +21,8 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from appointments import services as appointment_services
+from clinics.models import PortalTerms
+from clinics.terms import terms_publish
 from invitations.services import Representative, invitation_send
 from messaging.services import thread_start
 from patients.accounts import reset_token_generator
@@ -163,10 +165,12 @@ def audit(axe_page, screenshot):
 def _clinic(slug="demo", name="Demo Family Clinic", accent_colour="#1d6fa5", **policy):
     """A clinic; each test picks an accent colour, some too light for white text on it."""
     clinic = ClinicFactory(slug=slug, name=name, accent_colour=accent_colour)
-    portal_settings_of(
-        clinic,
-        terms="Use the portal for non-urgent matters.\n\nThe clinic answers within two days.",
-        **policy,
+    portal_settings_of(clinic, **policy)
+    # The clinic's own words as its first version of the terms (as if written before
+    # any patient accepted them).
+    PortalTerms.objects.for_clinic(clinic).filter(version=1).update(
+        text_en="Use the portal for non-urgent matters.\n\nThe clinic answers within two days.",
+        text_fr="",
     )
     return clinic
 
@@ -746,3 +750,55 @@ def test_the_appointment_request_and_calendar_pages_pass_axe(axe_page, audit, cl
     staff_page.context.close()
     audit.assert_clean()
     staff_audit.assert_clean()
+
+
+def test_the_idle_warning_terms_recovery_codes_and_account_pages_pass_axe(
+    axe_page, audit, clinic_url, frozen
+):
+    """The idle warning (its timer run forward in the browser), the terms page and the
+    new-terms step, the recovery codes shown once, the account and its activity."""
+    from portal.audit.services import audit_record
+
+    page = axe_page
+    clinic = _clinic(idle_timeout_minutes=5)
+    grant = PatientAccessFactory(
+        patient=PatientFactory(clinic=clinic, first_name="Rosa", last_name="Quintero")
+    )
+    rosa = grant.user
+    TOTPDeviceFactory(user=rosa)
+    for _ in range(8):
+        audit_record(action="message.read", clinic=clinic, actor=rosa, acting_for=grant.patient)
+    audit_record(action="signin.failed", clinic=clinic, actor=rosa, details={"method": "passcode"})
+    _signed_in(page, clinic_url, rosa, grant.patient)
+
+    page.clock.install()
+    page.goto(clinic_url(clinic.slug, "/portal/account/"))
+    page.clock.fast_forward(181_000)  # 5 minutes' limit, warned 2 minutes before
+    warning = page.get_by_role("dialog", name="Are you still there?")
+    warning.wait_for()
+    assert warning.get_by_role("button", name="Stay signed in").is_visible()
+    audit("idle-warning", shoot=True)
+    warning.get_by_role("button", name="Stay signed in").click()
+    page.get_by_role("status").filter(has_text="You are still signed in.").wait_for(
+        state="attached"
+    )
+    assert not warning.is_visible()
+
+    page.goto(clinic_url(clinic.slug, "/portal/account/"))
+    audit("account", shoot=True)
+    page.goto(clinic_url(clinic.slug, "/portal/account/activity/"))
+    assert "×8" in page.content()
+    audit("account-activity", shoot=True)
+
+    page.goto(clinic_url(clinic.slug, "/portal/account/recovery-codes/"))
+    page.get_by_role("button", name="Make new recovery codes").click()
+    page.get_by_role("list", name="Your recovery codes").wait_for()
+    audit("recovery-codes", shoot=True)
+
+    page.goto(clinic_url(clinic.slug, "/portal/terms/"))
+    audit("terms", shoot=True)
+    terms_publish(clinic=clinic, text_en="Version two: the clinic answers within one day.")
+    page.goto(clinic_url(clinic.slug, "/portal/account/"))
+    page.get_by_role("heading", name="New portal terms").wait_for()
+    audit("terms-accept", shoot=True)
+    audit.assert_clean()

@@ -74,7 +74,7 @@ def test_it_ends_a_live_session_when_a_clinic_admin_revokes(registered, carla):
 
     after = browser.get("/portal/account/")
     assert after.status_code == 302
-    assert after["Location"] == "/portal/"
+    assert after["Location"] == "/portal/?next=%2Fportal%2Faccount%2F"
     assert not is_signed_in(after)
     registered.refresh_from_db()
     assert registered.revoked_at is not None

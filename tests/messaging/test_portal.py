@@ -1,5 +1,7 @@
 """The patient's side of messages: inbox, thread, reply, new message, and who sees what."""
 
+from urllib.parse import quote
+
 import pytest
 from django.contrib.messages import get_messages
 
@@ -121,13 +123,13 @@ def test_a_session_carried_to_another_clinics_host_reaches_no_thread(maria, thre
     client.defaults["HTTP_HOST"] = "northside.localhost"
     response = client.get(thread_url(thread))
     assert response.status_code == 302
-    assert response["Location"] == "/portal/"
+    assert response["Location"] == f"/portal/?next={quote(thread_url(thread), safe='')}"
 
 
 def test_a_signed_out_visitor_is_sent_to_sign_in(thread):
     response = host_client("demo").get(thread_url(thread))
     assert response.status_code == 302
-    assert response["Location"] == "/portal/"
+    assert response["Location"] == f"/portal/?next={quote(thread_url(thread), safe='')}"
 
 
 # --- Replying ----------------------------------------------------------------------------

@@ -324,7 +324,8 @@ def _enrol(c, user, frozen):
     device = TOTPDevice.objects.get(user=user, confirmed=False)
     response = c.post(AUTHENTICATOR, {"code": _totp_code(device)})
     assert response.status_code == 302, response.content.decode()
-    assert response["Location"] == "/portal/account/"
+    # Set up: the recovery codes are shown next, once.
+    assert response["Location"] == "/portal/account/recovery-codes/"
     device.refresh_from_db()
     assert device.confirmed
     frozen.shift(device.step)  # the next code; a code is good once
@@ -495,7 +496,7 @@ def test_the_activity_page_shows_sign_ins_and_staff_views_and_nothing_of_others(
 
     page = c.get("/portal/account/activity/")
     assert page.status_code == 200
-    actions = [event.action for event, _ in page.context["rows"]]
+    actions = [row.action for row in page.context["rows"]]
     assert actions == ["patient.viewed", "signin.success"]
     content = page.content.decode()
     assert "Signed in" in content

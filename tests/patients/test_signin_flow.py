@@ -288,7 +288,7 @@ def test_it_shows_nothing_of_the_chart_when_the_contact_differs(chart):
     assert sms.outbox[-1].to == OTHER_MOBILE
 
     assert not signed_in(c)
-    assert c.get("/portal/account/")["Location"] == "/portal/"
+    assert c.get("/portal/account/")["Location"] == "/portal/?next=%2Fportal%2Faccount%2F"
     assert not PatientAccess.objects.filter(patient=chart).exists()
     request = VerificationRequest.objects.get(patient=chart)
     assert request.status == VerificationRequest.Status.PENDING

@@ -467,7 +467,7 @@ def test_a_session_made_on_one_clinic_is_anonymous_on_another(chart, other_clini
     northside.cookies["sessionid"] = demo.cookies["sessionid"].value
     response = northside.get("/portal/account/")
     assert response.status_code == 302
-    assert response["Location"] == "/portal/"
+    assert response["Location"] == "/portal/?next=%2Fportal%2Faccount%2F"
     start = northside.get("/portal/")
     assert start.status_code == 200
     assert "Identification" in start.content.decode()
@@ -494,7 +494,7 @@ def test_a_request_after_the_idle_timeout_is_signed_out(chart, frozen):
     frozen.shift(timedelta(minutes=31))
     response = c.get("/portal/account/")
     assert response.status_code == 302
-    assert response["Location"] == "/portal/"
+    assert response["Location"] == "/portal/?next=%2Fportal%2Faccount%2F"
     assert not signed_in(c)
     page = c.get("/portal/").content.decode()
     assert "You were signed out after a period without activity" in page
@@ -519,7 +519,7 @@ def test_a_session_ends_after_twelve_hours_however_active(chart, frozen):
     frozen.shift(timedelta(minutes=21))  # 12 h 01
     response = c.get("/portal/account/")
     assert response.status_code == 302
-    assert response["Location"] == "/portal/"
+    assert response["Location"] == "/portal/?next=%2Fportal%2Faccount%2F"
     assert "sessions end after 12 hours" in c.get("/portal/").content.decode()
     assert not signed_in(c)
     assert AuditEvent.objects.filter(action="signout.expired").count() == 1
@@ -568,8 +568,8 @@ def test_sign_out_of_all_devices_ends_the_other_sessions(rosa):
     response = phone.post("/portal/account/sign-out-everywhere/")
     assert response.status_code == 302
     assert response["Location"] == "/portal/"
-    assert laptop.get("/portal/account/")["Location"] == "/portal/"
-    assert phone.get("/portal/account/")["Location"] == "/portal/"
+    assert laptop.get("/portal/account/")["Location"] == "/portal/?next=%2Fportal%2Faccount%2F"
+    assert phone.get("/portal/account/")["Location"] == "/portal/?next=%2Fportal%2Faccount%2F"
     assert AuditEvent.objects.filter(action="signout.all_devices", actor=rosa).exists()
 
 

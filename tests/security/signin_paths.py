@@ -43,6 +43,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from clinics.models import User
 from invitations import services as invitations
+from patients.recovery import recovery_codes_generate
 from portal.notifications import sms
 from tests.clients import CommittingClient
 from tests.factories import (
@@ -79,6 +80,10 @@ CODE = "/portal/sign-in/code/"
 REGISTER = "/portal/register/"
 PASSWORD_SIGN_IN = "/portal/sign-in/password/"
 AUTHENTICATOR_STEP = "/portal/sign-in/authenticator/"
+RECOVERY_CODE_STEP = "/portal/sign-in/recovery-code/"
+RECOVERY_CODES_PAGE = "/portal/account/recovery-codes/"
+RECOVERY_CODE_RE = re.compile(r"<li>([0-9A-Z]{5}-[0-9A-Z]{5})</li>")
+A_RECOVERY_CODE_GUESS = "ABCDE-12345"
 AUTHENTICATOR_SETUP = "/portal/account/authenticator/"
 ACCOUNT_PASSWORD = "/portal/account/password/"
 SIGN_OUT = "/portal/sign-out/"
@@ -219,6 +224,7 @@ class World:
     victim_has_password: bool
     mfa_required: bool
     authenticator_at_start: frozenset  # accounts with a confirmed authenticator
+    victim_recovery_codes: tuple = ()  # shown to the holder when they set up the app
     post: PostOffice = field(default_factory=PostOffice)
 
     @property
@@ -263,9 +269,12 @@ def world_with_a_victim(*, clinic, staff, clock, victim: Victim) -> World:
         account.set_unusable_password()
         account.save(update_fields=["password"])
     PatientAccessFactory(user=account, patient=chart, relationship="self")
+    codes = []
     if victim.authenticator:
         TOTPDeviceFactory(user=account)
+        codes = recovery_codes_generate(request=None, user=account)
     return World(
+        victim_recovery_codes=tuple(codes),
         clinic=clinic,
         staff=staff,
         clock=clock,
@@ -301,6 +310,10 @@ class Actor:
     proved: set = field(default_factory=set)
     passed_authenticator: set = field(default_factory=set)
     authenticators: list = field(default_factory=list)  # devices whose secret they hold
+    # Recovery codes the actor saw (shown once, on their own screen), by account id.
+    recovery_codes: dict = field(default_factory=dict)
+    # At the authenticator step: a recovery code instead of the app's code.
+    prefers_recovery_code: bool = False
     letters_used: int = 0
 
     def __post_init__(self):
@@ -353,6 +366,8 @@ def holder(world: World) -> Actor:
         proved=set(world.victims_mailboxes),
     )
     actor.authenticators = list(TOTPDevice.objects.filter(user=world.victim, confirmed=True))
+    if world.victim_recovery_codes:
+        actor.recovery_codes[world.victim.pk] = list(world.victim_recovery_codes)
     return actor
 
 
@@ -428,7 +443,10 @@ def _authenticator_code(actor, device) -> str:
 
 
 def authenticator_step(actor):
-    """Type the code the actor's authenticator app shows, or a guess if they have none."""
+    """Type the code the actor's authenticator app shows, or a guess if they have none
+    (or, for an actor who prefers it, one of the recovery codes they saw, or a guess)."""
+    if actor.prefers_recovery_code:
+        return recovery_code_step(actor)
     if actor.authenticators:
         device = actor.authenticators[-1]
         code = _authenticator_code(actor, device)
@@ -436,6 +454,33 @@ def authenticator_step(actor):
     else:
         code = AN_AUTHENTICATOR_GUESS
     return actor.client.post(AUTHENTICATOR_STEP, {"code": code})
+
+
+def recovery_code_step(actor):
+    """At the authenticator step, "Use a recovery code": one the actor saw for the account
+    whose authenticator is asked (they cannot tell which from the page: the newest
+    they saw), else a guess."""
+    seen = [code for codes in actor.recovery_codes.values() for code in codes]
+    if seen:
+        code = seen.pop()
+        owner = next(pk for pk, codes in actor.recovery_codes.items() if code in codes)
+        actor.recovery_codes[owner].remove(code)
+        actor.passed_authenticator.add(owner)
+    else:
+        code = A_RECOVERY_CODE_GUESS
+    return actor.client.post(RECOVERY_CODE_STEP, {"code": code})
+
+
+def _note_recovery_codes(actor, response):
+    """After setting up an authenticator the portal shows the new recovery codes once."""
+    if not redirects_to(response, RECOVERY_CODES_PAGE):
+        return response
+    page = actor.client.get(RECOVERY_CODES_PAGE)
+    account = actor.session_account()
+    codes = RECOVERY_CODE_RE.findall(page.content.decode())
+    if account is not None and codes:
+        actor.recovery_codes[account.pk] = codes
+    return response
 
 
 def enrol_an_authenticator(actor):
@@ -446,7 +491,8 @@ def enrol_an_authenticator(actor):
     if page.status_code != 200 or device is None:
         return page
     actor.authenticators.append(device)
-    return actor.client.post(AUTHENTICATOR_SETUP, {"code": _authenticator_code(actor, device)})
+    response = actor.client.post(AUTHENTICATOR_SETUP, {"code": _authenticator_code(actor, device)})
+    return _note_recovery_codes(actor, response)
 
 
 def set_password(actor, password):
@@ -520,6 +566,22 @@ def passcode_with_the_victims_id(actor, typed):
     return passcode_sign_in(
         actor, id_number=typed.id_number, contact_type=typed.contact_type, contact=typed.contact
     )
+
+
+def passcode_then_a_recovery_code(actor, typed):
+    """ID + contact + one time passcode with (a spelling of) the victim's ID, then a
+    recovery code where the authenticator's code is asked (one the actor saw, or a
+    guess)."""
+    actor.prefers_recovery_code = True
+    return passcode_with_the_victims_id(actor, typed)
+
+
+def password_then_a_recovery_code(actor, typed):
+    """A password the actor set on an account they control, then a recovery code at the
+    authenticator step."""
+    an_account_of_ones_own(actor, typed, with_password=True)
+    actor.prefers_recovery_code = True
+    return password_sign_in(actor, login=typed.contact, password=actor.password)
 
 
 def passcode_with_an_unknown_id_then_registration(actor, typed):

@@ -19,6 +19,7 @@ problem too. Problems fail the sweep; nothing is skipped.
 
 import re
 from dataclasses import dataclass
+from urllib.parse import quote
 
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
@@ -233,8 +234,10 @@ class Answer:
     body: bytes
 
     def shape(self, url):
-        """What a person learns from the answer, with the requested URL taken out."""
-        return (self.status, self.location.replace(url, "<url>"))
+        """What a person learns from the answer, with the requested URL taken out (as
+        written, and as the sign-in page's ``?next=`` carries it)."""
+        location = self.location.replace(quote(url, safe=""), "<url>")
+        return (self.status, location.replace(url, "<url>"))
 
     def __str__(self):
         return f"{self.status}{' → ' + self.location if self.location else ''}"
@@ -271,7 +274,8 @@ def ask(client: Client, method: str, url: str) -> Answer:
 def is_sign_in(route: Route, location: str) -> bool:
     if route.in_admin:
         return location.startswith("/admin/login/?next=")
-    return location == "/portal/"
+    # Sign-in, asked to come back to the page afterwards (patients.returns).
+    return location == "/portal/" or location.startswith("/portal/?next=")
 
 
 def judge(target: Target, answer: Answer, missing: Answer, secret: bytes):

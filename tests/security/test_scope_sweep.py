@@ -72,6 +72,8 @@ ROUTE_CLASSES = {
     "patients.views.signin_resend": PUBLIC,
     "patients.views.signin_password": PUBLIC,
     "patients.views.signin_authenticator": PUBLIC,
+    "patients.views.signin_recovery_code": PUBLIC,
+    "patients.views_terms.terms": PUBLIC,
     "patients.views.register": PUBLIC,
     "patients.views.password_reset": PUBLIC,
     "patients.views.password_reset_set": PUBLIC,
@@ -97,6 +99,9 @@ ROUTE_CLASSES = {
     "patients.views.account_signout_everywhere": ACCOUNT,
     "patients.views.account_activity_view": ACCOUNT,
     "appointments.views.calendar_feed_settings": ACCOUNT,
+    "patients.views.account_recovery_codes": ACCOUNT,
+    "patients.views.session_keep_alive": ACCOUNT,
+    "patients.views_terms.terms_accept_view": ACCOUNT,
     # The chart, by scope.
     "appointments.views.appointment_list": APPOINTMENTS,
     "appointments.views.book": APPOINTMENTS,

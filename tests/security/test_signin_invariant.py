@@ -76,6 +76,9 @@ PATHS = [
     Path(paths.password_on_an_account_of_ones_own, works_for=("holder", "attacker")),
     Path(paths.password_reset, works_for=("holder", "attacker")),
     Path(paths.invitation_acceptance, works_for=("holder", "attacker")),
+    # A recovery code stands in for the authenticator's code (only the holder has one).
+    Path(paths.passcode_then_a_recovery_code, works_for=("holder",)),
+    Path(paths.password_then_a_recovery_code, works_for=("holder",)),
 ]
 # The authenticator step is part of every path: each types the code its actor's app shows
 # (the attacker's own app, or a guess) whenever the portal asks for one.
