@@ -1,4 +1,5 @@
 from django import forms
+from django.utils import formats
 from django.utils.translation import gettext_lazy as _
 
 from messaging.attachments import ALLOWED_EXTENSIONS, KINDS, check_upload
@@ -64,7 +65,7 @@ class ReplyForm(AttachmentMixin, forms.Form):
 
 class PatientChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
-        return f"{obj} · {obj.date_of_birth:%Y-%m-%d}"
+        return f"{obj} · {formats.date_format(obj.date_of_birth, 'DATE_FORMAT')}"
 
 
 class StaffNewThreadForm(NewThreadForm):
