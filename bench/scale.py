@@ -292,11 +292,11 @@ def build(options, phases):
             cur.execute(
                 "INSERT INTO appointments_appointment (clinic_id, patient_id, provider_id, "
                 'appointment_type_id, start, "end", status, reason, conflict_override, '
-                "created_at) "
+                "calendar_sequence, created_at) "
                 "SELECT %s, %s + mod(mod(g::bigint, %s) * 48271 + (g / %s) * 7777, %s), "
                 f"%s + g / {per_provider}, %s, "
                 f"{starts}, {starts} + interval '15 minutes', "
-                f"CASE WHEN {starts} < now() THEN 'completed' ELSE 'booked' END, '', false, "
+                f"CASE WHEN {starts} < now() THEN 'completed' ELSE 'booked' END, '', false, 0, "
                 "now() "
                 f"FROM generate_series(0, {n_visits - 1}) AS g",
                 [big.pk, first_patient, n_patients, n_patients, n_patients]

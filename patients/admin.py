@@ -291,15 +291,16 @@ class PatientRequestAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
             raise Http404
         if not self.has_change_permission(request, change_request):
             raise PermissionDenied
+        back = reverse(
+            f"{self.admin_site.name}:patients_changerequest_change", args=[change_request.pk]
+        )
         source = request.POST if request.method == "POST" else request.GET
         try:
             chart_id = int(source.get("chart", ""))
         except ValueError:
-            raise Http404 from None
+            # No chart chosen: back to the request, where the duplicates are listed.
+            return redirect(back)
         chart = selectors.chart_for_clinic(clinic=request.clinic, pk=chart_id)
-        back = reverse(
-            f"{self.admin_site.name}:patients_changerequest_change", args=[change_request.pk]
-        )
         if request.method == "POST":
             try:
                 demographics.registration_link_to_chart(
