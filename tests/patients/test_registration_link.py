@@ -4,15 +4,18 @@ instead ("Link to this chart instead"), only where the person proved that chart'
 email or mobile."""
 
 import datetime as dt
+import threading
+from functools import partial
 
 import pytest
+from django.db import connection, connections
 
 from patients import demographics, selectors
 from patients.models import ChangeRequest, Patient, PatientAccess, PatientIdentifier
 from patients.sessions import SESSION_PATIENT
 from portal.audit.models import AuditEvent
 from tests.clients import host_client, staff_client
-from tests.factories import PatientAccessFactory, PatientFactory
+from tests.factories import PatientAccessFactory, PatientFactory, UserFactory
 from tests.patients.flows import NEW_ID, NEW_MOBILE, registration_form, sign_in, signed_in
 
 pytestmark = pytest.mark.django_db
@@ -206,3 +209,72 @@ def test_the_decision_controls_are_ordinary_form_controls(registered, front_desk
     assert '<textarea id="decline-reason"' in decision
     assert '<label for="decline-reason">' in decision
     assert 'class="submit-row' not in decision  # the admin paints inputs there as buttons
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_linking_while_a_colleague_accepts_decides_the_registration_once(
+    clinic, front_desk, clinic_admin
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL row locks; this run uses " + connection.vendor)
+    old_chart = PatientFactory(
+        clinic=clinic,
+        first_name="Amara",
+        last_name="Nwosu",
+        date_of_birth=AMARA_DOB,
+        mobile=NEW_MOBILE,
+    )
+    new_chart = PatientFactory(
+        clinic=clinic,
+        first_name="Amara",
+        last_name="Nwosu",
+        date_of_birth=AMARA_DOB,
+        mobile=NEW_MOBILE,
+        status=Patient.Status.PENDING,
+    )
+    account = UserFactory(clinic=clinic, phone=NEW_MOBILE, email="")
+    PatientAccessFactory(user=account, patient=new_chart)
+    registration = demographics.registration_request_create(patient=new_chart, requested_by=account)
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def act(do):
+        try:
+            barrier.wait(timeout=10)
+            do()
+            outcomes.append("done")
+        except demographics.AlreadyDecided:
+            outcomes.append("already")
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            outcomes.append(repr(exc))
+        finally:
+            connections.close_all()
+
+    link = partial(
+        demographics.registration_link_to_chart,
+        request=None,
+        change_request=registration,
+        chart_id=old_chart.pk,
+        decided_by=front_desk,
+    )
+    accept = partial(
+        demographics.change_request_decide,
+        request=None,
+        change_request=registration,
+        decided_by=clinic_admin,
+        accept={"*"},
+    )
+    threads = [threading.Thread(target=act, args=(do,)) for do in (link, accept)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(outcomes) == ["already", "done"]
+    registration.refresh_from_db()
+    live = PatientAccess.objects.filter(user=account, revoked_at__isnull=True)
+    if registration.status == ChangeRequest.Status.LINKED:
+        assert [g.patient_id for g in live] == [old_chart.pk]
+    else:
+        assert registration.status == ChangeRequest.Status.ACCEPTED
+        assert [g.patient_id for g in live] == [new_chart.pk]
