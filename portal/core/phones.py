@@ -19,8 +19,10 @@ from contextvars import ContextVar
 
 import phonenumbers
 from django import forms
+from django.core.exceptions import FieldDoesNotExist
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field import formfields as phone_formfields
+from phonenumber_field.modelfields import PhoneNumberField as PhoneNumberModelField
 from phonenumber_field.phonenumber import PhoneNumber
 
 from portal.core.identifiers import InvalidIdentifier, canonical_mobile
@@ -186,11 +188,9 @@ class ClinicPhoneFormMixin:
 
 
 def _is_phone_model_field(model, name) -> bool:
-    from phonenumber_field.modelfields import PhoneNumberField
-
     try:
-        return isinstance(model._meta.get_field(name), PhoneNumberField)
-    except Exception:  # not a field of the model (a method, a lookup, a callable)
+        return isinstance(model._meta.get_field(name), PhoneNumberModelField)
+    except FieldDoesNotExist:  # a method, a property or a lookup
         return False
 
 
@@ -210,7 +210,7 @@ def phone_column(model, name):
         try:
             shown.short_description = model._meta.get_field(name).verbose_name
             shown.admin_order_field = name
-        except Exception:  # a property of the model
+        except FieldDoesNotExist:  # a property of the model
             shown.short_description = name.replace("_", " ")
         _shown_columns[key] = shown
     return _shown_columns[key]
