@@ -1,6 +1,6 @@
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
@@ -80,7 +80,9 @@ class WeeklyAvailability(ClinicOwned):
         ]
 
     def __str__(self):
-        return f"{self.get_weekday_display()} {self.start_time:%H:%M}–{self.end_time:%H:%M}"
+        start = formats.time_format(self.start_time, "TIME_FORMAT")
+        end = formats.time_format(self.end_time, "TIME_FORMAT")
+        return f"{self.get_weekday_display()} {start}–{end}"
 
 
 class AvailabilityException(ClinicOwned):
@@ -205,7 +207,8 @@ class Appointment(ClinicOwned):
         ]
 
     def __str__(self):
-        return f"{self.patient} · {self.provider} · {timezone.localtime(self.start):%Y-%m-%d %H:%M}"
+        start = formats.date_format(timezone.localtime(self.start), "SHORT_DATETIME_FORMAT")
+        return f"{self.patient} · {self.provider} · {start}"
 
 
 class FreedSlot(ClinicOwned):
@@ -255,7 +258,8 @@ class FreedSlot(ClinicOwned):
         ]
 
     def __str__(self):
-        return f"{self.provider} · {timezone.localtime(self.start):%Y-%m-%d %H:%M}"
+        start = formats.date_format(timezone.localtime(self.start), "SHORT_DATETIME_FORMAT")
+        return f"{self.provider} · {start}"
 
 
 class SlotOffer(SingleUseLink, ClinicOwned):

@@ -28,10 +28,12 @@ def _when(notification):
     appointment = _appointment(notification)
     local = timezone.localtime(appointment.start, notification.clinic.tz)
     return appointment, {
-        # Text messages: 24-hour time, as "9 a.m." would end a sentence with a doubled
-        # full stop; and as short as can be.
-        "when": f"{formats.date_format(local, 'DATE_FORMAT')}, {local:%H:%M}",
-        # Emails: the language's own date and time, as the pages show them ("9:15 a.m.").
+        # Text messages: the day and the time, as the pages write them.
+        "when": (
+            f"{formats.date_format(local, 'DATE_FORMAT')}, "
+            f"{formats.time_format(local, 'TIME_FORMAT')}"
+        ),
+        # Emails: the language's own date and time, as the pages show them ("9:15 AM").
         "when_local": formats.date_format(local, "DATETIME_FORMAT"),
         "day": formats.date_format(local, "DATE_FORMAT"),
         "time": formats.time_format(local, "TIME_FORMAT"),
@@ -83,7 +85,7 @@ def offer_context(notification):
     local = timezone.localtime(offer.expires_at, notification.clinic.tz)
     return {
         "link": notification.clinic.build_url(path),
-        "until": f"{formats.date_format(local, 'DATE_FORMAT')}, {local:%H:%M}",
+        "until": formats.date_format(local, "SHORT_DATETIME_FORMAT"),
     }
 
 

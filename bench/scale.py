@@ -1,5 +1,6 @@
-"""A clinic with 1 M patients and 10 M appointments on PostgreSQL: admin search, the patient
-changelist and a patient's home page, timed against a small clinic.
+"""A clinic with 1 M patients and 10 M appointments on PostgreSQL: admin search (name, ID
+number, phone written any way, date of birth), the patient changelist and a patient's home
+page, timed against a small clinic.
 
     .venv/bin/python bench/scale.py                      # about 3 minutes on 2 cores
     .venv/bin/python bench/scale.py --with-overlap-constraint       # the full schema, ~7 min
@@ -32,6 +33,7 @@ import os
 import statistics
 import sys
 import time
+from urllib.parse import quote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -75,6 +77,12 @@ LAST_NAME_SQL = (
     f" || {sql_array(SYLLABLES_2)}[1 + mod(g / 40, 40)]"
     f" || {sql_array(SYLLABLES_3)}[1 + mod(g / 1600, 25)])"
 )
+
+
+def _typed_phone(area, number):
+    """(613) 242-4242: a number as front desk types it."""
+    digits = str(number)
+    return f"({area}) {digits[:3]}-{digits[3:]}"
 
 
 def last_name_of(g):
@@ -246,6 +254,9 @@ def build(options, phases):
                     "last_name": LAST_NAME_SQL,
                     "date_of_birth": "date '1930-01-01' + mod(g::bigint * 7919, 32000)::int",
                     "email": "'patient' || g || '@example.org'",
+                    # Valid North American numbers, stored E.164 as the forms store them.
+                    "mobile": "'+1613' || (2000000 + g)::text",
+                    "home_phone": "'+1819' || (3000000 + g)::text",
                     "created_at": "now()",
                 },
                 start=0,
@@ -280,11 +291,13 @@ def build(options, phases):
             starts = f"(%s::timestamptz + mod(g, {per_provider}) * interval '15 minutes')"
             cur.execute(
                 "INSERT INTO appointments_appointment (clinic_id, patient_id, provider_id, "
-                'appointment_type_id, start, "end", status, reason, created_at) '
+                'appointment_type_id, start, "end", status, reason, conflict_override, '
+                "calendar_sequence, created_at) "
                 "SELECT %s, %s + mod(mod(g::bigint, %s) * 48271 + (g / %s) * 7777, %s), "
                 f"%s + g / {per_provider}, %s, "
                 f"{starts}, {starts} + interval '15 minutes', "
-                f"CASE WHEN {starts} < now() THEN 'completed' ELSE 'booked' END, '', now() "
+                f"CASE WHEN {starts} < now() THEN 'completed' ELSE 'booked' END, '', false, 0, "
+                "now() "
                 f"FROM generate_series(0, {n_visits - 1}) AS g",
                 [big.pk, first_patient, n_patients, n_patients, n_patients]
                 + [big_providers[0], big_kind.pk]
@@ -343,6 +356,12 @@ def build(options, phases):
         "surname": last_name_of(sample - first_patient),
         "first_name": FIRST_NAMES[(sample - first_patient) % len(FIRST_NAMES)],
         "id_number": str(4000000000 + sample - first_patient),
+        # The sample's numbers and date of birth as front desk types them.
+        "mobile": _typed_phone("613", 2000000 + sample - first_patient),
+        "home_phone": _typed_phone("819", 3000000 + sample - first_patient),
+        "date_of_birth": (
+            dt.date(1930, 1, 1) + dt.timedelta(days=((sample - first_patient) * 7919) % 32000)
+        ).strftime("%d/%m/%Y"),
     }
 
 
@@ -456,14 +475,18 @@ def main():
         "minutes at 10 M; no timed page reads its index)",
     )
     parser.add_argument("--show-sql", action="store_true", help="print each page's slowest query")
+    parser.add_argument(
+        "--database", default=DATABASE, help="portal_bench_* database to make and drop"
+    )
+    parser.add_argument("--redis-db", type=int, default=11, help="Redis database to flush")
     options = parser.parse_args()
     if options.appointments % options.patients or options.appointments % PROVIDERS:
         raise SystemExit(f"--appointments must be a multiple of --patients and of {PROVIDERS}")
 
     scratch = _stack.scratch_dir("scale")
     env = _stack.production_env(
-        database_url=_stack.pg_database(DATABASE, keep=options.keep),
-        redis_url=_stack.redis_database(11),
+        database_url=_stack.pg_database(options.database, keep=options.keep),
+        redis_url=_stack.redis_database(options.redis_db),
         static_root=scratch / "static",
     )
     phases = Phases()
@@ -490,6 +513,24 @@ def main():
             surname,
         ),
         ("admin: search by ID number", admin, f"/admin/patients/patient/?q={number}", "1 result"),
+        (
+            "admin: search by mobile, (613) 233-3333",
+            admin,
+            f"/admin/patients/patient/?q={quote(data['mobile'])}",
+            "1 result",
+        ),
+        (
+            "admin: search by home phone, +1 (819) 333-3333",
+            admin,
+            f"/admin/patients/patient/?q={quote('+1 ' + data['home_phone'])}",
+            "1 result",
+        ),
+        (
+            "admin: search by date of birth, dd/mm/yyyy",
+            admin,
+            f"/admin/patients/patient/?q={quote(data['date_of_birth'])}",
+            "result",
+        ),
         (
             "admin: appointment changelist",
             admin,

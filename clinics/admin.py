@@ -14,6 +14,7 @@ from clinics.scoped_admin import ChangeHistoryMixin, ClinicScopedAdmin
 from clinics.services import clinic_ensure_defaults
 from clinics.terms import terms_current, terms_publish
 from portal.core.history import changes_of
+from portal.core.phones import PhoneDisplayAdminMixin, clinic_phone_fields
 
 # --- The clinic's own admin -------------------------------------------------------------
 
@@ -234,9 +235,15 @@ class OperatorUserChangeForm(UserChangeForm):
         model = User
         exclude = ["clinic"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The account's mobile is read and shown with its own clinic's country.
+        clinic = self.instance.clinic if self.instance.clinic_id else None
+        clinic_phone_fields(self, clinic.country if clinic else None)
+
 
 @admin.register(User, site=platform_admin_site)
-class OperatorUserAdmin(UserAdmin):
+class OperatorUserAdmin(PhoneDisplayAdminMixin, UserAdmin):
     """Operators create each clinic's first clinic admin here."""
 
     form = OperatorUserChangeForm

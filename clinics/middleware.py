@@ -9,6 +9,7 @@ from django.utils import timezone
 from django.utils.functional import SimpleLazyObject
 
 from clinics.tenant_cache import resolve_clinic
+from portal.core.phones import phone_region
 
 ALWAYS_SERVED_PATHS = ("/healthz", "/readyz", "/metrics")
 
@@ -41,7 +42,9 @@ class TenantMiddleware:
         if clinic is not None:
             timezone.activate(clinic.tz)
         try:
-            return self.get_response(request)
+            # Numbers on every page are written as the clinic's country writes them.
+            with phone_region(clinic.country if clinic is not None else None):
+                return self.get_response(request)
         finally:
             timezone.deactivate()
 

@@ -17,6 +17,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 
 from clinics.scoping import is_clinic_scoped
+from portal.core.phones import ClinicPhoneFormMixin, PhoneDisplayAdminMixin
 
 
 def scoped_choices(model, clinic):
@@ -26,9 +27,10 @@ def scoped_choices(model, clinic):
     return None
 
 
-class ClinicScopedModelForm(forms.ModelForm):
+class ClinicScopedModelForm(ClinicPhoneFormMixin, forms.ModelForm):
     """Sets the instance's clinic before validation so per-clinic unique constraints
-    are checked as form errors rather than failing at the database."""
+    are checked as form errors rather than failing at the database. Phone numbers are
+    read and shown with the clinic's country (``portal.core.phones``)."""
 
     clinic = None
 
@@ -119,7 +121,7 @@ class ClinicScopedMixin:
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
-class ClinicScopedAdmin(ClinicScopedMixin, admin.ModelAdmin):
+class ClinicScopedAdmin(PhoneDisplayAdminMixin, ClinicScopedMixin, admin.ModelAdmin):
     # No second COUNT(*) over the clinic's whole table on every changelist page.
     show_full_result_count = False
     paginator = BoundedCountPaginator

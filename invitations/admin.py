@@ -23,6 +23,7 @@ from patients.models import Patient, PatientAccess
 from portal.core.fields import EMAIL_ERROR
 from portal.core.forms import DateInput, normalise_mobile
 from portal.core.identifiers import InvalidIdentifier, canonical_email
+from portal.core.phones import phone_error
 
 CHANNEL_CHOICES = [("email", _("Email")), ("sms", _("Text message"))]
 
@@ -114,7 +115,7 @@ class RepresentativeForm(forms.Form):
         elif channel == "sms":
             cleaned["destination"] = normalise_mobile(contact, self.clinic.country)
             if not cleaned["destination"]:
-                self.add_error("contact", _("Enter a mobile number with its area code."))
+                self.add_error("contact", phone_error(self.clinic.country, mobile=True))
         return cleaned
 
 
@@ -152,7 +153,7 @@ class QuickAddForm(forms.Form):
         elif contact and channel == "sms":
             cleaned["mobile"] = normalise_mobile(contact, self.clinic.country) or ""
             if not cleaned["mobile"]:
-                self.add_error("contact", _("Enter a mobile number with its area code."))
+                self.add_error("contact", phone_error(self.clinic.country, mobile=True))
         return cleaned
 
 
@@ -430,6 +431,7 @@ class InvitationAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
         "state_label",
         "sent_by",
     ]
+    phone_fields = ("destination",)
     list_filter = ["channel", "relationship"]
     list_select_related = ["patient", "sent_by"]
     search_fields = ["patient__last_name", "destination"]

@@ -2,6 +2,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 
 from django import forms
+from django.utils import formats
 from django.utils.safestring import mark_safe
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
@@ -82,7 +83,7 @@ def _blank_reply_form_html(language, max_mb):
 
 class PatientChoiceField(forms.ModelChoiceField):
     def label_from_instance(self, obj):
-        return f"{obj} · {obj.date_of_birth:%Y-%m-%d}"
+        return f"{obj} · {formats.date_format(obj.date_of_birth, 'DATE_FORMAT')}"
 
 
 class StaffNewThreadForm(NewThreadForm):

@@ -18,7 +18,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import OuterRef, Q
 from django.db.models.functions import Coalesce
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
@@ -287,7 +287,8 @@ class Message(ClinicOwned):
         ]
 
     def __str__(self):
-        return f"{self.author_name} · {self.created_at:%Y-%m-%d %H:%M}"
+        created = formats.date_format(timezone.localtime(self.created_at), "SHORT_DATETIME_FORMAT")
+        return f"{self.author_name} · {created}"
 
     @property
     def unread_by_patient(self):

@@ -4,8 +4,9 @@ from django.db.models import Case, Count, When
 from django.http import Http404
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -58,7 +59,10 @@ class PatientAdmin(ChangeHistoryMixin, ClinicScopedAdmin):
     # Searched by ``get_search_results`` (selectors.search_charts); listed so that the
     # admin shows its search box and other admins may autocomplete charts.
     search_fields = ["last_name", "first_name", "email"]
-    search_help_text = _("Search by name, email or ID number.")
+    search_help_text = _(
+        "Search by name, email, ID number, phone (613 555 0112) or date of birth "
+        "(1958-03-14, 14/03/1958, March 14 1958)."
+    )
     inlines = [PatientIdentifierInline]
     readonly_fields = ["portal_status"]
 
@@ -149,7 +153,10 @@ class SignInLockAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
                 "%(count)d sign-ins unlocked at %(time)s.",
                 queryset.count(),
             )
-            % {"count": queryset.count(), "time": timezone.localtime().strftime("%Y-%m-%d %H:%M")},
+            % {
+                "count": queryset.count(),
+                "time": formats.date_format(timezone.localtime(), "SHORT_DATETIME_FORMAT"),
+            },
         )
 
 
@@ -158,6 +165,7 @@ class VerificationRequestAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
     """People who proved a contact that differs from the chart's: Accept or Decline."""
 
     list_display = ["patient", "channel", "destination", "status", "created_at", "decided_by"]
+    phone_fields = ("destination",)
     list_filter = ["status"]
     list_select_related = ["patient", "decided_by"]
     actions = ["accept", "decline"]
@@ -240,6 +248,11 @@ class PatientRequestAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
                 self.admin_site.admin_view(self.decide_view),
                 name="patients_changerequest_decide",
             ),
+            path(
+                "<int:object_id>/link/",
+                self.admin_site.admin_view(self.link_view),
+                name="patients_changerequest_link",
+            ),
             *super().get_urls(),
         ]
 
@@ -263,7 +276,79 @@ class PatientRequestAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
                     }
                 )
             extra_context.update(rows=rows, change_request=change_request)
+            if change_request.kind == ChangeRequest.Kind.REGISTRATION:
+                typed_ids, duplicates = selectors.registration_details(
+                    clinic=request.clinic, change_request=change_request
+                )
+                extra_context.update(typed_ids=typed_ids, duplicates=duplicates)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def link_view(self, request, object_id):
+        """ "Link to this chart instead": a confirmation page (GET), then the link (POST)
+        through ``demographics.registration_link_to_chart``."""
+        change_request = self.get_object(request, str(object_id))
+        if change_request is None:
+            raise Http404
+        if not self.has_change_permission(request, change_request):
+            raise PermissionDenied
+        back = reverse(
+            f"{self.admin_site.name}:patients_changerequest_change", args=[change_request.pk]
+        )
+        source = request.POST if request.method == "POST" else request.GET
+        try:
+            chart_id = int(source.get("chart", ""))
+        except ValueError:
+            # No chart chosen: back to the request, where the duplicates are listed.
+            return redirect(back)
+        chart = selectors.chart_for_clinic(clinic=request.clinic, pk=chart_id)
+        if request.method == "POST":
+            try:
+                demographics.registration_link_to_chart(
+                    request=request,
+                    change_request=change_request,
+                    chart_id=chart.pk,
+                    decided_by=request.user,
+                )
+            except demographics.CannotLink as refused:
+                messages.error(request, refused.reason)
+                return redirect(back)
+            except demographics.AlreadyDecided:
+                messages.warning(request, _("Someone already decided this request."))
+                return redirect(back)
+            messages.success(
+                request,
+                _("The registration is linked to %(chart)s at %(time)s.")
+                % {
+                    "chart": chart,
+                    "time": formats.date_format(timezone.localtime(), "SHORT_DATETIME_FORMAT"),
+                },
+            )
+            return redirect(reverse(f"{self.admin_site.name}:patients_changerequest_changelist"))
+        typed_ids, duplicates = selectors.registration_details(
+            clinic=request.clinic, change_request=change_request
+        )
+        duplicate = next((d for d in duplicates if d.chart.pk == chart.pk), None)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Link to this chart instead"),
+            "opts": self.model._meta,
+            "change_request": change_request,
+            "registration": change_request.patient,
+            "chart": chart,
+            "typed_ids": typed_ids,
+            "reasons": duplicate.reasons if duplicate else [],
+            "refusal": selectors.link_refusal(
+                registration=change_request.patient,
+                account=change_request.requested_by,
+                chart=chart,
+            )
+            if change_request.requested_by is not None
+            else selectors.NOT_A_REGISTRATION,
+            "pending": change_request.is_pending,
+            "back": back,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/patients/changerequest/link_confirm.html", context)
 
     def decide_view(self, request, object_id):
         change_request = self.get_object(request, str(object_id))
@@ -311,7 +396,7 @@ class PatientRequestAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
                 % {
                     "request": decided,
                     "status": decided.get_status_display(),
-                    "time": timezone.localtime().strftime("%Y-%m-%d %H:%M"),
+                    "time": formats.date_format(timezone.localtime(), "SHORT_DATETIME_FORMAT"),
                 },
             )
         return redirect(reverse(f"{self.admin_site.name}:patients_changerequest_changelist"))

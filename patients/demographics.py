@@ -10,9 +10,10 @@ request was made, nothing is applied until staff choose what wins.
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db import transaction
-from django.utils import timezone
+from django.db import models, transaction
+from django.utils import formats, timezone
 from django.utils.translation import gettext_lazy as _
+from phonenumber_field.modelfields import PhoneNumberField
 
 from patients.accounts import ContactTaken, account_contact_set, grant_self
 from patients.contacts import preferred_contact
@@ -22,10 +23,13 @@ from patients.models import (
     PasscodeDevice,
     Patient,
     PatientAccess,
+    PatientIdentifier,
     VerificationRequest,
 )
 from patients.passcodes import ContactProof
+from patients.selectors import NOT_A_REGISTRATION, link_refusal
 from portal.audit.services import audit_record
+from portal.core.phones import phone_display
 from portal.notifications.services import notify
 
 # The chart fields a patient may ask to change, in display order.
@@ -71,11 +75,19 @@ def chart_values(patient: Patient) -> dict[str, str]:
 
 
 def display_value(name: str, text: str) -> str:
-    """A stored value as staff and patients read it (choice labels, not codes)."""
-    if name.startswith(UNPROVEN_PREFIX):
+    """A stored value as staff and patients read it: choice labels, not codes; phone
+    numbers and dates as the clinic and the language write them."""
+    field = Patient._meta.get_field(name.removeprefix(UNPROVEN_PREFIX))
+    if not text:
         return text
-    field = Patient._meta.get_field(name)
-    if field.choices and text:
+    if isinstance(field, PhoneNumberField):
+        return phone_display(text)
+    if isinstance(field, models.DateField):
+        try:
+            return formats.date_format(dt.date.fromisoformat(text), "DATE_FORMAT")
+        except ValueError:
+            return text
+    if field.choices and not name.startswith(UNPROVEN_PREFIX):
         return str(dict(field.flatchoices).get(text, text))
     return text
 
@@ -487,10 +499,96 @@ def verification_decline(*, request, verification: VerificationRequest, decided_
     return True
 
 
+class CannotLink(Exception):  # noqa: N818
+    """The registration may not be attached to that chart (``reason`` says why)."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def registration_link_to_chart(
+    *, request, change_request: ChangeRequest, chart_id: int, decided_by
+) -> ChangeRequest:
+    """Attach a pending self-registration to a chart the clinic already had, instead of
+    the new chart it made. Staff confirm it first (the admin's confirmation page).
+
+    In one transaction, under row locks on the request and both charts: the person's
+    account gets its own-chart grant on ``chart`` and loses the one on the new chart,
+    which becomes inactive; the ID they typed moves to ``chart``; the request is
+    ``linked`` (decided, by whom, to which chart) and audited; the patient is told at the
+    chart's contact (which they proved). Refused with CannotLink per ``link_refusal``
+    (checked again under the locks), AlreadyDecided when someone decided first. Any
+    caller (admin, API, task) goes through here.
+    """
+    with transaction.atomic():
+        locked = (
+            ChangeRequest.objects.select_for_update(of=("self",))
+            .select_related("clinic", "requested_by")
+            .get(pk=change_request.pk)
+        )
+        if not locked.is_pending:
+            raise AlreadyDecided
+        if locked.kind != ChangeRequest.Kind.REGISTRATION or locked.requested_by is None:
+            raise CannotLink(NOT_A_REGISTRATION)
+        clinic = locked.clinic
+        charts = {
+            c.pk: c
+            for c in Patient.objects.for_clinic(clinic)
+            .select_for_update()
+            .filter(pk__in=[locked.patient_id, chart_id])
+            .order_by("pk")
+        }
+        registration, chart = charts.get(locked.patient_id), charts.get(chart_id)
+        if registration is None or chart is None:
+            raise CannotLink(NOT_A_REGISTRATION)
+        account = locked.requested_by
+        reason = link_refusal(registration=registration, account=account, chart=chart)
+        if reason is not None:
+            raise CannotLink(reason)
+        now = timezone.now()
+        for grant in (
+            PatientAccess.objects.for_clinic(clinic)
+            .active()
+            .filter(user=account, patient=registration)
+        ):
+            grant.revoked_at = now
+            grant.save(update_fields=["revoked_at"])
+        grant_self(clinic, account, chart)
+        for identifier in PatientIdentifier.objects.for_clinic(clinic).filter(patient=registration):
+            if (
+                not PatientIdentifier.objects.for_clinic(clinic)
+                .filter(patient=chart, id_type_id=identifier.id_type_id)
+                .exists()
+            ):
+                identifier.patient = chart
+                identifier.save(update_fields=["patient"])
+        registration.status = Patient.Status.INACTIVE
+        registration.save(update_fields=["status"])
+        locked.items.update(decision=ChangeRequestItem.Decision.DECLINED)
+        locked.status = ChangeRequest.Status.LINKED
+        locked.linked_chart = chart
+        locked.decided_at = now
+        locked.decided_by = decided_by
+        locked.save(update_fields=["status", "linked_chart", "decided_at", "decided_by"])
+        audit_record(
+            action="change_request.linked",
+            request=request,
+            clinic=clinic,
+            actor=decided_by,
+            obj=locked,
+            acting_for=chart,
+            details={"registration_chart": registration.pk, "chart": chart.pk},
+        )
+        _tell_patient(chart, locked)
+    return locked
+
+
 STATUS_MESSAGES = {
     ChangeRequest.Status.PENDING: _("Waiting for the clinic"),
     ChangeRequest.Status.ACCEPTED: _("Accepted"),
     ChangeRequest.Status.PARTLY: _("Partly accepted"),
     ChangeRequest.Status.DECLINED: _("Declined"),
     ChangeRequest.Status.WITHDRAWN: _("Withdrawn"),
+    ChangeRequest.Status.LINKED: _("Linked to your chart at the clinic"),
 }

@@ -12,6 +12,7 @@ from portal.core.identifiers import (
     canonical_email,
     canonical_id_number,
 )
+from portal.core.phones import ClinicPhoneField, ClinicPhoneFormMixin, phone_error
 
 # Five wrong tries ended a one-time code (patients.passcodes.Proof.TOO_MANY_TRIES).
 TOO_MANY_TRIES_TEXT = _("Too many wrong tries for this code. Ask for a new code.")
@@ -76,9 +77,7 @@ class ContactForm(forms.Form):
         else:
             cleaned["destination"] = normalise_mobile(value, self.clinic.country)
             if cleaned["destination"] is None:
-                self.add_error(
-                    "contact", _("Enter a mobile number with its area code, like 613 555 0123.")
-                )
+                self.add_error("contact", phone_error(self.clinic.country, mobile=True))
         return cleaned
 
 
@@ -100,7 +99,7 @@ class CodeForm(forms.Form):
         return code
 
 
-class RegistrationForm(forms.Form):
+class RegistrationForm(ClinicPhoneFormMixin, forms.Form):
     first_name = forms.CharField(label=_("Legal first name"), max_length=150)
     last_name = forms.CharField(label=_("Legal last name"), max_length=150)
     date_of_birth = forms.DateField(label=_("Date of birth"), widget=DateInput)
@@ -109,7 +108,7 @@ class RegistrationForm(forms.Form):
     city = forms.CharField(label=_("City"), max_length=100)
     region = forms.CharField(label=_("Province or state"), max_length=100)
     postal_code = forms.CharField(label=_("Postal code"), max_length=20)
-    mobile = forms.CharField(label=_("Mobile"), max_length=40, required=False)
+    mobile = ClinicPhoneField(label=_("Mobile"), required=False)
     email = CanonicalEmailFormField(label=_("Email"), required=False)
     preferred_language = forms.ChoiceField(
         label=_("Preferred language"), choices=settings.LANGUAGES
@@ -117,8 +116,8 @@ class RegistrationForm(forms.Form):
     consent = forms.BooleanField(label=_("I accept the clinic's portal terms"))
 
     def __init__(self, *args, clinic, proven_channel, **kwargs):
-        super().__init__(*args, **kwargs)
         self.clinic = clinic
+        super().__init__(*args, **kwargs)
         # The contact the code proved is shown as it is; the other is optional, and
         # stays unproven (nothing is sent to it) until the patient proves it.
         proven = self.fields["email" if proven_channel == "email" else "mobile"]
@@ -129,15 +128,6 @@ class RegistrationForm(forms.Form):
             "Optional. The clinic sends nothing to it until you confirm it with a code "
             "from My information."
         )
-
-    def clean_mobile(self):
-        value = self.cleaned_data["mobile"]
-        if not value:
-            return ""
-        mobile = normalise_mobile(value, self.clinic.country)
-        if mobile is None:
-            raise forms.ValidationError(_("Enter a mobile number with its area code."))
-        return mobile
 
     def clean_date_of_birth(self):
         from django.utils import timezone
@@ -206,7 +196,7 @@ class PasswordResetRequestForm(forms.Form):
     login = forms.CharField(label=_("Email or Phone"), max_length=254)
 
 
-class DemographicsForm(forms.Form):
+class DemographicsForm(ClinicPhoneFormMixin, forms.Form):
     """What a patient may ask to change. Nothing here writes to the chart."""
 
     first_name = forms.CharField(label=_("Legal first name"), max_length=150)
@@ -218,8 +208,8 @@ class DemographicsForm(forms.Form):
     city = forms.CharField(label=_("City"), max_length=100, required=False)
     region = forms.CharField(label=_("Province or state"), max_length=100, required=False)
     postal_code = forms.CharField(label=_("Postal code"), max_length=20, required=False)
-    mobile = forms.CharField(label=_("Mobile"), max_length=40, required=False)
-    home_phone = forms.CharField(label=_("Home phone"), max_length=40, required=False)
+    mobile = ClinicPhoneField(label=_("Mobile"), required=False)
+    home_phone = ClinicPhoneField(label=_("Home phone"), required=False)
     email = CanonicalEmailFormField(label=_("Email"), required=False)
     preferred_language = forms.ChoiceField(
         label=_("Preferred language"), choices=settings.LANGUAGES
@@ -230,28 +220,14 @@ class DemographicsForm(forms.Form):
     emergency_contact_relationship = forms.CharField(
         label=_("Emergency contact's relationship"), max_length=100, required=False
     )
-    emergency_contact_phone = forms.CharField(
-        label=_("Emergency contact's phone"), max_length=40, required=False
-    )
-
-    PHONE_FIELDS = ("mobile", "home_phone", "emergency_contact_phone")
+    emergency_contact_phone = ClinicPhoneField(label=_("Emergency contact's phone"), required=False)
 
     def __init__(self, *args, clinic, **kwargs):
-        super().__init__(*args, **kwargs)
         self.clinic = clinic
+        super().__init__(*args, **kwargs)
 
     def clean(self):
         cleaned = super().clean()
-        for name in self.PHONE_FIELDS:
-            value = (cleaned.get(name) or "").strip()
-            if not value:
-                cleaned[name] = ""
-                continue
-            number = normalise_mobile(value, self.clinic.country)
-            if number is None:
-                self.add_error(name, _("Enter a phone number with its area code."))
-            else:
-                cleaned[name] = number
         dob = cleaned.get("date_of_birth")
         if dob is not None:
             from django.utils import timezone

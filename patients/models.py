@@ -112,7 +112,14 @@ class Patient(ClinicOwned):
         verbose_name = _("patient")
         verbose_name_plural = _("patients")
         permissions = [("revoke_portal_access", _("Can revoke patient portal access"))]
-        indexes = [models.Index(fields=["clinic", "last_name", "first_name"])]
+        indexes = [
+            models.Index(fields=["clinic", "last_name", "first_name"]),
+            # Staff search by phone (stored E.164) and date of birth: one probe each
+            # (patients.selectors.search_charts).
+            models.Index(fields=["clinic", "mobile"], name="patient_clinic_mobile"),
+            models.Index(fields=["clinic", "home_phone"], name="patient_clinic_home_phone"),
+            models.Index(fields=["clinic", "date_of_birth"], name="patient_clinic_dob"),
+        ]
 
     def __str__(self):
         return f"{self.last_name}, {self.first_name}"
@@ -461,6 +468,7 @@ class ChangeRequest(ClinicOwned):
         PARTLY = "partly", _("Partly accepted")
         DECLINED = "declined", _("Declined")
         WITHDRAWN = "withdrawn", _("Withdrawn")
+        LINKED = "linked", _("Linked to an existing chart")
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="change_requests")
     kind = models.CharField(_("kind"), max_length=12, choices=Kind.choices, default=Kind.CHANGE)
@@ -488,6 +496,16 @@ class ChangeRequest(ClinicOwned):
         verbose_name=_("decided by"),
     )
     decline_reason = models.CharField(_("reason for declining"), max_length=500, blank=True)
+    # A registration staff attached to a chart the clinic already had (instead of the
+    # new chart it made): ``patients.demographics.registration_link_to_chart``.
+    linked_chart = models.ForeignKey(
+        Patient,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("linked to chart"),
+    )
 
     objects = ChangeRequestQuerySet.as_manager()
 

@@ -1,15 +1,20 @@
+import unicodedata
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass
 
 from django.db.models import Q
+from django.http import Http404
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from clinics.models import PortalSettings
 from patients.grant_cache import live_grants
 from patients.models import Patient, PatientAccess, PatientCategory, PatientIdentifier
 from portal.audit.models import AuditEvent
 from portal.core.cache import drop_on_write
-from portal.core.identifiers import InvalidIdentifier, canonical_id_number
+from portal.core.dates import parse_typed_date
+from portal.core.identifiers import InvalidIdentifier, canonical_id_number, canonical_mobile
 
 # The signed-in account's usable grants, worked out once by ``patient_required`` and
 # reused by the view it guards (the home page lists them again). Dropped as soon as a
@@ -114,10 +119,15 @@ def account_activity(*, clinic, user, access):
 
 
 def search_charts(queryset, term: str, *, clinic):
-    """Charts matching a staff member's search: an ID number, names, or an email.
+    """Charts matching a staff member's search: an ID number, a date of birth, a phone
+    number, names, or an email.
 
     An ID number is tried first, written any way (spaces, dashes, case), with one probe
-    of the clinic's identifiers. Otherwise every word must start or appear in a first or
+    of the clinic's identifiers. Then a date of birth as staff write one ("1958-03-14",
+    "14/03/1958", "March 14 1958", "14 mars 1958"), and a phone number in any written
+    form ("613 555 0112", "(613) 555-0112", "+1 613…", read with the clinic's country):
+    each an equality on an indexed column of the clinic's charts (E.164 mobile or home
+    phone; date of birth). Otherwise every word must start or appear in a first or
     last name ("ann smi" finds Ann Smith), or the whole term in an email. Each condition
     stays on one table so that PostgreSQL answers it from the trigram indexes instead of
     joining and de-duplicating a million charts with their identifiers.
@@ -125,6 +135,8 @@ def search_charts(queryset, term: str, *, clinic):
     term = term.strip()
     if not term:
         return queryset
+    birth_date = parse_typed_date(term)
+    phone = _typed_phone(term, clinic.country) if birth_date is None else None
     try:
         number = canonical_id_number(term)
     except InvalidIdentifier:
@@ -137,7 +149,142 @@ def search_charts(queryset, term: str, *, clinic):
         )
         if charts:
             return queryset.filter(pk__in=charts)
+    if birth_date is not None:
+        return queryset.filter(date_of_birth=birth_date)
+    if phone:
+        return queryset.filter(Q(mobile=phone) | Q(home_phone=phone))
     names = Q()
     for word in term.split():
         names &= Q(last_name__icontains=word) | Q(first_name__icontains=word)
     return queryset.filter(names | Q(email__icontains=term))
+
+
+_PHONE_CHARACTERS = set("0123456789+-(). /")
+
+
+def _typed_phone(term: str, region: str) -> str:
+    """The E.164 number a search term writes, or "" when it is not only a phone number."""
+    text = unicodedata.normalize("NFKC", term)
+    digits = sum(ch.isdigit() for ch in text)
+    if digits < 7 or any(ch not in _PHONE_CHARACTERS and not ch.isspace() for ch in text):
+        return ""
+    try:
+        return canonical_mobile(text, region)
+    except InvalidIdentifier:
+        return ""
+
+
+NOT_A_REGISTRATION = _("Only a pending new registration can be linked to a chart.")
+CONTACT_NOT_PROVEN = _(
+    "The email or mobile this person proved with a code is not on that chart, so the "
+    "portal cannot tell they are its patient. Confirm who they are, update the chart's "
+    "contact if it is theirs, then link."
+)
+CHART_HAS_ACCOUNT = _("Someone already uses the portal as that chart's patient.")
+ID_DIFFERS = _("That chart has another number for the ID type this person typed.")
+
+
+def link_refusal(*, registration: Patient, account, chart: Patient):
+    """Why ``account`` (who self-registered ``registration``) may not be attached to
+    ``chart``, or None when it may.
+
+    The identity rule of every way in: the person reaches a chart only through a
+    contact they proved that is the chart's own. Their account's sign-in contacts are
+    the ones they proved with a code when registering; one of them must be the chart's
+    email or mobile (canonical, exact equality). A chart someone already uses as its
+    patient is refused, as is one with another number for the ID type they typed.
+    """
+    if chart.pk == registration.pk or chart.clinic_id != registration.clinic_id:
+        return NOT_A_REGISTRATION
+    proven = {account.email, str(account.phone or "")} - {""}
+    on_chart = {chart.email, str(chart.mobile or "")} - {""}
+    if not proven & on_chart:
+        return CONTACT_NOT_PROVEN
+    others = (
+        PatientAccess.objects.for_clinic(chart.clinic_id)
+        .active()
+        .filter(patient=chart, relationship=PatientAccess.Relationship.SELF)
+        .exclude(user=account)
+    )
+    if others.exists():
+        return CHART_HAS_ACCOUNT
+    typed = PatientIdentifier.objects.for_clinic(chart.clinic_id).filter(patient=registration)
+    for identifier in typed:
+        differs = (
+            PatientIdentifier.objects.for_clinic(chart.clinic_id)
+            .filter(patient=chart, id_type_id=identifier.id_type_id)
+            .exclude(number=identifier.number)
+        )
+        if differs.exists():
+            return ID_DIFFERS
+    return None
+
+
+@dataclass
+class PossibleDuplicate:
+    chart: Patient
+    reasons: list[str]
+    refusal: str | None  # why "Link to this chart instead" is refused, or None
+
+
+def registration_details(*, clinic, change_request):
+    """What staff need to decide a new registration: the ID the person typed (type and
+    number) and the clinic's charts that may be the same person."""
+    registration = change_request.patient
+    typed_ids = list(
+        PatientIdentifier.objects.for_clinic(clinic)
+        .filter(patient=registration)
+        .select_related("id_type")
+    )
+    return typed_ids, possible_duplicates(
+        clinic=clinic, registration=registration, account=change_request.requested_by
+    )
+
+
+def possible_duplicates(*, clinic, registration, account, limit: int = 10):
+    """Charts of the clinic that may be ``registration``'s person: the same name and date
+    of birth, or the same email or mobile (as a mobile or home phone). Each probe uses
+    an index (date of birth, email, E.164 phones); at most ``limit`` charts."""
+    same_contact = Q(pk__in=[])
+    if registration.email:
+        same_contact |= Q(email=registration.email)
+    mobile = str(registration.mobile or "")
+    if mobile:
+        same_contact |= Q(mobile=mobile) | Q(home_phone=mobile)
+    others = Patient.objects.for_clinic(clinic).exclude(pk=registration.pk)
+    candidates = list(
+        others.filter(Q(date_of_birth=registration.date_of_birth) | same_contact).order_by(
+            "last_name", "first_name", "pk"
+        )[:200]
+    )
+    found = []
+    for chart in candidates:
+        reasons = []
+        if (
+            chart.date_of_birth == registration.date_of_birth
+            and chart.first_name.casefold() == registration.first_name.casefold()
+            and chart.last_name.casefold() == registration.last_name.casefold()
+        ):
+            reasons.append(_("Same name and date of birth"))
+        if registration.email and chart.email == registration.email:
+            reasons.append(_("Same email"))
+        if mobile and mobile in (str(chart.mobile or ""), str(chart.home_phone or "")):
+            reasons.append(_("Same mobile"))
+        if reasons:
+            refusal = (
+                link_refusal(registration=registration, account=account, chart=chart)
+                if account is not None
+                else _("Nobody holds this registration's account any more.")
+            )
+            found.append(PossibleDuplicate(chart=chart, reasons=reasons, refusal=refusal))
+        if len(found) == limit:
+            break
+    return found
+
+
+def chart_for_clinic(*, clinic, pk: int) -> Patient:
+    """The clinic's chart ``pk``, or 404."""
+    chart = Patient.objects.for_clinic(clinic).filter(pk=pk).first()
+    if chart is None:
+        raise Http404
+    return chart

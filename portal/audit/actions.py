@@ -42,6 +42,7 @@ ACTION_LABELS = {
     "change_request.accepted": _("Change request accepted"),
     "change_request.partly": _("Change request partly accepted"),
     "change_request.declined": _("Change request declined"),
+    "change_request.linked": _("Registration linked to an existing chart"),
     # Appointments and messages
     "appointment.booked": _("Appointment booked"),
     "appointment.booked_over_rule": _("Appointment booked outside the booking rules"),

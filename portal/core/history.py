@@ -19,9 +19,11 @@ from django.contrib.auth import get_user_model
 from django.db import migrations, models
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from phonenumber_field.phonenumber import PhoneNumber
 from simple_history.models import HistoricalRecords
 
 from portal.core.cache import drop_on_update
+from portal.core.phones import phone_display
 
 
 def tracked_history(**kwargs) -> HistoricalRecords:
@@ -182,4 +184,6 @@ def _display(record, model_field, names) -> str:
         return formats.date_format(timezone.localtime(value), "DATETIME_FORMAT")
     if isinstance(value, date):
         return formats.date_format(value, "DATE_FORMAT")
+    if isinstance(value, PhoneNumber):
+        return phone_display(value)
     return str(value)

@@ -31,6 +31,8 @@ class NotificationAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
     """Staff see what was sent, when, and what the provider said. Nobody edits it."""
 
     list_display = _LIST
+    # A text message's recipient is shown as the clinic writes numbers.
+    phone_fields = ("recipient",)
     list_filter = ["status", "channel", "template"]
     search_fields = ["recipient", "provider_message_id"]
     date_hierarchy = "created_at"

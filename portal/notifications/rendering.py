@@ -4,6 +4,7 @@ from django.template.context import make_context
 from django.template.loader import get_template, render_to_string
 from django.utils import translation
 
+from portal.core.phones import phone_region
 from portal.notifications.registry import Attachment, build_attachments, build_context
 
 
@@ -24,7 +25,7 @@ def render_notification(notification) -> Rendered:
     """Email: emails/<name>.subject.txt, .txt, .html and the files its template
     registered (``register_attachments``); SMS: sms/<name>.txt."""
     name = notification.template
-    with translation.override(notification.language):
+    with translation.override(notification.language), phone_region(notification.clinic.country):
         # Builders format dates and times: in the recipient's language, like the text.
         context = build_context(notification)
         if notification.channel == notification.Channel.SMS:

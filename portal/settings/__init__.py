@@ -118,6 +118,8 @@ TEMPLATES = [
                 "clinics.context_processors.clinic",
                 "portal.core.context_processors.source_code",
             ],
+            # ``phone`` and the portal's named date filters, on every template.
+            "builtins": ["portal.core.templatetags.portal_format"],
         },
     },
 ]
@@ -193,6 +195,9 @@ LANGUAGE_COOKIE_DOMAIN = None
 LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
+# One way to write dates and times per language, on every page, in the admin and in
+# emails (portal/formats/<lang>/formats.py).
+FORMAT_MODULE_PATH = ["portal.formats"]
 USE_I18N = True
 USE_TZ = True
 

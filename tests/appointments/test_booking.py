@@ -39,7 +39,7 @@ def test_it_books_a_free_slot_and_confirms_without_health_details(
     assert appointment.booked_by == grant.user
     [email] = mail.outbox
     assert email.to == ["ada@example.com"]
-    assert "9:15 a.m." in email.body
+    assert "9:15 AM" in email.body
     assert "Dr Osei" in email.body
     calendar = email.message().as_string()
     for part in (email.subject, email.body, email.alternatives[0][0], calendar):

@@ -61,7 +61,7 @@ def test_the_confirmation_names_provider_type_place_and_time_and_invites_to_the_
     )
     [email] = mail.outbox
     for body in (email.body, email.alternatives[0][0]):
-        assert "Nov. 24, 2026, 9:15 a.m." in body  # as the pages write a time
+        assert "24 November 2026, 9:15 AM" in body  # as the pages write a time
         assert "Dr Osei" in body
         assert "Regular visit" in body
         assert ADDRESS in body
@@ -120,7 +120,7 @@ def test_a_french_reader_gets_the_french_date_and_24_hour_time(
     grant.patient.refresh_from_db()
     _book(grant, provider, visit_type, local(TUESDAY, 9), django_capture_on_commit_callbacks)
     [email] = mail.outbox
-    assert "24 novembre 2026 09:00" in email.body
+    assert "24 novembre 2026, 9 h 00" in email.body
     assert "Dr Osei" in email.body
     assert "a.m." not in email.body
     assert str(event_of(calendar_of(email))["SUMMARY"]) == "Rendez-vous chez Demo Family Clinic"

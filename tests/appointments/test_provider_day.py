@@ -42,8 +42,8 @@ def test_it_lists_free_times_and_visits_of_the_day(
     assert f"/admin/appointments/appointment/{booked.pk}/change/" in content
     links = _book_links(content)
     assert len(links) == 12 - 1  # 9:00 to 11:45, but 9:30
-    assert "9:30 a.m.–9:45 a.m." in content
-    assert "Book at 9:15 a.m." in content and "Book at 9:30 a.m." not in content
+    assert "9:30 AM–9:45 AM" in content
+    assert "Book at 9:15 AM" in content and "Book at 9:30 AM" not in content
     assert f"?day={(TUESDAY + dt.timedelta(days=1)).isoformat()}" not in content
     assert f"day={(TUESDAY + dt.timedelta(days=1)).isoformat()}" in content
     assert f"day={(TUESDAY - dt.timedelta(days=1)).isoformat()}" in content

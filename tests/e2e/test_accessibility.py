@@ -25,10 +25,11 @@ from clinics.models import PortalTerms
 from clinics.terms import terms_publish
 from invitations.services import Representative, invitation_send
 from messaging.services import thread_start
+from patients import demographics
 from patients.accounts import reset_token_generator
 from patients.locks import subject_for_user
 from tests.clients import committed
-from tests.e2e.browser import DESKTOP, PHONE, STEP_TIMEOUT_MS, portal_session_in
+from tests.e2e.browser import DESKTOP, PHONE, STEP_TIMEOUT_MS, admin_sign_in, portal_session_in
 from tests.factories import (
     TEST_PASSWORD,
     AppointmentFactory,
@@ -801,4 +802,64 @@ def test_the_idle_warning_terms_recovery_codes_and_account_pages_pass_axe(
     page.goto(clinic_url(clinic.slug, "/portal/account/"))
     page.get_by_role("heading", name="New portal terms").wait_for()
     audit("terms-accept", shoot=True)
+
+
+def test_the_patient_requests_decision_pages_pass_axe(axe_page, audit, clinic_url):
+    """The decision screen of a change and of a new registration (its typed ID, the likely
+    duplicate charts, "Link to this chart instead" and its confirmation), at both widths."""
+    page = axe_page
+    clinic = _clinic()
+    StaffFactory(clinic=clinic, username="frontdesk")
+    olivia = PatientAccessFactory(
+        patient=PatientFactory(clinic=clinic, first_name="Olivia", city="Ottawa")
+    )
+    change = demographics.change_request_create(
+        request=None,
+        patient=olivia.patient,
+        requested_by=olivia.user,
+        proposed={"city": "Gatineau", "mobile": "+16135550150"},
+    )
+    old_chart = PatientFactory(
+        clinic=clinic,
+        first_name="Amara",
+        last_name="Nwosu",
+        date_of_birth=dt.date(1990, 7, 4),
+        mobile="+16135550142",
+    )
+    PatientFactory(
+        clinic=clinic, first_name="Amara", last_name="Nwosu", date_of_birth=dt.date(1990, 7, 4)
+    )
+    new_chart = PatientFactory(
+        clinic=clinic,
+        first_name="Amara",
+        last_name="Nwosu",
+        date_of_birth=dt.date(1990, 7, 4),
+        mobile="+16135550142",
+        status="pending",
+        self_registered=True,
+    )
+    PatientIdentifierFactory(patient=new_chart, number="1234567890")
+    account = UserFactory(clinic=clinic, username="amara", phone="+16135550142", email="")
+    PatientAccessFactory(user=account, patient=new_chart)
+    registration = demographics.registration_request_create(
+        patient=new_chart, requested_by=account, unproven={"email": "amara@example.com"}
+    )
+
+    admin_sign_in(
+        page, clinic_url("demo", f"/admin/patients/changerequest/{change.pk}/change/"), "frontdesk"
+    )
+    page.get_by_label("Reason for declining").fill("Please bring a bill with the new address.")
+    audit("patient-request-change", shoot=True)
+
+    page.goto(clinic_url("demo", f"/admin/patients/changerequest/{registration.pk}/change/"))
+    page.get_by_role("heading", name="Possible duplicate charts").wait_for()
+    assert "1234567890" in page.content()
+    audit("patient-request-registration", shoot=True)
+    page.get_by_role("link", name="Link to this chart instead").click()
+    page.get_by_role("button", name="Confirm: link to this chart").wait_for()
+    audit("patient-request-link-confirm", shoot=True)
+    page.get_by_role("button", name="Confirm: link to this chart").click()
+    page.get_by_text("The registration is linked to").wait_for()
+    registration.refresh_from_db()
+    assert registration.linked_chart == old_chart
     audit.assert_clean()

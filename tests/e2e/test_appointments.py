@@ -60,16 +60,16 @@ def test_a_patient_books_sees_and_cancels_an_appointment(page, clinic_url, scree
     page.get_by_role("heading", name="Week of Monday 21 January").wait_for()
     screenshot(page, "appointments-slots")
     page.get_by_role("group", name="Tuesday 22 January").get_by_role(
-        "button", name="9:30 a.m."
+        "button", name="9:30 AM"
     ).click()
     page.get_by_role("heading", name="Confirm your appointment").wait_for()
-    assert "Tuesday 22 January 2030, 9:30 a.m." in page.content()
+    assert "Tuesday 22 January 2030, 9:30 AM" in page.content()
     page.get_by_label("Reason for visit").fill("Blood pressure check")
     page.get_by_role("button", name="Book").click()
 
     page.get_by_text("Your appointment is booked.").wait_for()
     upcoming = page.locator(".appointment-list").first
-    assert "9:30 a.m." in upcoming.inner_text()
+    assert "9:30 AM" in upcoming.inner_text()
     assert "Dr Amara Osei" in upcoming.inner_text()
     screenshot(page, "appointments-list")
 
@@ -109,7 +109,7 @@ def test_the_front_desk_books_from_a_providers_day(page, clinic_url, screenshot,
     page.get_by_role("link", name="Next day").click()
     page.get_by_role("heading", name="Dr Amara Osei, Tuesday 15 January 2030").wait_for()
     screenshot(page, "providers-day")
-    page.get_by_role("link", name="Book at 10:15 a.m.").click()
+    page.get_by_role("link", name="Book at 10:15 AM").click()
     assert page.locator("#id_start_0").input_value() == "2030-01-15"
     assert page.locator("#id_start_1").input_value() == "10:15:00"
     page.get_by_label("Reason for visit").fill("Follow-up")

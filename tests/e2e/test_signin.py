@@ -48,7 +48,7 @@ def test_a_returning_patient_signs_in_with_id_mobile_and_code(page, clinic_url, 
     screenshot(page, "returning-6-home")
     page.get_by_role("link", name="Account").click()
     page.get_by_role("heading", name="Account", exact=True).wait_for()
-    assert "+16135550111" in page.content()
+    assert "(613) 555-0111" in page.content()
     page.get_by_role("button", name="Sign out", exact=True).click()
     page.get_by_role("heading", name="Identification").wait_for()
     assert "You are signed out." in page.content()
@@ -63,7 +63,7 @@ def test_a_new_patient_registers_after_proving_their_mobile(phone_page, clinic_u
     )
 
     page.get_by_role("heading", name="Register").wait_for()
-    assert page.get_by_label("Mobile").input_value() == "+16135550199"
+    assert page.get_by_label("Mobile").input_value() == "(613) 555-0199"
     page.get_by_label("Legal first name").fill("Ada")
     page.get_by_label("Legal last name").fill("Lovelace")
     page.get_by_label("Date of birth").fill("1950-12-10")

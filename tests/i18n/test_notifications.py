@@ -170,7 +170,7 @@ def test_an_appointment_notice_has_its_date_in_french(rose_chart, roses_doctor, 
     assert message.to == [rose_chart.email]
     assert message.subject == "Rendez-vous confirmé chez Demo Family Clinic"
     assert "Votre rendez-vous chez Demo Family Clinic est réservé." in message.body
-    assert "Quand : 5 mars 2030 09:00" in message.body
+    assert "Quand : 5 mars 2030, 9 h 00" in message.body
     assert "March" not in message.body and "a.m." not in message.body
 
 

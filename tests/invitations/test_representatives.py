@@ -465,7 +465,10 @@ def test_it_refuses_a_representative_form_without_a_usable_contact(child, front_
     assert "Enter an email address like name@example.com" in look_alike.content.decode()
     bad_mobile = invite_representative(staff, child, channel="sms", contact="12")
     assert bad_mobile.status_code == 200
-    assert "Enter a mobile number with its area code." in bad_mobile.content.decode()
+    # The example is a number of the clinic's country (Canada), as it is written there.
+    assert "Enter a mobile number with its area code, like (506) 234-5678." in (
+        bad_mobile.content.decode()
+    )
     assert not Invitation.objects.exists()
     assert mail.outbox == []
     assert sms.outbox == []

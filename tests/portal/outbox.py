@@ -45,7 +45,7 @@ SAMPLE_CONTEXT = {
     "first_name": "Alice",
     "patient_name": "Alice Example",
     "when": "Nov. 24, 2026, 09:15",
-    "when_local": "Nov. 24, 2026, 9:15 a.m.",
+    "when_local": "24 November 2026, 9:15 AM",
     "provider_name": "Dr Osei",
     "type_name": "Regular visit",
     "clinic_address": "100 Bank Street, Ottawa",
