@@ -12,6 +12,7 @@ from django.contrib.admin import AdminSite
 from django.utils.translation import gettext_lazy as _
 from django_otp.admin import OTPAdminSite
 
+from clinics import workboard
 from clinics.staff_signin import StaffAuthenticationForm
 
 
@@ -29,6 +30,12 @@ class PortalAdminSite(OTPAdminSite):
 class ClinicAdminSite(PortalAdminSite):
     site_title = _("Clinic admin")
     index_title = _("Clinic administration")
+    index_template = "admin/clinic_index.html"
+
+    def index(self, request, extra_context=None):
+        """The front desk's work screen (``clinics.workboard``), then the model list."""
+        rows = workboard.rows_for(user=request.user, clinic=request.clinic)
+        return super().index(request, {**(extra_context or {}), "workboard": rows})
 
     def has_permission(self, request):
         clinic = getattr(request, "clinic", None)
