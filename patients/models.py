@@ -288,7 +288,11 @@ class VerificationRequest(ClinicOwned):
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    channel = models.CharField(_("proven contact type"), max_length=8)
+    channel = models.CharField(
+        _("proven contact type"),
+        max_length=8,
+        choices=[("email", _("Email")), ("sms", _("Mobile"))],
+    )
     destination = models.CharField(_("proven contact"), max_length=254)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
