@@ -46,7 +46,7 @@ def test_no_changelist_or_filter_shows_a_raw_code(busy, clinic_admin):
     client = staff_client(clinic_admin)
     codes = raw_codes(clinic_admin_site._registry)
     seen = {}
-    for model, name in changelists():
+    for _model, name in changelists():
         response = client.get(reverse(f"{name}_changelist"), follow=True)
         assert response.status_code == 200, name
         if "cl" in response.context:
@@ -59,7 +59,7 @@ def test_no_detail_page_shows_a_raw_code(busy, clinic_admin):
     client = staff_client(clinic_admin)
     codes = raw_codes(clinic_admin_site._registry)
     seen = {}
-    for model, name in changelists():
+    for _model, name in changelists():
         response = client.get(reverse(f"{name}_changelist"))
         if response.status_code != 200 or "cl" not in response.context:
             continue
