@@ -5,6 +5,7 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from phonenumber_field.phonenumber import to_python
 from phonenumbers import region_code_for_number
@@ -101,6 +102,20 @@ class IdentifierTypeAdmin(ClinicScopedAdmin):
     list_display = ["label", "code", "is_active", "sort_order"]
     list_editable = ["is_active", "sort_order"]
     search_fields = ["label", "code"]
+
+    def get_changelist_form(self, request, **kwargs):
+        """Each field edited in the list is named for screen readers ("Active: Passport"):
+        the list shows its column header only once."""
+        base = super().get_changelist_form(request, **kwargs)
+
+        class LabelledRowForm(base):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                for field in self.fields.values():
+                    label = f"{capfirst(field.label)}: {self.instance.label}"
+                    field.widget.attrs["aria-label"] = label
+
+        return LabelledRowForm
 
 
 # --- The operators' admin (base domain) ------------------------------------------------

@@ -18,6 +18,9 @@ from clinics.staff_signin import StaffAuthenticationForm
 
 class PortalAdminSite(OTPAdminSite):
     index_template = None
+    # Without the model list down the left, a list's columns fit a 1280 px screen; the
+    # index and the breadcrumbs lead everywhere the sidebar did.
+    enable_nav_sidebar = False
     login_form = StaffAuthenticationForm
     login_template = "admin/staff_login.html"
 

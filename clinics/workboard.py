@@ -20,11 +20,13 @@ Only items whose permission the staff member holds are shown (and loaded).
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db.models import Count, Min
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.timesince import timesince
+from django.utils.translation import gettext
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,16 @@ class Row:
     count: int
     since: datetime | None
     url: str
+
+    @property
+    def age(self) -> str:
+        """How long the oldest item has waited, in its largest unit ("3 hours")."""
+        if not self.count or self.since is None:
+            return ""
+        now = timezone.now()
+        if now - self.since < timedelta(minutes=1):
+            return gettext("under a minute")
+        return timesince(self.since, now, depth=1)
 
 
 @dataclass(frozen=True)

@@ -21,15 +21,18 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from appointments import services as appointment_services
+from clinics.admin_site import clinic_admin_site
 from invitations.services import Representative, invitation_send
 from messaging.services import thread_start
 from patients.accounts import reset_token_generator
 from patients.locks import subject_for_user
-from tests.e2e.browser import DESKTOP, PHONE, STEP_TIMEOUT_MS, portal_session_in
+from tests.clinics.busy_clinic import a_busy_clinic
+from tests.e2e.browser import DESKTOP, PHONE, STEP_TIMEOUT_MS, admin_sign_in, portal_session_in
 from tests.factories import (
     TEST_PASSWORD,
     AppointmentFactory,
     AppointmentTypeFactory,
+    ClinicAdminFactory,
     ClinicFactory,
     PatientAccessFactory,
     PatientCategoryFactory,
@@ -671,4 +674,21 @@ def test_the_staff_sign_in_two_factor_and_history_pages_pass_axe(
     page.get_by_role("link", name="Book a visit").click()
     page.get_by_role("link", name="Next day").wait_for()
     audit("providers-day", shoot=True)
+    audit.assert_clean()
+
+
+def test_the_clinic_admins_work_screen_and_every_list_pass_axe(axe_page, audit, clinic_url):
+    """The index is the front desk's work screen; each list of the clinic admin, with a
+    row of every kind, is read at 1280 px and on a phone (screenshots of each)."""
+    page = axe_page
+    clinic = _clinic()
+    staff = ClinicAdminFactory(clinic=clinic, username="clinicadmin")
+    a_busy_clinic(clinic, staff)
+    admin_sign_in(page, clinic_url("demo", "/admin/"), "clinicadmin")
+    page.get_by_role("heading", name="Waiting for you").wait_for()
+    audit("admin-work-screen", shoot=True)
+    for model in clinic_admin_site._registry:
+        opts = model._meta
+        page.goto(clinic_url("demo", f"/admin/{opts.app_label}/{opts.model_name}/"))
+        audit(f"admin-list-{opts.app_label}-{opts.model_name}", shoot=True)
     audit.assert_clean()
