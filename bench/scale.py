@@ -280,11 +280,13 @@ def build(options, phases):
             starts = f"(%s::timestamptz + mod(g, {per_provider}) * interval '15 minutes')"
             cur.execute(
                 "INSERT INTO appointments_appointment (clinic_id, patient_id, provider_id, "
-                'appointment_type_id, start, "end", status, reason, created_at) '
+                'appointment_type_id, start, "end", status, reason, created_at, '
+                "calendar_sequence, conflict_override) "
                 "SELECT %s, %s + mod(mod(g::bigint, %s) * 48271 + (g / %s) * 7777, %s), "
                 f"%s + g / {per_provider}, %s, "
                 f"{starts}, {starts} + interval '15 minutes', "
-                f"CASE WHEN {starts} < now() THEN 'completed' ELSE 'booked' END, '', now() "
+                f"CASE WHEN {starts} < now() THEN 'completed' ELSE 'booked' END, '', now(), "
+                "0, false "
                 f"FROM generate_series(0, {n_visits - 1}) AS g",
                 [big.pk, first_patient, n_patients, n_patients, n_patients]
                 + [big_providers[0], big_kind.pk]

@@ -307,6 +307,13 @@ class VerificationRequest(ClinicOwned):
         ordering = ["status", "-created_at"]
         verbose_name = _("identity verification request")
         verbose_name_plural = _("identity verification requests")
+        indexes = [
+            models.Index(
+                fields=["clinic", "created_at"],
+                condition=models.Q(status="pending"),
+                name="verification_pending_idx",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["patient", "user"],
@@ -422,6 +429,13 @@ class SignInLock(models.Model):
     class Meta:
         verbose_name = _("sign-in lock")
         verbose_name_plural = _("sign-in locks")
+        indexes = [
+            models.Index(
+                fields=["clinic", "updated_at"],
+                condition=models.Q(hard_locked=True),
+                name="signinlock_hard_idx",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(fields=["clinic", "subject"], name="unique_lock_subject")
         ]

@@ -64,6 +64,12 @@ class Notification(ClinicOwned):
         verbose_name_plural = _("notifications")
         permissions = [("resend_notification", _("Can resend a notification that failed"))]
         indexes = [
+            # The work screen's count of what needs a look (clinics.workboard).
+            models.Index(
+                fields=["clinic", "created_at"],
+                condition=models.Q(status__in=["failed", "undelivered", "unknown"]),
+                name="notification_needs_look_idx",
+            ),
             models.Index(
                 fields=["next_attempt_at"],
                 condition=models.Q(status="pending"),
