@@ -176,12 +176,15 @@ def test_cool_offs_and_answered_threads_do_not_count(clinic, clinic_admin, froze
 
 @pytest.mark.parametrize("n", [1, 500])
 def test_the_query_count_does_not_grow_with_the_queues(
-    n, clinic, clinic_admin, frozen, django_assert_num_queries
+    n, clinic, clinic_admin, frozen, django_assert_num_queries, settings
 ):
+    """One query per queue, the same with 1 and with 500 items in each (one more where
+    the session is read from the database rather than the cache)."""
     waiting_items(clinic, n)
     client = staff_client(clinic_admin)
     client.get("/admin/")  # warm the clinic and session caches
-    with django_assert_num_queries(11):
+    session_read = settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
+    with django_assert_num_queries(10 + session_read):
         response = client.get("/admin/")
     assert counts(response)["patients.change_requests"] == n
 
