@@ -7,7 +7,7 @@ class AppointmentsConfig(AppConfig):
     verbose_name = _("Appointments")
 
     def ready(self):
-        from appointments import notifications  # noqa: F401 - registers notification builders
+        from appointments import notifications, workboard  # noqa: F401 - registers builders
         from appointments.history import appointment_changes
         from appointments.list_cache import connect_receivers
         from appointments.models import Appointment
@@ -20,3 +20,4 @@ class AppointmentsConfig(AppConfig):
         connect_receivers()
         register_chart_history(appointment_changes)
         time_freed.connect(offer_after_commit, dispatch_uid="offer-freed-time")
+        workboard.register_items()

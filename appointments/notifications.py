@@ -6,6 +6,7 @@ provider's speciality."""
 from django.conf import settings
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.translation import gettext_lazy as _
 
 from appointments.calendar import FILENAME, MIMETYPE, appointment_calendar, calendar_method
 from appointments.models import Appointment, AppointmentRequest, SlotOffer
@@ -43,7 +44,7 @@ def _when(notification):
     }
 
 
-@register("appointment_booked")
+@register("appointment_booked", label=_("Appointment booked"))
 def booked_context(notification):
     appointment, context = _when(notification)
     if appointment.status == Appointment.Status.CANCELLED:
@@ -52,12 +53,12 @@ def booked_context(notification):
     return context
 
 
-@register("appointment_cancelled")
+@register("appointment_cancelled", label=_("Appointment cancelled"))
 def cancelled_context(notification):
     return _when(notification)[1]
 
 
-@register("appointment_reminder")
+@register("appointment_reminder", label=_("Appointment reminder"))
 def reminder_context(notification):
     appointment, context = _when(notification)
     if appointment.status != Appointment.Status.BOOKED:

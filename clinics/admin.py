@@ -5,7 +5,10 @@ from django.contrib.auth.forms import AdminUserCreationForm, UserChangeForm
 from django.contrib.auth.models import Group
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
+from phonenumber_field.phonenumber import to_python
+from phonenumbers import region_code_for_number
 
 from clinics.admin_site import clinic_admin_site, platform_admin_site
 from clinics.models import Clinic, ClinicDomain, IdentifierType, PortalSettings, User
@@ -162,6 +165,20 @@ class IdentifierTypeAdmin(ClinicScopedAdmin):
     list_editable = ["is_active", "sort_order"]
     search_fields = ["label", "code"]
 
+    def get_changelist_form(self, request, **kwargs):
+        """Each field edited in the list is named for screen readers ("Active: Passport"):
+        the list shows its column header only once."""
+        base = super().get_changelist_form(request, **kwargs)
+
+        class LabelledRowForm(base):
+            def __init__(self, *args, **kwargs):
+                super().__init__(*args, **kwargs)
+                for field in self.fields.values():
+                    label = f"{capfirst(field.label)}: {self.instance.label}"
+                    field.widget.attrs["aria-label"] = label
+
+        return LabelledRowForm
+
 
 # --- The operators' admin (base domain) ------------------------------------------------
 
@@ -171,12 +188,61 @@ class ClinicDomainInline(admin.TabularInline):
     extra = 0
 
 
+class ClinicAdminForm(forms.ModelForm):
+    """The clinic's phone is typed the way its country writes numbers and stored in
+    E.164; anything that is not a phone number of that country is refused."""
+
+    phone = forms.CharField(label=_("clinic phone"), required=False, max_length=40)
+
+    class Meta:
+        model = Clinic
+        fields = [
+            "slug",
+            "name",
+            "display_name",
+            "time_zone",
+            "country",
+            "phone",
+            "address",
+            "notification_email",
+            "logo",
+            "accent_colour",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        number = to_python(self.instance.phone)
+        if number and number.is_valid():
+            same_country = region_code_for_number(number) == self.instance.country.upper()
+            self.initial["phone"] = number.as_national if same_country else number.as_international
+
+    def clean(self):
+        cleaned = super().clean()
+        raw = (cleaned.get("phone") or "").strip()
+        if raw:
+            region = (cleaned.get("country") or self.instance.country or "CA").upper()
+            number = to_python(raw, region=region)
+            if number and number.is_valid():
+                cleaned["phone"] = number
+            else:
+                self.add_error(
+                    "phone", _("Enter a phone number of the clinic's country, e.g. 613 555 0100.")
+                )
+        return cleaned
+
+
 @admin.register(Clinic, site=platform_admin_site)
 class ClinicAdmin(admin.ModelAdmin):
+    """Clinics are deactivated, never deleted (their charts, messages and audit log stay)."""
+
+    form = ClinicAdminForm
     list_display = ["name", "slug", "time_zone", "is_active"]
     list_filter = ["is_active"]
     search_fields = ["name", "slug", "domains__domain"]
     inlines = [ClinicDomainInline]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
     def save_model(self, request, obj, form, change):
         super().save_model(request, obj, form, change)
@@ -210,6 +276,12 @@ class OperatorUserCreationForm(AdminUserCreationForm):
     class Meta(AdminUserCreationForm.Meta):
         model = User
         fields = ("clinic", "username", "email", "first_name", "last_name", "groups")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Every account added here is staff (``OperatorUserAdmin.save_model``): the
+        # model's checks (a clinic for every staff member) see it as such.
+        self.instance.is_staff = True
 
     def clean_username(self):
         # Usernames are unique per clinic, not across the platform.
@@ -280,6 +352,4 @@ class OperatorUserAdmin(PhoneDisplayAdminMixin, UserAdmin):
     def save_model(self, request, obj, form, change):
         if not change:
             obj.is_staff = True
-        if obj.clinic_id is None and not obj.is_superuser:
-            messages.warning(request, _("A user with no clinic can sign in nowhere."))
         super().save_model(request, obj, form, change)

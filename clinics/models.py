@@ -3,6 +3,7 @@ import zoneinfo
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, PermissionsMixin, UserManager
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -44,7 +45,9 @@ class Clinic(models.Model):
         default="CA",
         help_text=_("Two-letter country code, used to read local phone numbers."),
     )
-    phone = models.CharField(_("clinic phone"), max_length=40, blank=True)
+    # Stored in E.164; staff type it the way the clinic's country writes it (the admin's
+    # form reads it with ``country`` as the region).
+    phone = PhoneNumberField(_("clinic phone"), blank=True)
     address = models.CharField(
         _("address"),
         max_length=300,
@@ -472,6 +475,20 @@ class User(AbstractBaseUser, PermissionsMixin):
                 kwargs["update_fields"] = {*kwargs["update_fields"], "session_epoch"}
         super().save(*args, **kwargs)
         self._access_as_loaded = self._access()
+
+    def clean(self):
+        super().clean()
+        self.validate_staff_clinic()
+
+    def validate_staff_clinic(self):
+        """A staff member belongs to a clinic; only platform operators (superusers) belong
+        to none. Called by the model's ``clean`` (admin forms) and by every service that
+        creates or changes a staff account."""
+        if self.is_staff and not self.is_superuser and self.clinic_id is None:
+            raise ValidationError(
+                {"clinic": _("A staff member belongs to a clinic: choose one.")},
+                code="staff_without_clinic",
+            )
 
     def get_full_name(self):
         return f"{self.first_name} {self.last_name}".strip()

@@ -24,9 +24,11 @@ def clinic_ensure_defaults(*, clinic: Clinic) -> PortalSettings:
 def staff_member_create(
     *, clinic: Clinic, username: str, password: str, role: str, email: str = "", **fields
 ) -> User:
-    """Create a staff account of ``clinic`` in one of the two roles."""
+    """Create a staff account of ``clinic`` in one of the two roles; ValidationError
+    without a clinic (``User.validate_staff_clinic``)."""
     if role not in (FRONT_DESK, CLINIC_ADMIN):
         raise ValueError(f"unknown role {role!r}")
+    User(clinic=clinic, is_staff=True, is_superuser=False).validate_staff_clinic()
     user = User.objects.create_user(
         username=username, email=email, password=password, clinic=clinic, is_staff=True, **fields
     )

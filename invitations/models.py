@@ -4,7 +4,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinics.scoping import ClinicOwned
+from patients.models import PatientAccess
 from portal.core.tokens import SingleUseLink
+from portal.notifications.models import Notification
 
 
 class Invitation(SingleUseLink, ClinicOwned):
@@ -25,12 +27,17 @@ class Invitation(SingleUseLink, ClinicOwned):
     patient = models.ForeignKey(
         "patients.Patient", on_delete=models.CASCADE, related_name="invitations"
     )
-    relationship = models.CharField(_("relationship"), max_length=10, default="self")
+    relationship = models.CharField(
+        _("relationship"),
+        max_length=10,
+        choices=PatientAccess.Relationship.choices,
+        default=PatientAccess.Relationship.SELF,
+    )
     representative_name = models.CharField(_("representative's name"), max_length=200, blank=True)
     can_appointments = models.BooleanField(_("appointments"), default=True)
     can_messages = models.BooleanField(_("messages"), default=True)
     can_demographics = models.BooleanField(_("demographics"), default=True)
-    channel = models.CharField(_("sent by"), max_length=8)
+    channel = models.CharField(_("sent via"), max_length=8, choices=Notification.Channel.choices)
     destination = models.CharField(_("sent to"), max_length=254)
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     dob_failures = models.PositiveSmallIntegerField(default=0, editable=False)

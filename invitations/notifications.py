@@ -2,6 +2,7 @@
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from invitations.models import Invitation
 from patients.models import Patient
@@ -19,7 +20,7 @@ def _invitation(notification):
     return invitation
 
 
-@register("invitation")
+@register("invitation", label=_("Portal registration"))
 def invitation_context(notification):
     invitation = _invitation(notification)
     path = reverse(
@@ -34,13 +35,13 @@ def invitation_context(notification):
     }
 
 
-@register("invitation_notice")
+@register("invitation_notice", label=_("Portal registration notice"))
 def invitation_notice_context(notification):
     _invitation(notification)
     return {}
 
 
-@register("portal_deactivated")
+@register("portal_deactivated", label=_("Portal access revoked"))
 def portal_deactivated_context(notification):
     patient = Patient.objects.for_clinic(notification.clinic).filter(
         pk=notification.context["patient_id"]

@@ -8,9 +8,10 @@ class MessagingConfig(AppConfig):
     verbose_name = _("Messages")
 
     def ready(self):
-        from messaging import notifications  # noqa: F401 - registers notification builders
+        from messaging import notifications, workboard  # noqa: F401 - registers builders
         from messaging.page_cache import connect_receivers
         from messaging.storage import forget_attachment_storage
 
         connect_receivers()
         setting_changed.connect(forget_attachment_storage)
+        workboard.register_items()

@@ -192,6 +192,12 @@ class Thread(ClinicOwned):
         verbose_name = _("message thread")
         verbose_name_plural = _("message threads")
         indexes = [
+            # Threads awaiting a reply, for the work screen (clinics.workboard).
+            models.Index(
+                fields=["clinic", "last_message_at"],
+                condition=models.Q(last_sender_side="patient", handled_at__isnull=True),
+                name="thread_awaiting_idx",
+            ),
             models.Index(
                 fields=["clinic", "patient", "-last_message_at"], name="thread_patient_idx"
             ),

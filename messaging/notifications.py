@@ -5,6 +5,7 @@ Neither notice carries the message's text, its subject or the patient's name.
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from messaging.models import Message
 from portal.notifications.registry import Obsolete, register
@@ -21,7 +22,7 @@ def _message(notification):
     return message
 
 
-@register("message_new")
+@register("message_new", label=_("New message"))
 def message_new_context(notification):
     """To the patient or a representative: a new message from the clinic."""
     message = _message(notification)
@@ -31,7 +32,7 @@ def message_new_context(notification):
     return {"link": notification.clinic.build_url(path)}
 
 
-@register("message_staff_notice")
+@register("message_staff_notice", label=_("New message (staff notice)"))
 def message_staff_notice_context(notification):
     """To the clinic's notification email: a patient wrote through the portal."""
     message = _message(notification)

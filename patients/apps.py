@@ -9,10 +9,11 @@ class PatientsConfig(AppConfig):
     def ready(self):
         # Imported here: these use the models, which load after the app registry.
         # Importing ``notifications`` registers its builders.
-        from patients import grant_cache, notifications  # noqa: F401
+        from patients import grant_cache, notifications, workboard  # noqa: F401
         from patients.models import Patient, PatientAccess
         from portal.core.history import record_bulk_updates
 
         grant_cache.connect_receivers()
+        workboard.register_items()
         record_bulk_updates(Patient)
         record_bulk_updates(PatientAccess)

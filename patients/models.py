@@ -295,7 +295,11 @@ class VerificationRequest(ClinicOwned):
 
     patient = models.ForeignKey(Patient, on_delete=models.CASCADE, related_name="+")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    channel = models.CharField(_("proven contact type"), max_length=8)
+    channel = models.CharField(
+        _("proven contact type"),
+        max_length=8,
+        choices=[("email", _("Email")), ("sms", _("Mobile"))],
+    )
     destination = models.CharField(_("proven contact"), max_length=254)
     status = models.CharField(
         _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
@@ -310,6 +314,13 @@ class VerificationRequest(ClinicOwned):
         ordering = ["status", "-created_at"]
         verbose_name = _("identity verification request")
         verbose_name_plural = _("identity verification requests")
+        indexes = [
+            models.Index(
+                fields=["clinic", "created_at"],
+                condition=models.Q(status="pending"),
+                name="verification_pending_idx",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["patient", "user"],
@@ -426,6 +437,13 @@ class SignInLock(models.Model):
     class Meta:
         verbose_name = _("sign-in lock")
         verbose_name_plural = _("sign-in locks")
+        indexes = [
+            models.Index(
+                fields=["clinic", "updated_at"],
+                condition=models.Q(hard_locked=True),
+                name="signinlock_hard_idx",
+            )
+        ]
         constraints = [
             models.UniqueConstraint(fields=["clinic", "subject"], name="unique_lock_subject")
         ]

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext_lazy as _
 
 from clinics.models import User
 from patients.accounts import reset_token_generator
@@ -12,7 +13,7 @@ from patients.models import PasscodeDevice
 from portal.notifications.registry import Obsolete, register
 
 
-@register("passcode")
+@register("passcode", label=_("One time passcode"))
 def passcode_context(notification):
     device = (
         PasscodeDevice.objects.for_clinic(notification.clinic)
@@ -25,7 +26,7 @@ def passcode_context(notification):
     return {"code": device.issue_code(valid_secs=minutes * 60), "minutes": minutes}
 
 
-@register("password_reset")
+@register("password_reset", label=_("Password reset link"))
 def password_reset_context(notification):
     user = User.objects.filter(
         clinic=notification.clinic, pk=notification.context["user_id"]
@@ -45,11 +46,11 @@ def password_reset_context(notification):
     return {"link": notification.clinic.build_url(path)}
 
 
-@register("verification_declined")
+@register("verification_declined", label=_("Identity not confirmed"))
 def verification_declined_context(notification):
     return {}
 
 
-@register("request_decided")
+@register("request_decided", label=_("Patient Request decided"))
 def request_decided_context(notification):
     return {}

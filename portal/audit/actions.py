@@ -67,6 +67,9 @@ ACTION_LABELS = {
     "message.thread_reassigned": _("Conversation moved to another pool"),
     "message.attachment_downloaded": _("Attachment downloaded"),
     "notification.resent": _("Notification sent again"),
+    # Clinics (platform operators)
+    "clinic.deactivated": _("Clinic deactivated"),
+    "clinic.reactivated": _("Clinic reactivated"),
     # Staff accounts
     "staff.signin_locked": _("Staff sign-in locked"),
     "staff.signin_unlocked": _("Staff sign-in unlocked"),

@@ -6,11 +6,13 @@ import csv
 import datetime as dt
 
 from django import forms
+from django.apps import apps
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.http import StreamingHttpResponse
 from django.urls import path
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 
 from clinics.admin_site import clinic_admin_site, platform_admin_site
@@ -24,7 +26,7 @@ _LIST = [
     "action_name",
     "actor_label",
     "acting_for",
-    "object_type",
+    "object_kind",
     "object_id",
     "ip",
 ]
@@ -144,6 +146,23 @@ class AuditLogAdmin(ReadOnlyAdminMixin):
     @admin.display(description=_("action"), ordering="action")
     def action_name(self, obj):
         return action_label(obj.action)
+
+    @admin.display(description=_("object type"), ordering="object_type")
+    def object_kind(self, obj):
+        """``patients.patient`` as the model's name ("patient")."""
+        if not obj.object_type:
+            return ""
+        try:
+            return capfirst(apps.get_model(obj.object_type)._meta.verbose_name)
+        except (LookupError, ValueError):
+            return obj.object_type
+
+    def get_exclude(self, request, obj=None):
+        # The detail page shows the codes as words (the readonly fields below).
+        return [*(super().get_exclude(request, obj) or []), "action", "object_type"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["action_name", "object_kind", *super().get_readonly_fields(request, obj)]
 
     def get_urls(self):
         opts = self.model._meta

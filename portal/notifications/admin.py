@@ -11,29 +11,56 @@ from clinics.admin_site import clinic_admin_site, platform_admin_site
 from clinics.models import PortalSettings
 from clinics.scoped_admin import ClinicScopedAdmin, ReadOnlyAdminMixin
 from portal.notifications.models import Notification
+from portal.notifications.registry import template_choices, template_label
 from portal.notifications.services import notify
+
+
+class TemplateFilter(admin.SimpleListFilter):
+    """The kinds of notification by the names staff read, not their codes."""
+
+    title = _("kind")
+    parameter_name = "template"
+
+    def lookups(self, request, model_admin):
+        return template_choices()
+
+    def queryset(self, request, queryset):
+        return queryset.filter(template=self.value()) if self.value() else queryset
+
+
+class NotificationLabels:
+    """The template's code shown as its name, in the list and the detail page."""
+
+    @admin.display(description=_("kind"), ordering="template")
+    def kind(self, obj):
+        return template_label(obj.template)
+
+    def get_exclude(self, request, obj=None):
+        return [*(super().get_exclude(request, obj) or []), "template"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return ["kind", *super().get_readonly_fields(request, obj)]
+
 
 _LIST = [
     "created_at",
     "channel",
     "recipient",
-    "template",
+    "kind",
     "status",
-    "attempts",
     "sent_at",
-    "delivered_at",
     "last_error",
-]
+]  # attempts and delivery time on the detail page: the list fits a 1280 px screen
 
 
 @admin.register(Notification, site=clinic_admin_site)
-class NotificationAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
+class NotificationAdmin(NotificationLabels, ReadOnlyAdminMixin, ClinicScopedAdmin):
     """Staff see what was sent, when, and what the provider said. Nobody edits it."""
 
     list_display = _LIST
     # A text message's recipient is shown as the clinic writes numbers.
     phone_fields = ("recipient",)
-    list_filter = ["status", "channel", "template"]
+    list_filter = ["status", "channel", TemplateFilter]
     search_fields = ["recipient", "provider_message_id"]
     date_hierarchy = "created_at"
     exclude = ["context"]
@@ -43,7 +70,7 @@ class NotificationAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
 
 
 @admin.register(Notification, site=platform_admin_site)
-class PlatformNotificationAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class PlatformNotificationAdmin(NotificationLabels, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["clinic", *_LIST]
     list_filter = ["status", "channel", "clinic"]
     list_select_related = ["clinic"]

@@ -6,3 +6,8 @@ class NotificationsConfig(AppConfig):
     name = "portal.notifications"
     label = "notifications"
     verbose_name = _("Notifications")
+
+    def ready(self):
+        from portal.notifications import workboard
+
+        workboard.register_items()

@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -35,7 +36,9 @@ class Notification(ClinicOwned):
     recipient = models.CharField(_("recipient"), max_length=254)
     template = models.CharField(_("template"), max_length=64)
     context = models.JSONField(_("context ids"), default=dict, blank=True)
-    language = models.CharField(_("language"), max_length=8, default="en")
+    language = models.CharField(
+        _("language"), max_length=8, choices=settings.LANGUAGES, default="en"
+    )
     # What a daily limit counts by (e.g. "patient:42"): an opaque id, never a name.
     limit_key = models.CharField(_("limit key"), max_length=64, blank=True, default="")
     status = models.CharField(
@@ -61,6 +64,12 @@ class Notification(ClinicOwned):
         verbose_name_plural = _("notifications")
         permissions = [("resend_notification", _("Can resend a notification that failed"))]
         indexes = [
+            # The work screen's count of what needs a look (clinics.workboard).
+            models.Index(
+                fields=["clinic", "created_at"],
+                condition=models.Q(status__in=["failed", "undelivered", "unknown"]),
+                name="notification_needs_look_idx",
+            ),
             models.Index(
                 fields=["next_attempt_at"],
                 condition=models.Q(status="pending"),

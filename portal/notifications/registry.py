@@ -8,8 +8,12 @@ so no code or token is ever stored on the row or passed to a task).
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy as _
+
 _builders: dict[str, Callable] = {}
+_labels: dict[str, str] = {}
 _attachment_builders: dict[str, Callable] = {}
+_labels: dict[str, str] = {}
 
 
 @dataclass(frozen=True)
@@ -28,12 +32,26 @@ class Obsolete(Exception):  # noqa: N818 - reads as "this notification is obsole
     was requested, the account is gone). The notification is cancelled, not sent."""
 
 
-def register(template: str):
+def register(template: str, *, label=None):
+    """Register ``template``'s context builder; ``label`` names it for staff (the
+    notifications list, its filter and detail page)."""
+
     def decorator(builder):
         _builders[template] = builder
+        if label is not None:
+            _labels[template] = label
         return builder
 
     return decorator
+
+
+def template_label(template: str) -> str:
+    """The words staff read for ``template`` (the code itself when it has none)."""
+    return _labels.get(template, template)
+
+
+def template_choices() -> list[tuple[str, str]]:
+    return sorted(_labels.items(), key=lambda item: str(item[1]))
 
 
 def register_attachments(template: str):
@@ -68,7 +86,7 @@ def build_context(notification) -> dict:
     return context
 
 
-@register("staff_test")
+@register("staff_test", label=_("Test message"))
 def _staff_test(notification):
     """A test message a clinic admin sends to check the clinic's email and SMS set-up."""
     return {}

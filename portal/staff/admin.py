@@ -337,7 +337,36 @@ platform_admin_site.unregister(Clinic)
 @admin.register(Clinic, site=platform_admin_site)
 class ClinicWithInvitationAdmin(ClinicAdmin):
     """The clinics list of the operators' admin, whose next step after adding a clinic
-    is inviting its first clinic admin."""
+    is inviting its first clinic admin. Clinics are deactivated and reactivated by the
+    audited actions, never deleted nor switched in the form."""
+
+    actions = ["deactivate", "reactivate"]
+    readonly_fields = ["is_active"]
+
+    def _set_active(self, request, queryset, *, active):
+        changed = sum(
+            services.clinic_set_active(
+                actor=request.user, clinic=clinic, active=active, request=request
+            )
+            for clinic in queryset
+        )
+        if active:
+            done = ngettext(
+                "%(count)d clinic reactivated.", "%(count)d clinics reactivated.", changed
+            )
+        else:
+            done = ngettext(
+                "%(count)d clinic deactivated.", "%(count)d clinics deactivated.", changed
+            )
+        self.message_user(request, done % {"count": changed}, messages.SUCCESS)
+
+    @admin.action(description=_("Deactivate (portal and admin stop answering)"))
+    def deactivate(self, request, queryset):
+        self._set_active(request, queryset, active=False)
+
+    @admin.action(description=_("Reactivate"))
+    def reactivate(self, request, queryset):
+        self._set_active(request, queryset, active=True)
 
     def response_add(self, request, obj, post_url_continue=None):
         invite = reverse(f"{self.admin_site.name}:staff_staffinvitation_add")

@@ -15,7 +15,9 @@ class StaffConfig(AppConfig):
             notifications,  # noqa: F401 - registers the email's builder
             services,
             sessions,
+            workboard,
         )
 
         user_locked_out.connect(services.signin_lockout_record, dispatch_uid="staff.lockout")
         user_logged_in.connect(sessions.staff_session_start, dispatch_uid="staff.session_start")
+        workboard.register_items()

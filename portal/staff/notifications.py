@@ -2,13 +2,14 @@
 
 from django.conf import settings
 from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
 
 from portal.notifications.registry import Obsolete, register
 from portal.staff.models import StaffInvitation
 from portal.staff.onboarding import STAFF_INVITATION_VALID_HOURS
 
 
-@register("staff_invitation")
+@register("staff_invitation", label=_("Staff invitation"))
 def staff_invitation_context(notification):
     invitation = (
         StaffInvitation.objects.for_clinic(notification.clinic)

@@ -194,6 +194,7 @@ def staff_invitation_accept(*, invitation: StaffInvitation, password: str, reque
                 last_name=invitation.last_name,
                 is_staff=True,
             )
+            user.validate_staff_clinic()
             user.set_password(password)
             user.save()
             user.groups.add(role_group(invitation.role))

@@ -5,7 +5,7 @@ from django.contrib.auth import logout, update_session_auth_hash
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 
-from clinics.models import User
+from clinics.models import Clinic, User
 from clinics.roles import CLINIC_ADMIN
 from clinics.staff_signin import account_unlock, user_from_throttle_key
 from portal.audit.services import audit_record
@@ -29,6 +29,27 @@ def staff_may_manage(*, actor: User, member: User) -> bool:
         and actor.has_role(CLINIC_ADMIN)
         and not member.has_role(CLINIC_ADMIN)
     )
+
+
+@transaction.atomic
+def clinic_set_active(*, actor: User, clinic: Clinic, active: bool, request=None) -> bool:
+    """Deactivate a clinic (its portal and admin stop answering; nothing is deleted) or
+    reactivate it; audited. Only a platform operator may. False when it already was so."""
+    if not actor.is_platform_operator:
+        raise PermissionDenied
+    clinic = Clinic.objects.select_for_update().get(pk=clinic.pk)
+    if clinic.is_active == active:
+        return False
+    clinic.is_active = active
+    clinic.save(update_fields=["is_active"])
+    audit_record(
+        action="clinic.reactivated" if active else "clinic.deactivated",
+        clinic=clinic,
+        actor=actor,
+        request=request,
+        obj=clinic,
+    )
+    return True
 
 
 def require_manager(actor, member) -> None:

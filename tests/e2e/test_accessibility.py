@@ -21,6 +21,7 @@ from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from appointments import services as appointment_services
+from clinics.admin_site import clinic_admin_site
 from clinics.models import PortalTerms
 from clinics.terms import terms_publish
 from invitations.services import Representative, invitation_send
@@ -29,11 +30,13 @@ from patients import demographics
 from patients.accounts import reset_token_generator
 from patients.locks import subject_for_user
 from tests.clients import committed
+from tests.clinics.busy_clinic import a_busy_clinic
 from tests.e2e.browser import DESKTOP, PHONE, STEP_TIMEOUT_MS, admin_sign_in, portal_session_in
 from tests.factories import (
     TEST_PASSWORD,
     AppointmentFactory,
     AppointmentTypeFactory,
+    ClinicAdminFactory,
     ClinicFactory,
     PatientAccessFactory,
     PatientCategoryFactory,
@@ -862,4 +865,20 @@ def test_the_patient_requests_decision_pages_pass_axe(axe_page, audit, clinic_ur
     page.get_by_text("The registration is linked to").wait_for()
     registration.refresh_from_db()
     assert registration.linked_chart == old_chart
+
+
+def test_the_clinic_admins_work_screen_and_every_list_pass_axe(axe_page, audit, clinic_url):
+    """The index is the front desk's work screen; each list of the clinic admin, with a
+    row of every kind, is read at 1280 px and on a phone (screenshots of each)."""
+    page = axe_page
+    clinic = _clinic()
+    staff = ClinicAdminFactory(clinic=clinic, username="clinicadmin")
+    a_busy_clinic(clinic, staff)
+    admin_sign_in(page, clinic_url("demo", "/admin/"), "clinicadmin")
+    page.get_by_role("heading", name="Waiting for you").wait_for()
+    audit("admin-work-screen", shoot=True)
+    for model in clinic_admin_site._registry:
+        opts = model._meta
+        page.goto(clinic_url("demo", f"/admin/{opts.app_label}/{opts.model_name}/"))
+        audit(f"admin-list-{opts.app_label}-{opts.model_name}", shoot=True)
     audit.assert_clean()
