@@ -5,7 +5,7 @@ import datetime
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from appointments.models import Appointment
+from appointments.models import Appointment, AppointmentRequest
 from clinics import workboard
 
 
@@ -22,7 +22,21 @@ def todays_appointments(*, clinic, now):
     return workboard.Tally(workboard.tally(visits).count)
 
 
+def appointment_requests(*, clinic, now):
+    """Requests waiting for the front desk to book a time or decline, since the oldest."""
+    waiting = AppointmentRequest.objects.for_clinic(clinic).pending()
+    return workboard.tally(waiting, since="created_at")
+
+
 def register_items():
+    workboard.register(
+        "appointments.requests",
+        order=35,
+        label=_("Appointment requests"),
+        loader=appointment_requests,
+        url="admin:appointments_appointmentrequest_changelist",
+        permission="appointments.view_appointmentrequest",
+    )
     workboard.register(
         "appointments.today",
         order=40,

@@ -6,10 +6,10 @@ import pytest
 from axes.models import AccessAttempt
 from django.utils import timezone
 
-from appointments.models import Appointment
+from appointments.models import Appointment, AppointmentRequest
 from clinics import workboard
 from clinics.models import User
-from messaging.models import Side, Thread
+from messaging.models import Pool, Side, Thread
 from patients.models import ChangeRequest, Patient, SignInLock, VerificationRequest
 from portal.notifications.models import Notification
 from tests.clients import staff_client
@@ -70,6 +70,15 @@ def waiting_items(clinic, n, *, at=NOW):
         )
         for i, p in enumerate(patients)
     )
+    AppointmentRequest.objects.bulk_create(
+        AppointmentRequest(
+            clinic=clinic,
+            patient=p,
+            appointment_type=kind,
+            created_at=hour_ago,
+        )
+        for p in patients
+    )
     Notification.objects.bulk_create(
         Notification(
             clinic=clinic,
@@ -111,6 +120,7 @@ def test_the_index_counts_each_queue_and_links_to_its_filtered_list(clinic, clin
         "patients.change_requests": 3,
         "patients.identity_confirmations": 3,
         "messaging.awaiting_reply": 3,
+        "appointments.requests": 3,
         "appointments.today": 3,
         "notifications.failed": 3,
         "patients.locked_sign_ins": 3,
@@ -178,13 +188,14 @@ def test_cool_offs_and_answered_threads_do_not_count(clinic, clinic_admin, froze
 def test_the_query_count_does_not_grow_with_the_queues(
     n, clinic, clinic_admin, frozen, django_assert_num_queries, settings
 ):
-    """One query per queue, the same with 1 and with 500 items in each (one more where
-    the session is read from the database rather than the cache)."""
+    """One query per queue (two for messages: the pools' rows), the same with 1 and with
+    500 items in each (one more where the session is read from the database rather than
+    the cache)."""
     waiting_items(clinic, n)
     client = staff_client(clinic_admin)
     client.get("/admin/")  # warm the clinic and session caches
     session_read = settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
-    with django_assert_num_queries(10 + session_read):
+    with django_assert_num_queries(12 + session_read):
         response = client.get("/admin/")
     assert counts(response)["patients.change_requests"] == n
 
@@ -218,3 +229,37 @@ def test_a_queue_needs_its_permission(clinic, frozen):
     nobody = StaffFactory(clinic=clinic, username="noroles")
     nobody.groups.clear()
     assert workboard.rows_for(user=nobody, clinic=clinic, now=timezone.now()) == []
+
+
+def test_messages_awaiting_a_reply_are_counted_per_pool(clinic, clinic_admin, frozen):
+    nurses = Pool.objects.create(clinic=clinic, name="Nurses")
+    billing = Pool.objects.create(clinic=clinic, name="Billing")
+    Pool.objects.create(clinic=clinic, name="Quiet")
+    patient = PatientFactory(clinic=clinic)
+    for pool, n in ((nurses, 2), (billing, 1), (None, 1)):
+        for _ in range(n):
+            Thread.objects.create(
+                clinic=clinic,
+                patient=patient,
+                subject="Hi",
+                pool=pool,
+                last_sender_side=Side.PATIENT,
+                last_message_at=NOW - datetime.timedelta(hours=2),
+            )
+    client = staff_client(clinic_admin)
+    rows = {
+        row.label: row
+        for row in client.get("/admin/").context["workboard"]
+        if row.key.startswith("messaging.")
+    }
+    assert {label: row.count for label, row in rows.items()} == {
+        "Messages awaiting a reply: Billing": 1,
+        "Messages awaiting a reply: Nurses": 2,
+        "Messages awaiting a reply: no pool": 1,
+    }
+    nurses_row = rows["Messages awaiting a reply: Nurses"]
+    assert nurses_row.url == f"/admin/messaging/thread/?awaiting=yes&pool={nurses.pk}"
+    assert client.get(nurses_row.url).context["cl"].result_count == 2
+    assert (
+        client.get(rows["Messages awaiting a reply: no pool"].url).context["cl"].result_count == 1
+    )
