@@ -77,6 +77,13 @@ ROLE_PERMISSIONS = {
         "appointments.add_availabilityexception",
         "appointments.change_availabilityexception",
         "appointments.delete_availabilityexception",
+        "fhir_api.view_smartclient",
+        "fhir_api.add_smartclient",
+        "fhir_api.change_smartclient",
+        "fhir_api.view_identifiersystem",
+        "fhir_api.add_identifiersystem",
+        "fhir_api.change_identifiersystem",
+        "fhir_api.delete_identifiersystem",
     ],
 }
 
