@@ -31,32 +31,41 @@ def _prefixed(value: str) -> tuple[str, str]:
     return "", value
 
 
-def _moment(text: str, tz) -> tuple[dt.datetime, dt.datetime]:
-    """The instants a FHIR date or dateTime covers: [start, end)."""
+def _moment(text: str, tz) -> tuple[dt.datetime, dt.datetime, bool]:
+    """The instants a FHIR date or dateTime covers, [start, end), and whether it was a
+    whole day."""
     day = parse_date(text) if len(text) == 10 else None
     if day is not None:
         start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
-        return start, start + dt.timedelta(days=1)
+        return start, start + dt.timedelta(days=1), True
     try:
         moment = parse_datetime(text)
     except ValueError:
         moment = None
     if moment is None or moment.tzinfo is None:
         raise Invalid(f"not a date or a dateTime with a time zone: {text}")
-    return moment, moment + dt.timedelta(seconds=1)
+    return moment, moment + dt.timedelta(seconds=1), False
 
 
 def _time_filter(field: str, values: list[str], tz) -> Q:
+    """FHIR date search: ``eq`` (no prefix) is the day or second given; ``gt``, ``ge``,
+    ``lt`` and ``le`` compare with a whole day's bounds, or with the instant itself."""
     condition = Q()
     for value in values:
         lookup, text = _prefixed(value)
-        start, end = _moment(text, tz)
+        start, end, whole_day = _moment(text, tz)
         if lookup == "":
             condition &= Q(**{f"{field}__gte": start, f"{field}__lt": end})
-        elif lookup in ("__gt", "__gte"):
-            condition &= Q(**{f"{field}{lookup}": start if lookup == "__gte" else end})
+        elif whole_day:
+            bound = {
+                "__gt": ("__gte", end),
+                "__gte": ("__gte", start),
+                "__lt": ("__lt", start),
+                "__lte": ("__lt", end),
+            }[lookup]
+            condition &= Q(**{f"{field}{bound[0]}": bound[1]})
         else:
-            condition &= Q(**{f"{field}{lookup}": start if lookup == "__lt" else end})
+            condition &= Q(**{f"{field}{lookup}": start})
     return condition
 
 

@@ -31,10 +31,20 @@ def public_jwks(alg: str = "RS384", name: str = "ehr") -> dict:
     return {"keys": [{**key, "kid": f"{name}-{alg}", "alg": alg, "use": "sig"}]}
 
 
-def register(clinic, *, scopes="system/Patient.cruds system/Practitioner.rs "
-             "system/Appointment.cruds", alg="RS384", name="ehr", **fields) -> SmartClient:
-    client = SmartClient(name=f"{name.upper()} of {clinic.slug}", jwks=public_jwks(alg, name),
-                         scopes=scopes, **fields)
+def register(
+    clinic,
+    *,
+    scopes="system/Patient.cruds system/Practitioner.rs system/Appointment.cruds",
+    alg="RS384",
+    name="ehr",
+    **fields,
+) -> SmartClient:
+    client = SmartClient(
+        name=f"{name.upper()} of {clinic.slug}",
+        jwks=public_jwks(alg, name),
+        scopes=scopes,
+        **fields,
+    )
     return smart_client_register(client=client, clinic=clinic)
 
 
@@ -42,8 +52,17 @@ def token_url(host: str) -> str:
     return f"http://{host}/fhir/R4/auth/token"
 
 
-def assertion(client, *, aud, alg="RS384", key_name="ehr", lifetime=dt.timedelta(minutes=4),
-              jti=None, now=None, **claims) -> str:
+def assertion(
+    client,
+    *,
+    aud,
+    alg="RS384",
+    key_name="ehr",
+    lifetime=dt.timedelta(minutes=4),
+    jti=None,
+    now=None,
+    **claims,
+) -> str:
     now = now or timezone.now()
     payload = {
         "iss": client.client_id,
@@ -53,12 +72,14 @@ def assertion(client, *, aud, alg="RS384", key_name="ehr", lifetime=dt.timedelta
         "jti": jti or uuid.uuid4().hex,
         **claims,
     }
-    return jwt.encode(payload, private_key(alg, key_name), algorithm=alg,
-                      headers={"kid": f"{key_name}-{alg}"})
+    return jwt.encode(
+        payload, private_key(alg, key_name), algorithm=alg, headers={"kid": f"{key_name}-{alg}"}
+    )
 
 
-def token_form(signed: str, scope="system/Patient.cruds system/Practitioner.rs "
-               "system/Appointment.cruds") -> dict:
+def token_form(
+    signed: str, scope="system/Patient.cruds system/Practitioner.rs system/Appointment.cruds"
+) -> dict:
     return {
         "grant_type": "client_credentials",
         "client_assertion_type": ASSERTION_TYPE,
