@@ -15,5 +15,5 @@ urlpatterns = [
     path("Practitioner/<int:pk>", views.practitioner_instance, name="practitioner"),
     path("Appointment", views.appointment_type, name="appointment-type"),
     path("Appointment/<int:pk>", views.appointment_instance, name="appointment"),
-    re_path(r"^(?P<resource_path>.+)$", views.not_found),
+    re_path(r"^.+$", views.not_found),
 ]

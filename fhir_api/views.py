@@ -396,7 +396,7 @@ def appointment_update(request, token, pk):
 # --- One URL per resource type and per resource, by method --------------------------------
 
 
-def _by_method(**views):
+def _by_method(name, **views):
     @csrf_exempt
     def dispatch(request, *args, **kwargs):
         view = views.get(request.method.lower())
@@ -406,18 +406,21 @@ def _by_method(**views):
             return response
         return view(request, *args, **kwargs)
 
+    dispatch.__name__ = dispatch.__qualname__ = name
     return dispatch
 
 
-patient_type = _by_method(get=patient_search, post=patient_create)
-patient_instance = _by_method(get=patient_read, put=patient_update)
-practitioner_type = _by_method(get=practitioner_search)
-practitioner_instance = _by_method(get=practitioner_read)
-appointment_type = _by_method(get=appointment_search, post=appointment_create)
-appointment_instance = _by_method(get=appointment_read, put=appointment_update)
+patient_type = _by_method("patient_type", get=patient_search, post=patient_create)
+patient_instance = _by_method("patient_instance", get=patient_read, put=patient_update)
+practitioner_type = _by_method("practitioner_type", get=practitioner_search)
+practitioner_instance = _by_method("practitioner_instance", get=practitioner_read)
+appointment_type = _by_method("appointment_type", get=appointment_search, post=appointment_create)
+appointment_instance = _by_method(
+    "appointment_instance", get=appointment_read, put=appointment_update
+)
 
 
-def not_found(request, resource_path=""):
+def not_found(request):
     return outcome_response(404, "not-found", "no such resource type or interaction")
 
 
