@@ -65,4 +65,4 @@ def test_the_readme_example_lists_todays_appointments(
     monkeypatch.setenv("FHIR_CLIENT_ID", client.client_id)
     printed = run(readme_block("# todays_appointments.py"))
 
-    assert printed.splitlines() == ["2030-01-15T16:00:00Z booked Patient/%d" % today.patient_id]
+    assert printed.splitlines() == [f"2030-01-15T16:00:00Z booked Patient/{today.patient_id}"]
