@@ -10,6 +10,8 @@ _SEARCH = {
         ("_lastUpdated", "date"),
     ],
     "Practitioner": [("name", "string")],
+    "Schedule": [("actor", "reference")],
+    "Slot": [("schedule", "reference"), ("start", "date"), ("status", "token")],
     "Appointment": [
         ("patient", "reference"),
         ("date", "date"),
@@ -20,6 +22,8 @@ _SEARCH = {
 _INTERACTIONS = {
     "Patient": ["read", "search-type", "create", "update"],
     "Practitioner": ["read", "search-type"],
+    "Schedule": ["read", "search-type"],
+    "Slot": ["search-type"],
     "Appointment": ["read", "search-type", "create", "update"],
 }
 _VERSIONED = {"Patient", "Appointment"}

@@ -19,7 +19,7 @@ def _new_client_id():
 
 # What a client may be granted: SMART v2 system scopes, per resource type, with the
 # verbs c(reate) r(ead) u(pdate) d(elete) s(earch).
-SCOPE_RESOURCES = ("Patient", "Practitioner", "Appointment")
+SCOPE_RESOURCES = ("Patient", "Practitioner", "Schedule", "Slot", "Appointment")
 SCOPE_VERBS = "cruds"
 
 

@@ -181,6 +181,43 @@ def practitioner_resource(provider: Provider) -> dict:
     )
 
 
+# --- Schedule and Slot ----------------------------------------------------------------
+
+TYPE_SYSTEM = "urn:portal:appointment-type"
+
+
+def _service_type(kind) -> dict:
+    return {"coding": [{"system": TYPE_SYSTEM, "code": str(kind.pk)}], "text": kind.name}
+
+
+def schedule_resource(provider: Provider) -> dict:
+    """A provider's one Schedule (same id as the Practitioner), with the types they offer."""
+    data = {
+        "resourceType": "Schedule",
+        "id": str(provider.pk),
+        "active": provider.is_active,
+        "serviceType": [_service_type(kind) for kind in provider.appointment_types.all()],
+        "actor": [{"reference": f"Practitioner/{provider.pk}", "display": provider.name}],
+    }
+    return dumped({k: v for k, v in data.items() if v != []})
+
+
+def slot_resource(
+    *, provider_id: int, kind, start: dt.datetime, end: dt.datetime, status: str, slot_id: str
+) -> dict:
+    data = {
+        "resourceType": "Slot",
+        "id": slot_id,
+        "schedule": {"reference": f"Schedule/{provider_id}"},
+        "status": status,
+        "start": instant(start),
+        "end": instant(end),
+    }
+    if kind is not None:
+        data["serviceType"] = [_service_type(kind)]
+    return dumped(data)
+
+
 # --- Appointment ----------------------------------------------------------------------
 
 
@@ -194,7 +231,7 @@ def appointment_resource(appointment: Appointment) -> dict:
             {
                 "coding": [
                     {
-                        "system": "urn:portal:appointment-type",
+                        "system": TYPE_SYSTEM,
                         "code": str(appointment.appointment_type_id),
                     }
                 ],

@@ -8,6 +8,7 @@ from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils.dateparse import parse_date, parse_datetime
 
 from appointments.models import Appointment, Provider
+from appointments.selectors import free_slots
 from clinics.models import Clinic
 from fhir_api.representation import STATUS_OF, Invalid, id_type_for_system
 from patients.models import Patient, PatientIdentifier
@@ -109,6 +110,108 @@ def practitioner_search(clinic: Clinic, params) -> QuerySet:
     for value in params.getlist("name"):
         rows = rows.filter(name__icontains=value)
     return rows
+
+
+def schedules_for(clinic: Clinic) -> QuerySet:
+    return Provider.objects.for_clinic(clinic).prefetch_related("appointment_types").order_by("pk")
+
+
+def schedule_search(clinic: Clinic, params) -> QuerySet:
+    rows = schedules_for(clinic)
+    for value in params.getlist("actor"):
+        number = value.removeprefix("Practitioner/")
+        if not number.isdigit():
+            raise Invalid(f"actor must be a Practitioner id: {value}")
+        rows = rows.filter(pk=int(number))
+    return rows
+
+
+MAX_SLOT_DAYS = 31
+
+
+def slot_search(clinic: Clinic, params, *, now=None) -> list[dict]:
+    """Free slots (the times a booking would be accepted: hours, exceptions and visits,
+    as the portal offers them) and busy ones (the active visits) of one Schedule, over a
+    bounded range of whole days: ``start=ge<date>`` and ``start=lt<date>``, at most 31
+    days; ``status`` free or busy."""
+    schedules = params.getlist("schedule")
+    if len(schedules) != 1 or not schedules[0].removeprefix("Schedule/").isdigit():
+        raise Invalid("give one schedule (Schedule/<id>)")
+    provider = (
+        Provider.objects.for_clinic(clinic)
+        .filter(pk=int(schedules[0].removeprefix("Schedule/")))
+        .prefetch_related("appointment_types")
+        .first()
+    )
+    first = last = None
+    for value in params.getlist("start"):
+        lookup, text = _prefixed(value)
+        day = parse_date(text)
+        if day is None or lookup not in ("__gte", "__lt"):
+            raise Invalid("start must be ge<date> and lt<date>")
+        if lookup == "__gte":
+            first = day
+        else:
+            last = day
+    if first is None or last is None or not 0 < (last - first).days <= MAX_SLOT_DAYS:
+        raise Invalid(f"start needs ge<date> and lt<date>, at most {MAX_SLOT_DAYS} days apart")
+    statuses = {s for value in params.getlist("status") for s in value.split(",")} or {
+        "free",
+        "busy",
+    }
+    if not statuses <= {"free", "busy"}:
+        raise Invalid("status must be free or busy")
+    if provider is None:
+        return []
+    slots = []
+    if "free" in statuses:
+        for kind in provider.appointment_types.all():
+            if not kind.is_active:
+                continue
+            length = dt.timedelta(minutes=kind.duration_minutes)
+            opened = free_slots(
+                provider=provider,
+                appointment_type=kind,
+                start_date=first,
+                days=(last - first).days,
+                now=now,
+            )
+            for starts in opened.values():
+                for start in starts:
+                    slots.append(
+                        {
+                            "provider_id": provider.pk,
+                            "kind": kind,
+                            "start": start,
+                            "end": start + length,
+                            "status": "free",
+                            "slot_id": f"{provider.pk}-{kind.pk}-{start:%Y%m%d%H%M}",
+                        }
+                    )
+    if "busy" in statuses:
+        tz = clinic.tz
+        window = (
+            dt.datetime.combine(first, dt.time.min, tzinfo=tz),
+            dt.datetime.combine(last, dt.time.min, tzinfo=tz),
+        )
+        visits = (
+            Appointment.objects.for_clinic(clinic)
+            .active()
+            .filter(provider=provider, start__lt=window[1], end__gt=window[0])
+            .select_related("appointment_type")
+        )
+        for visit in visits:
+            slots.append(
+                {
+                    "provider_id": provider.pk,
+                    "kind": visit.appointment_type,
+                    "start": visit.start,
+                    "end": visit.end,
+                    "status": "busy",
+                    "slot_id": f"busy-{visit.pk}",
+                }
+            )
+    return sorted(slots, key=lambda slot: (slot["start"], slot["slot_id"]))
 
 
 def appointments_for(clinic: Clinic) -> QuerySet:

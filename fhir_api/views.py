@@ -20,6 +20,8 @@ from fhir_api.representation import (
     identifier_systems,
     patient_resource,
     practitioner_resource,
+    schedule_resource,
+    slot_resource,
     validated,
 )
 from portal.audit.services import audit_record
@@ -199,7 +201,7 @@ def smart_configuration(request):
             "grant_types_supported": ["client_credentials"],
             "scopes_supported": [
                 f"system/{r}.{v}"
-                for r in ("Patient", "Practitioner", "Appointment")
+                for r in ("Patient", "Practitioner", "Schedule", "Slot", "Appointment")
                 for v in ("cruds", "rs")
             ],
             "capabilities": ["client-confidential-asymmetric"],
@@ -333,6 +335,50 @@ def practitioner_read(request, token, pk):
     return fhir_response(practitioner_resource(row))
 
 
+# --- Schedule and Slot ------------------------------------------------------------------
+
+
+@api("Schedule", "s")
+def schedule_search(request, token):
+    _known_params(request, {"actor"})
+    rows = selectors.schedule_search(request.clinic, request.GET)
+    bundle = _page(request, rows, schedule_resource, "Schedule")
+    _audit(request, token, "fhir.search", details={"resource": "Schedule"})
+    return fhir_response(bundle)
+
+
+@api("Schedule", "r")
+def schedule_read(request, token, pk):
+    row = selectors.schedules_for(request.clinic).filter(pk=pk).first()
+    if row is None:
+        raise Outcome(404, "not-found", "Schedule not found")
+    _audit(request, token, "fhir.read", obj=row)
+    return fhir_response(schedule_resource(row))
+
+
+@api("Slot", "s")
+def slot_search(request, token):
+    _known_params(request, {"schedule", "start", "status"})
+    slots = selectors.slot_search(request.clinic, request.GET)
+    base = base_url(request)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(slots),
+        "link": [{"relation": "self", "url": request.build_absolute_uri()}],
+        "entry": [
+            {
+                "fullUrl": f"{base}Slot/{slot['slot_id']}",
+                "resource": slot_resource(**slot),
+                "search": {"mode": "match"},
+            }
+            for slot in slots
+        ],
+    }
+    _audit(request, token, "fhir.search", details={"resource": "Slot", "count": len(slots)})
+    return fhir_response(bundle)
+
+
 # --- Appointment ------------------------------------------------------------------------
 
 
@@ -414,6 +460,9 @@ patient_type = _by_method("patient_type", get=patient_search, post=patient_creat
 patient_instance = _by_method("patient_instance", get=patient_read, put=patient_update)
 practitioner_type = _by_method("practitioner_type", get=practitioner_search)
 practitioner_instance = _by_method("practitioner_instance", get=practitioner_read)
+schedule_type = _by_method("schedule_type", get=schedule_search)
+schedule_instance = _by_method("schedule_instance", get=schedule_read)
+slot_type = _by_method("slot_type", get=slot_search)
 appointment_type = _by_method("appointment_type", get=appointment_search, post=appointment_create)
 appointment_instance = _by_method(
     "appointment_instance", get=appointment_read, put=appointment_update

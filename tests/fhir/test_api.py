@@ -108,6 +108,8 @@ def test_metadata_needs_no_token_and_lists_exactly_what_is_supported(clinic):
     assert served == {
         "Patient": ["read", "search-type", "create", "update"],
         "Practitioner": ["read", "search-type"],
+        "Schedule": ["read", "search-type"],
+        "Slot": ["search-type"],
         "Appointment": ["read", "search-type", "create", "update"],
     }
 
@@ -443,6 +445,70 @@ def test_another_clinics_appointment_is_not_found(api, other_clinic):
 
     assert api.get(f"Appointment/{visit.pk}").status_code == 404
     assert api.put(f"Appointment/{visit.pk}", {"resourceType": "Appointment"}).status_code == 404
+
+
+# --- Schedule and Slot ------------------------------------------------------------------
+
+
+@pytest.fixture
+def slots_api(frozen, clinic):
+    ehr = register(
+        clinic, scopes="system/Schedule.rs system/Slot.s system/Appointment.cs", name="sched"
+    )
+    return Api(get_token(Client(), ehr, scope=ehr.scopes, key_name="sched"))
+
+
+def test_each_provider_has_a_schedule_of_the_types_they_offer(
+    slots_api, doctor, visit_kind, other_clinic
+):
+    ProviderFactory(clinic=other_clinic)
+
+    bundle = parses(slots_api.get("Schedule").json())
+    one = parses(slots_api.get(f"Schedule/{doctor.pk}").json())
+
+    assert [e["resource"]["id"] for e in bundle["entry"]] == [str(doctor.pk)]
+    assert one["actor"] == [{"reference": f"Practitioner/{doctor.pk}", "display": doctor.name}]
+    assert one["serviceType"][0]["coding"][0]["code"] == str(visit_kind.pk)
+
+
+def test_slots_are_the_free_times_and_the_visits_of_a_schedule(
+    slots_api, chart, doctor, visit_kind, clinic
+):
+    # Wednesday 2030-01-16, 9:00-17:00 in 30-minute visits: 16 slots, one taken.
+    visit = AppointmentFactory(
+        patient=chart,
+        provider=doctor,
+        appointment_type=visit_kind,
+        start=dt.datetime(2030, 1, 16, 10, 0, tzinfo=clinic.tz),
+    )
+    params = {"schedule": f"Schedule/{doctor.pk}", "start": ["ge2030-01-16", "lt2030-01-17"]}
+
+    bundle = parses(slots_api.get("Slot", **params).json())
+    free = [e["resource"] for e in bundle["entry"] if e["resource"]["status"] == "free"]
+    busy = [e["resource"] for e in bundle["entry"] if e["resource"]["status"] == "busy"]
+
+    assert len(free) == 15
+    assert "2030-01-16T15:00:00Z" not in [slot["start"] for slot in free]
+    assert [slot["id"] for slot in busy] == [f"busy-{visit.pk}"]
+    # A free slot is a booking the rules accept.
+    booked = slots_api.post("Appointment", booking(chart, doctor, visit_kind, free[0]["start"]))
+    assert booked.status_code == 201, booked.content
+
+
+def test_slot_search_needs_a_bounded_range(slots_api, doctor):
+    too_long = {"schedule": f"Schedule/{doctor.pk}", "start": ["ge2030-01-01", "lt2030-03-01"]}
+    unbounded = {"schedule": f"Schedule/{doctor.pk}", "start": "ge2030-01-01"}
+
+    assert slots_api.get("Slot", **too_long).status_code == 400
+    assert slots_api.get("Slot", **unbounded).status_code == 400
+
+
+def test_another_clinics_schedule_has_no_slots_here(slots_api, other_clinic):
+    theirs = ProviderFactory(clinic=other_clinic, weekly_hours=(dt.time(9), dt.time(17)))
+    params = {"schedule": f"Schedule/{theirs.pk}", "start": ["ge2030-01-16", "lt2030-01-17"]}
+
+    assert slots_api.get("Slot", **params).json().get("entry", []) == []
+    assert slots_api.get(f"Schedule/{theirs.pk}").status_code == 404
 
 
 # --- Transactions --------------------------------------------------------------------------

@@ -61,6 +61,7 @@ API_PREFIX = "fhir/R4/"
 API_OBJECT_BY_VIEW = {
     "fhir_api.views.patient_instance": "patients.patient",
     "fhir_api.views.practitioner_instance": "appointments.provider",
+    "fhir_api.views.schedule_instance": "appointments.provider",
     "fhir_api.views.appointment_instance": "appointments.appointment",
 }
 

@@ -43,6 +43,7 @@ def test_the_api_urls_that_take_an_id_are_swept(world):
     assert {
         "fhir/R4/Patient/<int:pk>",
         "fhir/R4/Practitioner/<int:pk>",
+        "fhir/R4/Schedule/<int:pk>",
         "fhir/R4/Appointment/<int:pk>",
     } <= swept
 
