@@ -7,8 +7,10 @@ from functools import wraps
 from urllib.parse import urlencode
 
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
+from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
@@ -137,23 +139,36 @@ def _audit(request, token, action, *, obj=None, patient=None, details=None):
     )
 
 
-def _page(request, rows, render, resource: str) -> dict:
-    """A searchset Bundle of one page (``_count``, at most 200), ordered by id, with a
-    ``next`` link that continues after the page's last id."""
+def _page(request, rows, render, resource: str, *, by_start=False) -> dict:
+    """A searchset Bundle of one page (``_count``, at most 200) with a ``next`` link that
+    continues after the page's last row: ordered by id, or by start time then id
+    (``by_start``, so one day's visits are read along the (clinic, start) index)."""
     try:
         count = min(int(request.GET.get("_count", DEFAULT_COUNT)), MAX_COUNT)
-        after = int(request.GET.get("_after", 0))
+        after = request.GET.get("_after", "")
+        if by_start:
+            rows = rows.order_by("start", "pk")
+            if after:
+                stamp, _tilde, last = after.rpartition("~")
+                moment = parse_datetime(stamp)
+                if moment is None:
+                    raise ValueError(after)
+                rows = rows.filter(Q(start__gt=moment) | Q(start=moment, pk__gt=int(last)))
+        elif after:
+            rows = rows.filter(pk__gt=int(after))
     except ValueError as exc:
-        raise Outcome(400, "invalid", "_count and _after must be whole numbers") from exc
-    page = list(rows.filter(pk__gt=after)[: count + 1]) if count > 0 else []
+        raise Outcome(400, "invalid", "_count and _after are not valid") from exc
+    page = list(rows[: count + 1]) if count > 0 else []
     more = len(page) > count
     page = page[:count]
     url = request.build_absolute_uri(request.path)
     query = [(k, v) for k, v in request.GET.lists() for v in v if k != "_after"]
     links = [{"relation": "self", "url": f"{url}?{urlencode(query)}"}]
     if more:
+        last = page[-1]
+        cursor = f"{last.start.isoformat()}~{last.pk}" if by_start else str(last.pk)
         links.append(
-            {"relation": "next", "url": f"{url}?{urlencode([*query, ('_after', page[-1].pk)])}"}
+            {"relation": "next", "url": f"{url}?{urlencode([*query, ('_after', cursor)])}"}
         )
     return {
         "resourceType": "Bundle",
@@ -393,7 +408,7 @@ def _appointment(request, pk):
 def appointment_search(request, token):
     _known_params(request, {"patient", "date", "status", "_lastUpdated"})
     rows = selectors.appointment_search(request.clinic, request.GET)
-    bundle = _page(request, rows, appointment_resource, "Appointment")
+    bundle = _page(request, rows, appointment_resource, "Appointment", by_start=True)
     _audit(
         request,
         token,

@@ -577,3 +577,29 @@ def test_every_call_is_audited_with_the_client_as_actor(api, ehr, chart):
     assert [e.action for e in events] == ["fhir.token_issued", "fhir.read", "fhir.search"]
     assert {e.actor for e in events} == {ehr.account}
     assert events[1].acting_for == chart
+
+
+def test_a_days_appointments_page_in_start_order_across_equal_starts(
+    api, chart, doctor, visit_kind, clinic, frozen
+):
+    others = [ProviderFactory(clinic=clinic, appointment_types=[visit_kind]) for _ in range(2)]
+    starts = [dt.datetime(2030, 1, 16, hour, 0, tzinfo=clinic.tz) for hour in (11, 9, 10)]
+    made = [
+        AppointmentFactory(
+            patient=PatientFactory(clinic=clinic),
+            provider=provider,
+            appointment_type=visit_kind,
+            start=start,
+        )
+        for start in starts
+        for provider in [doctor, *others]
+    ]
+    expected = [str(a.pk) for a in sorted(made, key=lambda a: (a.start, a.pk))]
+    seen, url = [], "/fhir/R4/Appointment?date=2030-01-16&_count=2"
+    while url:
+        bundle = api.http.get(url).json()
+        seen += [e["resource"]["id"] for e in bundle["entry"]]
+        nexts = [link["url"] for link in bundle["link"] if link["relation"] == "next"]
+        url = nexts[0].removeprefix("http://demo.localhost") if nexts else None
+
+    assert seen == expected
