@@ -16,6 +16,11 @@ from django.utils import timezone
 from fhir_api.models import SmartClient
 from fhir_api.smart import ASSERTION_TYPE, smart_client_register
 
+ALL_SCOPES = (
+    "system/Patient.cruds system/Practitioner.rs system/Schedule.rs system/Slot.s "
+    "system/Appointment.cruds"
+)
+
 
 @cache
 def private_key(alg: str = "RS384", name: str = "ehr"):
@@ -34,7 +39,7 @@ def public_jwks(alg: str = "RS384", name: str = "ehr") -> dict:
 def register(
     clinic,
     *,
-    scopes="system/Patient.cruds system/Practitioner.rs system/Appointment.cruds",
+    scopes=ALL_SCOPES,
     alg="RS384",
     name="ehr",
     **fields,
@@ -77,9 +82,7 @@ def assertion(
     )
 
 
-def token_form(
-    signed: str, scope="system/Patient.cruds system/Practitioner.rs system/Appointment.cruds"
-) -> dict:
+def token_form(signed: str, scope=ALL_SCOPES) -> dict:
     return {
         "grant_type": "client_credentials",
         "client_assertion_type": ASSERTION_TYPE,
