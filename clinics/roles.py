@@ -87,6 +87,13 @@ ROLE_PERMISSIONS = {
         "messaging.add_poolcategory",
         "messaging.change_poolcategory",
         "messaging.delete_poolcategory",
+        "fhir_api.view_smartclient",
+        "fhir_api.add_smartclient",
+        "fhir_api.change_smartclient",
+        "fhir_api.view_identifiersystem",
+        "fhir_api.add_identifiersystem",
+        "fhir_api.change_identifiersystem",
+        "fhir_api.delete_identifiersystem",
     ],
 }
 

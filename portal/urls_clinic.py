@@ -10,6 +10,8 @@ urlpatterns = [
     path("", site_views.clinic_root, name="clinic-root"),
     path("portal/", include("portal.site.urls")),
     path("branding/logo", site_views.clinic_logo, name="clinic-logo"),
+    # The clinic's FHIR R4 API for its record system (SMART Backend Services).
+    path("fhir/R4/", include("fhir_api.urls", namespace="fhir")),
     path("hooks/", include("portal.notifications.urls", namespace="hooks")),
     # The language switch on every page posts to Django's set_language view.
     path("source.tar.gz", site_views.source_code, name="source-code"),

@@ -44,6 +44,12 @@ ACTION_LABELS = {
     "change_request.declined": _("Change request declined"),
     "change_request.linked": _("Registration linked to an existing chart"),
     # Appointments and messages
+    # The clinic's record system (the FHIR API); the actor is the registered client
+    "fhir.token_issued": _("Record system signed in"),
+    "fhir.read": _("Record system read a record"),
+    "fhir.search": _("Record system searched records"),
+    "fhir.transaction": _("Record system imported records"),
+    "patient.created_by_api": _("Chart created by the record system"),
     "appointment.booked": _("Appointment booked"),
     "appointment.booked_over_rule": _("Appointment booked outside the booking rules"),
     "appointment.cancelled": _("Appointment cancelled"),

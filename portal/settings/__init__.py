@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "invitations",
     "appointments",
     "messaging",
+    "fhir_api",
     "portal.site",
 ]
 

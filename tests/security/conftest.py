@@ -17,6 +17,7 @@ from django.utils import timezone
 from hypothesis.configuration import set_hypothesis_home_dir
 
 from clinics.models import IdentifierType
+from fhir_api.models import IdentifierSystem
 from invitations.services import invitation_send
 from messaging import services as messaging_services
 from patients import demographics
@@ -40,6 +41,7 @@ from tests.factories import (
     VerificationRequestFactory,
     portal_settings_of,
 )
+from tests.fhir.smart import register
 from tests.security.world import World, with_self_grant
 from tests.uploads import checked
 
@@ -116,6 +118,12 @@ def world(clinic, other_clinic) -> World:
         "messaging.attachment": attachment,
         "staff.staffmember": StaffMember.objects.get(pk=owner_staff.pk),
         "staff.staffinvitation": StaffInvitationFactory(clinic=clinic, sent_by=owner_staff),
+        "fhir_api.smartclient": register(clinic),
+        "fhir_api.identifiersystem": IdentifierSystem.objects.create(
+            clinic=clinic,
+            id_type=IdentifierType.objects.for_clinic(clinic).get(code="mrn"),
+            system="urn:oid:1.2.3.4",
+        ),
     }
 
     # The people who must not reach them.

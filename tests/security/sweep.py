@@ -57,6 +57,16 @@ ADMIN_OBJECT_BY_PARAM = {
 }
 VIEW_ON_SITE = "django.contrib.contenttypes.views.shortcut"
 
+# The FHIR API answers bearer tokens, not sessions: its id URLs are swept with tokens
+# (tests/security/test_api_sweep.py), each mapped here to the model its id names.
+API_PREFIX = "fhir/R4/"
+API_OBJECT_BY_VIEW = {
+    "fhir_api.views.patient_instance": "patients.patient",
+    "fhir_api.views.practitioner_instance": "appointments.provider",
+    "fhir_api.views.schedule_instance": "appointments.provider",
+    "fhir_api.views.appointment_instance": "appointments.appointment",
+}
+
 _PARAM_RE = re.compile(r"<(?:[^>:]+:)?([^>]+)>")
 _REGEX_GROUP_RE = re.compile(r"\(\?P<([^>]+)>[^)]*\)")
 
@@ -82,6 +92,10 @@ class Route:
     @property
     def id_params(self) -> tuple[str, ...]:
         return tuple(p for p in self.params if is_object_param(p))
+
+    @property
+    def in_api(self) -> bool:
+        return self.route.startswith(API_PREFIX)
 
 
 def _params(entry) -> tuple[str, ...]:
@@ -151,6 +165,8 @@ class Target:
 
 
 def _model_for(route: Route, param: str) -> str | None:
+    if route.in_api:
+        return API_OBJECT_BY_VIEW.get(route.view)
     if route.in_admin:
         if route.admin_model and param == "object_id":
             return route.admin_model

@@ -1,0 +1,82 @@
+"""The CapabilityStatement: exactly what this API supports."""
+
+from fhir_api.representation import dumped
+
+_SEARCH = {
+    "Patient": [
+        ("identifier", "token"),
+        ("name", "string"),
+        ("birthdate", "date"),
+        ("_lastUpdated", "date"),
+    ],
+    "Practitioner": [("name", "string")],
+    "Schedule": [("actor", "reference")],
+    "Slot": [("schedule", "reference"), ("start", "date"), ("status", "token")],
+    "Appointment": [
+        ("patient", "reference"),
+        ("date", "date"),
+        ("status", "token"),
+        ("_lastUpdated", "date"),
+    ],
+}
+_INTERACTIONS = {
+    "Patient": ["read", "search-type", "create", "update"],
+    "Practitioner": ["read", "search-type"],
+    "Schedule": ["read", "search-type"],
+    "Slot": ["search-type"],
+    "Appointment": ["read", "search-type", "create", "update"],
+}
+_VERSIONED = {"Patient", "Appointment"}
+
+
+def capability_statement(base: str) -> dict:
+    resources = []
+    for kind, interactions in _INTERACTIONS.items():
+        resource = {
+            "type": kind,
+            "interaction": [{"code": code} for code in interactions],
+            "versioning": "versioned-update" if kind in _VERSIONED else "no-version",
+            "readHistory": False,
+            "updateCreate": False,
+            "conditionalCreate": False,
+            "conditionalUpdate": False,
+            "conditionalDelete": "not-supported",
+            "searchParam": [{"name": name, "type": kind_} for name, kind_ in _SEARCH[kind]],
+        }
+        resources.append(resource)
+    return dumped(
+        {
+            "resourceType": "CapabilityStatement",
+            "status": "active",
+            "date": "2026-12-07",
+            "kind": "instance",
+            "fhirVersion": "4.0.1",
+            "format": ["application/fhir+json", "json"],
+            "implementation": {"description": "Patient portal FHIR API", "url": base},
+            "rest": [
+                {
+                    "mode": "server",
+                    "security": {
+                        "service": [
+                            {
+                                "coding": [
+                                    {
+                                        "system": "http://terminology.hl7.org/CodeSystem/restful-security-service",
+                                        "code": "SMART-on-FHIR",
+                                    }
+                                ]
+                            }
+                        ],
+                        "extension": [
+                            {
+                                "url": "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris",
+                                "extension": [{"url": "token", "valueUri": f"{base}auth/token"}],
+                            }
+                        ],
+                    },
+                    "resource": resources,
+                    "interaction": [{"code": "transaction"}],
+                }
+            ],
+        }
+    )

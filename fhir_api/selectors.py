@@ -1,0 +1,237 @@
+"""Reads for the API: the clinic's rows with their FHIR version (the newest row of
+their history: its id is ``meta.versionId``, its time ``meta.lastUpdated``), and the
+search parameters each resource supports."""
+
+import datetime as dt
+
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.utils.dateparse import parse_date, parse_datetime
+
+from appointments.models import Appointment, Provider
+from appointments.selectors import free_slots
+from clinics.models import Clinic
+from fhir_api.representation import STATUS_OF, Invalid, id_type_for_system
+from patients.models import Patient, PatientIdentifier
+from portal.core.identifiers import canonical_id_number
+
+PREFIXES = {"eq": "", "gt": "__gt", "ge": "__gte", "lt": "__lt", "le": "__lte"}
+
+
+def with_version(queryset: QuerySet) -> QuerySet:
+    history = queryset.model.history.model.objects.filter(id=OuterRef("pk")).order_by("-history_id")
+    return queryset.annotate(
+        fhir_version=Subquery(history.values("history_id")[:1]),
+        fhir_updated=Subquery(history.values("history_date")[:1]),
+    )
+
+
+def _prefixed(value: str) -> tuple[str, str]:
+    prefix = value[:2]
+    if prefix in PREFIXES and len(value) > 2 and not value[:2].isdigit():
+        return PREFIXES[prefix], value[2:]
+    return "", value
+
+
+def _moment(text: str, tz) -> tuple[dt.datetime, dt.datetime, bool]:
+    """The instants a FHIR date or dateTime covers, [start, end), and whether it was a
+    whole day."""
+    day = parse_date(text) if len(text) == 10 else None
+    if day is not None:
+        start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
+        return start, start + dt.timedelta(days=1), True
+    try:
+        moment = parse_datetime(text)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise Invalid(f"not a date or a dateTime with a time zone: {text}")
+    return moment, moment + dt.timedelta(seconds=1), False
+
+
+def _time_filter(field: str, values: list[str], tz) -> Q:
+    """FHIR date search: ``eq`` (no prefix) is the day or second given; ``gt``, ``ge``,
+    ``lt`` and ``le`` compare with a whole day's bounds, or with the instant itself."""
+    condition = Q()
+    for value in values:
+        lookup, text = _prefixed(value)
+        start, end, whole_day = _moment(text, tz)
+        if lookup == "":
+            condition &= Q(**{f"{field}__gte": start, f"{field}__lt": end})
+        elif whole_day:
+            bound = {
+                "__gt": ("__gte", end),
+                "__gte": ("__gte", start),
+                "__lt": ("__lt", start),
+                "__lte": ("__lt", end),
+            }[lookup]
+            condition &= Q(**{f"{field}{bound[0]}": bound[1]})
+        else:
+            condition &= Q(**{f"{field}{lookup}": start})
+    return condition
+
+
+def patients_for(clinic: Clinic) -> QuerySet:
+    return (
+        with_version(Patient.objects.for_clinic(clinic))
+        .prefetch_related("identifiers")
+        .order_by("pk")
+    )
+
+
+def patient_search(clinic: Clinic, params) -> QuerySet:
+    rows = patients_for(clinic)
+    for value in params.getlist("identifier"):
+        system, bar, number = value.rpartition("|")
+        wanted = PatientIdentifier.objects.for_clinic(clinic).filter(
+            number=canonical_id_number(number)
+        )
+        if bar and system:
+            wanted = wanted.filter(id_type_id=id_type_for_system(clinic, system))
+        rows = rows.filter(pk__in=wanted.values("patient_id"))
+    for value in params.getlist("name"):
+        rows = rows.filter(Q(first_name__istartswith=value) | Q(last_name__istartswith=value))
+    for value in params.getlist("birthdate"):
+        lookup, text = _prefixed(value)
+        day = parse_date(text)
+        if day is None:
+            raise Invalid(f"birthdate must be a date: {value}")
+        rows = rows.filter(**{f"date_of_birth{lookup}": day})
+    if "_lastUpdated" in params:
+        rows = rows.filter(_time_filter("fhir_updated", params.getlist("_lastUpdated"), clinic.tz))
+    return rows
+
+
+def practitioners_for(clinic: Clinic) -> QuerySet:
+    return Provider.objects.for_clinic(clinic).order_by("pk")
+
+
+def practitioner_search(clinic: Clinic, params) -> QuerySet:
+    rows = practitioners_for(clinic)
+    for value in params.getlist("name"):
+        rows = rows.filter(name__icontains=value)
+    return rows
+
+
+def schedules_for(clinic: Clinic) -> QuerySet:
+    return Provider.objects.for_clinic(clinic).prefetch_related("appointment_types").order_by("pk")
+
+
+def schedule_search(clinic: Clinic, params) -> QuerySet:
+    rows = schedules_for(clinic)
+    for value in params.getlist("actor"):
+        number = value.removeprefix("Practitioner/")
+        if not number.isdigit():
+            raise Invalid(f"actor must be a Practitioner id: {value}")
+        rows = rows.filter(pk=int(number))
+    return rows
+
+
+MAX_SLOT_DAYS = 31
+
+
+def slot_search(clinic: Clinic, params, *, now=None) -> list[dict]:
+    """Free slots (the times a booking would be accepted: hours, exceptions and visits,
+    as the portal offers them) and busy ones (the active visits) of one Schedule, over a
+    bounded range of whole days: ``start=ge<date>`` and ``start=lt<date>``, at most 31
+    days; ``status`` free or busy."""
+    schedules = params.getlist("schedule")
+    if len(schedules) != 1 or not schedules[0].removeprefix("Schedule/").isdigit():
+        raise Invalid("give one schedule (Schedule/<id>)")
+    provider = (
+        Provider.objects.for_clinic(clinic)
+        .filter(pk=int(schedules[0].removeprefix("Schedule/")))
+        .prefetch_related("appointment_types")
+        .first()
+    )
+    first = last = None
+    for value in params.getlist("start"):
+        lookup, text = _prefixed(value)
+        day = parse_date(text)
+        if day is None or lookup not in ("__gte", "__lt"):
+            raise Invalid("start must be ge<date> and lt<date>")
+        if lookup == "__gte":
+            first = day
+        else:
+            last = day
+    if first is None or last is None or not 0 < (last - first).days <= MAX_SLOT_DAYS:
+        raise Invalid(f"start needs ge<date> and lt<date>, at most {MAX_SLOT_DAYS} days apart")
+    statuses = {s for value in params.getlist("status") for s in value.split(",")} or {
+        "free",
+        "busy",
+    }
+    if not statuses <= {"free", "busy"}:
+        raise Invalid("status must be free or busy")
+    if provider is None:
+        return []
+    slots = []
+    if "free" in statuses:
+        for kind in provider.appointment_types.all():
+            if not kind.is_active:
+                continue
+            length = dt.timedelta(minutes=kind.duration_minutes)
+            opened = free_slots(
+                provider=provider,
+                appointment_type=kind,
+                start_date=first,
+                days=(last - first).days,
+                now=now,
+            )
+            for starts in opened.values():
+                for start in starts:
+                    slots.append(
+                        {
+                            "provider_id": provider.pk,
+                            "kind": kind,
+                            "start": start,
+                            "end": start + length,
+                            "status": "free",
+                            "slot_id": f"{provider.pk}-{kind.pk}-{start:%Y%m%d%H%M}",
+                        }
+                    )
+    if "busy" in statuses:
+        tz = clinic.tz
+        window = (
+            dt.datetime.combine(first, dt.time.min, tzinfo=tz),
+            dt.datetime.combine(last, dt.time.min, tzinfo=tz),
+        )
+        visits = (
+            Appointment.objects.for_clinic(clinic)
+            .active()
+            .filter(provider=provider, start__lt=window[1], end__gt=window[0])
+            .select_related("appointment_type")
+        )
+        for visit in visits:
+            slots.append(
+                {
+                    "provider_id": provider.pk,
+                    "kind": visit.appointment_type,
+                    "start": visit.start,
+                    "end": visit.end,
+                    "status": "busy",
+                    "slot_id": f"busy-{visit.pk}",
+                }
+            )
+    return sorted(slots, key=lambda slot: (slot["start"], slot["slot_id"]))
+
+
+def appointments_for(clinic: Clinic) -> QuerySet:
+    return with_version(
+        Appointment.objects.for_clinic(clinic).select_related("provider", "appointment_type")
+    ).order_by("pk")
+
+
+def appointment_search(clinic: Clinic, params) -> QuerySet:
+    rows = appointments_for(clinic)
+    for value in params.getlist("patient"):
+        number = value.removeprefix("Patient/")
+        if not number.isdigit():
+            raise Invalid(f"patient must be a Patient id: {value}")
+        rows = rows.filter(patient_id=int(number))
+    if "date" in params:
+        rows = rows.filter(_time_filter("start", params.getlist("date"), clinic.tz))
+    for value in params.getlist("status"):
+        statuses = [STATUS_OF.get(code) for code in value.split(",")]
+        rows = rows.filter(status__in=[s for s in statuses if s])
+    if "_lastUpdated" in params:
+        rows = rows.filter(_time_filter("fhir_updated", params.getlist("_lastUpdated"), clinic.tz))
+    return rows

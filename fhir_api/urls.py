@@ -1,0 +1,22 @@
+from django.urls import path, re_path
+
+from fhir_api import views
+
+app_name = "fhir"
+
+urlpatterns = [
+    path("", views.transaction_bundle, name="base"),
+    path("metadata", views.metadata, name="metadata"),
+    path(".well-known/smart-configuration", views.smart_configuration, name="smart-configuration"),
+    path("auth/token", views.token, name="token"),
+    path("Patient", views.patient_type, name="patient-type"),
+    path("Patient/<int:pk>", views.patient_instance, name="patient"),
+    path("Practitioner", views.practitioner_type, name="practitioner-type"),
+    path("Practitioner/<int:pk>", views.practitioner_instance, name="practitioner"),
+    path("Schedule", views.schedule_type, name="schedule-type"),
+    path("Schedule/<int:pk>", views.schedule_instance, name="schedule"),
+    path("Slot", views.slot_type, name="slot-type"),
+    path("Appointment", views.appointment_type, name="appointment-type"),
+    path("Appointment/<int:pk>", views.appointment_instance, name="appointment"),
+    re_path(r"^.+$", views.not_found),
+]

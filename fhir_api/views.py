@@ -1,0 +1,564 @@
+"""The FHIR R4 REST API of one clinic (``/fhir/R4/``): thin views over the selectors,
+services and SMART token checks. Every answer is ``application/fhir+json``; every
+error an OperationOutcome."""
+
+import json
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.db import transaction
+from django.db.models import Q
+from django.http import HttpResponse, JsonResponse
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from fhir_api import selectors, services, smart
+from fhir_api.capability import capability_statement
+from fhir_api.representation import (
+    Invalid,
+    appointment_resource,
+    identifier_systems,
+    patient_resource,
+    practitioner_resource,
+    schedule_resource,
+    slot_resource,
+    validated,
+)
+from portal.audit.services import audit_record
+from portal.core.ratelimit import limit_reached
+
+FHIR_JSON = "application/fhir+json"
+DEFAULT_COUNT, MAX_COUNT = 50, 200
+
+
+class Outcome(Exception):  # noqa: N818 - an HTTP error answered as an OperationOutcome
+    def __init__(self, status: int, code: str, diagnostics: str):
+        super().__init__(diagnostics)
+        self.status, self.code, self.diagnostics = status, code, diagnostics
+
+
+def fhir_response(data: dict, status: int = 200, headers=None) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps(data), status=status, content_type=f"{FHIR_JSON}; charset=utf-8"
+    )
+    response["Cache-Control"] = "no-store"
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def outcome_response(status: int, code: str, diagnostics: str) -> HttpResponse:
+    severity = "error" if status < 500 else "fatal"
+    return fhir_response(
+        {
+            "resourceType": "OperationOutcome",
+            "issue": [{"severity": severity, "code": code, "diagnostics": diagnostics}],
+        },
+        status=status,
+    )
+
+
+def base_url(request) -> str:
+    return request.build_absolute_uri(reverse("fhir:base"))
+
+
+def etag(data: dict) -> dict:
+    version = data.get("meta", {}).get("versionId")
+    return {"ETag": f'W/"{version}"'} if version else {}
+
+
+def _body(request) -> dict:
+    try:
+        return json.loads(request.body or b"null")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise Outcome(400, "structure", "the body is not JSON") from exc
+
+
+def api(resource: str, verb: str):
+    """Authenticate the bearer token (this clinic's, live, its client active), check the
+    scope for ``verb``, count the client's rate limit, and answer errors as
+    OperationOutcomes. The view gets the token; the client's account acts."""
+
+    def decorate(view):
+        @csrf_exempt
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            header = request.headers.get("Authorization", "")
+            scheme, _space, bearer = header.partition(" ")
+            token = (
+                smart.token_authenticate(clinic=request.clinic, bearer=bearer.strip())
+                if scheme.lower() == "bearer"
+                else None
+            )
+            if token is None:
+                response = outcome_response(401, "login", "a valid access token is required")
+                response["WWW-Authenticate"] = 'Bearer realm="fhir"'
+                return response
+            client = token.client
+            if limit_reached(
+                request,
+                name="fhir",
+                clinic=request.clinic,
+                key=f"client:{client.pk}",
+                rate=f"{client.requests_per_minute}/m",
+            ):
+                response = outcome_response(429, "throttled", "too many requests")
+                response["Retry-After"] = "60"
+                return response
+            if resource and not smart.allows(token, resource, verb):
+                return outcome_response(403, "forbidden", f"the token's scopes do not allow {verb}")
+            # The client's account is the author of the history rows its writes append.
+            request.user = client.account
+            try:
+                return view(request, token, *args, **kwargs)
+            except Outcome as exc:
+                return outcome_response(exc.status, exc.code, exc.diagnostics)
+            except Invalid as exc:
+                return outcome_response(400, "invalid", str(exc))
+            except services.Conflict as exc:
+                return outcome_response(409, "conflict", str(exc))
+            except services.RuleBroken as exc:
+                return outcome_response(422, "business-rule", f"booking rule: {exc.rule}")
+
+        return wrapper
+
+    return decorate
+
+
+def _audit(request, token, action, *, obj=None, patient=None, details=None):
+    audit_record(
+        action=action,
+        clinic=request.clinic,
+        actor=token.client.account,
+        request=request,
+        obj=obj,
+        acting_for=patient,
+        details={"client": token.client.name, **(details or {})},
+    )
+
+
+def _page(request, rows, render, resource: str, *, by_start=False) -> dict:
+    """A searchset Bundle of one page (``_count``, at most 200) with a ``next`` link that
+    continues after the page's last row: ordered by id, or by start time then id
+    (``by_start``, so one day's visits are read along the (clinic, start) index)."""
+    try:
+        count = min(int(request.GET.get("_count", DEFAULT_COUNT)), MAX_COUNT)
+        after = request.GET.get("_after", "")
+        if by_start:
+            rows = rows.order_by("start", "pk")
+            if after:
+                stamp, _tilde, last = after.rpartition("~")
+                moment = parse_datetime(stamp)
+                if moment is None:
+                    raise ValueError(after)
+                rows = rows.filter(Q(start__gt=moment) | Q(start=moment, pk__gt=int(last)))
+        elif after:
+            rows = rows.filter(pk__gt=int(after))
+    except ValueError as exc:
+        raise Outcome(400, "invalid", "_count and _after are not valid") from exc
+    page = list(rows[: count + 1]) if count > 0 else []
+    more = len(page) > count
+    page = page[:count]
+    url = request.build_absolute_uri(request.path)
+    query = [(k, v) for k, v in request.GET.lists() for v in v if k != "_after"]
+    links = [{"relation": "self", "url": f"{url}?{urlencode(query)}"}]
+    if more:
+        last = page[-1]
+        cursor = f"{last.start.isoformat()}~{last.pk}" if by_start else str(last.pk)
+        links.append(
+            {"relation": "next", "url": f"{url}?{urlencode([*query, ('_after', cursor)])}"}
+        )
+    return {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "link": links,
+        "entry": [
+            {
+                "fullUrl": f"{base_url(request)}{resource}/{row.pk}",
+                "resource": render(row),
+                "search": {"mode": "match"},
+            }
+            for row in page
+        ],
+    }
+
+
+def _known_params(request, allowed: set[str]) -> None:
+    unknown = set(request.GET) - allowed - {"_count", "_after", "_format"}
+    if unknown:
+        raise Outcome(400, "not-supported", f"unsupported search parameters: {sorted(unknown)}")
+
+
+def _check_if_match(request, current: dict) -> None:
+    wanted = request.headers.get("If-Match")
+    if wanted is not None and wanted.strip() != etag(current).get("ETag"):
+        raise Outcome(412, "conflict", "the resource has changed since that version")
+
+
+# --- Discovery (no token) ---------------------------------------------------------------
+
+
+@require_GET
+def metadata(request):
+    return fhir_response(capability_statement(base_url(request)))
+
+
+@require_GET
+def smart_configuration(request):
+    token_url = request.build_absolute_uri(reverse("fhir:token"))
+    return JsonResponse(
+        {
+            "token_endpoint": token_url,
+            "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+            "token_endpoint_auth_signing_alg_values_supported": smart.ALGORITHMS,
+            "grant_types_supported": ["client_credentials"],
+            "scopes_supported": [
+                f"system/{r}.{v}"
+                for r in ("Patient", "Practitioner", "Schedule", "Slot", "Appointment")
+                for v in ("cruds", "rs")
+            ],
+            "capabilities": ["client-confidential-asymmetric"],
+        }
+    )
+
+
+@csrf_exempt
+@require_POST
+def token(request):
+    """OAuth 2.0 client credentials with a JWT client assertion (RFC 7523)."""
+    form = request.POST
+    token_url = request.build_absolute_uri(reverse("fhir:token"))
+    if form.get("grant_type") != "client_credentials":
+        return JsonResponse({"error": "unsupported_grant_type"}, status=400)
+    if form.get("client_assertion_type") != smart.ASSERTION_TYPE:
+        return JsonResponse({"error": "invalid_request"}, status=400)
+    try:
+        issued = smart.token_issue(
+            clinic=request.clinic,
+            assertion=form.get("client_assertion", ""),
+            token_url=token_url,
+            scope=form.get("scope", ""),
+            request=request,
+        )
+    except smart.TokenRefused as exc:
+        status = 401 if exc.error == "invalid_client" else 400
+        return JsonResponse(
+            {"error": exc.error, "error_description": exc.description}, status=status
+        )
+    response = JsonResponse(
+        {
+            "access_token": issued.access_token,
+            "token_type": "bearer",
+            "expires_in": issued.expires_in,
+            "scope": issued.scope,
+        }
+    )
+    response["Cache-Control"] = "no-store"
+    response["Pragma"] = "no-cache"
+    return response
+
+
+# --- Patient ----------------------------------------------------------------------------
+
+
+def _patient(request, pk):
+    row = selectors.patients_for(request.clinic).filter(pk=pk).first()
+    if row is None:
+        raise Outcome(404, "not-found", "Patient not found")
+    return row
+
+
+def _render_patient(request):
+    systems = identifier_systems(request.clinic)
+    return lambda row: patient_resource(row, systems)
+
+
+@api("Patient", "s")
+def patient_search(request, token):
+    _known_params(request, {"identifier", "name", "birthdate", "_lastUpdated"})
+    rows = selectors.patient_search(request.clinic, request.GET)
+    bundle = _page(request, rows, _render_patient(request), "Patient")
+    _audit(
+        request,
+        token,
+        "fhir.search",
+        details={"resource": "Patient", "count": len(bundle["entry"])},
+    )
+    return fhir_response(bundle)
+
+
+@api("Patient", "c")
+def patient_create(request, token):
+    patient = services.patient_save_from_fhir(
+        clinic=request.clinic, data=_body(request), actor=token.client.account, request=request
+    )
+    data = _render_patient(request)(_patient(request, patient.pk))
+    headers = {
+        "Location": f"{base_url(request)}Patient/{patient.pk}/_history/{data['meta']['versionId']}",
+        **etag(data),
+    }
+    return fhir_response(data, status=201, headers=headers)
+
+
+@api("Patient", "r")
+def patient_read(request, token, pk):
+    row = _patient(request, pk)
+    data = _render_patient(request)(row)
+    _audit(request, token, "fhir.read", obj=row, patient=row)
+    return fhir_response(data, headers=etag(data))
+
+
+@api("Patient", "u")
+def patient_update(request, token, pk):
+    with transaction.atomic():
+        row = _patient(request, pk)
+        _check_if_match(request, _render_patient(request)(row))
+        body = _body(request)
+        if isinstance(body, dict) and body.get("id") != str(pk):
+            raise Outcome(400, "invalid", "the resource's id must match the URL")
+        services.patient_save_from_fhir(
+            clinic=request.clinic,
+            data=body,
+            actor=token.client.account,
+            patient=row,
+            request=request,
+        )
+    data = _render_patient(request)(_patient(request, pk))
+    return fhir_response(data, headers=etag(data))
+
+
+# --- Practitioner -----------------------------------------------------------------------
+
+
+@api("Practitioner", "s")
+def practitioner_search(request, token):
+    _known_params(request, {"name"})
+    rows = selectors.practitioner_search(request.clinic, request.GET)
+    bundle = _page(request, rows, practitioner_resource, "Practitioner")
+    _audit(request, token, "fhir.search", details={"resource": "Practitioner"})
+    return fhir_response(bundle)
+
+
+@api("Practitioner", "r")
+def practitioner_read(request, token, pk):
+    row = selectors.practitioners_for(request.clinic).filter(pk=pk).first()
+    if row is None:
+        raise Outcome(404, "not-found", "Practitioner not found")
+    _audit(request, token, "fhir.read", obj=row)
+    return fhir_response(practitioner_resource(row))
+
+
+# --- Schedule and Slot ------------------------------------------------------------------
+
+
+@api("Schedule", "s")
+def schedule_search(request, token):
+    _known_params(request, {"actor"})
+    rows = selectors.schedule_search(request.clinic, request.GET)
+    bundle = _page(request, rows, schedule_resource, "Schedule")
+    _audit(request, token, "fhir.search", details={"resource": "Schedule"})
+    return fhir_response(bundle)
+
+
+@api("Schedule", "r")
+def schedule_read(request, token, pk):
+    row = selectors.schedules_for(request.clinic).filter(pk=pk).first()
+    if row is None:
+        raise Outcome(404, "not-found", "Schedule not found")
+    _audit(request, token, "fhir.read", obj=row)
+    return fhir_response(schedule_resource(row))
+
+
+@api("Slot", "s")
+def slot_search(request, token):
+    _known_params(request, {"schedule", "start", "status"})
+    slots = selectors.slot_search(request.clinic, request.GET)
+    base = base_url(request)
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "total": len(slots),
+        "link": [{"relation": "self", "url": request.build_absolute_uri()}],
+        "entry": [
+            {
+                "fullUrl": f"{base}Slot/{slot['slot_id']}",
+                "resource": slot_resource(**slot),
+                "search": {"mode": "match"},
+            }
+            for slot in slots
+        ],
+    }
+    _audit(request, token, "fhir.search", details={"resource": "Slot", "count": len(slots)})
+    return fhir_response(bundle)
+
+
+# --- Appointment ------------------------------------------------------------------------
+
+
+def _appointment(request, pk):
+    row = selectors.appointments_for(request.clinic).filter(pk=pk).first()
+    if row is None:
+        raise Outcome(404, "not-found", "Appointment not found")
+    return row
+
+
+@api("Appointment", "s")
+def appointment_search(request, token):
+    _known_params(request, {"patient", "date", "status", "_lastUpdated"})
+    rows = selectors.appointment_search(request.clinic, request.GET)
+    bundle = _page(request, rows, appointment_resource, "Appointment", by_start=True)
+    _audit(
+        request,
+        token,
+        "fhir.search",
+        details={"resource": "Appointment", "count": len(bundle["entry"])},
+    )
+    return fhir_response(bundle)
+
+
+@api("Appointment", "c")
+def appointment_create(request, token):
+    appointment = services.appointment_create_from_fhir(
+        clinic=request.clinic, data=_body(request), actor=token.client.account, request=request
+    )
+    data = appointment_resource(_appointment(request, appointment.pk))
+    headers = {"Location": f"{base_url(request)}Appointment/{appointment.pk}", **etag(data)}
+    return fhir_response(data, status=201, headers=headers)
+
+
+@api("Appointment", "r")
+def appointment_read(request, token, pk):
+    row = _appointment(request, pk)
+    _audit(request, token, "fhir.read", obj=row, patient=row.patient)
+    data = appointment_resource(row)
+    return fhir_response(data, headers=etag(data))
+
+
+@api("Appointment", "u")
+def appointment_update(request, token, pk):
+    row = _appointment(request, pk)
+    _check_if_match(request, appointment_resource(row))
+    body = _body(request)
+    if isinstance(body, dict) and body.get("id") != str(pk):
+        raise Outcome(400, "invalid", "the resource's id must match the URL")
+    services.appointment_update_from_fhir(
+        clinic=request.clinic,
+        appointment=row,
+        data=body,
+        actor=token.client.account,
+        request=request,
+    )
+    data = appointment_resource(_appointment(request, pk))
+    return fhir_response(data, headers=etag(data))
+
+
+# --- One URL per resource type and per resource, by method --------------------------------
+
+
+def _by_method(name, **views):
+    @csrf_exempt
+    def dispatch(request, *args, **kwargs):
+        view = views.get(request.method.lower())
+        if view is None:
+            response = outcome_response(405, "not-supported", f"{request.method} is not supported")
+            response["Allow"] = ", ".join(m.upper() for m in views)
+            return response
+        return view(request, *args, **kwargs)
+
+    dispatch.__name__ = dispatch.__qualname__ = name
+    return dispatch
+
+
+patient_type = _by_method("patient_type", get=patient_search, post=patient_create)
+patient_instance = _by_method("patient_instance", get=patient_read, put=patient_update)
+practitioner_type = _by_method("practitioner_type", get=practitioner_search)
+practitioner_instance = _by_method("practitioner_instance", get=practitioner_read)
+schedule_type = _by_method("schedule_type", get=schedule_search)
+schedule_instance = _by_method("schedule_instance", get=schedule_read)
+slot_type = _by_method("slot_type", get=slot_search)
+appointment_type = _by_method("appointment_type", get=appointment_search, post=appointment_create)
+appointment_instance = _by_method(
+    "appointment_instance", get=appointment_read, put=appointment_update
+)
+
+
+def not_found(request):
+    return outcome_response(404, "not-found", "no such resource type or interaction")
+
+
+# --- Transaction Bundle (all or nothing) -----------------------------------------------
+
+_WRITERS = {"Patient", "Appointment"}
+
+
+def _transaction_entry(request, token, entry, local):
+    method = (entry.get("request") or {}).get("method")
+    url = (entry.get("request") or {}).get("url", "")
+    resource = entry.get("resource") or {}
+    kind, _slash, pk = url.partition("/")
+    if kind not in _WRITERS or resource.get("resourceType") != kind:
+        raise Outcome(
+            400, "not-supported", f"a transaction may write Patients and Appointments: {url}"
+        )
+    verb = {"POST": "c", "PUT": "u"}.get(method)
+    if verb is None or (verb == "c") == bool(pk):
+        raise Outcome(400, "not-supported", f"{method} {url} is not supported in a transaction")
+    if not smart.allows(token, kind, verb):
+        raise Outcome(403, "forbidden", f"the token's scopes do not allow {method} {kind}")
+    actor = token.client.account
+    if kind == "Patient":
+        existing = _patient(request, pk) if pk else None
+        row = services.patient_save_from_fhir(
+            clinic=request.clinic, data=resource, actor=actor, patient=existing, request=request
+        )
+    elif pk:
+        row = services.appointment_update_from_fhir(
+            clinic=request.clinic,
+            appointment=_appointment(request, pk),
+            data=resource,
+            actor=actor,
+            request=request,
+        )
+    else:
+        row = services.appointment_create_from_fhir(
+            clinic=request.clinic, data=resource, actor=actor, local=local, request=request
+        )
+    if entry.get("fullUrl"):
+        local[entry["fullUrl"]] = f"{kind}/{row.pk}"
+    return {
+        "response": {
+            "status": "201 Created" if verb == "c" else "200 OK",
+            "location": f"{kind}/{row.pk}",
+        }
+    }
+
+
+@api(None, "")
+def transaction_bundle(request, token):
+    """``POST /fhir/R4/`` with a transaction Bundle of Patients and Appointments: every
+    entry or none (one database transaction); Patients first, so Appointments may refer
+    to them by their ``urn:uuid:`` full URL."""
+    if request.method != "POST":
+        raise Outcome(405, "not-supported", "the base accepts transaction Bundles (POST) only")
+    bundle = _body(request)
+    if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+        raise Outcome(400, "invalid", "expected a Bundle")
+    validated(bundle, "Bundle")
+    if bundle.get("type") != "transaction":
+        raise Outcome(400, "not-supported", "only transaction Bundles are accepted")
+    entries = list(enumerate(bundle.get("entry") or []))
+    entries.sort(key=lambda pair: (pair[1].get("resource") or {}).get("resourceType") != "Patient")
+    answers, local = {}, {}
+    with transaction.atomic():
+        for index, entry in entries:
+            answers[index] = _transaction_entry(request, token, entry, local)
+        _audit(request, token, "fhir.transaction", details={"entries": len(entries)})
+    return fhir_response(
+        {
+            "resourceType": "Bundle",
+            "type": "transaction-response",
+            "entry": [answers[index] for index in sorted(answers)],
+        }
+    )
