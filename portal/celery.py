@@ -1,11 +1,17 @@
 import os
 
-from celery import Celery
-from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun
-from django_guid import clear_guid, get_guid, set_guid
-from django_guid.utils import generate_guid
-
+# Before django_guid, whose import reads the settings: `make worker` sets no module.
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "portal.settings")
+
+from celery import Celery  # noqa: E402
+from celery.signals import (  # noqa: E402
+    before_task_publish,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+)
+from django_guid import clear_guid, get_guid, set_guid  # noqa: E402
+from django_guid.utils import generate_guid  # noqa: E402
 
 app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
