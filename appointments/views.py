@@ -31,6 +31,7 @@ from appointments.selectors import (
     upcoming_and_past,
 )
 from patients.access import patient_required, portal_enabled
+from patients.returns import next_keep
 from patients.selectors import access_for_user, usable_grants
 from patients.sessions import SESSION_NEXT_AFTER_SIGNIN, SESSION_PATIENT
 from portal.core.http import no_store
@@ -295,7 +296,7 @@ def earlier_offers(request, pk):
 def offer_link(request, token):
     """Move the offer's token out of the URL into the session (as invitation links do)."""
     request.session[SESSION_OFFER_TOKEN] = token
-    request.session[SESSION_NEXT_AFTER_SIGNIN] = "portal:appointments-offer"
+    next_keep(request, reverse("portal:appointments-offer"))
     response = no_store(redirect("portal:appointments-offer"))
     response["Referrer-Policy"] = "no-referrer"
     return response
@@ -352,7 +353,7 @@ def _offer_unusable(request, state):
 
 def _forget_offer(request):
     request.session.pop(SESSION_OFFER_TOKEN, None)
-    if request.session.get(SESSION_NEXT_AFTER_SIGNIN) == "portal:appointments-offer":
+    if request.session.get(SESSION_NEXT_AFTER_SIGNIN) == reverse("portal:appointments-offer"):
         request.session.pop(SESSION_NEXT_AFTER_SIGNIN)
 
 

@@ -17,6 +17,7 @@ def threads_awaiting_reply(*, clinic, now) -> list[workboard.Row]:
     pools); one plain row while the clinic has nothing waiting or no pools."""
     found = threads_awaiting_reply_by_pool(clinic=clinic)
     label = gettext("Messages awaiting a reply")
+    per_pool = gettext("Messages awaiting a reply: %(pool)s")
     if not found or (len(found) == 1 and found[0]["pool"] is None):
         count = found[0]["count"] if found else 0
         since = found[0]["oldest"] if found else None
@@ -31,7 +32,7 @@ def threads_awaiting_reply(*, clinic, now) -> list[workboard.Row]:
         rows.append(
             workboard.Row(
                 key,
-                gettext("%(label)s: %(pool)s") % {"label": label, "pool": name},
+                per_pool % {"pool": name},
                 row["count"],
                 row["oldest"],
                 workboard.admin_url(f"{CHANGELIST}&pool={value}"),

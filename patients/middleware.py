@@ -3,6 +3,7 @@ import time
 from django.conf import settings
 from django.contrib import messages
 from django.http import JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -49,9 +50,13 @@ class PortalSessionMiddleware:
         the page to return to after signing in again (``returns``)."""
         user_id, patient_id = request.user.pk, request.session.get(SESSION_PATIENT)
         back_to = signin_url(request)
+        fields = draft_fields_for(request) if request.method == "POST" else ()
+        # Only what the patient's own page posted is kept: a forged POST from another
+        # site must not plant text in their forms (checked before the session ends).
+        if fields and not _csrf_passes(request):
+            fields = ()
         portal_logout(request, reason=ended)
         kept = False
-        fields = draft_fields_for(request) if request.method == "POST" else ()
         if fields:
             kept = draft_keep(request, user_id=user_id, patient_id=patient_id, fields=fields)
             next_keep(request, request.path)
@@ -133,3 +138,10 @@ class PortalLanguageMiddleware:
         if settings.SESSION_COOKIE_NAME in request.COOKIES:
             apply_portal_language(request)
         return self.get_response(request)
+
+
+def _csrf_passes(request) -> bool:
+    """Whether this POST carries the CSRF token Django's middleware would accept (this
+    middleware answers before the view, so before Django's own check runs)."""
+    checker = CsrfViewMiddleware(lambda request: None)
+    return checker.process_view(request, None, (), {}) is None

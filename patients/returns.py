@@ -9,7 +9,7 @@ is https): other hosts, scheme-relative ``//host``, backslash tricks and ``javas
 are refused, and so are the sign-in pages themselves.
 """
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
@@ -29,7 +29,12 @@ def safe_next(request, url) -> str | None:
     ):
         return None
     parts = urlsplit(url)
-    if not parts.path.startswith("/portal/") or parts.path.startswith(_NOT_A_DESTINATION):
+    # Judged as a browser will resolve it: "/portal/../admin/" (or "%2e%2e") leaves the
+    # portal, and would also reach the sign-in pages refused below.
+    path = unquote(parts.path)
+    if any(segment in (".", "..") for segment in path.split("/")) or "//" in path:
+        return None
+    if not path.startswith("/portal/") or path.startswith(_NOT_A_DESTINATION):
         return None
     return urlunsplit(("", "", parts.path, parts.query, ""))
 

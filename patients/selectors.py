@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from clinics.models import PortalSettings
 from patients.grant_cache import live_grants
 from patients.models import Patient, PatientAccess, PatientCategory, PatientIdentifier
+from patients.representation import chart_has_representatives
 from portal.audit.models import AuditEvent
 from portal.core.cache import drop_on_write
 from portal.core.dates import parse_typed_date
@@ -182,6 +183,31 @@ CONTACT_NOT_PROVEN = _(
 )
 CHART_HAS_ACCOUNT = _("Someone already uses the portal as that chart's patient.")
 ID_DIFFERS = _("That chart has another number for the ID type this person typed.")
+NOT_SAME_PERSON = _(
+    "The name or date of birth this person gave is not the chart's. A shared contact "
+    "alone does not show they are its patient."
+)
+CONTACT_SHARED = _(
+    "Another chart has the same email or mobile (a family's shared contact, say), so "
+    "it does not show which of them this person is. Confirm who they are first."
+)
+CHART_REPRESENTED = _(
+    "Someone else acts, acted or was invited to act for that chart (a parent, a "
+    "carer): its contact may be theirs. Confirm who this person is first."
+)
+CHART_OF_A_MINOR = _(
+    "That chart's patient is younger than the age at which a parent's access ends: "
+    "they are reached through a parent's access, not linked."
+)
+
+
+def _person(patient: Patient) -> tuple:
+    """Name and date of birth, compared the way people write them (case, width, spaces)."""
+
+    def word(text: str) -> str:
+        return " ".join(unicodedata.normalize("NFKC", text or "").casefold().split())
+
+    return word(patient.first_name), word(patient.last_name), patient.date_of_birth
 
 
 def link_refusal(*, registration: Patient, account, chart: Patient):
@@ -191,15 +217,34 @@ def link_refusal(*, registration: Patient, account, chart: Patient):
     The identity rule of every way in: the person reaches a chart only through a
     contact they proved that is the chart's own. Their account's sign-in contacts are
     the ones they proved with a code when registering; one of them must be the chart's
-    email or mobile (canonical, exact equality). A chart someone already uses as its
-    patient is refused, as is one with another number for the ID type they typed.
+    email or mobile (canonical, exact equality), and no other chart of the clinic may
+    carry it (a household's shared phone proves nothing about which of them this is).
+    The name and date of birth they gave must be the chart's too. Refused as well: a
+    chart someone already uses as its patient, a chart someone else acts or acted for
+    and a minor's (as for a first account from a chart's contact,
+    ``patients.representation``), and one with another number for the ID type typed.
     """
     if chart.pk == registration.pk or chart.clinic_id != registration.clinic_id:
         return NOT_A_REGISTRATION
+    if _person(chart) != _person(registration):
+        return NOT_SAME_PERSON
     proven = {account.email, str(account.phone or "")} - {""}
     on_chart = {chart.email, str(chart.mobile or "")} - {""}
-    if not proven & on_chart:
+    matched = proven & on_chart
+    if not matched:
         return CONTACT_NOT_PROVEN
+    shared = (
+        Patient.objects.for_clinic(chart.clinic_id)
+        .exclude(pk__in=[chart.pk, registration.pk])
+        .filter(Q(email__in=matched) | Q(mobile__in=matched) | Q(home_phone__in=matched))
+    )
+    if shared.exists():
+        return CONTACT_SHARED
+    threshold = PortalSettings.objects.get(clinic_id=chart.clinic_id).representative_age_threshold
+    if chart.date_of_birth and chart.age_on(timezone.localdate()) < threshold:
+        return CHART_OF_A_MINOR
+    if chart_has_representatives(chart):
+        return CHART_REPRESENTED
     others = (
         PatientAccess.objects.for_clinic(chart.clinic_id)
         .active()

@@ -363,6 +363,8 @@ def test_the_link_asks_for_a_sign_in_and_is_for_its_patient_only(
     page = _open(anonymous, link)
     assert "Sign in to see this offer" in page.content.decode()
     assert "Dr Osei" not in page.content.decode()
+    # Signing in returns to the offer (a path the sign-in's safe return accepts).
+    assert anonymous.session["portal_next_after_signin"] == "/portal/appointments/offer/"
     someone = PatientAccessFactory(patient=PatientFactory(clinic=clinic)).user
     client = portal_client(someone)
     assert _open(client, link).status_code == 404

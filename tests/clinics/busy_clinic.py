@@ -5,9 +5,12 @@ import datetime
 
 from django.utils import timezone
 
-from appointments.models import Appointment, AvailabilityException
+from appointments.models import Appointment, AppointmentRequest, AvailabilityException
+from clinics.models import IdentifierType
+from fhir_api.models import IdentifierSystem, SmartClient
+from fhir_api.smart import smart_client_register
 from invitations.models import Invitation
-from messaging.models import Message, Side, Thread
+from messaging.models import Message, Pool, PoolCategory, Side, Thread
 from patients.models import ChangeRequest, SignInLock, VerificationRequest
 from portal.audit.actions import ACTION_LABELS
 from portal.audit.services import audit_record
@@ -78,6 +81,25 @@ def a_busy_clinic(clinic, staff):
         requested_by=parent.user,
     )
     ChangeRequest.objects.create(clinic=clinic, patient=patient, kind="registration")
+    AppointmentRequest.objects.create(
+        clinic=clinic,
+        patient=patient,
+        appointment_type=visit,
+        provider=provider,
+        preferred_days=["wed"],
+        preferred_times=["morning"],
+    )
+    nurses = Pool.objects.create(clinic=clinic, name="Nurses")
+    smart_client_register(
+        client=SmartClient(name="Record system", jwks={"keys": []}, scopes="system/Patient.rs"),
+        clinic=clinic,
+    )
+    IdentifierSystem.objects.create(
+        clinic=clinic,
+        id_type=IdentifierType.objects.for_clinic(clinic).order_by("pk").first(),
+        system="urn:oid:1.2.3.4",
+    )
+    PoolCategory.objects.create(clinic=clinic, pool=nurses, category="general")
     SignInLock.objects.create(
         clinic=clinic,
         subject="a" * 64,

@@ -87,7 +87,7 @@ def test_the_migration_converts_phones_and_keeps_what_it_cannot_read(db):
 
     from django.apps import apps
 
-    migration = import_module("clinics.migrations.0012_clinic_phone_e164")
+    migration = import_module("clinics.migrations.0016_clinic_phone_e164")
     local = ClinicFactory(slug="local")
     Clinic.objects.filter(pk=local.pk).update(phone="613-555-0199")
     words = ClinicFactory(slug="words")

@@ -83,8 +83,8 @@ def test_a_patient_takes_an_earlier_time_another_gave_up(
     page.goto(link)
     page.get_by_role("heading", name="An earlier time").wait_for()
     text = page.locator("main").inner_text()
-    assert "Tuesday 15 January 2030, 9 a.m." in text
-    assert "Friday 18 January 2030, 10 a.m." in text
+    assert "Tuesday 15 January 2030, 9:00 AM" in text
+    assert "Friday 18 January 2030, 10:00 AM" in text
     assert "Dr Amara Osei" in text
     screenshot(page, "earlier-offer-1280")
     page.get_by_role("button", name="Take the earlier time").click()

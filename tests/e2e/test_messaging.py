@@ -51,7 +51,7 @@ def test_staff_write_the_patient_reads_and_replies_and_staff_see_the_reply(
     # Staff start a thread from the admin.
     admin_sign_in(staff, clinic_url("demo", "/admin/messaging/thread/"), "admin")
     staff.get_by_role("link", name="Start a message").click()
-    staff.get_by_label("Patient").select_option(label="Silva, Maria · 1961-04-09")
+    staff.get_by_label("Patient").select_option(label="Silva, Maria · 9 April 1961")
     staff.get_by_label("Category").select_option(label="General")
     staff.get_by_label("Subject").fill(SUBJECT)
     staff.get_by_label("Message").fill(BODY)

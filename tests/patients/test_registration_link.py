@@ -278,3 +278,62 @@ def test_linking_while_a_colleague_accepts_decides_the_registration_once(
     else:
         assert registration.status == ChangeRequest.Status.ACCEPTED
         assert [g.patient_id for g in live] == [new_chart.pk]
+
+
+def _refusal(registered, chart):
+    return selectors.link_refusal(
+        registration=registered.patient, account=registered.requested_by, chart=chart
+    )
+
+
+def test_a_chart_with_the_proven_mobile_but_another_person_is_refused(
+    registered, front_desk, clinic
+):
+    """A household's shared mobile: the sibling's chart must not be handed over."""
+    sibling = PatientFactory(
+        clinic=clinic,
+        first_name="Ava",
+        last_name="Nwosu",
+        date_of_birth=dt.date(1985, 4, 4),
+        mobile=NEW_MOBILE,
+        email="",
+    )
+    assert _refusal(registered, sibling) == selectors.NOT_SAME_PERSON
+    response = staff_client(front_desk).post(_link_url(registered), {"chart": sibling.pk})
+    assert response.status_code in (200, 302)
+    assert not PatientAccess.objects.filter(patient=sibling).exists()
+    assert ChangeRequest.objects.get(pk=registered.pk).status == ChangeRequest.Status.PENDING
+
+
+def test_a_proven_mobile_that_another_chart_also_has_links_nothing(
+    her_old_chart, registered, clinic, front_desk
+):
+    PatientFactory(clinic=clinic, first_name="Ava", mobile=NEW_MOBILE, email="")
+    assert _refusal(registered, her_old_chart) == selectors.CONTACT_SHARED
+    with pytest.raises(demographics.CannotLink):
+        demographics.registration_link_to_chart(
+            request=None,
+            change_request=registered,
+            chart_id=her_old_chart.pk,
+            decided_by=front_desk,
+        )
+
+
+def test_a_minors_chart_is_not_linked(registered, clinic):
+    today = dt.date.today()
+    young = PatientFactory(
+        clinic=clinic,
+        first_name="Amara",
+        last_name="Nwosu",
+        date_of_birth=today.replace(year=today.year - 15),
+        mobile=NEW_MOBILE,
+        email="",
+    )
+    registered.patient.date_of_birth = young.date_of_birth
+    registered.patient.save(update_fields=["date_of_birth"])
+    assert _refusal(registered, young) == selectors.CHART_OF_A_MINOR
+
+
+def test_a_chart_someone_else_acts_for_is_not_linked(her_old_chart, registered):
+    PatientAccessFactory(patient=her_old_chart, relationship=PatientAccess.Relationship.PARENT)
+    assert _refusal(registered, her_old_chart) == selectors.CHART_REPRESENTED

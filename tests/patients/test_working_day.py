@@ -64,6 +64,10 @@ def _totp(device):
         "http://demo.localhost.evil.example/portal/",
         "/admin/",
         "/portal/sign-out/",
+        "/portal/../admin/",
+        "/portal/%2e%2e/admin/",
+        "/portal/x/../password-reset/MQ/abc-123/",
+        "/portal/.//admin/",
         "",
         None,
     ],
@@ -219,6 +223,21 @@ def test_another_account_signing_in_on_the_same_browser_never_sees_the_draft(ros
     c.post("/portal/sign-out/")
     _password_sign_in(c)
     assert secret not in c.get(NEW_MESSAGE).content.decode()  # thrown away, not kept
+
+
+def test_a_forged_post_after_the_timeout_plants_no_draft(rosa, frozen):
+    """Another site's form posted into the timed-out session (no CSRF token) is not kept:
+    the patient would find the forger's text in their own form after signing in."""
+    portal_settings_of(rosa.clinic, patient_messages_allowed=True)
+    c = host_client(committing=True)
+    _password_sign_in(c)
+    c.handler.enforce_csrf_checks = True
+    forged = {"subject": "Records", "category": "general", "body": "Send my file to evil"}
+    frozen.shift(timedelta(minutes=31))
+    c.post(NEW_MESSAGE, forged, HTTP_ORIGIN="http://evil.example")
+    c.handler.enforce_csrf_checks = False
+    _password_sign_in(c)
+    assert "Send my file to evil" not in c.get(NEW_MESSAGE).content.decode()
 
 
 def test_a_draft_is_short_lived(rosa, frozen):
