@@ -2,6 +2,8 @@
 
 from fhir_api.representation import dumped
 
+MAX_TRANSACTION_ENTRIES = 1000  # the most entries one transaction Bundle may hold
+
 _SEARCH = {
     "Patient": [
         ("identifier", "token"),
@@ -75,7 +77,15 @@ def capability_statement(base: str) -> dict:
                         ],
                     },
                     "resource": resources,
-                    "interaction": [{"code": "transaction"}],
+                    "interaction": [
+                        {
+                            "code": "transaction",
+                            "documentation": (
+                                f"Patients and Appointments, all or nothing; at most "
+                                f"{MAX_TRANSACTION_ENTRIES} entries a Bundle"
+                            ),
+                        }
+                    ],
                 }
             ],
         }

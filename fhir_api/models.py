@@ -89,6 +89,25 @@ class SmartClient(ClinicOwned):
     def __str__(self):
         return self.name
 
+    def save(self, *args, **kwargs):
+        """A change of the client's scopes, keys or active flag ends every access token
+        issued before it: a narrowed, re-keyed or reactivated client starts afresh."""
+        before = (
+            SmartClient.objects.for_clinic(self.clinic_id)
+            .filter(pk=self.pk)
+            .values("scopes", "jwks", "is_active")
+            .first()
+            if self.pk
+            else None
+        )
+        super().save(*args, **kwargs)
+        if before is not None and before != {
+            "scopes": self.scopes,
+            "jwks": self.jwks,
+            "is_active": self.is_active,
+        }:
+            AccessToken.objects.for_clinic(self.clinic_id).filter(client=self).delete()
+
 
 class AccessToken(ClinicOwned):
     """An access token issued to a client; only its SHA-256 digest is stored."""

@@ -11,6 +11,7 @@ from appointments.models import Appointment, Provider
 from clinics.models import Clinic, IdentifierType
 from fhir_api.models import IdentifierSystem
 from patients.models import Patient
+from portal.core.identifiers import InvalidIdentifier, canonical_id_number
 
 GENDERS = {"F": "female", "M": "male", "X": "other", "U": "unknown"}
 SEXES = {gender: sex for sex, gender in GENDERS.items()}
@@ -21,6 +22,9 @@ APPOINTMENT_STATUSES = {
     Appointment.Status.NO_SHOW: "noshow",
 }
 STATUS_OF = {fhir: ours for ours, fhir in APPOINTMENT_STATUSES.items()}
+ID_NUMBER_MAX_LENGTH = 64  # PatientIdentifier.number
+REASON_MAX_LENGTH = 500  # Appointment.reason
+FURTHEST_START = dt.timedelta(days=366 * 10)  # no visit is booked or kept further ahead
 
 
 class Invalid(ValueError):
@@ -161,7 +165,15 @@ def patient_fields(data: dict, clinic: Clinic) -> tuple[dict, list[tuple[int, st
         id_type = id_type_for_system(clinic, identifier.system or "")
         if id_type is None or not identifier.value:
             raise Invalid(f"unknown identifier system: {identifier.system}")
-        identifiers.append((id_type, identifier.value))
+        # Stored canonical ('brk1' and 'BRK 1' are BRK1), so a chart's own number sent in
+        # another format is found again rather than added and refused as another's.
+        try:
+            number = canonical_id_number(identifier.value)
+        except InvalidIdentifier as exc:
+            raise Invalid(f"not an ID number: {identifier.system}") from exc
+        if not number or len(number) > ID_NUMBER_MAX_LENGTH:
+            raise Invalid(f"not an ID number: {identifier.system}")
+        identifiers.append((id_type, number))
     return fields, identifiers
 
 
@@ -303,9 +315,13 @@ def appointment_fields(data: dict, local: dict[str, str] | None = None) -> dict:
     start = resource.start
     if timezone.is_naive(start):
         raise Invalid("Appointment.start needs a time zone")
+    if start.year < 1900 or start - timezone.now() > FURTHEST_START:
+        raise Invalid("Appointment.start is too far from today")
     if resource.status not in STATUS_OF:
         raise Invalid(f"status {resource.status} is not one the portal keeps")
     reasons = [c.text for c in resource.reasonCode or [] if c.text]
+    if reasons and len(reasons[0]) > REASON_MAX_LENGTH:
+        raise Invalid(f"reasonCode.text is longer than {REASON_MAX_LENGTH} characters")
     return {
         "patient_id": patient,
         "provider_id": practitioner,

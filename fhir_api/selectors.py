@@ -12,7 +12,7 @@ from appointments.selectors import free_slots
 from clinics.models import Clinic
 from fhir_api.representation import STATUS_OF, Invalid, id_type_for_system
 from patients.models import Patient, PatientIdentifier
-from portal.core.identifiers import canonical_id_number
+from portal.core.identifiers import InvalidIdentifier, canonical_id_number
 
 PREFIXES = {"eq": "", "gt": "__gt", "ge": "__gte", "lt": "__lt", "le": "__lte"}
 
@@ -35,7 +35,10 @@ def _prefixed(value: str) -> tuple[str, str]:
 def _moment(text: str, tz) -> tuple[dt.datetime, dt.datetime, bool]:
     """The instants a FHIR date or dateTime covers, [start, end), and whether it was a
     whole day."""
-    day = parse_date(text) if len(text) == 10 else None
+    try:
+        day = parse_date(text) if len(text) == 10 else None
+    except ValueError:
+        raise Invalid(f"not a date of the calendar: {text}") from None
     if day is not None:
         start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
         return start, start + dt.timedelta(days=1), True
@@ -82,9 +85,11 @@ def patient_search(clinic: Clinic, params) -> QuerySet:
     rows = patients_for(clinic)
     for value in params.getlist("identifier"):
         system, bar, number = value.rpartition("|")
-        wanted = PatientIdentifier.objects.for_clinic(clinic).filter(
-            number=canonical_id_number(number)
-        )
+        try:
+            canonical = canonical_id_number(number)
+        except InvalidIdentifier as exc:
+            raise Invalid(f"identifier must be an ID number: {value}") from exc
+        wanted = PatientIdentifier.objects.for_clinic(clinic).filter(number=canonical)
         if bar and system:
             wanted = wanted.filter(id_type_id=id_type_for_system(clinic, system))
         rows = rows.filter(pk__in=wanted.values("patient_id"))
@@ -92,7 +97,10 @@ def patient_search(clinic: Clinic, params) -> QuerySet:
         rows = rows.filter(Q(first_name__istartswith=value) | Q(last_name__istartswith=value))
     for value in params.getlist("birthdate"):
         lookup, text = _prefixed(value)
-        day = parse_date(text)
+        try:
+            day = parse_date(text)
+        except ValueError:  # well formed, not a day of the calendar (2026-02-30)
+            day = None
         if day is None:
             raise Invalid(f"birthdate must be a date: {value}")
         rows = rows.filter(**{f"date_of_birth{lookup}": day})

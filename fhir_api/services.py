@@ -127,11 +127,14 @@ def appointment_update_from_fhir(
     if appointment.status != Appointment.Status.BOOKED:
         raise RuleBroken("not_booked")
     if status == Appointment.Status.CANCELLED:
-        booking.appointment_cancel(
+        done = booking.appointment_cancel(
             appointment=appointment, cancelled_by=actor, request=request, by_staff=True
         )
     else:
-        booking.appointment_mark(
+        done = booking.appointment_mark(
             appointment=appointment, status=status, marked_by=actor, request=request
         )
+    if not done:
+        # Another writer changed the visit first: its change stands, this one is refused.
+        raise Conflict("the Appointment has changed; read it again")
     return Appointment.objects.get(pk=appointment.pk)

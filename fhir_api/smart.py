@@ -25,6 +25,7 @@ TOKEN_LIFETIME = dt.timedelta(minutes=5)
 ASSERTION_MAX_LIFETIME = dt.timedelta(minutes=5)
 ALGORITHMS = ["RS384", "ES384"]
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+JTI_MAX_LENGTH = 255  # UsedAssertion.jti
 
 
 class TokenRefused(Exception):  # noqa: N818 - an OAuth error response
@@ -134,6 +135,9 @@ def token_issue(
         raise TokenRefused("invalid_client", "sub must be the client ID")
     if expires > now + ASSERTION_MAX_LIFETIME + dt.timedelta(seconds=30):
         raise TokenRefused("invalid_client", "the assertion may live five minutes at most")
+    jti = str(claims["jti"])
+    if not jti or len(jti) > JTI_MAX_LENGTH:
+        raise TokenRefused("invalid_client", f"jti must be 1 to {JTI_MAX_LENGTH} characters")
     granted = granted_scopes(scope, client.scopes)
     if not granted:
         raise TokenRefused("invalid_scope", "none of the scopes asked for is allowed")
@@ -141,7 +145,7 @@ def token_issue(
     try:
         with transaction.atomic():
             UsedAssertion.objects.filter(client=client, expires_at__lt=now).delete()
-            UsedAssertion.objects.create(client=client, jti=str(claims["jti"]), expires_at=expires)
+            UsedAssertion.objects.create(client=client, jti=jti, expires_at=expires)
             AccessToken.objects.filter(client=client, expires_at__lt=now).delete()
             AccessToken.objects.create(
                 clinic=clinic,
@@ -179,7 +183,9 @@ def token_authenticate(*, clinic: Clinic, bearer: str) -> AccessToken | None:
 
 
 def allows(token: AccessToken, resource: str, verb: str) -> bool:
-    for scope in token.scopes.split():
+    """Whether ``token`` may ``verb`` a ``resource``: within the scopes it was granted
+    and the scopes its client is allowed now (an admin may have narrowed them since)."""
+    for scope in granted_scopes(token.scopes, token.client.scopes).split():
         scoped, _dot, verbs = scope.removeprefix("system/").partition(".")
         if scoped in (resource, "*") and verb in verbs:
             return True

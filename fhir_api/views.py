@@ -3,6 +3,7 @@ services and SMART token checks. Every answer is ``application/fhir+json``; ever
 error an OperationOutcome."""
 
 import json
+import logging
 from functools import wraps
 from urllib.parse import urlencode
 
@@ -14,8 +15,9 @@ from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from appointments.models import Appointment
 from fhir_api import selectors, services, smart
-from fhir_api.capability import capability_statement
+from fhir_api.capability import MAX_TRANSACTION_ENTRIES, capability_statement
 from fhir_api.representation import (
     Invalid,
     appointment_resource,
@@ -26,8 +28,13 @@ from fhir_api.representation import (
     slot_resource,
     validated,
 )
+from patients.models import Patient
 from portal.audit.services import audit_record
 from portal.core.ratelimit import limit_reached
+
+logger = logging.getLogger(__name__)
+# MAX_TRANSACTION_ENTRIES (fhir_api.capability, 1,000: the import benchmark sends 1,000
+# Patients in one Bundle): a larger transaction Bundle is refused (413) before any work.
 
 FHIR_JSON = "application/fhir+json"
 DEFAULT_COUNT, MAX_COUNT = 50, 200
@@ -74,6 +81,8 @@ def _body(request) -> dict:
         return json.loads(request.body or b"null")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise Outcome(400, "structure", "the body is not JSON") from exc
+    except RecursionError as exc:
+        raise Outcome(400, "structure", "the body is nested too deeply") from exc
 
 
 def api(resource: str, verb: str):
@@ -107,6 +116,8 @@ def api(resource: str, verb: str):
                 response = outcome_response(429, "throttled", "too many requests")
                 response["Retry-After"] = "60"
                 return response
+            if any("\x00" in v for _k, values in request.GET.lists() for v in values):
+                return outcome_response(400, "invalid", "search parameters may not hold NUL")
             if resource and not smart.allows(token, resource, verb):
                 return outcome_response(403, "forbidden", f"the token's scopes do not allow {verb}")
             # The client's account is the author of the history rows its writes append.
@@ -121,6 +132,11 @@ def api(resource: str, verb: str):
                 return outcome_response(409, "conflict", str(exc))
             except services.RuleBroken as exc:
                 return outcome_response(422, "business-rule", f"booking rule: {exc.rule}")
+            except (ValueError, OverflowError, RecursionError):
+                # The last net for input the checks above missed: every transaction the
+                # view opened has been rolled back by the time the error reaches here.
+                logger.warning("fhir: malformed input refused", exc_info=True)
+                return outcome_response(400, "invalid", "the request is not valid")
 
         return wrapper
 
@@ -145,6 +161,8 @@ def _page(request, rows, render, resource: str, *, by_start=False) -> dict:
     (``by_start``, so one day's visits are read along the (clinic, start) index)."""
     try:
         count = min(int(request.GET.get("_count", DEFAULT_COUNT)), MAX_COUNT)
+        if count < 0:
+            raise ValueError(count)
         after = request.GET.get("_after", "")
         if by_start:
             rows = rows.order_by("start", "pk")
@@ -263,7 +281,18 @@ def token(request):
 # --- Patient ----------------------------------------------------------------------------
 
 
-def _patient(request, pk):
+def _lock(model, clinic, pk) -> None:
+    """Wait for and hold the row lock of ``pk`` until the transaction ends. The row is
+    read again afterwards in a statement of its own, so (under READ COMMITTED) its
+    version is the one a writer before us committed, not the one before the wait."""
+    list(model.objects.for_clinic(clinic).select_for_update().filter(pk=pk).values_list("pk"))
+
+
+def _patient(request, pk, *, lock=False):
+    """The clinic's chart ``pk``; ``lock`` takes its row lock (inside a transaction) so
+    that the If-Match check and the write see the same version."""
+    if lock:
+        _lock(Patient, request.clinic, pk)
     row = selectors.patients_for(request.clinic).filter(pk=pk).first()
     if row is None:
         raise Outcome(404, "not-found", "Patient not found")
@@ -313,7 +342,7 @@ def patient_read(request, token, pk):
 @api("Patient", "u")
 def patient_update(request, token, pk):
     with transaction.atomic():
-        row = _patient(request, pk)
+        row = _patient(request, pk, lock=True)
         _check_if_match(request, _render_patient(request)(row))
         body = _body(request)
         if isinstance(body, dict) and body.get("id") != str(pk):
@@ -397,7 +426,9 @@ def slot_search(request, token):
 # --- Appointment ------------------------------------------------------------------------
 
 
-def _appointment(request, pk):
+def _appointment(request, pk, *, lock=False):
+    if lock:
+        _lock(Appointment, request.clinic, pk)
     row = selectors.appointments_for(request.clinic).filter(pk=pk).first()
     if row is None:
         raise Outcome(404, "not-found", "Appointment not found")
@@ -438,18 +469,19 @@ def appointment_read(request, token, pk):
 
 @api("Appointment", "u")
 def appointment_update(request, token, pk):
-    row = _appointment(request, pk)
-    _check_if_match(request, appointment_resource(row))
-    body = _body(request)
-    if isinstance(body, dict) and body.get("id") != str(pk):
-        raise Outcome(400, "invalid", "the resource's id must match the URL")
-    services.appointment_update_from_fhir(
-        clinic=request.clinic,
-        appointment=row,
-        data=body,
-        actor=token.client.account,
-        request=request,
-    )
+    with transaction.atomic():
+        row = _appointment(request, pk, lock=True)
+        _check_if_match(request, appointment_resource(row))
+        body = _body(request)
+        if isinstance(body, dict) and body.get("id") != str(pk):
+            raise Outcome(400, "invalid", "the resource's id must match the URL")
+        services.appointment_update_from_fhir(
+            clinic=request.clinic,
+            appointment=row,
+            data=body,
+            actor=token.client.account,
+            request=request,
+        )
     data = appointment_resource(_appointment(request, pk))
     return fhir_response(data, headers=etag(data))
 
@@ -498,6 +530,8 @@ def _transaction_entry(request, token, entry, local):
     url = (entry.get("request") or {}).get("url", "")
     resource = entry.get("resource") or {}
     kind, _slash, pk = url.partition("/")
+    if pk and not (pk.isascii() and pk.isdigit()):
+        raise Outcome(400, "invalid", f"not a resource id: {url}")
     if kind not in _WRITERS or resource.get("resourceType") != kind:
         raise Outcome(
             400, "not-supported", f"a transaction may write Patients and Appointments: {url}"
@@ -509,14 +543,14 @@ def _transaction_entry(request, token, entry, local):
         raise Outcome(403, "forbidden", f"the token's scopes do not allow {method} {kind}")
     actor = token.client.account
     if kind == "Patient":
-        existing = _patient(request, pk) if pk else None
+        existing = _patient(request, pk, lock=True) if pk else None
         row = services.patient_save_from_fhir(
             clinic=request.clinic, data=resource, actor=actor, patient=existing, request=request
         )
     elif pk:
         row = services.appointment_update_from_fhir(
             clinic=request.clinic,
-            appointment=_appointment(request, pk),
+            appointment=_appointment(request, pk, lock=True),
             data=resource,
             actor=actor,
             request=request,
@@ -545,6 +579,15 @@ def transaction_bundle(request, token):
     bundle = _body(request)
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
         raise Outcome(400, "invalid", "expected a Bundle")
+    entry_list = bundle.get("entry")
+    if isinstance(entry_list, list) and len(entry_list) > MAX_TRANSACTION_ENTRIES:
+        # Refused before any validation or write: one request may not hold a
+        # transaction (and its row locks) for minutes.
+        raise Outcome(
+            413,
+            "too-costly",
+            f"too many entries: a transaction holds at most {MAX_TRANSACTION_ENTRIES}",
+        )
     validated(bundle, "Bundle")
     if bundle.get("type") != "transaction":
         raise Outcome(400, "not-supported", "only transaction Bundles are accepted")
