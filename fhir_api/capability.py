@@ -90,3 +90,14 @@ def capability_statement(base: str) -> dict:
             ],
         }
     )
+
+
+# --- Task: patients' requests (fhir_api.tasks), decided by an update ---
+_SEARCH["Task"] = [
+    ("status", "token"),
+    ("_lastUpdated", "date"),
+    ("patient", "reference"),
+    ("code", "token"),
+]
+_INTERACTIONS["Task"] = ["read", "search-type", "update"]
+_VERSIONED.add("Task")

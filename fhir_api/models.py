@@ -162,3 +162,7 @@ class IdentifierSystem(ClinicOwned):
 
     def __str__(self):
         return self.system
+
+
+# --- Task: patients' requests, read (system/Task.rs) and decided (system/Task.u) ---
+SCOPE_RESOURCES = (*SCOPE_RESOURCES, "Task")

@@ -7,10 +7,11 @@ from django.utils import timezone
 from fhir.resources.R4B import get_fhir_model_class
 from pydantic import ValidationError
 
-from appointments.models import Appointment, Provider
+from appointments.models import Appointment, AppointmentRequest, Provider
 from clinics.models import Clinic, IdentifierType
 from fhir_api.models import IdentifierSystem
-from patients.models import Patient
+from patients.demographics import field_label
+from patients.models import ChangeRequest, ChangeRequestItem, Patient
 from portal.core.identifiers import InvalidIdentifier, canonical_id_number
 
 GENDERS = {"F": "female", "M": "male", "X": "other", "U": "unknown"}
@@ -330,3 +331,219 @@ def appointment_fields(data: dict, local: dict[str, str] | None = None) -> dict:
         "reason": reasons[0] if reasons else "",
         "status": STATUS_OF[resource.status],
     }
+
+
+# --- Task -----------------------------------------------------------------------------
+# What patients ask of the clinic, one Task per request, of several kinds (see
+# fhir_api/tasks.py). A Task's id names its kind and row ("cr-12", "ar-7"). Its
+# version is "1" while it waits and "2" once decided or withdrawn (nothing else in a
+# request ever changes); ``input`` and ``description`` carry what the patient typed.
+
+TASK_CODE_SYSTEM = "urn:portal:task"
+TASK_INPUT_SYSTEM = "urn:portal:task-input"
+TASK_OUTPUT_SYSTEM = "urn:portal:task-output"
+TASK_CODES = {
+    "change-request": "Change of details",
+    "appointment-request": "Appointment request",
+}
+# FHIR R4 Task.status, all of them (a search may name any).
+TASK_STATUSES = {
+    *("draft", "requested", "received", "accepted", "rejected", "ready", "cancelled"),
+    *("in-progress", "on-hold", "failed", "completed", "entered-in-error"),
+}
+# Our statuses as Task statuses; a waiting request also answers ``status=in-progress``.
+CHANGE_REQUEST_TASK_STATUS = {
+    ChangeRequest.Status.PENDING: "requested",
+    ChangeRequest.Status.ACCEPTED: "completed",
+    ChangeRequest.Status.PARTLY: "completed",
+    ChangeRequest.Status.DECLINED: "rejected",
+    ChangeRequest.Status.WITHDRAWN: "cancelled",
+}
+APPOINTMENT_REQUEST_TASK_STATUS = {
+    AppointmentRequest.Status.PENDING: "requested",
+    AppointmentRequest.Status.CONFIRMED: "completed",
+    AppointmentRequest.Status.DECLINED: "rejected",
+    AppointmentRequest.Status.WITHDRAWN: "cancelled",
+}
+# What an update may change: the decision, and how an appointment request is booked.
+TASK_DECISION_FIELDS = {"meta", "text", "status", "statusReason", "output", "lastModified"}
+
+
+def _coding(system: str, code: str, display: str | None = None) -> dict:
+    coding = {"system": system, "code": code}
+    if display:
+        coding["display"] = display
+    return {"coding": [coding]}
+
+
+def _task(row, *, task_id, code, status, description, inputs, outputs, pending) -> dict:
+    updated = row.decided_at or row.created_at
+    requester = None
+    if row.requested_by_id is not None:
+        # ``requester_grant_id`` (selectors): the representative's grant, when one asked.
+        grant = row.requester_grant_id
+        requester = f"RelatedPerson/{grant}" if grant else f"Patient/{row.patient_id}"
+    data = {
+        "resourceType": "Task",
+        "id": task_id,
+        "meta": {"versionId": "1" if pending else "2", "lastUpdated": instant(updated)},
+        "status": status,
+        "intent": "order",
+        "code": _coding(TASK_CODE_SYSTEM, code, TASK_CODES[code]),
+        "description": description,
+        "for": {"reference": f"Patient/{row.patient_id}"},
+        "authoredOn": instant(row.created_at),
+        "lastModified": instant(updated),
+        "requester": {"reference": requester} if requester else None,
+        "statusReason": (
+            {"text": row.decline_reason} if status == "rejected" and row.decline_reason else None
+        ),
+        "input": inputs,
+        "output": outputs,
+    }
+    return dumped({k: v for k, v in data.items() if v not in (None, [])})
+
+
+def _change_value(field: str, text: str) -> dict:
+    if not text:  # the patient asks for the field to be emptied
+        return {"valueCodeableConcept": _coding(TASK_INPUT_SYSTEM, "clear", "Clear this field")}
+    if field == "date_of_birth":
+        return {"valueDate": text}
+    if field == "sex":
+        return {"valueCode": GENDERS.get(text, "unknown")}
+    return {"valueString": text}
+
+
+def change_request_task(row: ChangeRequest) -> dict:
+    """A demographic change request (kind ``change``): one input per field asked, its
+    proposed value as stored (dates ISO, phones E.164); once completed, one output per
+    field accepted (a partly accepted request is completed with fewer outputs)."""
+    items = list(row.items.all())
+    labels = {item.field: field_label(item.field) for item in items}
+    return _task(
+        row,
+        task_id=f"cr-{row.pk}",
+        code="change-request",
+        status=CHANGE_REQUEST_TASK_STATUS[row.status],
+        description=f"Change of details: {', '.join(labels.values())}",
+        inputs=[
+            {
+                "type": _coding(TASK_INPUT_SYSTEM, item.field, labels[item.field]),
+                **_change_value(item.field, item.new_value),
+            }
+            for item in items
+        ],
+        outputs=[
+            {"type": _coding(TASK_OUTPUT_SYSTEM, "accepted-field"), "valueCode": item.field}
+            for item in items
+            if item.decision == ChangeRequestItem.Decision.ACCEPTED
+        ],
+        pending=row.is_pending,
+    )
+
+
+def appointment_request_task(row: AppointmentRequest) -> dict:
+    """An appointment request: the type, the preferred practitioner, days and times and
+    the patient's note as inputs; once confirmed, the Appointment booked as output."""
+    inputs = [
+        {
+            "type": _coding(TASK_INPUT_SYSTEM, "appointment-type", "Type of visit"),
+            "valueCodeableConcept": _service_type(row.appointment_type),
+        }
+    ]
+    if row.provider_id:
+        inputs.append(
+            {
+                "type": _coding(TASK_INPUT_SYSTEM, "practitioner", "Preferred practitioner"),
+                "valueReference": {
+                    "reference": f"Practitioner/{row.provider_id}",
+                    "display": row.provider.name,
+                },
+            }
+        )
+    for name, display, values in (
+        ("preferred-day", "Preferred day", row.preferred_days),
+        ("preferred-time", "Preferred time", row.preferred_times),
+    ):
+        inputs += [
+            {"type": _coding(TASK_INPUT_SYSTEM, name, display), "valueCode": value}
+            for value in values
+        ]
+    if row.note:
+        inputs.append({"type": _coding(TASK_INPUT_SYSTEM, "note", "Note"), "valueString": row.note})
+    outputs = []
+    if row.appointment_id:
+        outputs.append(
+            {
+                "type": _coding(TASK_OUTPUT_SYSTEM, "appointment", "Appointment booked"),
+                "valueReference": {"reference": f"Appointment/{row.appointment_id}"},
+            }
+        )
+    return _task(
+        row,
+        task_id=f"ar-{row.pk}",
+        code="appointment-request",
+        status=APPOINTMENT_REQUEST_TASK_STATUS[row.status],
+        description=f"Appointment request: {row.appointment_type.name}",
+        inputs=inputs,
+        outputs=outputs,
+        pending=row.status == AppointmentRequest.Status.PENDING,
+    )
+
+
+_TASK_BUILDERS = {ChangeRequest: change_request_task, AppointmentRequest: appointment_request_task}
+
+
+def task_resource(row: ChangeRequest | AppointmentRequest) -> dict:
+    """The Task of a patient's request, for the record system or the patient's own
+    export. ``row`` comes from ``selectors.change_request_tasks`` or
+    ``selectors.appointment_request_tasks`` (their annotations and related rows)."""
+    return _TASK_BUILDERS[type(row)](row)
+
+
+def task_decision(data: dict, current: dict) -> tuple[str, str, list]:
+    """The status, ``statusReason.text`` and outputs an update of the Task ``current``
+    asks for. Invalid when the body is no Task; TaskFieldsChanged when it changes
+    anything but the decision (compared as the model reads both, so formats may vary)."""
+    resource = validated(data, "Task")
+    sent = resource.model_dump(mode="json", exclude_none=True)
+    now = validated(current, "Task").model_dump(mode="json", exclude_none=True)
+    changed = sorted(
+        name
+        for name in (set(sent) | set(now)) - TASK_DECISION_FIELDS
+        if sent.get(name) != now.get(name)
+    )
+    if changed:
+        raise TaskFieldsChanged(changed)
+    reason = resource.statusReason.text if resource.statusReason else None
+    return resource.status, (reason or "").strip(), list(resource.output or [])
+
+
+class TaskFieldsChanged(Invalid):
+    """An update changed more of a Task than its decision."""
+
+    def __init__(self, fields: list[str]):
+        super().__init__(f"only the status of a Task may change, not {', '.join(fields)}")
+        self.fields = fields
+
+
+def booking_outputs(outputs) -> tuple[int | None, dt.datetime]:
+    """The practitioner (None: the one the patient preferred) and the start that an
+    update completing an appointment request gives as outputs ``practitioner``
+    (valueReference) and ``start`` (valueDateTime with a time zone)."""
+    found = {}
+    for output in outputs:
+        codes = [c.code for c in output.type.coding or [] if c.system == TASK_OUTPUT_SYSTEM]
+        if len(codes) != 1 or codes[0] not in ("practitioner", "start") or codes[0] in found:
+            raise Invalid("completing an appointment request: one start, one practitioner at most")
+        found[codes[0]] = output
+    start = found["start"].valueDateTime if "start" in found else None
+    if not isinstance(start, dt.datetime) or timezone.is_naive(start):
+        raise Invalid("completing an appointment request needs a start with a time zone")
+    if start.year < 1900 or start - timezone.now() > FURTHEST_START:
+        raise Invalid("the start is too far from today")
+    practitioner = None
+    if "practitioner" in found:
+        reference = found["practitioner"].valueReference
+        practitioner = _reference_id(reference.reference if reference else "", "Practitioner", {})
+    return practitioner, start

@@ -5,13 +5,20 @@ search parameters each resource supports."""
 import datetime as dt
 
 from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils.dateparse import parse_date, parse_datetime
 
-from appointments.models import Appointment, Provider
+from appointments.models import Appointment, AppointmentRequest, Provider
 from appointments.selectors import free_slots
 from clinics.models import Clinic
-from fhir_api.representation import STATUS_OF, Invalid, id_type_for_system
-from patients.models import Patient, PatientIdentifier
+from fhir_api.representation import (
+    STATUS_OF,
+    TASK_CODE_SYSTEM,
+    TASK_STATUSES,
+    Invalid,
+    id_type_for_system,
+)
+from patients.models import ChangeRequest, Patient, PatientAccess, PatientIdentifier
 from portal.core.identifiers import InvalidIdentifier, canonical_id_number
 
 PREFIXES = {"eq": "", "gt": "__gt", "ge": "__gte", "lt": "__lt", "le": "__lte"}
@@ -242,4 +249,68 @@ def appointment_search(clinic: Clinic, params) -> QuerySet:
         rows = rows.filter(status__in=[s for s in statuses if s])
     if "_lastUpdated" in params:
         rows = rows.filter(_time_filter("fhir_updated", params.getlist("_lastUpdated"), clinic.tz))
+    return rows
+
+
+# --- Task -------------------------------------------------------------------------------
+
+
+def _with_task_columns(queryset: QuerySet, clinic: Clinic) -> QuerySet:
+    """Each request with the grant of the representative who made it (None when the
+    patient asked themselves) and the time of its last change (``_lastUpdated``)."""
+    grant = (
+        PatientAccess.objects.for_clinic(clinic)
+        .filter(user=OuterRef("requested_by"), patient=OuterRef("patient"))
+        .exclude(relationship=PatientAccess.Relationship.SELF)
+        .order_by("-pk")
+        .values("pk")[:1]
+    )
+    return queryset.annotate(
+        requester_grant_id=Subquery(grant),
+        task_updated=Coalesce("decided_at", "created_at"),
+    ).order_by("pk")
+
+
+def change_request_tasks(clinic: Clinic) -> QuerySet:
+    """The clinic's requests to change chart details (not registrations or identity
+    confirmations), as ``representation.change_request_task`` reads them."""
+    rows = ChangeRequest.objects.for_clinic(clinic).filter(kind=ChangeRequest.Kind.CHANGE)
+    return _with_task_columns(rows.select_related("patient").prefetch_related("items"), clinic)
+
+
+def appointment_request_tasks(clinic: Clinic) -> QuerySet:
+    rows = AppointmentRequest.objects.for_clinic(clinic).select_related(
+        "patient", "provider", "appointment_type"
+    )
+    return _with_task_columns(rows, clinic)
+
+
+def task_search(
+    clinic: Clinic, params, *, rows: QuerySet, code: str, statuses: dict
+) -> QuerySet | None:
+    """``rows`` (one kind of request, Task ``code``, its statuses mapped to Task ones by
+    ``statuses``) narrowed by ``status``, ``_lastUpdated``, ``patient`` and ``code``;
+    None when ``code`` leaves this kind out."""
+    for value in params.getlist("code"):
+        wanted = set()
+        for token in value.split(","):
+            system, bar, name = token.rpartition("|")
+            if not bar or system in ("", TASK_CODE_SYSTEM):
+                wanted.add(name)
+        if code not in wanted:
+            return None
+    for value in params.getlist("status"):
+        asked = set(value.split(","))
+        if not asked <= TASK_STATUSES:
+            raise Invalid(f"status must be Task statuses: {value}")
+        if "in-progress" in asked:
+            asked.add("requested")
+        rows = rows.filter(status__in=[ours for ours, fhir in statuses.items() if fhir in asked])
+    for value in params.getlist("patient"):
+        number = value.removeprefix("Patient/")
+        if not number.isdigit():
+            raise Invalid(f"patient must be a Patient id: {value}")
+        rows = rows.filter(patient_id=int(number))
+    if "_lastUpdated" in params:
+        rows = rows.filter(_time_filter("task_updated", params.getlist("_lastUpdated"), clinic.tz))
     return rows

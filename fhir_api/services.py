@@ -6,10 +6,11 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from appointments import services as booking
-from appointments.models import Appointment, AppointmentType, Provider
+from appointments.models import Appointment, AppointmentRequest, AppointmentType, Provider
 from clinics.models import Clinic
-from fhir_api.representation import Invalid, appointment_fields, patient_fields
-from patients.models import Patient, PatientIdentifier
+from fhir_api.representation import Invalid, appointment_fields, booking_outputs, patient_fields
+from patients import demographics
+from patients.models import ChangeRequest, Patient, PatientIdentifier
 from portal.audit.services import audit_record
 
 
@@ -138,3 +139,85 @@ def appointment_update_from_fhir(
         # Another writer changed the visit first: its change stands, this one is refused.
         raise Conflict("the Appointment has changed; read it again")
     return Appointment.objects.get(pk=appointment.pk)
+
+
+# --- Task -------------------------------------------------------------------------------
+# A Task update decides a patient's request through the services staff use in the admin
+# (their rules, row locks and notices to the patient): completed accepts, rejected
+# declines. A request someone already decided is a Conflict, never a second decision.
+
+TASK_REASON_MAX_LENGTH = 500  # ChangeRequest.decline_reason
+
+
+def change_request_complete(*, row: ChangeRequest, outputs, actor, request=None) -> None:
+    """Accept every field asked, as the admin's "Accept all" does. A field whose chart
+    value changed since the patient asked is a Conflict (nothing applied): staff choose
+    which value wins in the admin."""
+    if outputs:
+        raise Invalid("a change request is completed without outputs")
+    fields = set(row.items.values_list("field", flat=True))
+    try:
+        demographics.change_request_decide(
+            request=request, change_request=row, decided_by=actor, accept=fields or {"*"}
+        )
+    except demographics.AlreadyDecided as exc:
+        raise Conflict("the request was already decided") from exc
+    except demographics.ChartChanged as exc:
+        names = ", ".join(c.field for c in exc.conflicts)
+        raise Conflict(f"the chart changed since the patient asked ({names})") from exc
+
+
+def change_request_reject(*, row: ChangeRequest, reason: str, actor, request=None) -> None:
+    """Decline every field asked, with the reason the patient reads in the portal."""
+    if len(reason) > TASK_REASON_MAX_LENGTH:
+        raise RuleBroken("reason_too_long")
+    try:
+        demographics.change_request_decide(
+            request=request,
+            change_request=row,
+            decided_by=actor,
+            accept=set(),
+            decline_reason=reason,
+        )
+    except demographics.AlreadyDecided as exc:
+        raise Conflict("the request was already decided") from exc
+
+
+def _answered(exc: booking.NotAllowed) -> Exception:
+    if exc.rule == "request_answered":
+        return Conflict("the request was already answered")
+    if isinstance(exc, booking.SlotTaken):
+        return Conflict("the practitioner already has a visit then")
+    return RuleBroken(exc.rule)
+
+
+def appointment_request_complete(*, row: AppointmentRequest, outputs, actor, request=None) -> None:
+    """Book the visit the update names (outputs ``start`` and, unless the patient chose
+    one, ``practitioner``) with ``appointment_request_confirm``: the staff rules, no rule
+    booked over; the patient gets the usual confirmation."""
+    practitioner_id, start = booking_outputs(outputs)
+    practitioner_id = practitioner_id or row.provider_id
+    provider = Provider.objects.for_clinic(row.clinic_id).filter(pk=practitioner_id).first()
+    if provider is None:
+        raise Invalid("completing this request needs a practitioner of the clinic")
+    try:
+        booking.appointment_request_confirm(
+            appointment_request=row,
+            provider=provider,
+            start=start,
+            decided_by=actor,
+            request=request,
+        )
+    except booking.NotAllowed as exc:
+        raise _answered(exc) from exc
+
+
+def appointment_request_reject(
+    *, row: AppointmentRequest, reason: str, actor, request=None
+) -> None:
+    try:
+        booking.appointment_request_decline(
+            appointment_request=row, reason=reason, decided_by=actor, request=request
+        )
+    except booking.NotAllowed as exc:
+        raise _answered(exc) from exc

@@ -1,6 +1,7 @@
 from django.urls import path, re_path
 
 from fhir_api import views
+from fhir_api.tasks import TASK_KINDS
 
 app_name = "fhir"
 
@@ -19,4 +20,13 @@ urlpatterns = [
     path("Appointment", views.appointment_type, name="appointment-type"),
     path("Appointment/<int:pk>", views.appointment_instance, name="appointment"),
     re_path(r"^.+$", views.not_found),
+]
+
+# --- Task: one URL per kind of request (fhir_api.tasks), before the catch-all ---
+urlpatterns[-1:-1] = [
+    path("Task", views.task_type, name="task-type"),
+    *(
+        path(f"Task/{kind.prefix}-<int:pk>", views.task_instance, {"prefix": kind.prefix})
+        for kind in TASK_KINDS
+    ),
 ]

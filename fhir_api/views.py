@@ -20,14 +20,17 @@ from fhir_api import selectors, services, smart
 from fhir_api.capability import MAX_TRANSACTION_ENTRIES, capability_statement
 from fhir_api.representation import (
     Invalid,
+    TaskFieldsChanged,
     appointment_resource,
     identifier_systems,
     patient_resource,
     practitioner_resource,
     schedule_resource,
     slot_resource,
+    task_decision,
     validated,
 )
+from fhir_api.tasks import KIND_BY_PREFIX, TASK_KINDS
 from patients.models import Patient
 from portal.audit.services import audit_record
 from portal.core.ratelimit import limit_reached
@@ -236,7 +239,8 @@ def smart_configuration(request):
                 f"system/{r}.{v}"
                 for r in ("Patient", "Practitioner", "Schedule", "Slot", "Appointment")
                 for v in ("cruds", "rs")
-            ],
+            ]
+            + ["system/Task.rs", "system/Task.rsu"],
             "capabilities": ["client-confidential-asymmetric"],
         }
     )
@@ -605,3 +609,137 @@ def transaction_bundle(request, token):
             "entry": [answers[index] for index in sorted(answers)],
         }
     )
+
+
+# --- Task -------------------------------------------------------------------------------
+# Patients' requests of every kind in fhir_api.tasks, one search across the kinds (paged
+# in the kinds' order, each by id: the cursor is the last Task id) and one URL per kind
+# for a Task (``Task/<prefix>-<row id>``).
+
+
+def _task_page(request, searched) -> dict:
+    """A searchset Bundle over ``searched`` ((kind, rows or None) in TASK_KINDS order)."""
+    try:
+        count = min(int(request.GET.get("_count", DEFAULT_COUNT)), MAX_COUNT)
+        after = request.GET.get("_after", "")
+        prefix, _dash, last = after.partition("-")
+        if count < 0 or (after and (prefix not in KIND_BY_PREFIX or not last.isdigit())):
+            raise ValueError(after)
+    except ValueError as exc:
+        raise Outcome(400, "invalid", "_count and _after are not valid") from exc
+    order = [kind.prefix for kind in TASK_KINDS]
+    first = order.index(prefix) if after else 0
+    page = []
+    for index, (kind, rows) in enumerate(searched):
+        if rows is None or index < first or len(page) > count:
+            continue
+        if after and index == first:
+            rows = rows.filter(pk__gt=int(last))
+        page += [(kind, row) for row in rows[: count + 1 - len(page)]]
+    more = len(page) > count
+    page = page[:count]
+    url = request.build_absolute_uri(request.path)
+    query = [(k, v) for k, v in request.GET.lists() for v in v if k != "_after"]
+    links = [{"relation": "self", "url": f"{url}?{urlencode(query)}"}]
+    if more:
+        kind, row = page[-1]
+        cursor = f"{kind.prefix}-{row.pk}"
+        links.append(
+            {"relation": "next", "url": f"{url}?{urlencode([*query, ('_after', cursor)])}"}
+        )
+    base = base_url(request)
+    entries = []
+    for kind, row in page:
+        data = kind.resource(row)
+        entries.append(
+            {"fullUrl": f"{base}Task/{data['id']}", "resource": data, "search": {"mode": "match"}}
+        )
+    return {"resourceType": "Bundle", "type": "searchset", "link": links, "entry": entries}
+
+
+def _task(request, kind, pk, *, lock=False):
+    if lock:
+        _lock(kind.model, request.clinic, pk)
+    row = kind.rows(request.clinic).filter(pk=pk).first()
+    if row is None:
+        raise Outcome(404, "not-found", "Task not found")
+    return row
+
+
+@api("Task", "s")
+def task_search(request, token):
+    _known_params(request, {"status", "_lastUpdated", "patient", "code"})
+    searched = [
+        (
+            kind,
+            selectors.task_search(
+                request.clinic,
+                request.GET,
+                rows=kind.rows(request.clinic),
+                code=kind.code,
+                statuses=kind.statuses,
+            ),
+        )
+        for kind in TASK_KINDS
+    ]
+    bundle = _task_page(request, searched)
+    _audit(
+        request, token, "fhir.search", details={"resource": "Task", "count": len(bundle["entry"])}
+    )
+    return fhir_response(bundle)
+
+
+@api("Task", "r")
+def task_read(request, token, prefix, pk):
+    kind = KIND_BY_PREFIX[prefix]
+    row = _task(request, kind, pk)
+    _audit(request, token, "fhir.read", obj=row, patient=row.patient)
+    data = kind.resource(row)
+    return fhir_response(data, headers=etag(data))
+
+
+@api("Task", "u")
+def task_update(request, token, prefix, pk):
+    """Decide the request: ``completed`` accepts it, ``rejected`` (with
+    ``statusReason.text``) declines it; ``requested`` or ``in-progress`` leaves it
+    waiting. Nothing else of a Task may change (422), and a request no longer waiting
+    is a 409: the first decision stands."""
+    kind = KIND_BY_PREFIX[prefix]
+    actor = token.client.account
+    with transaction.atomic():
+        row = _task(request, kind, pk, lock=True)
+        current = kind.resource(row)
+        _check_if_match(request, current)
+        body = _body(request)
+        if isinstance(body, dict) and body.get("id") != current["id"]:
+            raise Outcome(400, "invalid", "the resource's id must match the URL")
+        if not kind.is_pending(row):
+            raise Outcome(409, "conflict", f"the request is already {current['status']}")
+        try:
+            status, reason, outputs = task_decision(body, current)
+        except TaskFieldsChanged as exc:
+            raise Outcome(422, "business-rule", str(exc)) from exc
+        try:
+            if status in ("requested", "in-progress") and not outputs:
+                return fhir_response(current, headers=etag(current))
+            if status == "completed":
+                kind.complete(row=row, outputs=outputs, actor=actor, request=request)
+            elif status == "rejected" and reason:
+                kind.reject(row=row, reason=reason, actor=actor, request=request)
+            elif status == "rejected":
+                raise Outcome(422, "business-rule", "rejecting needs statusReason.text")
+            else:
+                raise Outcome(
+                    422, "business-rule", f"a Task may be completed or rejected, not {status}"
+                )
+        except services.RuleBroken as exc:
+            raise Outcome(422, "business-rule", f"rule: {exc.rule}") from exc
+        _audit(
+            request, token, "fhir.update", obj=row, patient=row.patient, details={"status": status}
+        )
+    data = kind.resource(_task(request, kind, pk))
+    return fhir_response(data, headers=etag(data))
+
+
+task_type = _by_method("task_type", get=task_search)
+task_instance = _by_method("task_instance", get=task_read, put=task_update)
