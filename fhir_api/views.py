@@ -240,7 +240,7 @@ def smart_configuration(request):
                 for r in ("Patient", "Practitioner", "Schedule", "Slot", "Appointment")
                 for v in ("cruds", "rs")
             ]
-            + ["system/Task.rs", "system/Task.rsu"],
+            + ["system/Task.rs", "system/Task.rus"],
             "capabilities": ["client-confidential-asymmetric"],
         }
     )

@@ -20,7 +20,7 @@ ALL_SCOPES = (
     "system/Patient.cruds system/Practitioner.rs system/Schedule.rs system/Slot.s "
     "system/Appointment.cruds"
 )
-ALL_SCOPES += " system/Task.rsu"  # patients' requests: read, search, decide
+ALL_SCOPES += " system/Task.rus"  # patients' requests: read, search, decide
 
 
 @cache

@@ -1,5 +1,6 @@
 """README, "Connecting an EHR": the worked example, run as written — make a key, register
-the client in the clinic's admin, get a token, list today's appointments."""
+the client in the clinic's admin, get a token, list today's appointments, accept the
+patients' waiting changes of details."""
 
 import contextlib
 import datetime as dt
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from fhir_api.models import SmartClient
+from patients import demographics
+from patients.models import ChangeRequest
 from tests.clients import staff_client
 from tests.factories import AppointmentFactory, ClinicDomainFactory, PatientFactory
 
@@ -50,7 +53,7 @@ def test_the_readme_example_lists_todays_appointments(
         {
             "name": "Clinic EHR",
             "jwks": jwks,
-            "scopes": "system/Patient.rs system/Appointment.rs",
+            "scopes": "system/Patient.rs system/Appointment.rs system/Task.rus",
             "requests_per_minute": "600",
             "is_active": "on",
         },
@@ -66,3 +69,16 @@ def test_the_readme_example_lists_todays_appointments(
     printed = run(readme_block("# todays_appointments.py"))
 
     assert printed.splitlines() == [f"2030-01-15T16:00:00Z booked Patient/{today.patient_id}"]
+
+    # Step 4: the patient's waiting change of details is accepted, once.
+    asked = demographics.change_request_create(
+        request=None, patient=today.patient, requested_by=None, proposed={"city": "Gatineau"}
+    )
+    printed = run(readme_block("# accept_changes.py"))
+
+    assert printed.splitlines() == [f"Task/cr-{asked.pk} city completed"]
+    asked.refresh_from_db()
+    assert asked.status == ChangeRequest.Status.ACCEPTED
+    today.patient.refresh_from_db()
+    assert today.patient.city == "Gatineau"
+    assert run(readme_block("# accept_changes.py")) == ""

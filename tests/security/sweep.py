@@ -66,6 +66,11 @@ API_OBJECT_BY_VIEW = {
     "fhir_api.views.schedule_instance": "appointments.provider",
     "fhir_api.views.appointment_instance": "appointments.appointment",
 }
+# ... or, for a view that serves several models (a Task of each kind), by its route.
+API_OBJECT_BY_ROUTE = {
+    "fhir/R4/Task/cr-<int:pk>": "patients.changerequest",
+    "fhir/R4/Task/ar-<int:pk>": "appointments.appointmentrequest",
+}
 
 _PARAM_RE = re.compile(r"<(?:[^>:]+:)?([^>]+)>")
 _REGEX_GROUP_RE = re.compile(r"\(\?P<([^>]+)>[^)]*\)")
@@ -166,7 +171,7 @@ class Target:
 
 def _model_for(route: Route, param: str) -> str | None:
     if route.in_api:
-        return API_OBJECT_BY_VIEW.get(route.view)
+        return API_OBJECT_BY_ROUTE.get(route.route) or API_OBJECT_BY_VIEW.get(route.view)
     if route.in_admin:
         if route.admin_model and param == "object_id":
             return route.admin_model
