@@ -631,7 +631,7 @@ def _task_page(request, searched) -> dict:
     first = order.index(prefix) if after else 0
     page = []
     for index, (kind, rows) in enumerate(searched):
-        if rows is None or index < first or len(page) > count:
+        if rows is None or index < first or len(page) > count or count == 0:
             continue
         if after and index == first:
             rows = rows.filter(pk__gt=int(last))

@@ -264,7 +264,10 @@ def test_it_pages_across_the_kinds_of_request(api, ada, visit_kind):
         url = nexts[0].removeprefix("http://demo.localhost")
 
     assert seen == made
-    assert api.get("Task", _after="zz-1").status_code == 400
+    none = parses(api.get("Task", _count="0").json())
+    assert none["entry"] == [] and [link["relation"] for link in none["link"]] == ["self"]
+    for cursor in ("zz-1", "cr-", "cr-1-2", "12"):
+        assert api.get("Task", _after=cursor).status_code == 400, cursor
 
 
 def _search_queries(api, django_assert_num_queries, count):
