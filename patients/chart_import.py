@@ -137,6 +137,14 @@ def file_digest(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
+def upload_digest(upload) -> str:
+    """The SHA-256 of an uploaded file, read in chunks (never whole into memory)."""
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
 def _column(name: str) -> str:
     return re.sub(r"[\s-]+", "_", unicodedata.normalize("NFKC", name).strip().lower())
 
