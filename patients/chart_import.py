@@ -196,7 +196,7 @@ def read_chart_file(content: bytes) -> list[Row]:
             if len(rows) == MAX_ROWS:
                 raise FileRefused(
                     _("The file has more than %(count)s rows: split it into smaller files.")
-                    % {"count": f"{MAX_ROWS:,}"}
+                    % {"count": MAX_ROWS}
                 )
             values = {c: cells[i] if i < len(cells) else "" for i, c in enumerate(columns)}
             if len(cells) > len(columns):

@@ -109,15 +109,16 @@ def test_the_template_is_a_csv_the_import_reads(clinic, admin_client):
     assert [row.outcome for row in plan.rows] == [chart_import.CREATE]
 
 
-def test_the_page_is_in_french(admin_client):
+def test_the_page_and_the_preview_are_in_french(admin_client):
     admin_client.cookies["django_language"] = "fr"
     page = admin_client.get(IMPORT).content.decode()
     assert "Importer des dossiers (CSV)" in page
     assert "Télécharger le modèle (CSV)" in page
-    admin_client.cookies["django_language"] = "fr"
-    page = preview(admin_client, csv_file(AMARA, "Sam,,1990-07-04,,health-card,1,,")).content
-    assert "Aperçu" in page.decode()
-    assert "Nom de famille manque" in page.decode() or "manquant" in page.decode()
+    page = preview(admin_client, csv_file(AMARA, "Sam,,1990-07-04,,health-card,1,,"))
+    page = page.content.decode()
+    assert "Aperçu : rien n'a encore été importé" in page
+    assert "Champ manquant : Nom de famille." in page
+    assert "Importer 1 dossier" in page
 
 
 # --- The preview -------------------------------------------------------------------------
@@ -129,7 +130,7 @@ def test_a_preview_shows_each_row_and_writes_nothing(clinic, admin_client):
     assert answer.status_code == 200
     assert written() == before
     page = answer.content.decode()
-    assert page.count("Will be created") == 2
+    assert page.count("<strong>Will be created</strong>") == 2
     assert "Error: left out" in page
     assert "Import 2 charts" in page
     assert answer.context["counts"] == {
