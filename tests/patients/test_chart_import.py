@@ -96,7 +96,7 @@ def test_the_page_documents_the_columns_and_the_clinics_id_types(admin_client):
     for column in chart_import.COLUMNS:
         assert f"<code>{column}</code>" in page
     assert "<code>health-card</code>" in page
-    assert "5 MB" in page and "5000 rows" in page
+    assert "5 MB" in page and "2000 rows" in page
     assert "if one of them cannot be created" not in page  # said with the preview
 
 
