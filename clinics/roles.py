@@ -67,6 +67,8 @@ ROLE_PERMISSIONS = {
         "staff.view_staffinvitation",
         "staff.add_staffinvitation",
         "patients.revoke_portal_access",
+        # A file of thousands of charts is the clinic's onboarding, not the front desk's day.
+        "patients.import_charts",
         "patients.add_patientcategory",
         "patients.change_patientcategory",
         "patients.delete_patientcategory",

@@ -11,6 +11,7 @@ from clinics.models import Clinic
 from fhir_api.representation import Invalid, appointment_fields, booking_outputs, patient_fields
 from patients import demographics
 from patients.models import ChangeRequest, Patient, PatientIdentifier
+from patients.services import IdentifierTaken, chart_contacts, chart_create
 from portal.audit.services import audit_record
 
 
@@ -39,25 +40,36 @@ def _set_identifiers(clinic: Clinic, patient: Patient, identifiers) -> None:
 def patient_save_from_fhir(
     *, clinic: Clinic, data: dict, actor, patient: Patient | None = None, request=None
 ) -> Patient:
-    """Create a chart (``patient`` None) or replace one's demographics and identifiers
-    with a Patient resource. Atomic; an ID number another chart holds is a Conflict."""
+    """Create a chart (``patient`` None) through ``patients.services.chart_create``, or
+    replace one's demographics and identifiers with a Patient resource. Atomic; an ID
+    number another chart holds is a Conflict."""
     fields, identifiers = patient_fields(data, clinic)
     try:
         with transaction.atomic():
             if patient is None:
-                patient = Patient(clinic=clinic, **fields)
+                patient = chart_create(
+                    clinic=clinic,
+                    first_name=fields.pop("first_name"),
+                    last_name=fields.pop("last_name"),
+                    date_of_birth=fields.pop("date_of_birth"),
+                    sex=fields.pop("sex"),
+                    email=fields.pop("email"),
+                    mobile=fields.pop("mobile"),
+                    identifiers=identifiers,
+                    details=fields,
+                )
                 action = "patient.created_by_api"
             else:
                 patient = Patient.objects.for_clinic(clinic).select_for_update().get(pk=patient.pk)
+                fields["email"], fields["mobile"] = chart_contacts(
+                    clinic=clinic, email=fields["email"], mobile=fields["mobile"]
+                )
                 for name, value in fields.items():
                     setattr(patient, name, value)
-                action = "patient.changed"
-            try:
                 patient.full_clean(exclude=["clinic", "primary_provider", "category"])
-            except ValidationError as exc:
-                raise Invalid("; ".join(exc.messages)) from exc
-            patient.save()
-            _set_identifiers(clinic, patient, identifiers)
+                patient.save()
+                _set_identifiers(clinic, patient, identifiers)
+                action = "patient.changed"
             audit_record(
                 action=action,
                 clinic=clinic,
@@ -66,7 +78,9 @@ def patient_save_from_fhir(
                 acting_for=patient,
                 request=request,
             )
-    except IntegrityError as exc:
+    except ValidationError as exc:
+        raise Invalid("; ".join(exc.messages)) from exc
+    except (IntegrityError, IdentifierTaken) as exc:
         raise Conflict("an identifier of this chart belongs to another chart") from exc
     return patient
 

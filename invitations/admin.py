@@ -20,6 +20,8 @@ from invitations import services
 from invitations.models import Invitation
 from patients.admin import PatientAdmin, PatientAdminForm
 from patients.models import Patient, PatientAccess
+from patients.services import chart_create
+from portal.audit.services import audit_record
 from portal.core.fields import EMAIL_ERROR
 from portal.core.forms import DateInput, normalise_mobile
 from portal.core.identifiers import InvalidIdentifier, canonical_email
@@ -356,13 +358,16 @@ class PortalAccessAdminMixin:
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
             with transaction.atomic():
-                patient = Patient.objects.create(
+                patient = chart_create(
                     clinic=request.clinic,
                     first_name=data["first_name"],
                     last_name=data["last_name"],
                     date_of_birth=data["date_of_birth"],
                     email=data["email"],
                     mobile=data["mobile"],
+                )
+                audit_record(
+                    action="patient.created", request=request, obj=patient, acting_for=patient
                 )
                 sent = data["activate_portal"] and self._send(request, patient, data["channel"])
             if not sent:

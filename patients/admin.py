@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, Count, When
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from clinics.admin_site import clinic_admin_site
+from clinics.models import IdentifierType
 from clinics.scoped_admin import (
     ChangeHistoryMixin,
     ClinicScopedAdmin,
@@ -18,7 +19,8 @@ from clinics.scoped_admin import (
     ClinicScopedModelForm,
     ReadOnlyAdminMixin,
 )
-from patients import demographics, history, selectors
+from patients import chart_import, demographics, history, selectors, services
+from patients.forms import ChartFileForm, ChartImportConfirmForm
 from patients.locks import signin_lock_unlock
 from patients.models import (
     ChangeRequest,
@@ -100,6 +102,146 @@ class PatientAdmin(ChangeHistoryMixin, ClinicScopedAdmin):
         }
         rows = [(g, locks.get(g.user_id)) for g in grants]
         return render_to_string("admin/patients/_portal_status.html", {"rows": rows})
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path("import/", wrap(self.import_view), name="patients_patient_import"),
+            path(
+                "import/template.csv",
+                wrap(self.import_template_view),
+                name="patients_patient_import_template",
+            ),
+            *super().get_urls(),
+        ]
+
+    # --- Import charts (CSV): the rules are in patients.chart_import and services ------
+
+    def _may_import(self, request):
+        if not request.user.has_perm("patients.import_charts"):
+            raise PermissionDenied
+
+    def _import_page(self, request, *, status=200, **context):
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Import charts (CSV)"),
+            "columns": chart_import.COLUMNS,
+            "id_types": IdentifierType.objects.for_clinic(request.clinic).filter(is_active=True),
+            "max_rows": chart_import.MAX_ROWS,
+            "max_megabytes": chart_import.MAX_BYTES // (1024 * 1024),
+            "preview_minutes": chart_import.PREVIEW_SECONDS // 60,
+            "upload_form": ChartFileForm(),
+            **context,
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(
+            request, "admin/patients/patient/import.html", context, status=status
+        )
+
+    def _preview(self, request, content, plan, **context):
+        digest = chart_import.preview_keep(
+            clinic=request.clinic, user=request.user, content=content, plan=plan
+        )
+        return self._import_page(
+            request,
+            plan=plan,
+            counts=plan.counts(),
+            confirm_form=ChartImportConfirmForm(initial={"digest": digest}),
+            **context,
+        )
+
+    def import_view(self, request):
+        """Upload → preview (writes nothing) → confirm (imports the previewed file only)."""
+        self._may_import(request)
+        if request.method != "POST":
+            return self._import_page(request)
+        if "digest" in request.POST:
+            return self._import_confirm(request)
+        upload = ChartFileForm(request.POST, request.FILES)
+        if not upload.is_valid():
+            return self._import_page(request, upload_form=upload)
+        plan = chart_import.chart_import_plan(clinic=request.clinic, rows=upload.rows)
+        return self._preview(request, upload.cleaned_data["file"], plan)
+
+    def _import_confirm(self, request):
+        form = ChartImportConfirmForm(request.POST)
+        digest = form.cleaned_data["digest"] if form.is_valid() else ""
+        kept = chart_import.preview_load(clinic=request.clinic, user=request.user, digest=digest)
+        sent = request.FILES.get("file")
+        # A file sent with the confirmation must be the one previewed.
+        if sent is not None and chart_import.upload_digest(sent) != digest:
+            kept = None
+        if not kept:
+            return self._import_page(
+                request,
+                status=400,
+                refused=_(
+                    "Nothing was imported: this is not a file you previewed in the last "
+                    "%(minutes)s minutes. Upload the file again to see its preview."
+                )
+                % {"minutes": chart_import.PREVIEW_SECONDS // 60},
+            )
+        content, promised = kept
+        plan = chart_import.chart_import_plan(
+            clinic=request.clinic, rows=chart_import.read_chart_file(content)
+        )
+        if plan.digest() != promised:
+            return self._preview(
+                request,
+                content,
+                plan,
+                refused=_(
+                    "Nothing was imported: the clinic's charts changed since the preview. "
+                    "Check the preview below and import again."
+                ),
+            )
+        try:
+            created = services.charts_import(
+                clinic=request.clinic, plan=plan, imported_by=request.user, request=request
+            )
+        except services.ImportRaced as raced:
+            plan = chart_import.chart_import_plan(
+                clinic=request.clinic, rows=chart_import.read_chart_file(content)
+            )
+            return self._preview(
+                request,
+                content,
+                plan,
+                refused=_(
+                    "Nothing was imported: the ID on row %(row)s was given to another chart "
+                    "meanwhile. Check the preview below and import again."
+                )
+                % {"row": raced.row_number},
+            )
+        chart_import.preview_drop(clinic=request.clinic, user=request.user, digest=digest)
+        messages.success(
+            request,
+            ngettext(
+                "%(count)d chart imported at %(time)s.",
+                "%(count)d charts imported at %(time)s.",
+                created,
+            )
+            % {
+                "count": created,
+                "time": formats.date_format(timezone.localtime(), "SHORT_DATETIME_FORMAT"),
+            },
+        )
+        return redirect(reverse(f"{self.admin_site.name}:patients_patient_changelist"))
+
+    def import_template_view(self, request):
+        self._may_import(request)
+        first_type = (
+            IdentifierType.objects.for_clinic(request.clinic)
+            .filter(is_active=True)
+            .values_list("code", flat=True)
+            .first()
+        )
+        # A byte-order mark, so that spreadsheets open it as UTF-8.
+        text = "\ufeff" + chart_import.template_csv(id_type_code=first_type or "health-card")
+        response = HttpResponse(text, content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="charts-import-template.csv"'
+        return response
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)

@@ -4,6 +4,7 @@ from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
 from clinics.models import IdentifierType
+from patients import chart_import
 from patients.models import Patient
 from portal.core.fields import EMAIL_ERROR, ID_NUMBER_ERROR, CanonicalEmailFormField
 from portal.core.forms import DateInput, normalise_mobile
@@ -280,3 +281,32 @@ class RecoveryCodeForm(forms.Form):
 
 class TermsAcceptForm(forms.Form):
     accept = forms.BooleanField(label=_("I have read and accept these terms"))
+
+
+class ChartFileForm(forms.Form):
+    """The chart import's upload: the file's bytes, read and bounded (``chart_import``)."""
+
+    file = forms.FileField(
+        label=_("CSV file"),
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > chart_import.MAX_BYTES:
+            raise forms.ValidationError(
+                _("The file is larger than %(size)s MB: split it into smaller files.")
+                % {"size": chart_import.MAX_BYTES // (1024 * 1024)}
+            )
+        content = upload.read(chart_import.MAX_BYTES + 1)
+        try:
+            self.rows = chart_import.read_chart_file(content)
+        except chart_import.FileRefused as refused:
+            raise forms.ValidationError(refused.reason) from refused
+        return content
+
+
+class ChartImportConfirmForm(forms.Form):
+    """Import what was previewed: the digest names the kept file, nothing else."""
+
+    digest = forms.CharField(widget=forms.HiddenInput, max_length=64)

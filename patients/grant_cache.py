@@ -73,7 +73,9 @@ def _grant_written(sender, instance, **kwargs):
     forget_grants([(instance.clinic_id, instance.user_id)])
 
 
-def _chart_written(sender, instance, **kwargs):
+def _chart_written(sender, instance, created=False, **kwargs):
+    if created:
+        return  # a new chart has no grants yet (nothing to look up: imports make thousands)
     forget_grants_of_charts([instance.pk])
 
 

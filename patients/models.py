@@ -111,7 +111,10 @@ class Patient(ClinicOwned):
         ordering = ["last_name", "first_name", "id"]
         verbose_name = _("patient")
         verbose_name_plural = _("patients")
-        permissions = [("revoke_portal_access", _("Can revoke patient portal access"))]
+        permissions = [
+            ("revoke_portal_access", _("Can revoke patient portal access")),
+            ("import_charts", _("Can import charts from a file")),
+        ]
         indexes = [
             models.Index(fields=["clinic", "last_name", "first_name"]),
             # Staff search by phone (stored E.164) and date of birth: one probe each

@@ -31,6 +31,8 @@ ACTION_LABELS = {
     "patient.changed": _("Chart changed"),
     "patient.preferences_changed": _("Preferences changed"),
     "patient.self_registered": _("Registered on the portal"),
+    "patient.created": _("Chart created"),
+    "patient.imported": _("Charts imported from a file"),
     "portal.revoked": _("Portal access revoked"),
     "invitation.sent": _("Portal registration sent"),
     "invitation.accepted": _("Portal registration accepted"),

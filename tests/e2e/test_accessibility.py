@@ -885,3 +885,46 @@ def test_the_clinic_admins_work_screen_and_every_list_pass_axe(axe_page, audit, 
         page.goto(clinic_url("demo", f"/admin/{opts.app_label}/{opts.model_name}/"))
         audit(f"admin-list-{opts.app_label}-{opts.model_name}", shoot=True)
     audit.assert_clean()
+
+
+def test_the_chart_import_pages_pass_axe(axe_page, audit, clinic_url):
+    """Import charts (CSV): the page with its column guide, a refused file, and the
+    preview with a row of every outcome, at both widths."""
+    page = axe_page
+    clinic = _clinic()
+    ClinicAdminFactory(clinic=clinic, username="clinicadmin")
+    namesake = PatientFactory(
+        clinic=clinic, first_name="Jonas", last_name="Lévesque", date_of_birth=dt.date(1975, 1, 31)
+    )
+    PatientIdentifierFactory(patient=namesake, number="5550001111")
+    PatientIdentifierFactory(patient=PatientFactory(clinic=clinic), number="5550002222")
+    admin_sign_in(page, clinic_url("demo", "/admin/patients/patient/"), "clinicadmin")
+    page.get_by_role("link", name="Import charts (CSV)").click()
+    page.get_by_role("heading", name="The file's columns").wait_for()
+    audit("chart-import", shoot=True)
+
+    page.get_by_label("CSV file").set_input_files(
+        {"name": "charts.csv", "mimeType": "text/csv", "buffer": b"name,born\nAmara,1990\n"}
+    )
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_text("Unknown columns").wait_for()
+    audit("chart-import-refused")
+
+    rows = "\n".join(
+        [
+            "first_name,last_name,date_of_birth,sex,id_type,id_number,email,mobile",
+            "Amara,Nwosu,1990-07-04,F,health-card,1234 567 890,amara@example.com,613 555 0142",
+            "Jonas,Lévesque,1975-01-31,M,health-card,2345678901,,",
+            "Sam,Roy,14/03/1958,,ssn,,not-an-email,555",
+            "Lena,Quick,1988-02-02,F,health-card,555-000-2222,,",
+        ]
+    )
+    page.get_by_label("CSV file").set_input_files(
+        {"name": "charts.csv", "mimeType": "text/csv", "buffer": rows.encode()}
+    )
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_role("button", name="Import 2 charts").wait_for()
+    audit("chart-import-preview", shoot=True)
+    page.get_by_role("button", name="Import 2 charts").click()
+    page.get_by_text("2 charts imported").wait_for()
+    audit.assert_clean()
