@@ -14,6 +14,7 @@ from patients.access import patient_required
 from portal.audit.services import audit_record
 
 FHIR_JSON = "application/fhir+json"
+FHIR_FORMAT, SUMMARY_FORMAT = "fhir-json", "html"
 
 
 def _record(request, record_format: str):
@@ -22,7 +23,9 @@ def _record(request, record_format: str):
     which format and sections: never what they hold)."""
     if not sections_for(request.access):
         return None
-    record = record_load(clinic=request.clinic, access=request.access)
+    record = record_load(
+        clinic=request.clinic, access=request.access, fhir_only=record_format == FHIR_FORMAT
+    )
     audit_record(
         action="record.downloaded",
         request=request,
@@ -42,7 +45,7 @@ def _out_of_scope(request):
 @patient_required
 def record_download(request):
     """The record as a FHIR R4 Bundle, downloaded as ``record-<day>.json``."""
-    record = _record(request, "fhir-json")
+    record = _record(request, FHIR_FORMAT)
     if record is None:
         return _out_of_scope(request)
     bundle = record_bundle(record, base_url=request.build_absolute_uri(reverse("fhir:base")))
@@ -58,7 +61,7 @@ def record_download(request):
 @patient_required
 def record_summary(request):
     """The record as a page to read and print (print styles, no script needed)."""
-    record = _record(request, "html")
+    record = _record(request, SUMMARY_FORMAT)
     if record is None:
         return _out_of_scope(request)
     return render(request, "fhir_api/record.html", {"record": record})

@@ -252,14 +252,16 @@ def sections_for(access: PatientAccess) -> list[Section]:
     return [section for section in SECTIONS if section.allowed_to(access)]
 
 
-def record_load(*, clinic: Clinic, access: PatientAccess) -> Record:
-    """The rows of the chart ``access`` reaches, of each section it allows: a fixed
-    number of queries whatever the number of rows."""
+def record_load(*, clinic: Clinic, access: PatientAccess, fhir_only: bool = False) -> Record:
+    """The rows of the chart ``access`` reaches, of each section it allows (only those
+    the Bundle has a shape for, with ``fhir_only``): a fixed number of queries whatever
+    the number of rows."""
     patient = access.patient
+    sections = [s for s in sections_for(access) if s.fhir is not None or not fhir_only]
     return Record(
         clinic=clinic,
         patient=patient,
-        sections=[(section, section.load(clinic, patient)) for section in sections_for(access)],
+        sections=[(section, section.load(clinic, patient)) for section in sections],
         made_at=timezone.now(),
     )
 
