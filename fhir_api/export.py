@@ -73,18 +73,16 @@ def _appointments(clinic: Clinic, patient: Patient) -> list[Appointment]:
 def _threads(clinic: Clinic, patient: Patient) -> list[Thread]:
     """The chart's conversations, newest first, each with its messages (oldest first)
     and their attachments: three queries."""
-    threads = list(
+    return list(
         Thread.objects.for_clinic(clinic)
         .filter(patient=patient)
         .with_conversation()
         .order_by("-last_message_at", "-pk")
     )
-    for thread in threads:
-        thread.patient = patient  # a representative's message reads "X for <patient>"
-    return threads
 
 
 def messages_of(threads: list[Thread]):
+    """The messages of the threads, for a Bundle builder of one resource per message."""
     return [message for thread in threads for message in thread.messages.all()]
 
 
