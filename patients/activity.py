@@ -32,6 +32,7 @@ LABELS = {
     "account.contact_changed": _("Sign-in contact changed"),
     "account.contact_code_failed": _("Wrong code typed for a new sign-in contact"),
     "terms.accepted": _("Portal terms accepted"),
+    "record.downloaded": _("Copy of the record made"),
     "patient.self_registered": _("Registered for the portal"),
     "patient.viewed": _("Chart viewed"),
     "patient.changed": _("Chart changed"),

@@ -26,6 +26,7 @@ ACTION_LABELS = {
     "recovery_code.used": _("Recovery code used to sign in"),
     "account.contact_code_failed": _("Wrong code for a new sign-in contact"),
     "terms.accepted": _("Portal terms accepted"),
+    "record.downloaded": _("Copy of the record made"),
     # Charts and portal access
     "patient.viewed": _("Chart viewed"),
     "patient.changed": _("Chart changed"),

@@ -13,4 +13,5 @@ urlpatterns = [
     path("", include("invitations.urls")),
     path("appointments/", include("appointments.urls")),
     path("messages/", include("messaging.urls")),
+    path("account/record/", include("fhir_api.account_urls")),
 ]

@@ -35,6 +35,7 @@ from tests.e2e.browser import DESKTOP, PHONE, STEP_TIMEOUT_MS, admin_sign_in, po
 from tests.factories import (
     TEST_PASSWORD,
     AppointmentFactory,
+    AppointmentRequestFactory,
     AppointmentTypeFactory,
     ClinicAdminFactory,
     ClinicFactory,
@@ -560,6 +561,69 @@ def test_a_representatives_pages_pass_axe(axe_page, audit, clinic_url, frozen):
     page.goto(clinic_url("demo", "/portal/appointments/"))
     page.get_by_role("heading", name="Not part of your access").wait_for()
     audit("out-of-scope")
+    audit.assert_clean()
+
+
+def test_the_record_copy_passes_axe_on_screen_and_on_paper(axe_page, audit, clinic_url, frozen):
+    """The summary of the chart, and the same page as printed: on paper the portal's
+    header links, language switch and footer are gone, the record is all there; the
+    Account page's link downloads the Bundle as a file."""
+    page = axe_page
+    clinic = _clinic(accent_colour="#2e7d32")
+    visit, doctor = _bookable(clinic)
+    grant = PatientAccessFactory(
+        patient=PatientFactory(
+            clinic=clinic, first_name="Olivia", last_name="Martin", address_line1="10 Main Street"
+        )
+    )
+    olivia = grant.patient
+    staff = StaffFactory(clinic=clinic, first_name="Carla", last_name="Nurse")
+    for days, status in ((-20, "completed"), (3, "booked"), (10, "cancelled")):
+        AppointmentFactory(
+            patient=olivia,
+            provider=doctor,
+            appointment_type=visit,
+            start=_at(days, 10, clinic),
+            status=status,
+            reason="A long-standing pain in the left knee after a fall on the ice",
+        )
+    thread_start(
+        clinic=clinic,
+        patient=olivia,
+        subject="Your blood test",
+        category="general",
+        body="Hello Olivia,\nyour results are in: all-within-the-usual-ranges-nothing-to-do.",
+        author=staff,
+    )
+    demographics.change_request_create(
+        request=None,
+        patient=olivia,
+        requested_by=grant.user,
+        proposed={"email": "olivia.martin-tremblay.family@example-mail.com"},
+    )
+    AppointmentRequestFactory(patient=olivia, appointment_type=visit, note="Mornings, please")
+    PatientAccessFactory(
+        patient=olivia,
+        user=UserFactory(clinic=clinic, first_name="Rowena", last_name="Martin"),
+        relationship="spouse",
+        can_messages=False,
+    )
+    _signed_in(page, clinic_url, grant.user, olivia)
+
+    page.goto(clinic_url("demo", "/portal/account/"))
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download my record (FHIR file, JSON)").click()
+    assert download.value.suggested_filename == f"record-{timezone.localdate().isoformat()}.json"
+    page.get_by_role("link", name="Read or print a summary").click()
+    page.get_by_role("heading", name="Your record").wait_for()
+    audit("record", shoot=True)
+
+    page.emulate_media(media="print")
+    for hidden in (page.get_by_role("navigation", name="Account"), page.locator(".site-footer")):
+        assert not hidden.is_visible()
+    assert page.get_by_role("heading", name="People who act for you").is_visible()
+    audit("record-print", shoot=True)
+    page.emulate_media(media="screen")
     audit.assert_clean()
 
 

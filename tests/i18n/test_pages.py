@@ -136,6 +136,8 @@ SIGNED_IN_PAGES = [
     ("authenticator", "get", "/portal/account/authenticator/", None, None,
      ["Application d'authentification", "Clé"]),
     ("activity", "get", "/portal/account/activity/", None, None, ["Activité du compte"]),
+    ("my record", "get", "/portal/account/record/", None, None,
+     ["Votre dossier", "Rendez-vous", "Demandes de modification de vos renseignements"]),
 ]  # fmt: skip
 
 

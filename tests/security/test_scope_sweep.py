@@ -102,6 +102,10 @@ ROUTE_CLASSES = {
     "patients.views.account_recovery_codes": ACCOUNT,
     "patients.views.session_keep_alive": ACCOUNT,
     "patients.views_terms.terms_accept_view": ACCOUNT,
+    # The copy of the chart (right of access): each section by its own scope, inside the
+    # page. Swept as an account page, so no marker of a lacked scope may show in it.
+    "fhir_api.account_views.record_download": ACCOUNT,
+    "fhir_api.account_views.record_summary": ACCOUNT,
     # The chart, by scope.
     "appointments.views.appointment_list": APPOINTMENTS,
     "appointments.views.book": APPOINTMENTS,
@@ -663,6 +667,20 @@ def test_the_forged_posts_act_for_a_representative_holding_the_scope(chart, scop
     assert set(ROWS_OF_SCOPE[scope]) <= set(rows), rows
 
 
+RECORD_PAGES = ("/portal/account/record/", "/portal/account/record/download/")
+
+
+@pytest.mark.parametrize("scope", SCOPES)
+def test_the_copy_of_the_chart_holds_what_the_scope_covers(chart, scope):
+    """The copy is swept as an account page (no lacked scope's marker); this is its
+    control: a holder of the scope finds the scope's rows in the summary."""
+    client = client_of(chart, holder_of(scope))
+    summary = ask(client, "GET", RECORD_PAGES[0])
+    assert summary.status == 200, str(summary)
+    assert leaks(summary, [scope]), f"the summary shows nothing of {scope}"
+    assert ask(client, "GET", RECORD_PAGES[1]).status == 200
+
+
 # --- The sweep itself can fail -----------------------------------------------------------
 
 
@@ -675,6 +693,9 @@ def test_the_sweep_reports_a_guard_that_ignores_the_scopes(chart, monkeypatch):
     forged = forged_post_problems(chart, "no scope")
     assert any("changed rows" in p for p in forged), forged
     assert home_problems(chart, "no scope")
+    visible = visible_page_problems(chart, "no scope")
+    for url in RECORD_PAGES:
+        assert any(p.startswith(f"GET {url} shows") for p in visible), visible
 
 
 def test_the_sweep_reports_activity_that_ignores_the_scopes(chart, monkeypatch):
