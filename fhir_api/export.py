@@ -26,8 +26,14 @@ from fhir_api.representation import (
     identifier_systems,
     instant,
     patient_resource,
+    task_resource,
 )
-from fhir_api.selectors import appointments_for, patients_for
+from fhir_api.selectors import (
+    appointment_request_tasks,
+    appointments_for,
+    change_request_tasks,
+    patients_for,
+)
 from messaging.models import Thread
 from patients import demographics
 from patients.models import ChangeRequest, Patient, PatientAccess
@@ -87,20 +93,14 @@ def messages_of(threads: list[Thread]):
 
 
 def _change_requests(clinic: Clinic, patient: Patient) -> list[ChangeRequest]:
-    return list(
-        ChangeRequest.objects.for_clinic(clinic)
-        .filter(patient=patient, kind=ChangeRequest.Kind.CHANGE)
-        .prefetch_related("items")
-        .order_by("-created_at", "-pk")
-    )
+    """The chart's requests to change details, as the Task builder reads them."""
+    return list(change_request_tasks(clinic).filter(patient=patient).order_by("-created_at", "-pk"))
 
 
 def _appointment_requests(clinic: Clinic, patient: Patient) -> list[AppointmentRequest]:
+    """The chart's appointment requests, as the Task builder reads them."""
     return list(
-        AppointmentRequest.objects.for_clinic(clinic)
-        .filter(patient=patient)
-        .select_related("provider", "appointment_type")
-        .order_by("-created_at", "-pk")
+        appointment_request_tasks(clinic).filter(patient=patient).order_by("-created_at", "-pk")
     )
 
 
@@ -198,6 +198,7 @@ SECTIONS = [
         APPOINTMENTS,
         _appointment_requests,
         "fhir_api/record/_appointment_requests.html",
+        fhir=resources(task_resource),
     ),
     Section(
         "messages",
@@ -213,6 +214,7 @@ SECTIONS = [
         _change_requests,
         "fhir_api/record/_change_requests.html",
         present=_change_request_rows,
+        fhir=resources(task_resource),
     ),
     Section(
         "representatives",

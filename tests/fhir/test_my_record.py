@@ -228,7 +228,7 @@ def test_a_representative_without_the_messages_scope_gets_no_messages(own):
 
     data = bundle_of(client.get(DOWNLOAD))
     assert "Your iron is fine" not in json.dumps(data)
-    assert {e["resource"]["resourceType"] for e in data["entry"]} == {"Patient", "Appointment"}
+    assert {e["resource"]["resourceType"] for e in data["entry"]} == {"Patient", "Appointment", "Task"}
     summary = client.get(SUMMARY)
     assert shown(summary, "messages") == []
     assert shown(summary, "appointments") and shown(summary, "change_requests")
@@ -295,7 +295,7 @@ def test_each_copy_is_audited_without_what_it_holds(own):
         (carer, own.patient, own.clinic, "fhir-json"),
         (own.user, own.patient, own.clinic, "html"),
     ]
-    assert events[0].details["sections"] == ["appointments"]  # what the Bundle holds
+    assert events[0].details["sections"] == ["appointments", "appointment_requests"]  # what the Bundle holds
     assert events[1].details["sections"] == [
         "details",
         "appointments",
@@ -350,10 +350,10 @@ def _queries(client, url) -> int:
 
 
 # The Bundle: the clinic's ID systems (2), the chart and its identifiers (2), the
-# visits, the audit event. The summary also reads the visit requests, the threads with
-# their messages and attachments (3), the change requests with their items (2) and the
-# representatives.
-QUERIES = {DOWNLOAD: 6, SUMMARY: 13}
+# visits, the visit requests, the change requests with their items (2), the audit event.
+# The summary also reads the threads with their messages and attachments (3) and the
+# representatives, and not the ID systems of the Bundle's Task builder.
+QUERIES = {DOWNLOAD: 9, SUMMARY: 13}
 
 
 @pytest.mark.parametrize("url", [DOWNLOAD, SUMMARY])
