@@ -352,7 +352,7 @@ def _queries(client, url) -> int:
 # The Bundle: the clinic's ID systems (2), the chart and its identifiers (2), the
 # visits, the visit requests, the change requests with their items (2), the audit event.
 # The summary also reads the threads with their messages and attachments (3) and the
-# representatives, and not the ID systems of the Bundle's Task builder.
+# representatives.
 QUERIES = {DOWNLOAD: 9, SUMMARY: 13}
 
 
