@@ -19,7 +19,10 @@ def _new_client_id():
 
 # What a client may be granted: SMART v2 system scopes, per resource type, with the
 # verbs c(reate) r(ead) u(pdate) d(elete) s(earch).
-SCOPE_RESOURCES = ("Patient", "Practitioner", "Schedule", "Slot", "Appointment")
+SCOPE_RESOURCES = (
+    *("Patient", "Practitioner", "Schedule", "Slot", "Appointment"),
+    *("RelatedPerson", "Communication"),
+)
 SCOPE_VERBS = "cruds"
 
 
