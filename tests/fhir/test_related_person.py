@@ -90,7 +90,8 @@ def test_a_grant_that_no_longer_works_is_inactive(api, clinic, child, frozen, no
     closed.user.is_active = False
     closed.user.save()
 
-    everyone = {e["resource"]["id"]: e["resource"] for e in api.get("RelatedPerson").json()["entry"]}
+    entries = api.get("RelatedPerson").json()["entry"]
+    everyone = {entry["resource"]["id"]: entry["resource"] for entry in entries}
     active = ids(api.get("RelatedPerson", active="true").json())
     inactive = ids(api.get("RelatedPerson", active="false").json())
 
