@@ -111,6 +111,8 @@ def test_metadata_needs_no_token_and_lists_exactly_what_is_supported(clinic):
         "Schedule": ["read", "search-type"],
         "Slot": ["search-type"],
         "Appointment": ["read", "search-type", "create", "update"],
+        "RelatedPerson": ["read", "search-type"],
+        "Communication": ["read", "search-type", "create"],
     }
 
 
