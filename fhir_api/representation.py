@@ -481,7 +481,10 @@ def communication_fields(data: dict) -> dict:
         "patient_id": patient_id,
         "bodies": bodies,
         "has_other_content": bool(others),
-        "sender": (resource.sender.reference or "") if resource.sender else "",
+        # Who the sender claims to be: its reference, else its type ("" when none).
+        "sender": (resource.sender.reference or resource.sender.type or "")
+        if resource.sender
+        else "",
         "recipients": [r.reference or "" for r in resource.recipient or []],
         "replies_to": replies_to,
         "threads": [int(value) for value in threads],

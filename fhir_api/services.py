@@ -205,7 +205,7 @@ def communication_create_from_fhir(*, clinic: Clinic, data: dict, actor, request
     )
     if patient is None:
         raise MessageRefused("the subject is not a patient of this clinic")
-    if fields["sender"]:
+    if fields["sender"] not in ("", "Organization"):
         raise MessageRefused("the sender is the clinic: a Communication may not name another")
     if any(reference != f"Patient/{patient.pk}" for reference in fields["recipients"]):
         raise MessageRefused("the recipient is the subject, the patient")

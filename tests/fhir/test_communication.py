@@ -307,8 +307,13 @@ def test_it_refuses_what_staff_could_not_send(api, clinic, chart, other_clinic, 
     assert "not a patient of this clinic" in refused(api, new_message(theirs))
     assert "text payload" in refused(api, new_message(chart, payload=[{"contentString": " "}]))
     assert "text payload" in refused(api, {**new_message(chart), "payload": []})
-    for sender in (f"Patient/{chart.pk}", f"RelatedPerson/{mother.pk}"):
-        assert "sender" in refused(api, new_message(chart, sender={"reference": sender}))
+    for sender in (
+        {"reference": f"Patient/{chart.pk}"},
+        {"reference": f"RelatedPerson/{mother.pk}"},
+        {"type": "Patient", "display": "Olivia Martin"},
+        {"reference": "Organization/1"},
+    ):
+        assert "sender" in refused(api, new_message(chart, sender=sender))
     assert "recipient" in refused(
         api, new_message(chart, recipient=[{"reference": f"Patient/{neighbour.pk}"}])
     )
@@ -357,7 +362,11 @@ def test_a_record_system_sends_and_finds_a_message_with_fhirpy(
     client = register(clinic, scopes=SCOPES, name="talk")
     fhir = SyncFHIRClient(base, authorization=f"Bearer {smart_token(base, client, SCOPES, 'talk')}")
 
-    sent = fhir.resource("Communication", **new_message(chart))
+    sent = fhir.resource(
+        "Communication",
+        **new_message(chart),
+        sender={"type": "Organization", "display": clinic.public_name},
+    )
     sent.save()
     found = fhir.resources("Communication").search(patient=f"Patient/{chart.pk}").fetch()
 
