@@ -373,3 +373,19 @@ def test_a_record_system_sends_and_finds_a_message_with_fhirpy(
     assert [message.id for message in found] == [sent.id]
     assert found[0]["payload"][0]["contentString"].startswith("Your results are in.")
     assert Thread.objects.get(patient=chart).subject == "Your lab results"
+
+
+def test_only_an_account_of_the_patients_clinic_writes_as_the_clinic(chart, other_clinic):
+    outsider = register(other_clinic, scopes=SCOPES, name="talk").account
+
+    with pytest.raises(messaging.MessagingRefused):
+        messaging.thread_start(
+            clinic=chart.clinic,
+            patient=chart,
+            subject="Hello",
+            category="general",
+            body="Hello",
+            author=outsider,
+            as_clinic=True,
+        )
+    assert not Message.objects.exists()
