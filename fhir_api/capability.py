@@ -1,6 +1,11 @@
 """The CapabilityStatement: exactly what this API supports."""
 
-from fhir_api.representation import dumped
+from fhir_api.representation import (
+    CATEGORY_SYSTEM,
+    REPRESENTATIVE_SCOPE,
+    THREAD_SYSTEM,
+    dumped,
+)
 
 MAX_TRANSACTION_ENTRIES = 1000  # the most entries one transaction Bundle may hold
 
@@ -20,6 +25,14 @@ _SEARCH = {
         ("status", "token"),
         ("_lastUpdated", "date"),
     ],
+    # --- RelatedPerson and Communication ---
+    "RelatedPerson": [("patient", "reference"), ("active", "token"), ("_lastUpdated", "date")],
+    "Communication": [
+        ("patient", "reference"),
+        ("subject", "reference"),
+        ("sent", "date"),
+        ("_lastUpdated", "date"),
+    ],
 }
 _INTERACTIONS = {
     "Patient": ["read", "search-type", "create", "update"],
@@ -27,8 +40,28 @@ _INTERACTIONS = {
     "Schedule": ["read", "search-type"],
     "Slot": ["search-type"],
     "Appointment": ["read", "search-type", "create", "update"],
+    # --- RelatedPerson and Communication ---
+    "RelatedPerson": ["read", "search-type"],
+    "Communication": ["read", "search-type", "create"],
 }
 _VERSIONED = {"Patient", "Appointment"}
+_VERSIONED_READ_ONLY = {"RelatedPerson"}  # versionIds, no updates
+# What the API's own resources say beyond the base specification.
+_DOCUMENTATION = {
+    "RelatedPerson": (
+        "A representative's grant to a chart (parent, guardian, carer, spouse, other); "
+        "active while the grant works (not revoked, expired or ended by the child's age). "
+        f"Extension {REPRESENTATIVE_SCOPE} (valueCode, repeated): what the grant "
+        "covers, among appointments, messages, demographics."
+    ),
+    "Communication": (
+        f"A portal message. identifier {THREAD_SYSTEM} names its thread; inResponseTo "
+        "the message before it; attachments by name, type and size only; _lastUpdated "
+        "is when it was sent. create: a message from the clinic to the subject Patient, "
+        "in the thread it answers (inResponseTo or the thread identifier) or a new one "
+        f"(topic.text, category {CATEGORY_SYSTEM}); no sender, one contentString."
+    ),
+}
 
 
 def capability_statement(base: str) -> dict:
@@ -45,6 +78,10 @@ def capability_statement(base: str) -> dict:
             "conditionalDelete": "not-supported",
             "searchParam": [{"name": name, "type": kind_} for name, kind_ in _SEARCH[kind]],
         }
+        if kind in _VERSIONED_READ_ONLY:
+            resource["versioning"] = "versioned"
+        if kind in _DOCUMENTATION:
+            resource["documentation"] = _DOCUMENTATION[kind]
         resources.append(resource)
     return dumped(
         {

@@ -12,6 +12,7 @@ no FHIR shape for them yet: they are in the summary only) and shows them in the 
 import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.utils import timezone
@@ -22,19 +23,23 @@ from appointments.models import Appointment, AppointmentRequest
 from clinics.models import Clinic
 from fhir_api.representation import (
     appointment_resource,
+    communication_resource,
     dumped,
     identifier_systems,
     instant,
     patient_resource,
+    related_person_resource,
     task_resource,
 )
 from fhir_api.selectors import (
     appointment_request_tasks,
     appointments_for,
     change_request_tasks,
+    communications_for,
     patients_for,
+    related_people_for,
 )
-from messaging.models import Thread
+from messaging.models import Message, Thread
 from patients import demographics
 from patients.models import ChangeRequest, Patient, PatientAccess
 
@@ -76,20 +81,38 @@ def _appointments(clinic: Clinic, patient: Patient) -> list[Appointment]:
     return list(appointments_for(clinic).filter(patient=patient).order_by("-start", "-pk"))
 
 
-def _threads(clinic: Clinic, patient: Patient) -> list[Thread]:
-    """The chart's conversations, newest first, each with its messages (oldest first)
-    and their attachments: three queries."""
-    return list(
-        Thread.objects.for_clinic(clinic)
-        .filter(patient=patient)
-        .with_conversation()
-        .order_by("-last_message_at", "-pk")
-    )
+class Conversations:
+    """The chart's conversations, read as each use needs them: the summary's threads,
+    newest first, each with its messages (oldest first) and their attachments (three
+    queries), or the Bundle's messages as the Communication builder reads them (two)."""
+
+    def __init__(self, clinic: Clinic, patient: Patient):
+        self.clinic, self.patient = clinic, patient
+
+    @cached_property
+    def threads(self) -> list[Thread]:
+        return list(
+            Thread.objects.for_clinic(self.clinic)
+            .filter(patient=self.patient)
+            .with_conversation()
+            .order_by("-last_message_at", "-pk")
+        )
+
+    @cached_property
+    def messages(self) -> list[Message]:
+        return list(communications_for(self.clinic).filter(thread__patient=self.patient))
 
 
-def messages_of(threads: list[Thread]):
-    """The messages of the threads, for a Bundle builder of one resource per message."""
-    return [message for thread in threads for message in thread.messages.all()]
+def _communications(loaded: Conversations) -> list[dict]:
+    return [
+        communication_resource(
+            message,
+            clinic_name=loaded.clinic.name,
+            previous_id=message.fhir_previous_id,
+            representative_id=message.fhir_representative_id,
+        )
+        for message in loaded.messages
+    ]
 
 
 def _change_requests(clinic: Clinic, patient: Patient) -> list[ChangeRequest]:
@@ -107,13 +130,14 @@ def _appointment_requests(clinic: Clinic, patient: Patient) -> list[AppointmentR
 def _representatives(clinic: Clinic, patient: Patient) -> list[PatientAccess]:
     """The live grants of people who act for the patient."""
     return list(
-        PatientAccess.objects.for_clinic(clinic)
-        .active()
-        .filter(patient=patient)
-        .exclude(relationship=PatientAccess.Relationship.SELF)
-        .select_related("user")
+        related_people_for(clinic)
+        .filter(patient=patient, fhir_active=True)
         .order_by("created_at", "pk")
     )
+
+
+def _related_people(grants: list[PatientAccess]) -> list[dict]:
+    return [related_person_resource(grant, active=grant.fhir_active) for grant in grants]
 
 
 # --- What the summary shows -------------------------------------------------------------
@@ -173,7 +197,7 @@ def _patient_bundle(loaded) -> list[dict]:
 
 
 # The record, in the order the summary shows it and the Bundle lists it. A FHIR shape for
-# a section's rows is one line: its ``fhir=resources(<builder>)``.
+# a section's rows is one line: its ``fhir=`` builder.
 SECTIONS = [
     Section(
         "details",
@@ -204,8 +228,10 @@ SECTIONS = [
         "messages",
         _("Messages"),
         MESSAGES,
-        _threads,
+        Conversations,
         "fhir_api/record/_messages.html",
+        present=lambda loaded: loaded.threads,
+        fhir=_communications,
     ),
     Section(
         "change_requests",
@@ -223,6 +249,7 @@ SECTIONS = [
         _representatives,
         "fhir_api/record/_representatives.html",
         present=_representative_rows,
+        fhir=_related_people,
     ),
 ]
 

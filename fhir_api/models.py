@@ -19,7 +19,11 @@ def _new_client_id():
 
 # What a client may be granted: SMART v2 system scopes, per resource type, with the
 # verbs c(reate) r(ead) u(pdate) d(elete) s(earch).
-SCOPE_RESOURCES = ("Patient", "Practitioner", "Schedule", "Slot", "Appointment")
+SCOPE_RESOURCES = (
+    *("Patient", "Practitioner", "Schedule", "Slot", "Appointment"),
+    *("RelatedPerson", "Communication"),
+    "Task",  # patients' requests, read (system/Task.rs) and decided (system/Task.u)
+)
 SCOPE_VERBS = "cruds"
 
 
@@ -162,7 +166,3 @@ class IdentifierSystem(ClinicOwned):
 
     def __str__(self):
         return self.system
-
-
-# --- Task: patients' requests, read (system/Task.rs) and decided (system/Task.u) ---
-SCOPE_RESOURCES = (*SCOPE_RESOURCES, "Task")

@@ -10,8 +10,9 @@ from pydantic import ValidationError
 from appointments.models import Appointment, AppointmentRequest, Provider
 from clinics.models import Clinic, IdentifierType
 from fhir_api.models import IdentifierSystem
+from messaging.models import Message, Side, Thread
 from patients.demographics import field_label
-from patients.models import ChangeRequest, ChangeRequestItem, Patient
+from patients.models import ChangeRequest, ChangeRequestItem, Patient, PatientAccess
 from portal.core.identifiers import InvalidIdentifier, canonical_id_number
 
 GENDERS = {"F": "female", "M": "male", "X": "other", "U": "unknown"}
@@ -547,3 +548,161 @@ def booking_outputs(outputs) -> tuple[int | None, dt.datetime]:
         reference = found["practitioner"].valueReference
         practitioner = _reference_id(reference.reference if reference else "", "Practitioner", {})
     return practitioner, start
+# --- RelatedPerson --------------------------------------------------------------------
+
+ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"
+# The portal's relationships that v3 RoleCode names; carer and other are text only.
+RELATIONSHIP_CODES = {
+    PatientAccess.Relationship.PARENT: ("PRN", "parent"),
+    PatientAccess.Relationship.GUARDIAN: ("GUARD", "guardian"),
+    PatientAccess.Relationship.SPOUSE: ("SPS", "spouse"),
+}
+REPRESENTATIVE_SCOPE = "urn:portal:fhir:StructureDefinition/representative-scope"
+
+
+def related_person_resource(grant: PatientAccess, *, active: bool) -> dict:
+    """A representative's grant (not ``self``) as a RelatedPerson: the account's name
+    and sign-in contacts as the portal holds them, the relationship, the grant's period
+    and its scopes (one ``representative-scope`` extension per scope granted).
+    ``active`` is whether the grant works today (see ``selectors.related_people_for``);
+    ``grant.user`` should be loaded."""
+    user = grant.user
+    relationship = {"text": grant.relationship}
+    if grant.relationship in RELATIONSHIP_CODES:
+        code, display = RELATIONSHIP_CODES[grant.relationship]
+        relationship["coding"] = [{"system": ROLE_CODE, "code": code, "display": display}]
+    telecom = []
+    if user.email:
+        telecom.append({"system": "email", "value": user.email})
+    if user.phone:
+        telecom.append({"system": "phone", "use": "mobile", "value": str(user.phone)})
+    ends = [moment for moment in (grant.revoked_at, grant.expires_at) if moment is not None]
+    period = {"start": instant(grant.created_at)}
+    if ends:
+        period["end"] = instant(min(ends))
+    name = {"family": user.last_name, "given": [user.first_name] if user.first_name else []}
+    data = {
+        "resourceType": "RelatedPerson",
+        "id": str(grant.pk),
+        **meta(grant),
+        "extension": [
+            {"url": REPRESENTATIVE_SCOPE, "valueCode": scope}
+            for scope in PatientAccess.SCOPES
+            if grant.allows(scope)
+        ],
+        "active": active,
+        "patient": {"reference": f"Patient/{grant.patient_id}"},
+        "relationship": [relationship],
+        "name": [{k: v for k, v in name.items() if v}] if user.last_name or user.first_name else [],
+        "telecom": telecom,
+        "period": period,
+    }
+    return dumped({k: v for k, v in data.items() if v != []})
+
+
+# --- Communication --------------------------------------------------------------------
+
+THREAD_SYSTEM = "urn:portal:fhir:message-thread"
+CATEGORY_SYSTEM = "urn:portal:fhir:message-category"
+
+
+def communication_resource(
+    message: Message,
+    *,
+    clinic_name: str,
+    previous_id: int | None = None,
+    representative_id: int | None = None,
+) -> dict:
+    """A portal message as a Communication about its thread's patient: the body as
+    ``payload.contentString``, each attachment's name, type and size (never its bytes),
+    the thread as an identifier (system ``THREAD_SYSTEM``) and its subject as ``topic``,
+    the message before it in the thread as ``inResponseTo``. The clinic's side's author
+    is named only; the patient's side is the Patient, or the RelatedPerson of the grant
+    a representative wrote with (``representative_id``). ``message.thread`` and
+    ``message.attachments`` should be loaded (``selectors.communications_for`` does)."""
+    thread = message.thread
+    patient = {"reference": f"Patient/{thread.patient_id}"}
+    clinic = {"type": "Organization", "display": clinic_name}
+    if message.sender_side == Side.STAFF:
+        sender, recipient = {"display": message.author_name}, patient
+    elif message.by_representative and representative_id is not None:
+        sender = {"reference": f"RelatedPerson/{representative_id}", "display": message.author_name}
+        recipient = clinic
+    elif message.by_representative:
+        sender, recipient = {"display": message.author_name}, clinic
+    else:
+        sender, recipient = {**patient, "display": message.author_name}, clinic
+    data = {
+        "resourceType": "Communication",
+        "id": str(message.pk),
+        "meta": {"lastUpdated": instant(message.created_at)},
+        "identifier": [{"system": THREAD_SYSTEM, "value": str(thread.pk)}],
+        "status": "completed",
+        "category": [{"coding": [{"system": CATEGORY_SYSTEM, "code": thread.category}]}],
+        "subject": patient,
+        "topic": {"text": thread.subject},
+        "sent": instant(message.created_at),
+        "recipient": [recipient],
+        "sender": sender,
+        "payload": [
+            {"contentString": message.body},
+            *(
+                {
+                    "contentAttachment": {
+                        "contentType": attachment.content_type,
+                        "title": attachment.original_name,
+                        "size": attachment.size,
+                        "creation": instant(attachment.created_at),
+                    }
+                }
+                for attachment in message.attachments.all()
+            ),
+        ],
+    }
+    if previous_id is not None:
+        data["inResponseTo"] = [{"reference": f"Communication/{previous_id}"}]
+    return dumped(data)
+
+
+def communication_fields(data: dict) -> dict:
+    """What a Communication sent by the record system says: the patient, the body, and
+    the thread it answers (``inResponseTo`` a Communication, or the thread identifier),
+    else the subject (``topic.text``) and category of a new thread. Raises Invalid for
+    what is not a Communication the clinic can send; the business rules (whose patient,
+    an empty body, a sender that is not the clinic) are ``MessageRefused`` in
+    services."""
+    resource = validated(data, "Communication")
+    if resource.status != "completed":
+        raise Invalid("a Communication sent through the portal is completed")
+    if resource.subject is None or not (resource.subject.reference or "").startswith("Patient/"):
+        raise Invalid("Communication.subject must be a Patient")
+    patient_id = _reference_id(resource.subject.reference, "Patient", {})
+    bodies = [p.contentString for p in resource.payload or [] if p.contentString is not None]
+    others = [p for p in resource.payload or [] if p.contentString is None]
+    replies_to = [
+        _reference_id(ref.reference or "", "Communication", {})
+        for ref in resource.inResponseTo or []
+    ]
+    threads = [i.value for i in resource.identifier or [] if i.system == THREAD_SYSTEM and i.value]
+    if any(not value.isdigit() for value in threads):
+        raise Invalid(f"a {THREAD_SYSTEM} identifier is a thread id")
+    categories = [
+        coding.code
+        for concept in resource.category or []
+        for coding in concept.coding or []
+        if coding.system == CATEGORY_SYSTEM and coding.code
+    ]
+    return {
+        "patient_id": patient_id,
+        "bodies": bodies,
+        "has_other_content": bool(others),
+        # Who the sender claims to be: its reference, else its type ("" when none).
+        "sender": (resource.sender.reference or resource.sender.type or "")
+        if resource.sender
+        else "",
+        "recipients": [r.reference or "" for r in resource.recipient or []],
+        "replies_to": replies_to,
+        "threads": [int(value) for value in threads],
+        "subject": resource.topic.text if resource.topic and resource.topic.text else "",
+        "category": categories[0] if categories else Thread.Category.GENERAL,
+    }

@@ -4,8 +4,9 @@ search parameters each resource supports."""
 
 import datetime as dt
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from appointments.models import Appointment, AppointmentRequest, Provider
@@ -18,6 +19,7 @@ from fhir_api.representation import (
     Invalid,
     id_type_for_system,
 )
+from messaging.models import Message
 from patients.models import ChangeRequest, Patient, PatientAccess, PatientIdentifier
 from portal.core.identifiers import InvalidIdentifier, canonical_id_number
 
@@ -313,4 +315,115 @@ def task_search(
         rows = rows.filter(patient_id=int(number))
     if "_lastUpdated" in params:
         rows = rows.filter(_time_filter("task_updated", params.getlist("_lastUpdated"), clinic.tz))
+# --- RelatedPerson ----------------------------------------------------------------------
+
+
+def _patient_ids(params, name: str) -> list[int]:
+    numbers = []
+    for value in params.getlist(name):
+        number = value.removeprefix("Patient/")
+        if not number.isdigit():
+            raise Invalid(f"{name} must be a Patient id: {value}")
+        numbers.append(int(number))
+    return numbers
+
+
+def _years_before(day: dt.date, years: int) -> dt.date:
+    try:
+        return day.replace(year=day.year - years)
+    except ValueError:  # 29 February, in a year without one
+        return day.replace(year=day.year - years, day=28)
+
+
+def grant_works(clinic: Clinic) -> Q:
+    """The grants that work today, as ``patients.selectors.usable_grants`` decides for
+    the account: not revoked, not expired, the account active, and not a parent's or
+    guardian's grant ended by the child's age (``PatientAccess.ended_by_age``)."""
+    now = timezone.now()
+    today = timezone.localdate(now, clinic.tz)
+    threshold = clinic.portal_settings.representative_age_threshold
+    came_of_age = Q(
+        relationship__in=[PatientAccess.Relationship.PARENT, PatientAccess.Relationship.GUARDIAN],
+        adult_access_confirmed_at__isnull=True,
+        patient__date_of_birth__lte=_years_before(today, threshold),
+    )
+    return (
+        Q(revoked_at__isnull=True, user__is_active=True)
+        & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))
+        & ~came_of_age
+    )
+
+
+def related_people_for(clinic: Clinic) -> QuerySet:
+    """The clinic's representatives' grants (every state; ``self`` grants are the
+    patients themselves), with ``fhir_active`` (the grant works today) and the version."""
+    return (
+        with_version(PatientAccess.objects.for_clinic(clinic))
+        .exclude(relationship=PatientAccess.Relationship.SELF)
+        .select_related("user", "patient")
+        .annotate(fhir_active=ExpressionWrapper(grant_works(clinic), output_field=BooleanField()))
+        .order_by("pk")
+    )
+
+
+def related_person_search(clinic: Clinic, params) -> QuerySet:
+    rows = related_people_for(clinic)
+    for number in _patient_ids(params, "patient"):
+        rows = rows.filter(patient_id=number)
+    for value in params.getlist("active"):
+        if value not in ("true", "false"):
+            raise Invalid(f"active must be true or false: {value}")
+        rows = rows.filter(fhir_active=value == "true")
+    if "_lastUpdated" in params:
+        rows = rows.filter(_time_filter("fhir_updated", params.getlist("_lastUpdated"), clinic.tz))
+    return rows
+
+
+# --- Communication ----------------------------------------------------------------------
+
+
+def communications_for(clinic: Clinic) -> QuerySet:
+    """The clinic's messages with their thread and attachments, and two columns the
+    Communication needs: ``fhir_previous_id`` (the message before it in its thread) and
+    ``fhir_representative_id`` (the grant a representative wrote with: their newest
+    grant to the chart made before the message)."""
+    previous = (
+        Message.objects.filter(thread=OuterRef("thread"))
+        .filter(
+            Q(created_at__lt=OuterRef("created_at"))
+            | Q(created_at=OuterRef("created_at"), pk__lt=OuterRef("pk"))
+        )
+        .order_by("-created_at", "-pk")
+        .values("pk")[:1]
+    )
+    representative = (
+        PatientAccess.objects.filter(
+            user=OuterRef("author"),
+            patient=OuterRef("thread__patient"),
+            created_at__lte=OuterRef("created_at"),
+        )
+        .exclude(relationship=PatientAccess.Relationship.SELF)
+        .order_by("-created_at", "-pk")
+        .values("pk")[:1]
+    )
+    return (
+        Message.objects.for_clinic(clinic)
+        .select_related("thread__patient")
+        .prefetch_related("attachments")
+        .annotate(
+            fhir_previous_id=Subquery(previous), fhir_representative_id=Subquery(representative)
+        )
+        .order_by("pk")
+    )
+
+
+def communication_search(clinic: Clinic, params) -> QuerySet:
+    rows = communications_for(clinic)
+    for name in ("patient", "subject"):
+        for number in _patient_ids(params, name):
+            rows = rows.filter(thread__patient_id=number)
+    if "sent" in params:
+        rows = rows.filter(_time_filter("created_at", params.getlist("sent"), clinic.tz))
+    if "_lastUpdated" in params:
+        rows = rows.filter(_time_filter("created_at", params.getlist("_lastUpdated"), clinic.tz))
     return rows

@@ -8,7 +8,16 @@ from django.db import IntegrityError, transaction
 from appointments import services as booking
 from appointments.models import Appointment, AppointmentRequest, AppointmentType, Provider
 from clinics.models import Clinic
-from fhir_api.representation import Invalid, appointment_fields, booking_outputs, patient_fields
+from fhir_api.representation import (
+    Invalid,
+    appointment_fields,
+    booking_outputs,
+    communication_fields,
+    patient_fields,
+)
+from messaging import services as messaging
+from messaging.forms import StaffNewThreadForm, StaffReplyForm
+from messaging.models import Message, Thread
 from patients import demographics
 from patients.models import ChangeRequest, Patient, PatientIdentifier
 from patients.services import IdentifierTaken, chart_contacts, chart_create
@@ -235,3 +244,104 @@ def appointment_request_reject(
         )
     except booking.NotAllowed as exc:
         raise _answered(exc) from exc
+# --- Communication ------------------------------------------------------------------------
+
+
+class MessageRefused(Exception):  # noqa: N818 - an HTTP 422 saying why
+    pass
+
+
+def _form_checked(form):
+    if not form.is_valid():
+        raise MessageRefused(
+            "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
+        )
+    return form.cleaned_data
+
+
+def _thread_answered(clinic: Clinic, patient: Patient, fields: dict) -> Thread | None:
+    """The patient's thread the Communication answers, or None for a new thread."""
+    ids = set(fields["threads"])
+    if fields["replies_to"]:
+        answered = dict(
+            Message.objects.for_clinic(clinic)
+            .filter(pk__in=fields["replies_to"], thread__patient=patient)
+            .values_list("pk", "thread_id")
+        )
+        if len(answered) != len(set(fields["replies_to"])):
+            raise MessageRefused("inResponseTo is not a Communication with this patient")
+        ids |= set(answered.values())
+    if not ids:
+        return None
+    threads = list(
+        Thread.objects.for_clinic(clinic)
+        .filter(pk__in=ids, patient=patient)
+        .select_related("clinic", "patient")
+    )
+    if len(ids) != 1 or len(threads) != 1:
+        raise MessageRefused("a Communication answers one thread with this patient")
+    return threads[0]
+
+
+def communication_create_from_fhir(*, clinic: Clinic, data: dict, actor, request=None) -> Message:
+    """A message from the clinic to its patient, sent through ``messaging.services`` as
+    staff send one from the admin: checked with the admin's forms, written with the
+    staff rules (``as_clinic``: the author is ``actor``, the client's account), told to
+    the patient and their representatives like any staff message, and audited. It is a
+    reply in the patient's thread the Communication answers (``inResponseTo`` or the
+    thread identifier), else a new thread (``topic.text`` its subject). A patient of
+    another clinic, another patient's thread, no body, a sender other than the clinic,
+    or anything the messaging rules refuse is MessageRefused."""
+    fields = communication_fields(data)
+    patient = (
+        Patient.objects.for_clinic(clinic)
+        .select_related("clinic")
+        .filter(pk=fields["patient_id"])
+        .first()
+    )
+    if patient is None:
+        raise MessageRefused("the subject is not a patient of this clinic")
+    if fields["sender"] not in ("", "Organization"):
+        raise MessageRefused("the sender is the clinic: a Communication may not name another")
+    if any(reference != f"Patient/{patient.pk}" for reference in fields["recipients"]):
+        raise MessageRefused("the recipient is the subject, the patient")
+    if fields["has_other_content"]:
+        raise MessageRefused("the payload is text only (contentString)")
+    bodies = [body for body in fields["bodies"] if body.strip()]
+    if len(bodies) != 1:
+        raise MessageRefused("a Communication needs one text payload: the message")
+    thread = _thread_answered(clinic, patient, fields)
+    try:
+        if thread is not None:
+            form = StaffReplyForm(data={"body": bodies[0]}, portal_settings=clinic.portal_settings)
+            return messaging.message_post(
+                thread=thread,
+                body=_form_checked(form)["body"],
+                author=actor,
+                request=request,
+                as_clinic=True,
+            )
+        checked = _form_checked(
+            StaffNewThreadForm(
+                data={
+                    "patient": patient.pk,
+                    "category": fields["category"],
+                    "subject": fields["subject"],
+                    "body": bodies[0],
+                },
+                clinic=clinic,
+            )
+        )
+        thread = messaging.thread_start(
+            clinic=clinic,
+            patient=patient,
+            subject=checked["subject"],
+            category=checked["category"],
+            body=checked["body"],
+            author=actor,
+            request=request,
+            as_clinic=True,
+        )
+        return thread.messages.get()
+    except messaging.MessagingRefused as exc:
+        raise MessageRefused(str(exc)) from exc

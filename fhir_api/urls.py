@@ -19,6 +19,10 @@ urlpatterns = [
     path("Slot", views.slot_type, name="slot-type"),
     path("Appointment", views.appointment_type, name="appointment-type"),
     path("Appointment/<int:pk>", views.appointment_instance, name="appointment"),
+    path("RelatedPerson", views.related_person_type, name="related-person-type"),
+    path("RelatedPerson/<int:pk>", views.related_person_instance, name="related-person"),
+    path("Communication", views.communication_type, name="communication-type"),
+    path("Communication/<int:pk>", views.communication_instance, name="communication"),
     re_path(r"^.+$", views.not_found),
 ]
 

@@ -18,13 +18,16 @@ from django.views.decorators.http import require_GET, require_POST
 from appointments.models import Appointment
 from fhir_api import selectors, services, smart
 from fhir_api.capability import MAX_TRANSACTION_ENTRIES, capability_statement
+from fhir_api.models import SCOPE_RESOURCES
 from fhir_api.representation import (
     Invalid,
     TaskFieldsChanged,
     appointment_resource,
+    communication_resource,
     identifier_systems,
     patient_resource,
     practitioner_resource,
+    related_person_resource,
     schedule_resource,
     slot_resource,
     task_decision,
@@ -237,7 +240,8 @@ def smart_configuration(request):
             "grant_types_supported": ["client_credentials"],
             "scopes_supported": [
                 f"system/{r}.{v}"
-                for r in ("Patient", "Practitioner", "Schedule", "Slot", "Appointment")
+                for r in SCOPE_RESOURCES
+                if r != "Task"
                 for v in ("cruds", "rs")
             ]
             + ["system/Task.rs", "system/Task.rus"],
@@ -490,6 +494,83 @@ def appointment_update(request, token, pk):
     return fhir_response(data, headers=etag(data))
 
 
+# --- RelatedPerson ----------------------------------------------------------------------
+
+
+def _render_related_person(row):
+    return related_person_resource(row, active=row.fhir_active)
+
+
+@api("RelatedPerson", "s")
+def related_person_search(request, token):
+    _known_params(request, {"patient", "active", "_lastUpdated"})
+    rows = selectors.related_person_search(request.clinic, request.GET)
+    bundle = _page(request, rows, _render_related_person, "RelatedPerson")
+    count = len(bundle["entry"])
+    _audit(request, token, "fhir.search", details={"resource": "RelatedPerson", "count": count})
+    return fhir_response(bundle)
+
+
+@api("RelatedPerson", "r")
+def related_person_read(request, token, pk):
+    row = selectors.related_people_for(request.clinic).filter(pk=pk).first()
+    if row is None:
+        raise Outcome(404, "not-found", "RelatedPerson not found")
+    _audit(request, token, "fhir.read", obj=row, patient=row.patient)
+    data = _render_related_person(row)
+    return fhir_response(data, headers=etag(data))
+
+
+# --- Communication ----------------------------------------------------------------------
+
+
+def _render_communication(request):
+    name = request.clinic.public_name
+    return lambda row: communication_resource(
+        row,
+        clinic_name=name,
+        previous_id=row.fhir_previous_id,
+        representative_id=row.fhir_representative_id,
+    )
+
+
+def _communication(request, pk):
+    row = selectors.communications_for(request.clinic).filter(pk=pk).first()
+    if row is None:
+        raise Outcome(404, "not-found", "Communication not found")
+    return row
+
+
+@api("Communication", "s")
+def communication_search(request, token):
+    _known_params(request, {"patient", "subject", "sent", "_lastUpdated"})
+    rows = selectors.communication_search(request.clinic, request.GET)
+    bundle = _page(request, rows, _render_communication(request), "Communication")
+    count = len(bundle["entry"])
+    _audit(request, token, "fhir.search", details={"resource": "Communication", "count": count})
+    return fhir_response(bundle)
+
+
+@api("Communication", "r")
+def communication_read(request, token, pk):
+    row = _communication(request, pk)
+    _audit(request, token, "fhir.read", obj=row, patient=row.thread.patient)
+    return fhir_response(_render_communication(request)(row))
+
+
+@api("Communication", "c")
+def communication_create(request, token):
+    try:
+        message = services.communication_create_from_fhir(
+            clinic=request.clinic, data=_body(request), actor=token.client.account, request=request
+        )
+    except services.MessageRefused as exc:
+        raise Outcome(422, "business-rule", str(exc)) from exc
+    data = _render_communication(request)(_communication(request, message.pk))
+    headers = {"Location": f"{base_url(request)}Communication/{message.pk}"}
+    return fhir_response(data, status=201, headers=headers)
+
+
 # --- One URL per resource type and per resource, by method --------------------------------
 
 
@@ -518,6 +599,12 @@ appointment_type = _by_method("appointment_type", get=appointment_search, post=a
 appointment_instance = _by_method(
     "appointment_instance", get=appointment_read, put=appointment_update
 )
+related_person_type = _by_method("related_person_type", get=related_person_search)
+related_person_instance = _by_method("related_person_instance", get=related_person_read)
+communication_type = _by_method(
+    "communication_type", get=communication_search, post=communication_create
+)
+communication_instance = _by_method("communication_instance", get=communication_read)
 
 
 def not_found(request):

@@ -32,10 +32,11 @@ class MessagingRefused(Exception):  # noqa: N818 - reads as "messaging refused"
     """The clinic's settings or the account's access do not allow this write."""
 
 
-def _side_of(*, author, access, patient) -> Side:
-    """Staff of the patient's clinic, or a portal account whose grant reaches this
-    patient's messages; anyone else is refused."""
-    if author.is_staff:
+def _side_of(*, author, access, patient, as_clinic=False) -> Side:
+    """Staff of the patient's clinic (or, ``as_clinic``, another account of that clinic
+    writing for it: its record system's client), or a portal account whose grant
+    reaches this patient's messages; anyone else is refused."""
+    if author.is_staff or as_clinic:
         if author.clinic_id != patient.clinic_id:
             raise MessagingRefused("staff of another clinic")
         return Side.STAFF
@@ -185,6 +186,7 @@ def thread_start(
     access=None,
     attachments=(),
     request=None,
+    as_clinic: bool = False,
 ) -> Thread:
     """Open a thread with its first message and tell the other side.
 
@@ -192,11 +194,13 @@ def thread_start(
     or a representative whose grant includes messages: pass their ``access``) may start
     a thread only when the clinic allows patient-started messages (and, while the
     patient is pending verification, pending patients' messages). Raises
-    MessagingRefused otherwise. Atomic; files stored by a failed call are removed.
+    MessagingRefused otherwise. ``as_clinic``: ``author`` is an account of the clinic
+    that is not a person at the desk (the record system's client) and writes as the
+    clinic, under the staff rules. Atomic; files stored by a failed call are removed.
     """
     if patient.clinic_id != clinic.pk:
         raise MessagingRefused("the patient belongs to another clinic")
-    side = _side_of(author=author, access=access, patient=patient)
+    side = _side_of(author=author, access=access, patient=patient, as_clinic=as_clinic)
     if side == Side.PATIENT and not patient_may_start(
         patient=patient, portal_settings=clinic.portal_settings
     ):
@@ -261,16 +265,17 @@ def thread_start(
 
 
 def message_post(
-    *, thread, body: str, author, access=None, attachments=(), request=None
+    *, thread, body: str, author, access=None, attachments=(), request=None, as_clinic=False
 ) -> Message:
     """Add a message to a thread and tell the other side.
 
     A patient's side may reply only when the clinic allows replies (see thread_start
     for who counts as the patient's side); their message reopens a handled thread.
-    Raises MessagingRefused otherwise. Atomic; files stored by a failed call are removed.
+    Raises MessagingRefused otherwise. ``as_clinic`` as for thread_start. Atomic; files
+    stored by a failed call are removed.
     """
     patient = thread.patient
-    side = _side_of(author=author, access=access, patient=patient)
+    side = _side_of(author=author, access=access, patient=patient, as_clinic=as_clinic)
     if side == Side.PATIENT and not patient_may_reply(
         patient=patient, portal_settings=thread.clinic.portal_settings
     ):

@@ -18,7 +18,7 @@ from fhir_api.smart import ASSERTION_TYPE, smart_client_register
 
 ALL_SCOPES = (
     "system/Patient.cruds system/Practitioner.rs system/Schedule.rs system/Slot.s "
-    "system/Appointment.cruds"
+    "system/Appointment.cruds system/RelatedPerson.rs system/Communication.crs"
 )
 ALL_SCOPES += " system/Task.rus"  # patients' requests: read, search, decide
 

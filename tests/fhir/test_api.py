@@ -112,6 +112,8 @@ def test_metadata_needs_no_token_and_lists_exactly_what_is_supported(clinic):
         "Slot": ["search-type"],
         "Appointment": ["read", "search-type", "create", "update"],
         "Task": ["read", "search-type", "update"],
+        "RelatedPerson": ["read", "search-type"],
+        "Communication": ["read", "search-type", "create"],
     }
 
 

@@ -177,6 +177,16 @@ def test_the_patient_downloads_a_fhir_bundle_of_their_own_chart(own, others):
     assert [a["id"] for a in resources(data, "Appointment")] == [
         str(own.patient.appointments.get().pk)
     ]
+    (communication,) = resources(data, "Communication")
+    assert communication["payload"][0]["contentString"] == "Your iron is fine"
+    assert communication["payload"][1]["contentAttachment"]["title"] == "ferritin.pdf"
+    assert sorted(t["code"]["coding"][0]["code"] for t in resources(data, "Task")) == [
+        "appointment-request",
+        "change-request",
+    ]
+    (carer,) = resources(data, "RelatedPerson")
+    assert carer["name"][0]["family"] == "Carewell"
+    assert carer["patient"]["reference"] == f"Patient/{own.patient.pk}"
     for entry in data["entry"]:
         resource = entry["resource"]
         assert entry["fullUrl"] == (
@@ -228,7 +238,11 @@ def test_a_representative_without_the_messages_scope_gets_no_messages(own):
 
     data = bundle_of(client.get(DOWNLOAD))
     assert "Your iron is fine" not in json.dumps(data)
-    assert {e["resource"]["resourceType"] for e in data["entry"]} == {"Patient", "Appointment", "Task"}
+    assert {e["resource"]["resourceType"] for e in data["entry"]} == {
+        "Patient",
+        "Appointment",
+        "Task",
+    }
     summary = client.get(SUMMARY)
     assert shown(summary, "messages") == []
     assert shown(summary, "appointments") and shown(summary, "change_requests")
@@ -295,7 +309,10 @@ def test_each_copy_is_audited_without_what_it_holds(own):
         (carer, own.patient, own.clinic, "fhir-json"),
         (own.user, own.patient, own.clinic, "html"),
     ]
-    assert events[0].details["sections"] == ["appointments", "appointment_requests"]  # what the Bundle holds
+    assert events[0].details["sections"] == [
+        "appointments",
+        "appointment_requests",
+    ]  # what the Bundle holds
     assert events[1].details["sections"] == [
         "details",
         "appointments",
@@ -350,10 +367,11 @@ def _queries(client, url) -> int:
 
 
 # The Bundle: the clinic's ID systems (2), the chart and its identifiers (2), the
-# visits, the visit requests, the change requests with their items (2), the audit event.
+# visits, the visit requests, the change requests with their items (2), the messages
+# with their attachments (2), the representatives, the audit event.
 # The summary also reads the threads with their messages and attachments (3) and the
 # representatives.
-QUERIES = {DOWNLOAD: 9, SUMMARY: 13}
+QUERIES = {DOWNLOAD: 12, SUMMARY: 13}
 
 
 @pytest.mark.parametrize("url", [DOWNLOAD, SUMMARY])

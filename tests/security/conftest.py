@@ -116,6 +116,7 @@ def world(clinic, other_clinic) -> World:
         "messaging.thread": thread,
         "messaging.pool": pool,
         "messaging.attachment": attachment,
+        "messaging.message": attachment.message,
         "staff.staffmember": StaffMember.objects.get(pk=owner_staff.pk),
         "staff.staffinvitation": StaffInvitationFactory(clinic=clinic, sent_by=owner_staff),
         "fhir_api.smartclient": register(clinic),
@@ -131,7 +132,7 @@ def world(clinic, other_clinic) -> World:
         clinic, first_name="Olive", last_name="Otherby", username="olive"
     )
     rex_chart, rex = with_self_grant(clinic, first_name="Rex", last_name="Revoked", username="rex")
-    PatientAccessFactory(
+    rows["patients.patientaccess"] = PatientAccessFactory(
         user=rex,
         patient=victim,
         relationship="spouse",

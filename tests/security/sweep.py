@@ -65,6 +65,8 @@ API_OBJECT_BY_VIEW = {
     "fhir_api.views.practitioner_instance": "appointments.provider",
     "fhir_api.views.schedule_instance": "appointments.provider",
     "fhir_api.views.appointment_instance": "appointments.appointment",
+    "fhir_api.views.related_person_instance": "patients.patientaccess",
+    "fhir_api.views.communication_instance": "messaging.message",
 }
 # ... or, for a view that serves several models (a Task of each kind), by its route.
 API_OBJECT_BY_ROUTE = {
