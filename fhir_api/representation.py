@@ -548,6 +548,8 @@ def booking_outputs(outputs) -> tuple[int | None, dt.datetime]:
         reference = found["practitioner"].valueReference
         practitioner = _reference_id(reference.reference if reference else "", "Practitioner", {})
     return practitioner, start
+
+
 # --- RelatedPerson --------------------------------------------------------------------
 
 ROLE_CODE = "http://terminology.hl7.org/CodeSystem/v3-RoleCode"

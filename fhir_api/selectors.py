@@ -315,6 +315,9 @@ def task_search(
         rows = rows.filter(patient_id=int(number))
     if "_lastUpdated" in params:
         rows = rows.filter(_time_filter("task_updated", params.getlist("_lastUpdated"), clinic.tz))
+    return rows
+
+
 # --- RelatedPerson ----------------------------------------------------------------------
 
 

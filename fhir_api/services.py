@@ -244,6 +244,8 @@ def appointment_request_reject(
         )
     except booking.NotAllowed as exc:
         raise _answered(exc) from exc
+
+
 # --- Communication ------------------------------------------------------------------------
 
 

@@ -239,10 +239,7 @@ def smart_configuration(request):
             "token_endpoint_auth_signing_alg_values_supported": smart.ALGORITHMS,
             "grant_types_supported": ["client_credentials"],
             "scopes_supported": [
-                f"system/{r}.{v}"
-                for r in SCOPE_RESOURCES
-                if r != "Task"
-                for v in ("cruds", "rs")
+                f"system/{r}.{v}" for r in SCOPE_RESOURCES if r != "Task" for v in ("cruds", "rs")
             ]
             + ["system/Task.rs", "system/Task.rus"],
             "capabilities": ["client-confidential-asymmetric"],
