@@ -107,7 +107,7 @@ def _communications(loaded: Conversations) -> list[dict]:
     return [
         communication_resource(
             message,
-            clinic_name=loaded.clinic.name,
+            clinic_name=loaded.clinic.public_name,
             previous_id=message.fhir_previous_id,
             representative_id=message.fhir_representative_id,
         )

@@ -29,6 +29,12 @@ REASON_MAX_LENGTH = 500  # Appointment.reason
 FURTHEST_START = dt.timedelta(days=366 * 10)  # no visit is booked or kept further ahead
 
 
+def is_number(text: str) -> bool:
+    """``text`` is a row id as the API writes them: ASCII digits only (``str.isdigit``
+    also takes other scripts' digits and superscripts, which ``int`` reads or refuses)."""
+    return text.isascii() and text.isdigit()
+
+
 class Invalid(ValueError):
     """The resource sent is not valid FHIR, or says something the portal cannot keep."""
 
@@ -281,7 +287,7 @@ def appointment_resource(appointment: Appointment) -> dict:
 def _reference_id(reference: str, resource_type: str, local: dict[str, str]) -> int:
     reference = local.get(reference, reference)
     prefix = f"{resource_type}/"
-    if not reference.startswith(prefix) or not reference[len(prefix) :].isdigit():
+    if not reference.startswith(prefix) or not is_number(reference[len(prefix) :]):
         raise Invalid(f"expected a {resource_type} reference, not {reference!r}")
     return int(reference[len(prefix) :])
 
@@ -310,7 +316,7 @@ def appointment_fields(data: dict, local: dict[str, str] | None = None) -> dict:
     ]
     if patient is None or practitioner is None:
         raise Invalid("an Appointment needs a Patient and a Practitioner participant")
-    if len(codes) != 1 or not codes[0].isdigit():
+    if len(codes) != 1 or not is_number(codes[0]):
         raise Invalid("serviceType needs one coding of urn:portal:appointment-type")
     if resource.start is None:
         raise Invalid("Appointment.start is required")
@@ -686,7 +692,7 @@ def communication_fields(data: dict) -> dict:
         for ref in resource.inResponseTo or []
     ]
     threads = [i.value for i in resource.identifier or [] if i.system == THREAD_SYSTEM and i.value]
-    if any(not value.isdigit() for value in threads):
+    if any(not is_number(value) for value in threads):
         raise Invalid(f"a {THREAD_SYSTEM} identifier is a thread id")
     categories = [
         coding.code

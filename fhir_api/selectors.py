@@ -18,6 +18,7 @@ from fhir_api.representation import (
     TASK_STATUSES,
     Invalid,
     id_type_for_system,
+    is_number,
 )
 from messaging.models import Message
 from patients.models import ChangeRequest, Patient, PatientAccess, PatientIdentifier
@@ -36,7 +37,7 @@ def with_version(queryset: QuerySet) -> QuerySet:
 
 def _prefixed(value: str) -> tuple[str, str]:
     prefix = value[:2]
-    if prefix in PREFIXES and len(value) > 2 and not value[:2].isdigit():
+    if prefix in PREFIXES and len(value) > 2 and not is_number(value[:2]):
         return PREFIXES[prefix], value[2:]
     return "", value
 
@@ -137,7 +138,7 @@ def schedule_search(clinic: Clinic, params) -> QuerySet:
     rows = schedules_for(clinic)
     for value in params.getlist("actor"):
         number = value.removeprefix("Practitioner/")
-        if not number.isdigit():
+        if not is_number(number):
             raise Invalid(f"actor must be a Practitioner id: {value}")
         rows = rows.filter(pk=int(number))
     return rows
@@ -152,7 +153,7 @@ def slot_search(clinic: Clinic, params, *, now=None) -> list[dict]:
     bounded range of whole days: ``start=ge<date>`` and ``start=lt<date>``, at most 31
     days; ``status`` free or busy."""
     schedules = params.getlist("schedule")
-    if len(schedules) != 1 or not schedules[0].removeprefix("Schedule/").isdigit():
+    if len(schedules) != 1 or not is_number(schedules[0].removeprefix("Schedule/")):
         raise Invalid("give one schedule (Schedule/<id>)")
     provider = (
         Provider.objects.for_clinic(clinic)
@@ -241,7 +242,7 @@ def appointment_search(clinic: Clinic, params) -> QuerySet:
     rows = appointments_for(clinic)
     for value in params.getlist("patient"):
         number = value.removeprefix("Patient/")
-        if not number.isdigit():
+        if not is_number(number):
             raise Invalid(f"patient must be a Patient id: {value}")
         rows = rows.filter(patient_id=int(number))
     if "date" in params:
@@ -310,7 +311,7 @@ def task_search(
         rows = rows.filter(status__in=[ours for ours, fhir in statuses.items() if fhir in asked])
     for value in params.getlist("patient"):
         number = value.removeprefix("Patient/")
-        if not number.isdigit():
+        if not is_number(number):
             raise Invalid(f"patient must be a Patient id: {value}")
         rows = rows.filter(patient_id=int(number))
     if "_lastUpdated" in params:
@@ -325,7 +326,7 @@ def _patient_ids(params, name: str) -> list[int]:
     numbers = []
     for value in params.getlist(name):
         number = value.removeprefix("Patient/")
-        if not number.isdigit():
+        if not is_number(number):
             raise Invalid(f"{name} must be a Patient id: {value}")
         numbers.append(int(number))
     return numbers

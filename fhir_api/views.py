@@ -25,6 +25,7 @@ from fhir_api.representation import (
     appointment_resource,
     communication_resource,
     identifier_systems,
+    is_number,
     patient_resource,
     practitioner_resource,
     related_person_resource,
@@ -618,7 +619,7 @@ def _transaction_entry(request, token, entry, local):
     url = (entry.get("request") or {}).get("url", "")
     resource = entry.get("resource") or {}
     kind, _slash, pk = url.partition("/")
-    if pk and not (pk.isascii() and pk.isdigit()):
+    if pk and not is_number(pk):
         raise Outcome(400, "invalid", f"not a resource id: {url}")
     if kind not in _WRITERS or resource.get("resourceType") != kind:
         raise Outcome(
@@ -707,7 +708,7 @@ def _task_page(request, searched) -> dict:
         count = min(int(request.GET.get("_count", DEFAULT_COUNT)), MAX_COUNT)
         after = request.GET.get("_after", "")
         prefix, _dash, last = after.partition("-")
-        if count < 0 or (after and (prefix not in KIND_BY_PREFIX or not last.isdigit())):
+        if count < 0 or (after and (prefix not in KIND_BY_PREFIX or not is_number(last))):
             raise ValueError(after)
     except ValueError as exc:
         raise Outcome(400, "invalid", "_count and _after are not valid") from exc

@@ -147,6 +147,11 @@ def _canonical_domain(domain: str) -> str:
     return ascii_domain
 
 
+# RFC 5321 4.5.3.1: a path holds at most 256 octets with its brackets, so an address
+# at most 254 (every email column's length).
+EMAIL_MAX_LENGTH = 254
+
+
 def canonical_email(value: str) -> str:
     """The canonical form of an email address, or InvalidIdentifier."""
     text = _nfkc(value)
@@ -155,7 +160,10 @@ def canonical_email(value: str) -> str:
         raise InvalidIdentifier("not an email address")
     if not _DOT_ATOM.fullmatch(local):
         raise InvalidIdentifier("not a plain dot-atom before the @")
-    return f"{local.lower()}@{_canonical_domain(domain)}"
+    canonical = f"{local.lower()}@{_canonical_domain(domain)}"
+    if len(canonical) > EMAIL_MAX_LENGTH:
+        raise InvalidIdentifier("longer than an email address may be")
+    return canonical
 
 
 def canonical_mobile(value: str, region: str | None) -> str:

@@ -181,6 +181,9 @@ def test_it_searches_by_patient_and_time_sent(api, clinic, chart, conversation, 
     assert ids(since) == [mine[-1], str(others.pk)]
     assert api.get("Communication", sent="2030-02-30").status_code == 400
     assert api.get("Communication", category="general").status_code == 400
+    # Ids are ASCII digits: another script's digits are no id, not the same number.
+    full_width = "".join(chr(0xFF10 + int(d)) for d in str(chart.pk))
+    assert api.get("Communication", patient=full_width).status_code == 400
 
 
 def test_another_clinics_messages_are_not_found(api, other_clinic):
@@ -285,6 +288,12 @@ def test_a_reply_goes_into_the_thread_it_answers(api, chart, conversation, froze
     assert Thread.objects.get() == thread
     thread.refresh_from_db()
     assert thread.last_sender_side == Side.STAFF
+    assert thread.messages.count() == 6
+    arabic_indic = "".join(chr(0x0660 + int(d)) for d in str(thread.pk))
+    other_digits = api.post(
+        "Communication", new_message(chart, identifier=[{"system": THREAD, "value": arabic_indic}])
+    )
+    assert other_digits.status_code == 400
     assert thread.messages.count() == 6
 
 

@@ -207,6 +207,7 @@ LOOK_ALIKE_EMAIL = "amara@gm\u0430il.com"  # a Cyrillic а
         ("Amara,Nwosu,1958-03-14,F,health-card,12\u00e9,,", "ID number: Enter the number"),
         ("Amara,Nwosu,1958-03-14,F,health-card,1,not-an-email,", "Email: Enter an email"),
         (f"Amara,Nwosu,1958-03-14,F,health-card,1,{LOOK_ALIKE_EMAIL},", "Email: Enter an email"),
+        (f"Amara,Nwosu,1958-03-14,F,health-card,1,{'a' * 250}@example.com,", "Email: Enter an"),
         ("Amara,Nwosu,1958-03-14,F,health-card,1,,555 01", "Mobile: Enter a mobile number"),
         (",Nwosu,1958-03-14,F,health-card,1,,", "First name is missing."),
         ("Amara,  ,1958-03-14,F,health-card,1,,", "Last name is missing."),

@@ -57,6 +57,14 @@ def test_look_alike_emails_are_refused(look_alike):
         canonical_email(look_alike)
 
 
+def test_an_email_longer_than_an_address_may_be_is_refused():
+    longest = "a" * 64 + "@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 58 + ".ca"
+    assert len(longest) == 254 and canonical_email(longest) == longest
+    for too_long in ("a" * 250 + "@example.com", "x" + longest):
+        with pytest.raises(InvalidIdentifier):
+            canonical_email(too_long)
+
+
 def test_an_accented_domain_is_kept_in_its_idna_form():
     assert canonical_email("ana@Café.fr") == "ana@xn--caf-dma.fr"
 
