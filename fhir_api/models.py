@@ -20,6 +20,16 @@ def _new_client_id():
 # What a client may be granted: SMART v2 system scopes, per resource type, with the
 # verbs c(reate) r(ead) u(pdate) d(elete) s(earch).
 SCOPE_RESOURCES = ("Patient", "Practitioner", "Schedule", "Slot", "Appointment")
+# The health record's resources (fhir_api.health_record).
+SCOPE_RESOURCES += (
+    "Observation",
+    "DiagnosticReport",
+    "MedicationRequest",
+    "MedicationStatement",
+    "AllergyIntolerance",
+    "Immunization",
+    "DocumentReference",
+)
 SCOPE_VERBS = "cruds"
 
 

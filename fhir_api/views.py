@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from appointments.models import Appointment
 from fhir_api import selectors, services, smart
 from fhir_api.capability import MAX_TRANSACTION_ENTRIES, capability_statement
+from fhir_api.models import SCOPE_RESOURCES
 from fhir_api.representation import (
     Invalid,
     appointment_resource,
@@ -233,9 +234,7 @@ def smart_configuration(request):
             "token_endpoint_auth_signing_alg_values_supported": smart.ALGORITHMS,
             "grant_types_supported": ["client_credentials"],
             "scopes_supported": [
-                f"system/{r}.{v}"
-                for r in ("Patient", "Practitioner", "Schedule", "Slot", "Appointment")
-                for v in ("cruds", "rs")
+                f"system/{r}.{v}" for r in SCOPE_RESOURCES for v in ("cruds", "rs")
             ],
             "capabilities": ["client-confidential-asymmetric"],
         }

@@ -98,9 +98,7 @@ def results_released_to_patient(
     report is shown with its report. ``preference`` saves a query when the caller has it."""
     if preference is None:
         preference = record_preference(patient)
-    reports = DiagnosticReport.objects.for_patient(patient).filter(
-        _released("", now, preference)
-    )
+    reports = DiagnosticReport.objects.for_patient(patient).filter(_released("", now, preference))
     observations = (
         Observation.objects.for_patient(patient)
         .filter(status__in=SHOWN_RESULT_STATUSES)

@@ -134,9 +134,7 @@ def report_results_link(*, report: DiagnosticReport, observation_ids: list[int])
         Observation.objects.for_clinic(report.clinic_id).filter(report=report).exclude(
             pk__in=wanted
         ).update(report=None)
-        Observation.objects.for_clinic(report.clinic_id).filter(pk__in=wanted).update(
-            report=report
-        )
+        Observation.objects.for_clinic(report.clinic_id).filter(pk__in=wanted).update(report=report)
 
 
 def document_content_check(content: bytes) -> None:
@@ -145,9 +143,7 @@ def document_content_check(content: bytes) -> None:
     if not content:
         raise NotSaved("the attachment is empty")
     if len(content) > limit:
-        raise NotSaved(
-            f"the attachment is larger than {settings.PORTAL_RECORD_DOCUMENT_MAX_MB} MB"
-        )
+        raise NotSaved(f"the attachment is larger than {settings.PORTAL_RECORD_DOCUMENT_MAX_MB} MB")
     if not content.startswith(PDF_SIGNATURE):
         raise NotSaved("the attachment must be a PDF (application/pdf)")
 
@@ -383,4 +379,3 @@ def _notice_for_patient(clinic, chart, now) -> bool:
             language=recipient.language,
         )
     return True
-
