@@ -69,6 +69,72 @@ SEARCH_PARAMS = {
 }
 
 
+# The codes each status element may hold (R4 value sets; fhir.resources does not check them).
+STATUSES = {
+    "Observation": {
+        "registered",
+        "preliminary",
+        "final",
+        "amended",
+        "corrected",
+        "cancelled",
+        "entered-in-error",
+        "unknown",
+    },
+    "DiagnosticReport": {
+        "registered",
+        "partial",
+        "preliminary",
+        "final",
+        "amended",
+        "corrected",
+        "appended",
+        "cancelled",
+        "entered-in-error",
+        "unknown",
+    },
+    "MedicationRequest": {
+        "active",
+        "on-hold",
+        "cancelled",
+        "completed",
+        "entered-in-error",
+        "stopped",
+        "draft",
+        "unknown",
+    },
+    "MedicationStatement": {
+        "active",
+        "completed",
+        "entered-in-error",
+        "intended",
+        "stopped",
+        "on-hold",
+        "unknown",
+        "not-taken",
+    },
+    "Immunization": {"completed", "entered-in-error", "not-done"},
+    "DocumentReference": {"current", "superseded", "entered-in-error"},
+}
+ALLERGY_CODES = {
+    "clinicalStatus": {"active", "inactive", "resolved"},
+    "verificationStatus": {"unconfirmed", "confirmed", "refuted", "entered-in-error"},
+    "criticality": {"low", "high", "unable-to-assess"},
+}
+
+
+def _status(value, resource_type: str) -> str:
+    if value not in STATUSES[resource_type]:
+        raise Invalid(f"{resource_type}.status {value!r} is not a status of R4")
+    return value
+
+
+def _allowed(value: str, name: str) -> str:
+    if value and value not in ALLERGY_CODES[name]:
+        raise Invalid(f"AllergyIntolerance.{name} {value!r} is not a code of R4")
+    return value
+
+
 @dataclass(frozen=True)
 class Parsed:
     """What a resource says: its chart, the row's fields and, for a report, its results."""
@@ -247,7 +313,7 @@ def observation_parse(data: dict, clinic: Clinic) -> Parsed:
         **_source(resource),
         **_concept(resource.code, "Observation.code"),
         **_review(resource, tz),
-        "status": resource.status,
+        "status": _status(resource.status, "Observation"),
         "category": _first_code(resource.category).lower(),
         "issued": issued,
         "date": effective or issued or timezone.now(),
@@ -331,7 +397,7 @@ def diagnostic_report_parse(data: dict, clinic: Clinic) -> Parsed:
         **_source(resource),
         **_concept(resource.code, "DiagnosticReport.code"),
         **_review(resource, tz),
-        "status": resource.status,
+        "status": _status(resource.status, "DiagnosticReport"),
         "category": _first_code(resource.category).lower(),
         "issued": resource.issued,
         "date": effective or resource.issued or timezone.now(),
@@ -389,7 +455,7 @@ def medication_request_parse(data: dict, clinic: Clinic) -> Parsed:
         **_source(resource),
         **_medication(resource, "MedicationRequest"),
         "kind": Medication.Kind.REQUEST,
-        "status": resource.status,
+        "status": _status(resource.status, "MedicationRequest"),
         "intent": resource.intent,
         "dosage": _dosage(resource.dosageInstruction),
         "authored_on": authored,
@@ -431,7 +497,7 @@ def medication_statement_parse(data: dict, clinic: Clinic) -> Parsed:
         **_source(resource),
         **_medication(resource, "MedicationStatement"),
         "kind": Medication.Kind.STATEMENT,
-        "status": resource.status,
+        "status": _status(resource.status, "MedicationStatement"),
         "intent": "",
         "dosage": _dosage(resource.dosage),
         "authored_on": asserted,
@@ -539,7 +605,7 @@ def immunization_parse(data: dict, clinic: Clinic) -> Parsed:
     fields = {
         **_source(resource),
         **_concept(resource.vaccineCode, "Immunization.vaccineCode"),
-        "status": resource.status,
+        "status": _status(resource.status, "Immunization"),
         "lot_number": _text(resource.lotNumber, 64, "lotNumber"),
         "site": _text(site, 100, "site"),
         "date": occurred,
@@ -595,7 +661,7 @@ def document_parse(data: dict, clinic: Clinic) -> Parsed:
         "type_code": kind_concept["code"],
         "type_display": kind_concept["display"],
         "title": _text(title, 255, "description"),
-        "status": resource.status,
+        "status": _status(resource.status, "DocumentReference"),
         "date": resource.date or _moment(attachment.creation, clinic.tz) or timezone.now(),
     }
     return Parsed(
