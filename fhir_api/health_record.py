@@ -268,10 +268,10 @@ def _views(kind: Kind):
         return fhir_response(data, headers=etag(data))
 
     name = kind.resource.lower()
-    return (
-        _by_method(f"{name}_type", get=search, post=create),
-        _by_method(f"{name}_instance", get=read, put=update),
-    )
+    listing = _by_method(f"{name}_type", get=search, post=create)
+    instance = _by_method(f"{name}_instance", get=read, put=update)
+    listing.__module__ = instance.__module__ = __name__
+    return listing, instance
 
 
 observation_type, observation_instance = _views(KINDS["Observation"])

@@ -18,7 +18,9 @@ from fhir_api.smart import ASSERTION_TYPE, smart_client_register
 
 ALL_SCOPES = (
     "system/Patient.cruds system/Practitioner.rs system/Schedule.rs system/Slot.s "
-    "system/Appointment.cruds"
+    "system/Appointment.cruds system/Observation.cruds system/DiagnosticReport.cruds "
+    "system/MedicationRequest.cruds system/MedicationStatement.cruds "
+    "system/AllergyIntolerance.cruds system/Immunization.cruds system/DocumentReference.cruds"
 )
 
 

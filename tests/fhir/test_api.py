@@ -105,13 +105,16 @@ def test_metadata_needs_no_token_and_lists_exactly_what_is_supported(clinic):
     served = {
         r["type"]: [i["code"] for i in r["interaction"]] for r in statement["rest"][0]["resource"]
     }
-    assert served.items() >= {
-        "Patient": ["read", "search-type", "create", "update"],
-        "Practitioner": ["read", "search-type"],
-        "Schedule": ["read", "search-type"],
-        "Slot": ["search-type"],
-        "Appointment": ["read", "search-type", "create", "update"],
-    }.items()
+    assert (
+        served.items()
+        >= {
+            "Patient": ["read", "search-type", "create", "update"],
+            "Practitioner": ["read", "search-type"],
+            "Schedule": ["read", "search-type"],
+            "Slot": ["search-type"],
+            "Appointment": ["read", "search-type", "create", "update"],
+        }.items()
+    )
 
 
 def test_an_unknown_host_has_no_api(db):

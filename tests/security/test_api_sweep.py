@@ -45,6 +45,13 @@ def test_the_api_urls_that_take_an_id_are_swept(world):
         "fhir/R4/Practitioner/<int:pk>",
         "fhir/R4/Schedule/<int:pk>",
         "fhir/R4/Appointment/<int:pk>",
+        "fhir/R4/Observation/<int:pk>",
+        "fhir/R4/DiagnosticReport/<int:pk>",
+        "fhir/R4/MedicationRequest/<int:pk>",
+        "fhir/R4/MedicationStatement/<int:pk>",
+        "fhir/R4/AllergyIntolerance/<int:pk>",
+        "fhir/R4/Immunization/<int:pk>",
+        "fhir/R4/DocumentReference/<int:pk>",
     } <= swept
 
 
