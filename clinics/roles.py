@@ -50,6 +50,13 @@ _FRONT_DESK_PERMISSIONS = [
     "messaging.add_message",
     "messaging.view_pool",
     "messaging.view_poolcategory",
+    "records.view_diagnosticreport",
+    "records.view_observation",
+    "records.view_medication",
+    "records.view_allergyintolerance",
+    "records.view_immunization",
+    "records.view_document",
+    "records.view_releaserule",
 ]
 
 ROLE_PERMISSIONS = {
@@ -96,6 +103,9 @@ ROLE_PERMISSIONS = {
         "fhir_api.add_identifiersystem",
         "fhir_api.change_identifiersystem",
         "fhir_api.delete_identifiersystem",
+        "records.add_releaserule",
+        "records.change_releaserule",
+        "records.delete_releaserule",
     ],
 }
 

@@ -1,5 +1,6 @@
 """The CapabilityStatement: exactly what this API supports."""
 
+from fhir_api import health_record_representation as health_record
 from fhir_api.representation import (
     CATEGORY_SYSTEM,
     REPRESENTATIVE_SCOPE,
@@ -62,6 +63,13 @@ _DOCUMENTATION = {
         f"(topic.text, category {CATEGORY_SYSTEM}); no sender, one contentString."
     ),
 }
+
+# The health record (fhir_api.health_record): read, search, create and update, versioned.
+_SEARCH.update(health_record.SEARCH_PARAMS)
+_INTERACTIONS.update(
+    {r: ["read", "search-type", "create", "update"] for r in health_record.RESOURCES}
+)
+_VERSIONED.update(health_record.RESOURCES)
 
 
 def capability_statement(base: str) -> dict:

@@ -23,6 +23,14 @@ SCOPE_RESOURCES = (
     *("Patient", "Practitioner", "Schedule", "Slot", "Appointment"),
     *("RelatedPerson", "Communication"),
     "Task",  # patients' requests, read (system/Task.rs) and decided (system/Task.u)
+    # The health record's resources (fhir_api.health_record).
+    "Observation",
+    "DiagnosticReport",
+    "MedicationRequest",
+    "MedicationStatement",
+    "AllergyIntolerance",
+    "Immunization",
+    "DocumentReference",
 )
 SCOPE_VERBS = "cruds"
 

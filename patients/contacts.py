@@ -42,11 +42,14 @@ class Recipient:
     language: str = "en"
 
 
-def notice_recipients(patient, *, scope: str) -> list[Recipient]:
+def notice_recipients(
+    patient, *, scope: str, representatives: bool = True
+) -> list[Recipient]:
     """Who is told of a notice about ``scope`` ("appointments", "messages"), and how.
 
     The patient, by the contact on their chart as they chose for this kind of notice,
-    and every representative whose usable grant covers ``scope``, by their account's
+    and (unless ``representatives`` is False: the scope is not one grants carry yet)
+    every representative whose usable grant covers ``scope``, by their account's
     contact; only through channels the clinic has switched on; each address once.
     Nobody when the clinic revoked the patient's portal access. Representatives have no
     language on file, so everyone gets the patient's.
@@ -68,7 +71,9 @@ def notice_recipients(patient, *, scope: str) -> list[Recipient]:
     if own:
         found.append(own)
     grants = (
-        PatientAccess.objects.for_clinic(patient.clinic_id)
+        PatientAccess.objects.none()
+        if not representatives
+        else PatientAccess.objects.for_clinic(patient.clinic_id)
         .active()
         .filter(patient=patient, user__is_active=True)
         .exclude(relationship=PatientAccess.Relationship.SELF)

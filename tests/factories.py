@@ -39,6 +39,7 @@ from patients.models import (
 )
 from portal.notifications.models import Notification
 from portal.staff.models import StaffInvitation
+from records import models as records_models
 
 TEST_PASSWORD = "correct horse battery staple"
 
@@ -451,3 +452,92 @@ class StaffInvitationFactory(factory.django.DjangoModelFactory):
     email = factory.LazyAttribute(lambda o: f"{o.username}@example.com")
     role = FRONT_DESK
     expires_at = factory.LazyFunction(lambda: timezone.now() + datetime.timedelta(hours=72))
+
+
+# --- The health record ----------------------------------------------------------------------
+
+
+class _RecordFactory(factory.django.DjangoModelFactory):
+    patient = factory.SubFactory(PatientFactory)
+    clinic = factory.LazyAttribute(lambda o: o.patient.clinic)
+    date = factory.LazyFunction(timezone.now)
+    received_at = factory.LazyFunction(timezone.now)
+
+
+class DiagnosticReportFactory(_RecordFactory):
+    """A final laboratory report, shown at once (whatever the clinic's rules: the
+    factory sets ``release_at``; services compute it)."""
+
+    class Meta:
+        model = records_models.DiagnosticReport
+
+    code_system = "http://loinc.org"
+    code = "24323-8"
+    display = "Comprehensive metabolic panel"
+    category = "lab"
+    status = "final"
+    issued = factory.LazyFunction(timezone.now)
+    release_at = factory.LazyFunction(timezone.now)
+
+
+class ObservationFactory(_RecordFactory):
+    class Meta:
+        model = records_models.Observation
+
+    code_system = "http://loinc.org"
+    code = "2345-7"
+    display = "Glucose"
+    category = "laboratory"
+    status = "final"
+    value_quantity = 5.4
+    value_unit = "mmol/L"
+    range_low = 3.9
+    range_high = 6.1
+    interpretation = "N"
+    issued = factory.LazyFunction(timezone.now)
+    release_at = factory.LazyFunction(timezone.now)
+
+
+class MedicationFactory(_RecordFactory):
+    class Meta:
+        model = records_models.Medication
+
+    kind = records_models.Medication.Kind.REQUEST
+    display = "Metformin 500 mg tablet"
+    status = "active"
+    intent = "order"
+    dosage = "1 tablet twice a day"
+    refills_allowed = 3
+
+
+class AllergyFactory(_RecordFactory):
+    class Meta:
+        model = records_models.AllergyIntolerance
+
+    display = "Penicillin"
+    clinical_status = "active"
+    verification_status = "confirmed"
+    criticality = "high"
+    reactions = "Hives"
+
+
+class ImmunizationFactory(_RecordFactory):
+    class Meta:
+        model = records_models.Immunization
+
+    display = "Influenza vaccine"
+    status = "completed"
+
+
+class DocumentFactory(_RecordFactory):
+    """A document row (its file is not written)."""
+
+    class Meta:
+        model = records_models.Document
+
+    kind = records_models.Document.Kind.VISIT_SUMMARY
+    title = "Visit summary"
+    status = "current"
+    file = factory.LazyAttribute(lambda o: f"{o.clinic.pk}/missing")
+    size = 100
+    sha1 = "0" * 40

@@ -18,6 +18,7 @@ PROJECT_PACKAGES = (
     "invitations",
     "appointments",
     "messaging",
+    "records",
     "fhir_api",
 )
 
@@ -29,7 +30,7 @@ LAYERS = [
     ("infrastructure", ["portal.audit", "portal.notifications"]),
     ("staff", ["portal.staff"]),
     ("records", ["patients"]),
-    ("features", ["invitations", "appointments", "messaging"]),
+    ("features", ["invitations", "appointments", "messaging", "records"]),
     # The FHIR API calls the features' services; no feature knows it.
     ("api", ["fhir_api"]),
     (

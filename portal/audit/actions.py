@@ -76,6 +76,13 @@ ACTION_LABELS = {
     "message.thread_reassigned": _("Conversation moved to another pool"),
     "message.attachment_downloaded": _("Attachment downloaded"),
     "notification.resent": _("Notification sent again"),
+    # The health record (the record system sends it; patients read it)
+    "record.received": _("Health record entry received from the record system"),
+    "record.updated": _("Health record entry updated by the record system"),
+    "record.reviewed": _("Result marked reviewed by the clinician"),
+    "record.viewed": _("Health record viewed"),
+    "record.preference_changed": _("Result release preference changed"),
+    "record.release_rules_changed": _("Result release rules changed"),
     # Clinics (platform operators)
     "clinic.deactivated": _("Clinic deactivated"),
     "clinic.reactivated": _("Clinic reactivated"),

@@ -71,6 +71,7 @@ INSTALLED_APPS = [
     "invitations",
     "appointments",
     "messaging",
+    "records",
     "fhir_api",
     "portal.site",
 ]
@@ -213,6 +214,8 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 MEDIA_ROOT = env("MEDIA_ROOT", default=str(BASE_DIR / "media"))
 # Local attachments: private files, never under STATIC_ROOT or MEDIA_ROOT.
 PORTAL_ATTACHMENTS_ROOT = env("PORTAL_ATTACHMENTS_ROOT", default=str(BASE_DIR / "attachments"))
+# The largest PDF the record system may send in a DocumentReference (base64 in the body).
+PORTAL_RECORD_DOCUMENT_MAX_MB = env.int("PORTAL_RECORD_DOCUMENT_MAX_MB", default=10)
 # Production refuses uploads on local disk unless the operator states that the portal runs
 # on one machine (portal/site/checks.py): a second machine would not see the first's files.
 PORTAL_SINGLE_MACHINE = env.bool("PORTAL_SINGLE_MACHINE", default=False)
@@ -304,6 +307,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "earlier-time-offers": {
         "task": "appointments.tasks.advance_earlier_offers",
+        "schedule": 300.0,
+    },
+    "result-notices": {
+        "task": "records.tasks.send_result_notices",
         "schedule": 300.0,
     },
 }

@@ -18,7 +18,10 @@ from fhir_api.smart import ASSERTION_TYPE, smart_client_register
 
 ALL_SCOPES = (
     "system/Patient.cruds system/Practitioner.rs system/Schedule.rs system/Slot.s "
-    "system/Appointment.cruds system/RelatedPerson.rs system/Communication.crs"
+    "system/Appointment.cruds system/RelatedPerson.rs system/Communication.crs "
+    "system/Observation.cruds system/DiagnosticReport.cruds "
+    "system/MedicationRequest.cruds system/MedicationStatement.cruds "
+    "system/AllergyIntolerance.cruds system/Immunization.cruds system/DocumentReference.cruds"
 )
 ALL_SCOPES += " system/Task.rus"  # patients' requests: read, search, decide
 

@@ -10,6 +10,7 @@ from fhir.resources.R4B import get_fhir_model_class
 
 from appointments.models import Appointment
 from clinics.models import IdentifierType
+from fhir_api.health_record_representation import RESOURCES as HEALTH_RECORD
 from fhir_api.models import IdentifierSystem
 from patients.models import Patient
 from portal.audit.models import AuditEvent
@@ -114,6 +115,7 @@ def test_metadata_needs_no_token_and_lists_exactly_what_is_supported(clinic):
         "Task": ["read", "search-type", "update"],
         "RelatedPerson": ["read", "search-type"],
         "Communication": ["read", "search-type", "create"],
+        **{r: ["read", "search-type", "create", "update"] for r in HEALTH_RECORD},
     }
 
 

@@ -24,11 +24,18 @@ from patients import demographics
 from portal.audit.services import audit_record
 from portal.notifications.services import notify
 from portal.staff.models import StaffMember
+from records.models import Medication, ReleaseRule
 from tests.factories import (
+    AllergyFactory,
     AppointmentFactory,
     AppointmentRequestFactory,
     AppointmentTypeFactory,
     ClinicAdminFactory,
+    DiagnosticReportFactory,
+    DocumentFactory,
+    ImmunizationFactory,
+    MedicationFactory,
+    ObservationFactory,
     PatientAccessFactory,
     PatientCategoryFactory,
     PatientIdentifierFactory,
@@ -124,6 +131,18 @@ def world(clinic, other_clinic) -> World:
             clinic=clinic,
             id_type=IdentifierType.objects.for_clinic(clinic).get(code="mrn"),
             system="urn:oid:1.2.3.4",
+        ),
+        "records.diagnosticreport": DiagnosticReportFactory(patient=victim),
+        "records.observation": ObservationFactory(patient=victim),
+        "records.medication": MedicationFactory(patient=victim),
+        "records.medication#statement": MedicationFactory(
+            patient=victim, kind=Medication.Kind.STATEMENT
+        ),
+        "records.allergyintolerance": AllergyFactory(patient=victim),
+        "records.immunization": ImmunizationFactory(patient=victim),
+        "records.document": DocumentFactory(patient=victim),
+        "records.releaserule": ReleaseRule.objects.create(
+            clinic=clinic, category="lab", mode=ReleaseRule.Mode.AT_ONCE
         ),
     }
 

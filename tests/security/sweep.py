@@ -67,6 +67,14 @@ API_OBJECT_BY_VIEW = {
     "fhir_api.views.appointment_instance": "appointments.appointment",
     "fhir_api.views.related_person_instance": "patients.patientaccess",
     "fhir_api.views.communication_instance": "messaging.message",
+    "fhir_api.health_record.observation_instance": "records.observation",
+    "fhir_api.health_record.diagnosticreport_instance": "records.diagnosticreport",
+    "fhir_api.health_record.medicationrequest_instance": "records.medication",
+    # A MedicationStatement is a row of the same table: the world's statement row.
+    "fhir_api.health_record.medicationstatement_instance": "records.medication#statement",
+    "fhir_api.health_record.allergyintolerance_instance": "records.allergyintolerance",
+    "fhir_api.health_record.immunization_instance": "records.immunization",
+    "fhir_api.health_record.documentreference_instance": "records.document",
 }
 # ... or, for a view that serves several models (a Task of each kind), by its route.
 API_OBJECT_BY_ROUTE = {

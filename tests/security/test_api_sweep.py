@@ -49,6 +49,13 @@ def test_the_api_urls_that_take_an_id_are_swept(world):
         "fhir/R4/Task/ar-<int:pk>",
         "fhir/R4/RelatedPerson/<int:pk>",
         "fhir/R4/Communication/<int:pk>",
+        "fhir/R4/Observation/<int:pk>",
+        "fhir/R4/DiagnosticReport/<int:pk>",
+        "fhir/R4/MedicationRequest/<int:pk>",
+        "fhir/R4/MedicationStatement/<int:pk>",
+        "fhir/R4/AllergyIntolerance/<int:pk>",
+        "fhir/R4/Immunization/<int:pk>",
+        "fhir/R4/DocumentReference/<int:pk>",
     } <= swept
 
 

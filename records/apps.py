@@ -1,0 +1,14 @@
+from django.apps import AppConfig
+from django.core.signals import setting_changed
+from django.utils.translation import gettext_lazy as _
+
+
+class RecordsConfig(AppConfig):
+    name = "records"
+    verbose_name = _("Health record")
+
+    def ready(self):
+        from records import notifications  # noqa: F401 - registers the notice's builder
+        from records.storage import forget_document_storage
+
+        setting_changed.connect(forget_document_storage, dispatch_uid="records-storage")

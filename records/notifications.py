@@ -1,0 +1,20 @@
+"""The result notice renders with the clinic's name and a link, nothing else: never the
+result, its test, its value or the patient's name."""
+
+from django.utils.translation import gettext_lazy as _
+
+from patients.models import Patient
+from portal.notifications.registry import Obsolete, register
+
+
+@register("result_available", label=_("New result available"))
+def result_available_context(notification):
+    """To the patient: a result of their record became visible to them."""
+    exists = (
+        Patient.objects.for_clinic(notification.clinic)
+        .filter(pk=notification.context["patient_id"], portal_revoked_at__isnull=True)
+        .exists()
+    )
+    if not exists:
+        raise Obsolete("the chart is gone or its portal access revoked")
+    return {"link": notification.clinic.build_url("/portal/")}

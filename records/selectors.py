@@ -1,0 +1,164 @@
+"""Reads of the health record. What a patient (or anyone acting for them) may see of
+their results is decided in one place, ``results_released_to_patient``: every page,
+download and notice goes through it.
+
+Selectors only read; ``records.services.health_record_viewed`` records the read in
+the audit log, and the pages call it.
+"""
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+
+from clinics.models import Clinic
+from patients.models import Patient
+from records.models import (
+    SHOWN_RESULT_STATUSES,
+    AllergyIntolerance,
+    DiagnosticReport,
+    Document,
+    Immunization,
+    Medication,
+    Observation,
+    RecordPreference,
+    ReleaseRule,
+)
+
+# Statuses never shown to a patient, whatever the record: sent in error, or not yet real.
+HIDDEN_MEDICATION_STATUSES = ("entered-in-error", "draft")
+HIDDEN_ALLERGY_VERIFICATION = ("entered-in-error", "refuted")
+HIDDEN_IMMUNIZATION_STATUSES = ("entered-in-error",)
+SHOWN_DOCUMENT_STATUSES = ("current",)
+
+
+# --- Release rules ------------------------------------------------------------------------
+
+
+def release_rules(clinic: Clinic | int) -> dict[str, ReleaseRule]:
+    """The clinic's rules by category ("" for every other category)."""
+    return {rule.category: rule for rule in ReleaseRule.objects.for_clinic(clinic)}
+
+
+def rule_for(rules: dict[str, ReleaseRule], category: str) -> ReleaseRule | None:
+    return rules.get((category or "").lower()) or rules.get("")
+
+
+def release_time(
+    rule: ReleaseRule | None,
+    *,
+    issued: dt.datetime | None,
+    received: dt.datetime,
+    reviewed_at: dt.datetime | None,
+) -> dt.datetime | None:
+    """When a result is shown under ``rule`` (None: not until the clinician reviews it).
+    With no rule, a result waits for the clinician's review."""
+    mode = rule.mode if rule is not None else ReleaseRule.Mode.AFTER_REVIEW
+    if mode == ReleaseRule.Mode.AT_ONCE:
+        return received
+    if mode == ReleaseRule.Mode.AFTER_DAYS:
+        after = (issued or received) + dt.timedelta(days=rule.days)
+        return min(after, reviewed_at) if reviewed_at is not None else after
+    return reviewed_at
+
+
+# --- What the patient sees ----------------------------------------------------------------
+
+
+def record_preference(patient: Patient) -> RecordPreference | None:
+    return RecordPreference.objects.for_clinic(patient.clinic_id).filter(patient=patient).first()
+
+
+def _released(prefix: str, now: dt.datetime, preference: RecordPreference | None) -> Q:
+    shown = Q(**{f"{prefix}release_at__lte": now, f"{prefix}status__in": SHOWN_RESULT_STATUSES})
+    if preference is not None and preference.wait_for_review:
+        # Reviewed, or shown before the patient chose to wait (it stays shown).
+        shown &= Q(**{f"{prefix}reviewed_at__lte": now}) | Q(
+            **{f"{prefix}release_at__lt": preference.wait_since or now}
+        )
+    return shown
+
+
+@dataclass(frozen=True)
+class ReleasedResults:
+    """A chart's results its patient may see now: the reports, and every observation
+    (those of a shown report, and those that stand alone), newest first."""
+
+    reports: QuerySet
+    observations: QuerySet
+
+
+def results_released_to_patient(
+    *, patient: Patient, now: dt.datetime, preference: RecordPreference | None = None
+) -> ReleasedResults:
+    """The one rule for what of a chart's results is shown to the patient and to whoever
+    acts for them: a result is shown from its release time (the clinic's rule for its
+    category), when its status is final (or amended, corrected, appended), and, if the
+    patient chose to wait for the clinician's review, once reviewed. An observation in a
+    report is shown with its report. ``preference`` saves a query when the caller has it."""
+    if preference is None:
+        preference = record_preference(patient)
+    reports = DiagnosticReport.objects.for_patient(patient).filter(_released("", now, preference))
+    observations = (
+        Observation.objects.for_patient(patient)
+        .filter(status__in=SHOWN_RESULT_STATUSES)
+        .filter(
+            (Q(report__isnull=True) & _released("", now, preference))
+            | (Q(report__isnull=False) & _released("report__", now, preference))
+        )
+    )
+    return ReleasedResults(reports=reports, observations=observations)
+
+
+def medications_for_patient(patient: Patient) -> QuerySet:
+    return Medication.objects.for_patient(patient).exclude(status__in=HIDDEN_MEDICATION_STATUSES)
+
+
+def allergies_for_patient(patient: Patient) -> QuerySet:
+    return AllergyIntolerance.objects.for_patient(patient).exclude(
+        verification_status__in=HIDDEN_ALLERGY_VERIFICATION
+    )
+
+
+def immunizations_for_patient(patient: Patient) -> QuerySet:
+    return Immunization.objects.for_patient(patient).exclude(
+        status__in=HIDDEN_IMMUNIZATION_STATUSES
+    )
+
+
+def documents_for_patient(patient: Patient) -> QuerySet:
+    return Document.objects.for_patient(patient).filter(status__in=SHOWN_DOCUMENT_STATUSES)
+
+
+# --- Staff ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChartRecordSummary:
+    """What the chart's page in the clinic admin shows of the record: the newest rows of
+    each kind (staff see everything, released or not) and how many there are."""
+
+    reports: list
+    observations: list
+    medications: list
+    allergies: list
+    immunizations: list
+    documents: list
+    counts: dict[str, int]
+
+
+def chart_record_summary(patient: Patient, *, newest: int = 5) -> ChartRecordSummary:
+    kinds = {
+        "reports": DiagnosticReport,
+        "observations": Observation,
+        "medications": Medication,
+        "allergies": AllergyIntolerance,
+        "immunizations": Immunization,
+        "documents": Document,
+    }
+    rows = {
+        name: list(model.objects.for_patient(patient).order_by("-date", "-pk")[:newest])
+        for name, model in kinds.items()
+    }
+    counts = {name: model.objects.for_patient(patient).count() for name, model in kinds.items()}
+    return ChartRecordSummary(**rows, counts=counts)

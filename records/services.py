@@ -1,0 +1,381 @@
+"""Writes of the health record: rows the record system sends (through the FHIR API),
+the clinician's review, the clinic's release rules, the patient's preference, and the
+"a new result is available" notice. Every write is audited."""
+
+import datetime as dt
+import hashlib
+from functools import partial
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, models, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from clinics.models import Clinic
+from patients.contacts import notice_recipients
+from patients.models import Patient
+from portal.audit.services import audit_record
+from portal.notifications.services import notify
+from records import selectors
+from records.models import (
+    SHOWN_RESULT_STATUSES,
+    DiagnosticReport,
+    Document,
+    Observation,
+    RecordPreference,
+    Releasable,
+)
+
+PDF_SIGNATURE = b"%PDF-"
+# A result issued this long before it reached the portal is history being imported:
+# it is shown by the rules but announced to nobody.
+NOTICE_MAX_AGE = dt.timedelta(days=90)
+NOTICE_BATCH = 2000  # rows looked at per kind and per run of the periodic task
+
+
+class NotSaved(Exception):  # noqa: N818 - the row cannot be kept as sent (a 400 or 409)
+    def __init__(self, message: str, *, conflict: bool = False):
+        super().__init__(message)
+        self.conflict = conflict
+
+
+# --- Rows from the record system ------------------------------------------------------------
+
+
+def _release_at(row: Releasable, rules: dict, now: dt.datetime) -> dt.datetime | None:
+    """The row's release time by the clinic's rules; once shown, a result stays shown."""
+    if row.release_at is not None and row.release_at <= now:
+        return row.release_at
+    return selectors.release_time(
+        selectors.rule_for(rules, row.category),
+        issued=row.issued,
+        received=row.received_at,
+        reviewed_at=row.reviewed_at,
+    )
+
+
+def record_save(
+    *,
+    model: type[models.Model],
+    clinic: Clinic,
+    patient: Patient,
+    fields: dict,
+    actor,
+    row: models.Model | None = None,
+    request=None,
+    now: dt.datetime | None = None,
+) -> tuple[models.Model, bool]:
+    """Create or update one row of the record sent by the record system; returns it and
+    whether it was created.
+
+    Idempotent: with no ``row`` but an identifier (``fields['source_value']``) this
+    clinic already holds, that row is updated. A row never moves to another chart
+    (NotSaved). A result's release time follows the clinic's rules (a shown result stays
+    shown), and a result shown at once is announced in the same transaction. Atomic;
+    two writers of one identifier at once: one wins, the other gets NotSaved (conflict).
+    """
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            if row is None and fields.get("source_value"):
+                row = (
+                    model.objects.for_clinic(clinic)
+                    .select_for_update()
+                    .filter(
+                        source_system=fields.get("source_system", ""),
+                        source_value=fields["source_value"],
+                    )
+                    .first()
+                )
+            created = row is None
+            if created:
+                row = model(clinic=clinic, patient=patient, received_at=now)
+            elif row.patient_id != patient.pk:
+                raise NotSaved("a record's patient cannot change; send it again in error")
+            for name, value in fields.items():
+                setattr(row, name, value)
+            try:
+                row.full_clean(exclude=["clinic", "patient", "report", "file"])
+            except ValidationError as exc:
+                raise NotSaved("; ".join(exc.messages)) from exc
+            if isinstance(row, Releasable):
+                row.release_at = _release_at(row, selectors.release_rules(clinic), now)
+            row.save()
+            audit_record(
+                action="record.received" if created else "record.updated",
+                clinic=clinic,
+                actor=actor,
+                obj=row,
+                acting_for=patient,
+                request=request,
+            )
+            if isinstance(row, Releasable):
+                result_notices_send(clinic=clinic, now=now, patient=patient)
+    except IntegrityError as exc:
+        raise NotSaved("another request wrote this identifier first", conflict=True) from exc
+    return row, created
+
+
+def report_results_link(*, report: DiagnosticReport, observation_ids: list[int]) -> None:
+    """Make ``observation_ids`` (the chart's own observations) the report's results; the
+    results it listed before and no longer does stand alone again. NotSaved if one is
+    not an observation of the report's chart."""
+    wanted = set(observation_ids)
+    found = set(
+        Observation.objects.for_patient(report.patient)
+        .filter(pk__in=wanted)
+        .values_list("pk", flat=True)
+    )
+    if found != wanted:
+        raise NotSaved("DiagnosticReport.result must name Observations of the same patient")
+    with transaction.atomic():
+        Observation.objects.for_clinic(report.clinic_id).filter(report=report).exclude(
+            pk__in=wanted
+        ).update(report=None)
+        Observation.objects.for_clinic(report.clinic_id).filter(pk__in=wanted).update(report=report)
+
+
+def document_content_check(content: bytes) -> None:
+    """A document is a PDF (by its first bytes) no larger than the server's limit."""
+    limit = settings.PORTAL_RECORD_DOCUMENT_MAX_MB * 1024 * 1024
+    if not content:
+        raise NotSaved("the attachment is empty")
+    if len(content) > limit:
+        raise NotSaved(f"the attachment is larger than {settings.PORTAL_RECORD_DOCUMENT_MAX_MB} MB")
+    if not content.startswith(PDF_SIGNATURE):
+        raise NotSaved("the attachment must be a PDF (application/pdf)")
+
+
+def document_save(
+    *,
+    clinic: Clinic,
+    patient: Patient,
+    fields: dict,
+    content: bytes | None,
+    actor,
+    row: Document | None = None,
+    request=None,
+) -> tuple[Document, bool]:
+    """Create or update a document (``record_save``'s rules) with its PDF: a new one is
+    stored under a random name in the attachments' storage; an update without content
+    keeps the file it has. A file replaced or left by a rolled-back write is deleted
+    after the outcome is known."""
+    if content is not None:
+        document_content_check(content)
+        fields = {
+            **fields,
+            "size": len(content),
+            "sha1": hashlib.sha1(content, usedforsecurity=False).hexdigest(),
+            "content_type": "application/pdf",
+        }
+    elif row is None and not (
+        fields.get("source_value")
+        and Document.objects.for_clinic(clinic)
+        .filter(source_system=fields.get("source_system", ""), source_value=fields["source_value"])
+        .exists()
+    ):
+        raise NotSaved("a new DocumentReference needs its PDF in content.attachment.data")
+    stored = []
+    try:
+        with transaction.atomic():
+            if content is not None:
+                fields = {**fields, "file": _stored_file(clinic, content, stored)}
+            before = row.file.name if row is not None else None
+            document, created = record_save(
+                model=Document,
+                clinic=clinic,
+                patient=patient,
+                fields=fields,
+                actor=actor,
+                row=row,
+                request=request,
+            )
+            replaced = before if before and content is not None else None
+            if replaced and replaced != document.file.name:
+                transaction.on_commit(partial(document.file.storage.delete, replaced))
+    except BaseException:
+        for name in stored:
+            Document.file.field.storage.delete(name)
+        raise
+    return document, created
+
+
+def _stored_file(clinic: Clinic, content: bytes, stored: list) -> str:
+    storage = Document.file.field.storage
+    name = storage.save(
+        Document.file.field.generate_filename(Document(clinic=clinic), "document.pdf"),
+        ContentFile(content),
+    )
+    stored.append(name)
+    return name
+
+
+# --- Review and release rules ----------------------------------------------------------------
+
+
+def result_mark_reviewed(
+    *, result: Releasable, reviewed_by: str, actor, request=None, now=None
+) -> bool:
+    """The clinician has reviewed ``result`` (a report or an observation on its own):
+    its release time is recomputed and, if that shows it, the patient is told. False when
+    it was already reviewed."""
+    now = now or timezone.now()
+    model = type(result)
+    with transaction.atomic():
+        row = model.objects.for_clinic(result.clinic_id).select_for_update().get(pk=result.pk)
+        if row.reviewed_at is not None:
+            return False
+        row.reviewed_at, row.reviewed_by = now, reviewed_by[:200]
+        row.release_at = _release_at(row, selectors.release_rules(row.clinic_id), now)
+        row.save(update_fields=["reviewed_at", "reviewed_by", "release_at"])
+        audit_record(
+            action="record.reviewed",
+            clinic=row.clinic,
+            actor=actor,
+            obj=row,
+            acting_for=row.patient,
+            request=request,
+        )
+        result_notices_send(clinic=row.clinic, now=now, patient=row.patient)
+    return True
+
+
+def release_rules_apply(*, clinic: Clinic, now=None) -> int:
+    """After the clinic's rules changed: the release time of every result not yet shown,
+    by the new rules (results already shown stay shown). Returns how many changed."""
+    now = now or timezone.now()
+    rules = selectors.release_rules(clinic)
+    changed = 0
+    for model in (DiagnosticReport, Observation):
+        pending = (
+            model.objects.for_clinic(clinic)
+            .filter(Q(release_at__isnull=True) | Q(release_at__gt=now))
+            .only("pk", "category", "issued", "received_at", "reviewed_at", "release_at")
+        )
+        updates = []
+        for row in pending.iterator(chunk_size=1000):
+            release_at = _release_at(row, rules, now)
+            if release_at != row.release_at:
+                row.release_at = release_at
+                updates.append(row)
+        model.objects.bulk_update(updates, ["release_at"], batch_size=1000)
+        changed += len(updates)
+    return changed
+
+
+# --- The patient ----------------------------------------------------------------------------
+
+
+def record_preference_set(
+    *, patient: Patient, wait_for_review: bool, actor, request=None, now=None
+) -> RecordPreference:
+    """The patient's choice to wait for the clinician's review before seeing new results.
+    Results already shown stay shown."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        preference, _created = RecordPreference.objects.select_for_update().get_or_create(
+            clinic_id=patient.clinic_id, patient=patient
+        )
+        if preference.wait_for_review != wait_for_review:
+            preference.wait_for_review = wait_for_review
+            preference.wait_since = now if wait_for_review else None
+            preference.save(update_fields=["wait_for_review", "wait_since"])
+            audit_record(
+                action="record.preference_changed",
+                clinic=patient.clinic,
+                actor=actor,
+                obj=patient,
+                acting_for=patient,
+                request=request,
+                details={"wait_for_review": wait_for_review},
+            )
+    return preference
+
+
+SECTIONS = ("results", "medications", "allergies", "immunizations", "documents")
+
+
+def health_record_viewed(*, patient: Patient, section: str, actor, request=None, obj=None):
+    """Record that ``actor`` read ``section`` of the patient's record (or ``obj`` in it)."""
+    if section not in SECTIONS:
+        raise ValueError(section)
+    audit_record(
+        action="record.viewed",
+        clinic=patient.clinic,
+        actor=actor,
+        obj=obj or patient,
+        acting_for=patient,
+        request=request,
+        details={"section": section},
+    )
+
+
+# --- "A new result is available" --------------------------------------------------------------
+
+
+def result_notices_send(*, now=None, clinic: Clinic | None = None, patient=None) -> int:
+    """Tell each patient once that a new result is there, when results become visible to
+    them (``results_released_to_patient``): one notice per patient and run, never the
+    result. Each result is announced at most once, however many runs overlap: a result
+    is claimed by a conditional update before its notice is recorded, in one transaction.
+    Results issued long before they arrived (an import of history) are claimed silently.
+    Bounded per run; the periodic task calls it for every clinic. Returns notices sent."""
+    now = now or timezone.now()
+    clinics = [clinic] if clinic is not None else Clinic.objects.filter(is_active=True)
+    sent = 0
+    for each in clinics:
+        sent += _notices_for_clinic(each, now, patient)
+    return sent
+
+
+def _unannounced(model, clinic, now, patient):
+    rows = model.objects.for_clinic(clinic).filter(
+        notified_at__isnull=True, release_at__lte=now, status__in=SHOWN_RESULT_STATUSES
+    )
+    if model is Observation:
+        rows = rows.filter(report__isnull=True)  # announced with their report
+    if patient is not None:
+        rows = rows.filter(patient=patient)
+    return rows
+
+
+def _notices_for_clinic(clinic, now, patient) -> int:
+    patient_ids = set()
+    for model in (DiagnosticReport, Observation):
+        rows = _unannounced(model, clinic, now, patient).values_list("patient_id", flat=True)
+        patient_ids.update(rows[:NOTICE_BATCH])
+    sent = 0
+    for chart in Patient.objects.for_clinic(clinic).filter(pk__in=patient_ids).order_by("pk"):
+        with transaction.atomic():
+            sent += _notice_for_patient(clinic, chart, now)
+    return sent
+
+
+def _notice_for_patient(clinic, chart, now) -> bool:
+    released = selectors.results_released_to_patient(patient=chart, now=now)
+    fresh = 0
+    for model, visible in (
+        (DiagnosticReport, released.reports),
+        (Observation, released.observations.filter(report__isnull=True)),
+    ):
+        ids = list(_unannounced(model, clinic, now, chart).filter(pk__in=visible).values("pk"))
+        claim = model.objects.for_clinic(clinic).filter(
+            pk__in=[row["pk"] for row in ids], notified_at__isnull=True
+        )
+        old = Q(issued__lt=models.F("received_at") - NOTICE_MAX_AGE)
+        fresh += claim.exclude(old).update(notified_at=now)
+        claim.filter(old).update(notified_at=now)
+    if not fresh:
+        return False
+    for recipient in notice_recipients(chart, scope="results", representatives=False):
+        notify(
+            clinic=clinic,
+            channel=recipient.channel,
+            recipient=recipient.address,
+            template="result_available",
+            context={"patient_id": chart.pk},
+            language=recipient.language,
+        )
+    return True
