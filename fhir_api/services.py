@@ -4,13 +4,19 @@ Patient resources, and visits booked, cancelled and marked through
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from simple_history.utils import bulk_create_with_history
 
 from appointments import services as booking
 from appointments.models import Appointment, AppointmentType, Provider
 from clinics.models import Clinic
-from fhir_api.representation import Invalid, appointment_fields, patient_fields
+from fhir_api.representation import (
+    Invalid,
+    appointment_fields,
+    identifier_systems,
+    patient_fields,
+)
 from patients.models import Patient, PatientIdentifier
-from portal.audit.services import audit_record
+from portal.audit.services import audit_record, audit_record_each
 
 
 class Conflict(Exception):  # noqa: N818 - an HTTP 409
@@ -35,30 +41,80 @@ def _set_identifiers(clinic: Clinic, patient: Patient, identifiers) -> None:
     ).delete()
 
 
+def _checked(patient: Patient) -> Patient:
+    try:
+        patient.full_clean(exclude=["clinic", "primary_provider", "category"])
+    except ValidationError as exc:
+        raise Invalid("; ".join(exc.messages)) from exc
+    return patient
+
+
+def patients_create_from_fhir(
+    *, clinic: Clinic, resources: list[dict], actor, request=None
+) -> list[Patient]:
+    """New charts from Patient resources (one POST, or a transaction Bundle's new
+    Patients), in their order. Every resource is read and checked first, as
+    ``patient_save_from_fhir`` checks an update; then the charts, their ID numbers, the
+    history of both (authored by ``actor``) and one audit event per chart are written a
+    table at a time, so an import of a thousand charts costs a few statements, not
+    thousands. Atomic; an ID number another chart holds, or two of the resources share, is
+    a Conflict. A new chart has no grants yet, so no account's cached grants change."""
+    systems = identifier_systems(clinic)
+    charts = []
+    for data in resources:
+        fields, identifiers = patient_fields(data, clinic, systems)
+        # The same (type, number) twice on one resource is one identifier.
+        charts.append((_checked(Patient(clinic=clinic, **fields)), dict.fromkeys(identifiers)))
+    if not charts:
+        return []
+    try:
+        with transaction.atomic():
+            patients = bulk_create_with_history(
+                [patient for patient, _identifiers in charts], Patient, default_user=actor
+            )
+            numbers = [
+                PatientIdentifier(
+                    clinic=clinic, patient=patient, id_type_id=id_type_id, number=number
+                )
+                for patient, identifiers in charts
+                for id_type_id, number in identifiers
+            ]
+            if numbers:
+                bulk_create_with_history(numbers, PatientIdentifier, default_user=actor)
+            audit_record_each(
+                action="patient.created_by_api",
+                objs=patients,
+                clinic=clinic,
+                actor=actor,
+                request=request,
+                for_each_chart=True,
+            )
+    except IntegrityError as exc:
+        raise Conflict("an identifier of this chart belongs to another chart") from exc
+    return patients
+
+
 def patient_save_from_fhir(
     *, clinic: Clinic, data: dict, actor, patient: Patient | None = None, request=None
 ) -> Patient:
-    """Create a chart (``patient`` None) or replace one's demographics and identifiers
-    with a Patient resource. Atomic; an ID number another chart holds is a Conflict."""
+    """Create a chart (``patient`` None: ``patients_create_from_fhir``) or replace one's
+    demographics and identifiers with a Patient resource. Atomic; an ID number another
+    chart holds is a Conflict."""
+    if patient is None:
+        (created,) = patients_create_from_fhir(
+            clinic=clinic, resources=[data], actor=actor, request=request
+        )
+        return created
     fields, identifiers = patient_fields(data, clinic)
     try:
         with transaction.atomic():
-            if patient is None:
-                patient = Patient(clinic=clinic, **fields)
-                action = "patient.created_by_api"
-            else:
-                patient = Patient.objects.for_clinic(clinic).select_for_update().get(pk=patient.pk)
-                for name, value in fields.items():
-                    setattr(patient, name, value)
-                action = "patient.changed"
-            try:
-                patient.full_clean(exclude=["clinic", "primary_provider", "category"])
-            except ValidationError as exc:
-                raise Invalid("; ".join(exc.messages)) from exc
-            patient.save()
+            patient = Patient.objects.for_clinic(clinic).select_for_update().get(pk=patient.pk)
+            for name, value in fields.items():
+                setattr(patient, name, value)
+            _checked(patient).save()
             _set_identifiers(clinic, patient, identifiers)
             audit_record(
-                action=action,
+                action="patient.changed",
                 clinic=clinic,
                 actor=actor,
                 obj=patient,

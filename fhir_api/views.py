@@ -525,7 +525,9 @@ def not_found(request):
 _WRITERS = {"Patient", "Appointment"}
 
 
-def _transaction_entry(request, token, entry, local):
+def _entry_request(token, entry) -> tuple[str, str, str]:
+    """The resource type, verb (c or u) and id an entry's request names, once checked:
+    a type the transaction writes, a method it supports, a scope the token holds."""
     method = (entry.get("request") or {}).get("method")
     url = (entry.get("request") or {}).get("url", "")
     resource = entry.get("resource") or {}
@@ -541,6 +543,12 @@ def _transaction_entry(request, token, entry, local):
         raise Outcome(400, "not-supported", f"{method} {url} is not supported in a transaction")
     if not smart.allows(token, kind, verb):
         raise Outcome(403, "forbidden", f"the token's scopes do not allow {method} {kind}")
+    return kind, verb, pk
+
+
+def _transaction_entry(request, token, entry, local):
+    kind, verb, pk = _entry_request(token, entry)
+    resource = entry.get("resource") or {}
     actor = token.client.account
     if kind == "Patient":
         existing = _patient(request, pk, lock=True) if pk else None
@@ -593,10 +601,30 @@ def transaction_bundle(request, token):
         raise Outcome(400, "not-supported", "only transaction Bundles are accepted")
     entries = list(enumerate(bundle.get("entry") or []))
     entries.sort(key=lambda pair: (pair[1].get("resource") or {}).get("resourceType") != "Patient")
+    # Every entry's request is checked before any write; the new Patients (POST, which
+    # FHIR processes before PUT) are then created together, a table at a time.
+    new_charts = [
+        (index, entry)
+        for index, entry in entries
+        if _entry_request(token, entry)[:2] == ("Patient", "c")
+    ]
     answers, local = {}, {}
     with transaction.atomic():
+        created = services.patients_create_from_fhir(
+            clinic=request.clinic,
+            resources=[entry.get("resource") or {} for _index, entry in new_charts],
+            actor=token.client.account,
+            request=request,
+        )
+        for (index, entry), row in zip(new_charts, created, strict=True):
+            if entry.get("fullUrl"):
+                local[entry["fullUrl"]] = f"Patient/{row.pk}"
+            answers[index] = {
+                "response": {"status": "201 Created", "location": f"Patient/{row.pk}"}
+            }
         for index, entry in entries:
-            answers[index] = _transaction_entry(request, token, entry, local)
+            if index not in answers:
+                answers[index] = _transaction_entry(request, token, entry, local)
         _audit(request, token, "fhir.transaction", details={"entries": len(entries)})
     return fhir_response(
         {
