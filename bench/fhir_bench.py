@@ -395,9 +395,12 @@ def main():
         page({"date": day.isoformat(), "_count": 200, "_after": after}),
     )
 
+    last_url = {}
+
     def whole_day(count, pages):
         url, seen = f"{path}?date={day.isoformat()}&_count={count}", 0
         while url:
+            last_url[count] = url
             began = time.perf_counter()
             response = api().get(url)
             pages.append(time.perf_counter() - began)
@@ -421,8 +424,16 @@ def main():
             f"all pages {summary(totals)}; one page {summary(pages)}",
             flush=True,
         )
+
+    def last_page():
+        response = api().get(last_url[200])
+        assert response.status_code == 200, response.content[:300]
+        return response.json()
+
+    _bundle, last_queries = timed("the day's last page, _count=200", options.runs, last_page)
     explain("first page, _count default", first_queries)
     explain("second page, _count=200", later_queries)
+    explain("the day's last page, _count=200", last_queries)
     visit_id = bundle["entry"][0]["resource"]["id"]
     timed("one visit by id", options.runs, lambda: api().get(f"/fhir/R4/Appointment/{visit_id}"))
     if options.profile:

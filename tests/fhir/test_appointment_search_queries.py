@@ -69,3 +69,40 @@ def test_a_page_of_a_day_costs_the_same_statements_for_a_few_visits_or_many(api,
     # The token, the page of visits (with their versions, providers and types in the same
     # statement) and the audit event.
     assert few[0] <= 4
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="EXPLAIN of PostgreSQL's plans")
+def test_a_later_page_starts_its_index_scan_at_the_cursor_not_at_midnight(api, clinic):
+    """Page 96 of a 19,200-visit day read every earlier page's rows and threw them away
+    while the cursor was only a filter; it must bound the scan of (clinic, start)."""
+    kind = AppointmentTypeFactory(clinic=clinic, duration_minutes=15)
+    patient = PatientFactory(clinic=clinic)
+    midnight = dt.datetime.combine(DAY, dt.time(0), tzinfo=clinic.tz) - dt.timedelta(days=2)
+    for _ in range(20):
+        provider = ProviderFactory(clinic=clinic, appointment_types=[kind])
+        Appointment.objects.bulk_create(
+            Appointment(
+                clinic=clinic,
+                patient=patient,
+                provider=provider,
+                appointment_type=kind,
+                start=midnight + i * dt.timedelta(minutes=15),
+                end=midnight + (i + 1) * dt.timedelta(minutes=15),
+            )
+            for i in range(96 * 5)
+        )
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE appointments_appointment")
+    first = api.get("Appointment", date=DAY.isoformat(), _count=200).json()
+    (later,) = [link["url"] for link in first["link"] if link["relation"] == "next"]
+    cursor_start = first["entry"][-1]["resource"]["start"]  # an instant in UTC, "…Z"
+    with CaptureQueriesContext(connection) as queries:
+        assert api.http.get(later.removeprefix("http://demo.localhost")).status_code == 200
+    (sql,) = [q["sql"] for q in queries if 'FROM "appointments_appointment"' in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = [row[0] for row in cursor.fetchall()]
+
+    bound = cursor_start.replace("T", " ").replace("Z", "+00")
+    index_conditions = [line for line in plan if "Index Cond" in line]
+    assert any(f"start >= '{bound}'" in line for line in index_conditions), "\n".join(plan)
