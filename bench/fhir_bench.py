@@ -2,18 +2,27 @@
 and a 1,000-Patient transaction Bundle.
 
     .venv/bin/python bench/fhir_bench.py                                  # 1 M visits, ~3 min
-    .venv/bin/python bench/fhir_bench.py --appointments 10000000 --patients 1000000   # the issue's
+    .venv/bin/python bench/fhir_bench.py --appointments 10000000 --patients 1000000 \
+        --with-overlap-constraint --database h_bench10m --keep --redis-db 7   # 10 M, kept
+    .venv/bin/python bench/fhir_bench.py --reuse --database h_bench10m --redis-db 7  # again
 
-Needs PostgreSQL (``BENCH_PG``) and Redis (``BENCH_REDIS``; database 12 is flushed), like
-``scale.py``, whose loader it uses: rows generated in PostgreSQL (200 providers, visits
-every quarter hour round the clock, so one day holds 200 × 96 = 19,200 visits whatever
-the total), plus one history row per visit (the API's ``meta.versionId``). Makes a fresh
-``portal_bench_fhir`` database and drops it at the end (``--keep`` leaves it).
+Needs PostgreSQL (``BENCH_PG``) and Redis (``BENCH_REDIS``; database ``--redis-db``,
+default 12, is flushed), like ``scale.py``, whose loader it uses: rows generated in
+PostgreSQL (200 providers, visits every quarter hour round the clock, so one day holds
+200 × 96 = 19,200 visits whatever the total), plus one history row per visit (the API's
+``meta.versionId``). The secondary indexes are rebuilt after the load, the foreign keys
+checked (their triggers are skipped for the load), and the no-double-booking exclusion
+constraint rebuilt with ``--with-overlap-constraint``. Makes a fresh ``portal_bench_fhir``
+database (or fills ``--database``, which must exist and be empty) and drops it at the end
+unless ``--keep``; ``--reuse`` times a database a ``--keep`` run built.
 
 Timed in-process through Django's test client with the production settings and a SMART
-client's bearer token: the first page (``_count=200``) of the busiest day, every page
-of that day through the ``next`` links, one visit read by id, and a transaction Bundle of
-1,000 new Patients (each with a health-card number), all or nothing.
+client's bearer token, one warm-up then ``--runs`` calls, median and p95, with the
+statements one call runs: the first page of the busiest day (``_count`` default and
+200), its second and last pages, every page of that day through the ``next`` links,
+one visit read by id, and a transaction Bundle of 1,000 new Patients (each with a
+health-card number), all or nothing; ``EXPLAIN (ANALYZE, BUFFERS)`` of the page query;
+``--profile DIR`` keeps cProfile files of a page and an import.
 """
 
 import argparse
