@@ -124,18 +124,36 @@ def _pg_admin():
     return conn
 
 
-def pg_database(name, *, keep=False):
+def pg_database(name, *, keep=False, reuse=False):
     """Create ``name`` (dropping a leftover first); drop it at exit unless ``keep``.
 
-    Returns its DATABASE_URL. Only ``portal_bench_*`` names: never a test or the
-    server's own database.
+    Returns its DATABASE_URL. ``portal_bench_*`` names are made afresh; any other name
+    must be a database that exists and holds no table yet (made for the bench by hand),
+    so a test database, the server's own or a developer's data is never touched.
+    ``reuse`` connects to a database an earlier run kept (``keep``) as it is: no drop,
+    no create.
     """
-    if not re.fullmatch(r"portal_bench_[a-z0-9_]+", name):
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name.startswith(
+        ("test_", "postgres", "template")
+    ):
         raise ValueError(f"refusing to manage database {name!r}")
+    if reuse:
+        return f"{PG_SERVER}/{name}"
     conn = _pg_admin()
-    with conn.cursor() as cur:
-        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        cur.execute(f'CREATE DATABASE "{name}"')
+    if name.startswith("portal_bench_"):
+        with conn.cursor() as cur:
+            cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            cur.execute(f'CREATE DATABASE "{name}"')
+    else:
+        import psycopg2
+
+        own = psycopg2.connect(f"{PG_SERVER}/{name}")
+        with own.cursor() as cur:
+            cur.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'")
+            (tables,) = cur.fetchone()
+        own.close()
+        if tables:
+            raise ValueError(f"{name} already holds {tables} tables: pass --reuse, or empty it")
     conn.close()
 
     def drop():

@@ -78,8 +78,14 @@ def identifier_systems(clinic: Clinic) -> dict[int, str]:
     return systems
 
 
-def id_type_for_system(clinic: Clinic, system: str) -> int | None:
-    for id_type_id, uri in identifier_systems(clinic).items():
+def id_type_for_system(
+    clinic: Clinic, system: str, systems: dict[int, str] | None = None
+) -> int | None:
+    """The ID type of ``system`` (None if the clinic has none); ``systems`` as read by
+    ``identifier_systems`` for a caller that reads them once for many resources."""
+    if systems is None:
+        systems = identifier_systems(clinic)
+    for id_type_id, uri in systems.items():
         if uri == system:
             return id_type_id
     return None
@@ -131,8 +137,11 @@ def patient_resource(patient: Patient, systems: dict[int, str]) -> dict:
     return dumped({k: v for k, v in data.items() if v != []})
 
 
-def patient_fields(data: dict, clinic: Clinic) -> tuple[dict, list[tuple[int, str]]]:
-    """The chart fields and the (ID type, number) pairs a Patient resource carries."""
+def patient_fields(
+    data: dict, clinic: Clinic, systems: dict[int, str] | None = None
+) -> tuple[dict, list[tuple[int, str]]]:
+    """The chart fields and the (ID type, number) pairs a Patient resource carries
+    (``systems``: the clinic's identifier systems, when the caller has read them)."""
     resource = validated(data, "Patient")
     names = resource.name or []
     name = next((n for n in names if n.use == "official"), names[0] if names else None)
@@ -170,7 +179,7 @@ def patient_fields(data: dict, clinic: Clinic) -> tuple[dict, list[tuple[int, st
         )
     identifiers = []
     for identifier in resource.identifier or []:
-        id_type = id_type_for_system(clinic, identifier.system or "")
+        id_type = id_type_for_system(clinic, identifier.system or "", systems)
         if id_type is None or not identifier.value:
             raise Invalid(f"unknown identifier system: {identifier.system}")
         # Stored canonical ('brk1' and 'BRK 1' are BRK1), so a chart's own number sent in

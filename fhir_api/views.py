@@ -178,7 +178,12 @@ def _page(request, rows, render, resource: str, *, by_start=False) -> dict:
                 moment = parse_datetime(stamp)
                 if moment is None:
                     raise ValueError(after)
-                rows = rows.filter(Q(start__gt=moment) | Q(start=moment, pk__gt=int(last)))
+                # start >= moment, implied by the OR, bounds the index scan: without it
+                # every page read the day from its first visit and filtered the rows
+                # of the earlier pages away (page 96 of a day read 19,200 rows).
+                rows = rows.filter(start__gte=moment).filter(
+                    Q(start__gt=moment) | Q(start=moment, pk__gt=int(last))
+                )
         elif after:
             rows = rows.filter(pk__gt=int(after))
     except ValueError as exc:
@@ -195,13 +200,14 @@ def _page(request, rows, render, resource: str, *, by_start=False) -> dict:
         links.append(
             {"relation": "next", "url": f"{url}?{urlencode([*query, ('_after', cursor)])}"}
         )
+    base = base_url(request)  # once a page: reversing it per row cost 15 % of a page
     return {
         "resourceType": "Bundle",
         "type": "searchset",
         "link": links,
         "entry": [
             {
-                "fullUrl": f"{base_url(request)}{resource}/{row.pk}",
+                "fullUrl": f"{base}{resource}/{row.pk}",
                 "resource": render(row),
                 "search": {"mode": "match"},
             }
@@ -614,7 +620,9 @@ def not_found(request):
 _WRITERS = {"Patient", "Appointment"}
 
 
-def _transaction_entry(request, token, entry, local):
+def _entry_request(token, entry) -> tuple[str, str, str]:
+    """The resource type, verb (c or u) and id an entry's request names, once checked:
+    a type the transaction writes, a method it supports, a scope the token holds."""
     method = (entry.get("request") or {}).get("method")
     url = (entry.get("request") or {}).get("url", "")
     resource = entry.get("resource") or {}
@@ -630,6 +638,12 @@ def _transaction_entry(request, token, entry, local):
         raise Outcome(400, "not-supported", f"{method} {url} is not supported in a transaction")
     if not smart.allows(token, kind, verb):
         raise Outcome(403, "forbidden", f"the token's scopes do not allow {method} {kind}")
+    return kind, verb, pk
+
+
+def _transaction_entry(request, token, entry, local):
+    kind, verb, pk = _entry_request(token, entry)
+    resource = entry.get("resource") or {}
     actor = token.client.account
     if kind == "Patient":
         existing = _patient(request, pk, lock=True) if pk else None
@@ -682,10 +696,30 @@ def transaction_bundle(request, token):
         raise Outcome(400, "not-supported", "only transaction Bundles are accepted")
     entries = list(enumerate(bundle.get("entry") or []))
     entries.sort(key=lambda pair: (pair[1].get("resource") or {}).get("resourceType") != "Patient")
+    # Every entry's request is checked before any write; the new Patients (POST, which
+    # FHIR processes before PUT) are then created together, a table at a time.
+    new_charts = [
+        (index, entry)
+        for index, entry in entries
+        if _entry_request(token, entry)[:2] == ("Patient", "c")
+    ]
     answers, local = {}, {}
     with transaction.atomic():
+        created = services.patients_create_from_fhir(
+            clinic=request.clinic,
+            resources=[entry.get("resource") or {} for _index, entry in new_charts],
+            actor=token.client.account,
+            request=request,
+        )
+        for (index, entry), row in zip(new_charts, created, strict=True):
+            if entry.get("fullUrl"):
+                local[entry["fullUrl"]] = f"Patient/{row.pk}"
+            answers[index] = {
+                "response": {"status": "201 Created", "location": f"Patient/{row.pk}"}
+            }
         for index, entry in entries:
-            answers[index] = _transaction_entry(request, token, entry, local)
+            if index not in answers:
+                answers[index] = _transaction_entry(request, token, entry, local)
         _audit(request, token, "fhir.transaction", details={"entries": len(entries)})
     return fhir_response(
         {

@@ -7,6 +7,7 @@ from datetime import date
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from simple_history.utils import bulk_create_with_history
 
 from clinics.models import Clinic, IdentifierType
 from patients.models import Patient, PatientIdentifier
@@ -28,7 +29,9 @@ class IdentifierTaken(Exception):  # noqa: N818 - the condition callers report
 
 
 def _canonical_identifiers(
-    clinic: Clinic, identifiers: list[tuple[IdentifierType | int, str]]
+    clinic: Clinic,
+    identifiers: list[tuple[IdentifierType | int, str]],
+    id_type_ids: set[int] | None = None,
 ) -> list[tuple[int, str]]:
     pairs: list[tuple[int, str]] = []
     by_id: set[int] = set()  # ID types given by their id, checked in one query
@@ -48,7 +51,10 @@ def _canonical_identifiers(
             raise ValidationError({"identifiers": ID_NUMBER_ERROR})
         if (type_id, canonical) not in pairs:  # the same ID twice is one ID
             pairs.append((type_id, canonical))
-    if by_id:
+    if by_id and id_type_ids is not None:  # the caller read the clinic's types once
+        if not by_id <= id_type_ids:
+            raise ValidationError({"identifiers": "an ID type of another clinic"})
+    elif by_id:
         known = IdentifierType.objects.for_clinic(clinic).filter(pk__in=by_id)
         if len(by_id) != known.count():
             raise ValidationError({"identifiers": "an ID type of another clinic"})
@@ -71,6 +77,42 @@ def chart_contacts(*, clinic: Clinic, email: str, mobile: str) -> tuple[str, str
     return email or "", mobile or ""
 
 
+def chart_prepare(
+    *,
+    clinic: Clinic,
+    first_name: str,
+    last_name: str,
+    date_of_birth: date,
+    sex: str = Patient.Sex.UNKNOWN,
+    email: str = "",
+    mobile: str = "",
+    identifiers: Iterable[tuple[IdentifierType | int, str]] = (),
+    details: Mapping[str, object] | None = None,
+    id_type_ids: set[int] | None = None,
+) -> tuple[Patient, list[tuple[int, str]]]:
+    """The new chart (unsaved) and its ID numbers as (type id, canonical number), checked
+    as every new chart is: the email and the mobile (read with the clinic's country) and
+    each ID number made canonical (``portal.core.identifiers``), every ID type one of
+    ``clinic``'s, the chart's own fields valid. A value that fails is a
+    ``ValidationError`` naming the field. Writes nothing. ``id_type_ids``, the clinic's
+    ID type ids, spares a query per chart to a caller checking many."""
+    fields = dict(details or {})
+    email, mobile = chart_contacts(clinic=clinic, email=email, mobile=mobile)
+    pairs = _canonical_identifiers(clinic, list(identifiers), id_type_ids)
+    patient = Patient(
+        clinic=clinic,
+        first_name=first_name,
+        last_name=last_name,
+        date_of_birth=date_of_birth,
+        sex=sex or Patient.Sex.UNKNOWN,
+        email=email,
+        mobile=mobile,
+        **fields,
+    )
+    patient.full_clean(exclude=["clinic", "primary_provider", "category"])
+    return patient, pairs
+
+
 def chart_create(
     *,
     clinic: Clinic,
@@ -87,11 +129,9 @@ def chart_create(
 
     Guarantees, whoever calls it (staff in the admin, an import, the record system):
 
-    - the email, the mobile (read with the clinic's country) and each ID number are stored
-      in their canonical form (``portal.core.identifiers``); a value that cannot be made
-      canonical, or a field the chart's model refuses, is a ``ValidationError`` naming the
-      field, and nothing is written;
-    - every ID type is one of ``clinic``'s (an ``IdentifierType`` or its id);
+    - the chart is checked by ``chart_prepare`` (canonical contacts and ID numbers, the
+      clinic's ID types, the chart's fields); a failure is a ``ValidationError`` naming
+      the field, and nothing is written;
     - the chart and its IDs are written together (atomic; a savepoint inside the caller's
       transaction), each with its history row; an ID another chart of the clinic holds —
       already, or written by someone else meanwhile (the database's unique constraint
@@ -101,20 +141,17 @@ def chart_create(
     It does not audit: each caller records its own event (one per chart from the admin
     and the API, one per file from the import) in the same transaction.
     """
-    fields = dict(details or {})
-    email, mobile = chart_contacts(clinic=clinic, email=email, mobile=mobile)
-    pairs = _canonical_identifiers(clinic, list(identifiers))
-    patient = Patient(
+    patient, pairs = chart_prepare(
         clinic=clinic,
         first_name=first_name,
         last_name=last_name,
         date_of_birth=date_of_birth,
-        sex=sex or Patient.Sex.UNKNOWN,
+        sex=sex,
         email=email,
         mobile=mobile,
-        **fields,
+        identifiers=identifiers,
+        details=details,
     )
-    patient.full_clean(exclude=["clinic", "primary_provider", "category"])
     try:
         with transaction.atomic():
             patient.save()
@@ -126,6 +163,32 @@ def chart_create(
         patient.pk = None
         raise IdentifierTaken from exc
     return patient
+
+
+def charts_create(
+    *, clinic: Clinic, prepared: list[tuple[Patient, list[tuple[int, str]]]], history_user=None
+) -> list[Patient]:
+    """Write many charts checked by ``chart_prepare`` (a transaction Bundle of the record
+    system) a table at a time: the charts, their ID numbers and the history rows of both
+    (``history_user`` their author), in a few statements whatever their number. Atomic;
+    an ID another chart holds, or two of the charts share, is ``IdentifierTaken`` and
+    nothing is written. Sends no model signals: a new chart has no grants or cached
+    pages yet. It does not audit (the caller does, per chart)."""
+    try:
+        with transaction.atomic():
+            patients = bulk_create_with_history(
+                [patient for patient, _pairs in prepared], Patient, default_user=history_user
+            )
+            numbers = [
+                PatientIdentifier(clinic=clinic, patient=patient, id_type_id=type_id, number=number)
+                for patient, (_unsaved, pairs) in zip(patients, prepared, strict=True)
+                for type_id, number in pairs
+            ]
+            if numbers:
+                bulk_create_with_history(numbers, PatientIdentifier, default_user=history_user)
+    except IntegrityError as exc:
+        raise IdentifierTaken from exc
+    return patients
 
 
 class ImportRaced(Exception):  # noqa: N818 - the condition the page reports
