@@ -20,9 +20,120 @@ from records.models import (
     ReleaseRule,
 )
 
+# The record system's codes as staff read them (the patient's pages say them in plainer
+# words); a code not listed is shown as sent.
+CODE_LABELS = {
+    "status": {
+        "registered": _("Registered"),
+        "partial": _("Partial"),
+        "preliminary": _("Preliminary"),
+        "final": _("Final"),
+        "amended": _("Amended"),
+        "corrected": _("Corrected"),
+        "appended": _("Appended"),
+        "cancelled": _("Cancelled"),
+        "entered-in-error": _("Entered in error"),
+        "unknown": _("Unknown"),
+        "active": _("Active"),
+        "on-hold": _("On hold"),
+        "completed": _("Completed"),
+        "stopped": _("Stopped"),
+        "draft": _("Draft"),
+        "intended": _("Intended"),
+        "not-taken": _("Not taken"),
+        "not-done": _("Not done"),
+        "current": _("Current"),
+        "superseded": _("Superseded"),
+    },
+    "clinical_status": {
+        "active": _("Active"),
+        "inactive": _("Inactive"),
+        "resolved": _("Resolved"),
+    },
+    "verification_status": {
+        "unconfirmed": _("Unconfirmed"),
+        "confirmed": _("Confirmed"),
+        "refuted": _("Refuted"),
+        "entered-in-error": _("Entered in error"),
+    },
+    "criticality": {
+        "low": _("Low"),
+        "high": _("High"),
+        "unable-to-assess": _("Unable to assess"),
+    },
+    "interpretation": {
+        "N": _("Normal"),
+        "H": _("High"),
+        "L": _("Low"),
+        "HH": _("Critically high"),
+        "LL": _("Critically low"),
+        "A": _("Abnormal"),
+        "AA": _("Critically abnormal"),
+    },
+}
+
+
+COLUMN_NAMES = {  # the fields' own verbose names
+    "status": _("status"),
+    "clinical_status": _("clinical status"),
+    "verification_status": _("verification"),
+    "criticality": _("criticality"),
+    "interpretation": _("interpretation"),
+}
+
+
+def code_label(field: str, code: str):
+    return CODE_LABELS[field].get(code, code)
+
+
+class LabelledCodes(admin.AllValuesFieldListFilter):
+    """A filter on a coded field that names each code in words."""
+
+    def choices(self, changelist):
+        labels = CODE_LABELS.get(self.field_path, {})
+        for choice in super().choices(changelist):
+            if isinstance(choice["display"], str) and choice["display"] in labels:
+                choice = {**choice, "display": labels[choice["display"]]}
+            yield choice
+
+
+def _coded(field: str):
+    """A column (and read-only field) showing ``field``'s code in words."""
+
+    def show(self, obj):
+        return code_label(field, getattr(obj, field))
+
+    show.__name__ = f"{field}_label"
+    return admin.display(description=COLUMN_NAMES[field], ordering=field)(show)
+
+
+def _labelled(names):
+    return [f"{name}_label" if name in CODE_LABELS else name for name in names]
+
+
+def _filters(names):
+    return [(name, LabelledCodes) if name in CODE_LABELS else name for name in names]
+
 
 class RecordAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
-    """A read-only list of one kind of row; opening a row is audited."""
+    """A read-only list of one kind of row; opening a row is audited. Coded fields show
+    in words (``CODE_LABELS``), in the list, its filters and the row's page."""
+
+    status_label = _coded("status")
+    clinical_status_label = _coded("clinical_status")
+    verification_status_label = _coded("verification_status")
+    criticality_label = _coded("criticality")
+    interpretation_label = _coded("interpretation")
+
+    def get_list_display(self, request):
+        return _labelled(super().get_list_display(request))
+
+    def get_list_filter(self, request):
+        return _filters(super().get_list_filter(request))
+
+    def get_exclude(self, request, obj=None):
+        names = {f.name for f in self.model._meta.concrete_fields}
+        return [*(super().get_exclude(request, obj) or []), *(names & set(CODE_LABELS))]
 
     list_select_related = ["patient"]
     search_fields = ["patient__last_name", "patient__first_name", "display", "source_value"]
@@ -31,7 +142,9 @@ class RecordAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
     exclude = ["file"]
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.model._meta.concrete_fields if f.name not in ("id", "file")]
+        return _labelled(
+            f.name for f in self.model._meta.concrete_fields if f.name not in ("id", "file")
+        )
 
     def get_search_fields(self, request):
         names = {f.name for f in self.model._meta.concrete_fields}

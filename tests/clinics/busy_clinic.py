@@ -16,8 +16,15 @@ from portal.audit.actions import ACTION_LABELS
 from portal.audit.services import audit_record
 from portal.notifications.models import Notification
 from portal.notifications.registry import _labels as TEMPLATE_LABELS  # noqa: N812
+from records.models import ReleaseRule
 from tests.factories import (
+    AllergyFactory,
     AppointmentTypeFactory,
+    DiagnosticReportFactory,
+    DocumentFactory,
+    ImmunizationFactory,
+    MedicationFactory,
+    ObservationFactory,
     PatientAccessFactory,
     PatientCategoryFactory,
     PatientFactory,
@@ -146,6 +153,13 @@ def a_busy_clinic(clinic, staff):
     for action in ["signin.success", "patient.viewed", "invitation.sent"]:
         audit_record(action=action, clinic=clinic, actor=staff, obj=patient, acting_for=patient)
     StaffInvitationFactory(clinic=clinic, sent_by=staff, role="Clinic admin")
+    report = DiagnosticReportFactory(patient=patient)
+    ObservationFactory(patient=patient, report=report, interpretation="H", value_quantity=7.2)
+    MedicationFactory(patient=patient)
+    AllergyFactory(patient=patient)
+    ImmunizationFactory(patient=patient)
+    DocumentFactory(patient=patient)
+    ReleaseRule.objects.create(clinic=clinic, category="laboratory", mode="after_days", days=3)
     return patient
 
 
