@@ -149,9 +149,7 @@ def results_page(
         values = series.setdefault(key, [])
         if not values or observation.value_unit == values[0].value_unit:
             values.append(observation)
-    trends = {
-        values[0].pk: list(reversed(values)) for values in series.values() if len(values) > 1
-    }
+    trends = {values[0].pk: list(reversed(values)) for values in series.values() if len(values) > 1}
     return groups, trends
 
 

@@ -74,5 +74,7 @@ def results_preference(request):
                 request, _("Saved. New results will show once your clinician has reviewed them.")
             )
         else:
-            messages.success(request, _("Saved. New results will show as soon as the clinic releases them."))
+            messages.success(
+                request, _("Saved. New results will show as soon as the clinic releases them.")
+            )
     return redirect("portal:records-results")

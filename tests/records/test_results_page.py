@@ -63,16 +63,38 @@ def test_a_report_shows_its_results_with_units_ranges_and_flags_in_words(
         patient=chart, display="Metabolic panel", date=now - DAY, conclusion="Mostly fine."
     )
     ObservationFactory(
-        patient=chart, report=report, display="Potassium", code="2823-3", value_quantity=6.2,
-        value_unit="mmol/L", range_low=3.5, range_high=5.1, interpretation="HH", date=now - DAY,
+        patient=chart,
+        report=report,
+        display="Potassium",
+        code="2823-3",
+        value_quantity=6.2,
+        value_unit="mmol/L",
+        range_low=3.5,
+        range_high=5.1,
+        interpretation="HH",
+        date=now - DAY,
     )
     ObservationFactory(
-        patient=chart, report=report, display="Sodium", code="2951-2", value_quantity=Decimal("140"),
-        value_unit="mmol/L", range_low=135, range_high=145, interpretation="N", date=now - DAY,
+        patient=chart,
+        report=report,
+        display="Sodium",
+        code="2951-2",
+        value_quantity=Decimal("140"),
+        value_unit="mmol/L",
+        range_low=135,
+        range_high=145,
+        interpretation="N",
+        date=now - DAY,
     )
     ObservationFactory(
-        patient=chart, display="Hemoglobin A1c", code="4548-4", value_quantity=Decimal("7.10"),
-        value_unit="%", range_low=None, range_high=Decimal("5.7"), interpretation="H",
+        patient=chart,
+        display="Hemoglobin A1c",
+        code="4548-4",
+        value_quantity=Decimal("7.10"),
+        value_unit="%",
+        range_low=None,
+        range_high=Decimal("5.7"),
+        interpretation="H",
         date=now - 3 * DAY,
     )
 
@@ -108,10 +130,20 @@ def test_results_are_shown_by_the_release_rule_not_before(
     ehr = UserFactory(clinic=clinic, username="ehr")
     with django_capture_on_commit_callbacks(execute=True):
         services.record_save(
-            model=Observation, clinic=clinic, patient=chart, actor=ehr,
-            fields={"code": "2345-7", "display": "Glucose", "category": "lab",
-                    "status": "final", "issued": now, "date": now, "value_quantity": 5,
-                    "value_unit": "mmol/L"},
+            model=Observation,
+            clinic=clinic,
+            patient=chart,
+            actor=ehr,
+            fields={
+                "code": "2345-7",
+                "display": "Glucose",
+                "category": "lab",
+                "status": "final",
+                "issued": now,
+                "date": now,
+                "value_quantity": 5,
+                "value_unit": "mmol/L",
+            },
         )
     assert "Glucose" not in page(client)
     assert "No results to show yet" in page(client)
@@ -155,9 +187,12 @@ def test_the_read_is_audited(chart, client, olivia):
 def glucose_series(chart, now, count):
     return Observation.objects.bulk_create(
         ObservationFactory.build(
-            patient=chart, display="Glucose", code="2345-7",
+            patient=chart,
+            display="Glucose",
+            code="2345-7",
             value_quantity=Decimal(4) + Decimal(n % 7) / 2,
-            date=now - (count - n) * DAY, release_at=now - (count - n) * DAY,
+            date=now - (count - n) * DAY,
+            release_at=now - (count - n) * DAY,
         )
         for n in range(count)
     )
@@ -191,8 +226,14 @@ def test_fifty_values_draw_a_bounded_chart_with_its_table(frozen, now, chart, cl
 
 def test_a_value_in_another_unit_is_not_drawn_in_the_same_chart(frozen, now, chart, client):
     glucose_series(chart, now, 2)
-    ObservationFactory(patient=chart, code="2345-7", display="Glucose", value_quantity=90,
-                       value_unit="mg/dL", date=now - 30 * DAY)
+    ObservationFactory(
+        patient=chart,
+        code="2345-7",
+        display="Glucose",
+        value_quantity=90,
+        value_unit="mg/dL",
+        date=now - 30 * DAY,
+    )
     svg = page(client).split("<svg")[1].split("</svg>")[0]
     assert svg.count("<circle") == 2
 
@@ -238,8 +279,12 @@ def test_another_patient_sees_only_their_own(clinic, chart, client):
 def test_a_representative_with_every_scope_gets_404_on_every_results_url(clinic, chart, olivia):
     ObservationFactory(patient=chart, display="Glucose")
     parent = PatientAccessFactory(
-        patient=chart, user=UserFactory(clinic=clinic, username="carer"), relationship="carer",
-        can_appointments=True, can_messages=True, can_demographics=True,
+        patient=chart,
+        user=UserFactory(clinic=clinic, username="carer"),
+        relationship="carer",
+        can_appointments=True,
+        can_messages=True,
+        can_demographics=True,
     ).user
     client = portal_client(parent, chart)
     assert client.get(URL).status_code == 404
@@ -248,9 +293,7 @@ def test_a_representative_with_every_scope_gets_404_on_every_results_url(clinic,
     assert "Health record" not in client.get("/portal/").content.decode()
 
 
-def test_a_representative_acting_for_someone_else_does_not_see_their_record(
-    clinic, chart, olivia
-):
+def test_a_representative_acting_for_someone_else_does_not_see_their_record(clinic, chart, olivia):
     other = PatientFactory(clinic=clinic)
     ObservationFactory(patient=other, display="Gerard's glucose")
     PatientAccessFactory(patient=other, user=olivia, relationship="spouse")
@@ -304,7 +347,10 @@ def test_the_results_page_runs_a_fixed_number_of_queries(
 
 def test_the_page_in_french(frozen, now, chart, client):
     ObservationFactory(
-        patient=chart, display="Glucose", value_quantity=Decimal("5.4"), interpretation="L",
+        patient=chart,
+        display="Glucose",
+        value_quantity=Decimal("5.4"),
+        interpretation="L",
         date=now - DAY,
     )
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
