@@ -2,7 +2,7 @@
 range and the lab's flag (HL7 v3 ObservationInterpretation) in plain words, never a
 bare code."""
 
-from django.utils.formats import number_format
+from django.utils.formats import get_format
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -40,9 +40,10 @@ def number(value) -> str:
     """A decimal as people write it: no trailing zeros, the language's separator."""
     if value is None:
         return ""
-    value = value.normalize()
-    places = max(0, -value.as_tuple().exponent)
-    return number_format(value, decimal_pos=places)
+    text = format(value.normalize(), "f")
+    # No grouping (as number_format without USE_THOUSAND_SEPARATOR), a fraction of the
+    # cost: a page writes hundreds of values.
+    return text.replace(".", get_format("DECIMAL_SEPARATOR")) if "." in text else text
 
 
 def value_text(observation) -> str:

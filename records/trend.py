@@ -5,6 +5,8 @@ page already has; the chart keeps one size whatever the number of values."""
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.utils.html import format_html, format_html_join
+
 WIDTH, HEIGHT = 320, 120
 PAD_X, PAD_TOP, PAD_BOTTOM = 8, 10, 10
 MAX_POINTS = 60  # the newest values drawn; the table below the chart lists the same ones
@@ -26,6 +28,29 @@ class Trend:
     high: Decimal
     width: int = WIDTH
     height: int = HEIGHT
+
+    @property
+    def marks(self):
+        """The SVG's shapes: the usual range as a band, the line and a dot per value
+        (built here rather than by a template loop: a page may draw hundreds of dots)."""
+        band = ""
+        if self.band:
+            band = format_html(
+                '<rect x="0" y="{}" width="{}" height="{}" fill="#e3f1e6"/>',
+                self.band[0],
+                self.width,
+                self.band[1],
+            )
+        line = format_html(
+            '<polyline points="{}" fill="none" stroke="#1f5f8b" stroke-width="2"/>',
+            self.polyline,
+        )
+        dots = format_html_join(
+            "",
+            '<circle cx="{}" cy="{}" r="3" fill="#1f5f8b"/>',
+            ((str(p.x), str(p.y)) for p in self.points),
+        )
+        return band + line + dots
 
 
 def trend_of(observations) -> Trend | None:
