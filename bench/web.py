@@ -40,12 +40,14 @@ PAGES = [
     ("inbox", HOST, "/portal/messages/", True, b"Question 1"),
     # The newest thread (filled in once it exists): two of its messages were unread.
     ("thread", HOST, "/portal/messages/{thread}/", True, b"Message 3 of thread 1."),
+    # 10 reports of 4 results and 20 results alone; 6 tests drawn as trends.
+    ("results", HOST, "/portal/health-record/results/", True, b"Trend of Glucose"),
 ]
 
 
 def build():
     """One clinic: 300 patients with visits, and Robin (the signed-in patient) with
-    12 upcoming and 40 past visits and 12 message threads."""
+    12 upcoming and 40 past visits, 12 message threads and 60 results."""
     from django.utils import timezone
 
     from appointments.models import Appointment, AppointmentType, Provider
@@ -135,7 +137,70 @@ def build():
             for m in range(4)
         )
         threads.append(thread)
+    results_build(clinic, robin, now)
     return user, robin, threads[0]
+
+
+def results_build(clinic, patient, now):
+    """10 released reports of 4 results each (one panel taken every month) and 20
+    glucose and weight results alone, all shown to the patient."""
+    from decimal import Decimal
+
+    from records.models import DiagnosticReport, Observation
+
+    def row(model, days, **fields):
+        date = now - dt.timedelta(days=days)
+        return model(
+            clinic=clinic,
+            patient=patient,
+            date=date,
+            received_at=date,
+            issued=date,
+            release_at=date,
+            status="final",
+            category="laboratory",
+            **fields,
+        )
+
+    reports = DiagnosticReport.objects.bulk_create(
+        row(DiagnosticReport, 30 * i + 1, code="24323-8", display="Metabolic panel")
+        for i in range(10)
+    )
+    tests = (
+        ("2823-3", "Potassium", "mmol/L", 3.5, 5.1),
+        ("2951-2", "Sodium", "mmol/L", 135, 145),
+        ("2160-0", "Creatinine", "umol/L", 60, 110),
+        ("3094-0", "Urea", "mmol/L", 2.5, 7.1),
+    )
+    rows = [
+        row(
+            Observation,
+            30 * i + 1,
+            report=report,
+            code=code,
+            display=name,
+            value_quantity=Decimal(str(low)) + Decimal(i % 3),
+            value_unit=unit,
+            range_low=low,
+            range_high=high,
+            interpretation="N",
+        )
+        for i, report in enumerate(reports)
+        for code, name, unit, low, high in tests
+    ]
+    rows += [
+        row(
+            Observation,
+            15 * i + 3,
+            code="2345-7" if i % 2 else "29463-7",
+            display="Glucose" if i % 2 else "Body weight",
+            value_quantity=Decimal(5 + i % 4) if i % 2 else Decimal(70 + i % 3),
+            value_unit="mmol/L" if i % 2 else "kg",
+            interpretation="H" if i % 4 == 3 else "",
+        )
+        for i in range(20)
+    ]
+    Observation.objects.bulk_create(rows)
 
 
 def signed_in_cookie(user, patient):

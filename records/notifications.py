@@ -1,6 +1,8 @@
 """The result notice renders with the clinic's name and a link, nothing else: never the
 result, its test, its value or the patient's name."""
 
+from django.conf import settings
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from patients.models import Patient
@@ -17,4 +19,5 @@ def result_available_context(notification):
     )
     if not exists:
         raise Obsolete("the chart is gone or its portal access revoked")
-    return {"link": notification.clinic.build_url("/portal/")}
+    path = reverse("portal:records-results", urlconf=settings.ROOT_URLCONF)
+    return {"link": notification.clinic.build_url(path)}

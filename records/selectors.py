@@ -110,6 +110,49 @@ def results_released_to_patient(
     return ReleasedResults(reports=reports, observations=observations)
 
 
+@dataclass(frozen=True)
+class ResultGroup:
+    """One entry of the Results page: a report with its results, or a result alone."""
+
+    date: dt.datetime
+    report: DiagnosticReport | None
+    observations: list
+
+
+def results_page(
+    *, patient: Patient, now: dt.datetime, preference: RecordPreference | None = None
+) -> tuple[list[ResultGroup], dict[int, list]]:
+    """What the Results page shows, in two queries whatever the number of results: the
+    released reports and results (``results_released_to_patient``) grouped, newest
+    first, and each numeric test's values (same code and unit as its newest value,
+    oldest first) by the id of its newest result, for the tests seen more than once."""
+    released = results_released_to_patient(patient=patient, now=now, preference=preference)
+    reports = {report.pk: report for report in released.reports.order_by("-date", "-pk")}
+    observations = list(released.observations.order_by("-date", "-pk"))
+    by_report: dict[int, list] = {pk: [] for pk in reports}
+    groups = []
+    for observation in observations:
+        if observation.report_id is None:
+            groups.append(ResultGroup(observation.date, None, [observation]))
+        elif observation.report_id in by_report:
+            by_report[observation.report_id].append(observation)
+    for pk, report in reports.items():
+        groups.append(ResultGroup(report.date, report, by_report[pk]))
+    groups.sort(key=lambda g: (g.date, g.report is not None, (g.report or g.observations[0]).pk))
+    groups.reverse()
+
+    series: dict[tuple, list] = {}
+    for observation in observations:  # newest first: the first seen sets the unit
+        if observation.value_quantity is None or not observation.code:
+            continue
+        key = (observation.code_system, observation.code)
+        values = series.setdefault(key, [])
+        if not values or observation.value_unit == values[0].value_unit:
+            values.append(observation)
+    trends = {values[0].pk: list(reversed(values)) for values in series.values() if len(values) > 1}
+    return groups, trends
+
+
 def medications_for_patient(patient: Patient) -> QuerySet:
     return Medication.objects.for_patient(patient).exclude(status__in=HIDDEN_MEDICATION_STATUSES)
 

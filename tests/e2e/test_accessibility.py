@@ -39,6 +39,8 @@ from tests.factories import (
     AppointmentTypeFactory,
     ClinicAdminFactory,
     ClinicFactory,
+    DiagnosticReportFactory,
+    ObservationFactory,
     PatientAccessFactory,
     PatientCategoryFactory,
     PatientFactory,
@@ -624,6 +626,63 @@ def test_the_record_copy_passes_axe_on_screen_and_on_paper(axe_page, audit, clin
     assert page.get_by_role("heading", name="People who act for you").is_visible()
     audit("record-print", shoot=True)
     page.emulate_media(media="screen")
+    audit.assert_clean()
+
+
+def test_the_results_page_passes_axe(axe_page, audit, clinic_url, frozen):
+    """Results grouped by report, flags in words, a trend chart with its table opened;
+    the preference saved; and the empty page."""
+    page = axe_page
+    clinic = _clinic(accent_colour="#6a1b9a")
+    grant = PatientAccessFactory(patient=PatientFactory(clinic=clinic))
+    olivia = grant.patient
+    now = timezone.now()
+    panel = DiagnosticReportFactory(
+        patient=olivia,
+        display="Comprehensive metabolic panel",
+        date=now - dt.timedelta(days=1),
+        performer="Eastside Laboratories",
+        conclusion="Potassium high; repeat in a week.",
+    )
+    for display, code, value, flag in (
+        ("Potassium", "2823-3", 6.4, "HH"),
+        ("Sodium", "2951-2", 139, "N"),
+        ("Creatinine in serum or plasma (estimated)", "2160-0", 130, "H"),
+    ):
+        ObservationFactory(
+            patient=olivia,
+            report=panel,
+            display=display,
+            code=code,
+            value_quantity=value,
+            interpretation=flag,
+            date=now - dt.timedelta(days=1),
+        )
+    for days in range(2, 40, 4):
+        ObservationFactory(
+            patient=olivia,
+            display="Glucose",
+            code="2345-7",
+            value_quantity=4 + days % 5,
+            interpretation="H" if days % 5 > 2 else "N",
+            date=now - dt.timedelta(days=days),
+        )
+    _signed_in(page, clinic_url, grant.user, olivia)
+
+    page.goto(clinic_url("demo", "/portal/"))
+    page.get_by_role("link", name="Health record").click()
+    page.get_by_role("heading", name="Results", exact=True).wait_for()
+    page.get_by_text("Glucose: the values over time").click()
+    audit("results", shoot=True)
+    page.get_by_label("Wait for my clinician's review before showing new results").check()
+    page.get_by_role("button", name="Save").click()
+    page.get_by_text("New results will show once your clinician has reviewed them").wait_for()
+    audit("results-preference-saved")
+
+    other = PatientAccessFactory(patient=PatientFactory(clinic=olivia.clinic))
+    _signed_in(page, clinic_url, other.user, other.patient)
+    page.goto(clinic_url("demo", "/portal/health-record/results/"))
+    audit("results-empty", shoot=True)
     audit.assert_clean()
 
 

@@ -62,6 +62,9 @@ from tests.uploads import checked
 APPOINTMENTS, MESSAGES, DEMOGRAPHICS = SCOPES = PatientAccess.SCOPES
 ACCOUNT = "account"
 PUBLIC = "public"
+# The health record: the patient's own chart only, until grants have a scope for it;
+# every representative, whatever their grant, gets a 404.
+OWN_RECORD = "own record"
 
 # Every portal view, by dotted path → what it is about.
 ROUTE_CLASSES = {
@@ -124,6 +127,8 @@ ROUTE_CLASSES = {
     "patients.views_information.my_information_confirm": DEMOGRAPHICS,
     "patients.views_information.notice_preferences": DEMOGRAPHICS,
     "patients.views_information.request_withdraw": DEMOGRAPHICS,
+    "records.views.results": OWN_RECORD,
+    "records.views.results_preference": OWN_RECORD,
 }
 
 # Each scope's list page: a representative holding the scope must get it (the control).
@@ -581,7 +586,7 @@ def test_the_table_names_no_view_that_is_gone():
 
 
 def test_the_table_uses_only_the_scopes_account_and_public():
-    assert set(ROUTE_CLASSES.values()) <= {*SCOPES, ACCOUNT, PUBLIC}
+    assert set(ROUTE_CLASSES.values()) <= {*SCOPES, ACCOUNT, PUBLIC, OWN_RECORD}
 
 
 def test_each_list_page_is_classified_as_its_scope():
@@ -620,6 +625,27 @@ def test_the_home_page_shows_only_the_figures_within_the_grant(chart, name):
 def test_account_activity_shows_others_events_only_within_the_grant(chart, name):
     problems = activity_problems(chart, name)
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("name", REPRESENTATIVES)
+def test_a_representative_gets_404_on_every_page_of_the_health_record(chart, name):
+    """Whatever their grant (one holding every scope too): GET and forged POST are 404
+    and no row of the clinic changes."""
+    clients = [client_of(chart, name)]
+    if name == "no scope":
+        every = chart.representatives[name]
+        PatientAccess.objects.filter(user=every, patient=chart.patient).update(
+            **{f"can_{scope}": True for scope in SCOPES}
+        )
+        clients.append(client_of(chart, name))
+    pages = [page for page in portal_pages(chart) if page.kind == OWN_RECORD]
+    assert pages
+    before = AuditEvent.objects.count()
+    for client in clients:
+        for page in pages:
+            assert ask(client, "GET", page.url).status in (404, 405), page.url
+            assert ask(client, "POST", page.url, {"wait_for_review": "on"}).status == 404
+    assert AuditEvent.objects.count() == before
 
 
 # --- Positive controls: the same pages open for a representative holding the scope ------

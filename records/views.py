@@ -1,0 +1,80 @@
+"""Patient portal: the health record's pages (the Results page). Each page shows only
+what ``records.selectors`` releases to the patient and records the read in the audit
+log."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from records import interpretation, selectors, services
+from records.access import own_record_required
+from records.forms import ResultPreferenceForm
+from records.trend import trend_of
+
+
+def _row(observation, trends):
+    flag = interpretation.flag(observation.interpretation)
+    values = trends.get(observation.pk)
+    trend = trend_of(values) if values else None
+    return {
+        "observation": observation,
+        "value": interpretation.value_text(observation),
+        "range": interpretation.range_text(observation),
+        "flag": flag[0] if flag else "",
+        "flag_kind": flag[1] if flag else "",
+        "trend": trend,
+        # The chart's text alternative: the values it draws, newest first.
+        "history": [
+            {"date": p.observation.date, "value": interpretation.value_text(p.observation)}
+            for p in reversed(trend.points)
+        ]
+        if trend
+        else [],
+    }
+
+
+@own_record_required
+def results(request):
+    """The patient's results, newest first, a report's results together; a numeric test
+    seen more than once with its trend."""
+    patient = request.patient
+    preference = selectors.record_preference(patient)
+    groups, trends = selectors.results_page(
+        patient=patient, now=timezone.now(), preference=preference
+    )
+    services.health_record_viewed(
+        patient=patient, section="results", actor=request.user, request=request
+    )
+    context = {
+        "groups": [
+            {"group": group, "rows": [_row(each, trends) for each in group.observations]}
+            for group in groups
+        ],
+        "preference_form": ResultPreferenceForm(
+            initial={"wait_for_review": bool(preference and preference.wait_for_review)}
+        ),
+    }
+    return render(request, "records/results.html", context)
+
+
+@require_POST
+@own_record_required
+def results_preference(request):
+    """The patient's choice to wait for the clinician's review before new results show."""
+    form = ResultPreferenceForm(request.POST)
+    if form.is_valid():
+        wait = form.cleaned_data["wait_for_review"]
+        services.record_preference_set(
+            patient=request.patient, wait_for_review=wait, actor=request.user, request=request
+        )
+        if wait:
+            messages.success(
+                request, _("Saved. New results will show once your clinician has reviewed them.")
+            )
+        else:
+            messages.success(
+                request, _("Saved. New results will show as soon as the clinic releases them.")
+            )
+    return redirect("portal:records-results")

@@ -1,0 +1,367 @@
+"""The patient's Results page under "Health record": only what the release rules show,
+newest first and grouped by report, each value with its unit, range and flag in words,
+a numeric test's trend as an inline SVG with a table of its values; the patient's own
+chart only (a representative, another patient, another clinic: 404); audited; a fixed
+number of queries; in French too."""
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+import pytest
+from django.conf import settings
+from django.core import mail
+
+from portal.audit.models import AuditEvent
+from records import services
+from records.models import DiagnosticReport, Observation, RecordPreference, ReleaseRule
+from tests.clients import host_client, portal_client
+from tests.factories import (
+    DiagnosticReportFactory,
+    ObservationFactory,
+    PatientAccessFactory,
+    PatientFactory,
+    UserFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+URL = "/portal/health-record/results/"
+DAY = dt.timedelta(days=1)
+
+
+@pytest.fixture
+def chart(clinic):
+    return PatientFactory(clinic=clinic, first_name="Olivia", email="olivia@example.com")
+
+
+@pytest.fixture
+def olivia(chart):
+    return PatientAccessFactory(patient=chart).user
+
+
+@pytest.fixture
+def client(olivia):
+    client = portal_client(olivia)
+    client.get("/portal/")  # per-process caches (the tenant look-up) warmed
+    return client
+
+
+def page(client):
+    response = client.get(URL)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+# --- What is shown ------------------------------------------------------------------------
+
+
+def test_a_report_shows_its_results_with_units_ranges_and_flags_in_words(
+    frozen, now, chart, client
+):
+    report = DiagnosticReportFactory(
+        patient=chart, display="Metabolic panel", date=now - DAY, conclusion="Mostly fine."
+    )
+    ObservationFactory(
+        patient=chart,
+        report=report,
+        display="Potassium",
+        code="2823-3",
+        value_quantity=6.2,
+        value_unit="mmol/L",
+        range_low=3.5,
+        range_high=5.1,
+        interpretation="HH",
+        date=now - DAY,
+    )
+    ObservationFactory(
+        patient=chart,
+        report=report,
+        display="Sodium",
+        code="2951-2",
+        value_quantity=Decimal("140"),
+        value_unit="mmol/L",
+        range_low=135,
+        range_high=145,
+        interpretation="N",
+        date=now - DAY,
+    )
+    ObservationFactory(
+        patient=chart,
+        display="Hemoglobin A1c",
+        code="4548-4",
+        value_quantity=Decimal("7.10"),
+        value_unit="%",
+        range_low=None,
+        range_high=Decimal("5.7"),
+        interpretation="H",
+        date=now - 3 * DAY,
+    )
+
+    html = page(client)
+
+    panel = html[html.index("Metabolic panel") : html.index("Hemoglobin A1c")]
+    assert "Potassium" in panel and "Sodium" in panel and "Mostly fine." in panel
+    assert "6.2 mmol/L" in panel and "3.5–5.1 mmol/L" in panel and "Critically high" in panel
+    assert "140 mmol/L" in panel and "Normal" in panel
+    assert "7.1 %" in html and "≤ 5.7 %" in html and ">High<" in html
+    assert ">H<" not in html and ">HH<" not in html
+    assert "14 January 2030" in html and "12 January 2030" in html  # DATE_FORMAT
+
+
+def test_newest_first_reports_and_standalone_results_interleaved(frozen, now, chart, client):
+    ObservationFactory(patient=chart, display="Oldest alone", code="a", date=now - 9 * DAY)
+    DiagnosticReportFactory(patient=chart, display="Middle report", date=now - 5 * DAY)
+    ObservationFactory(patient=chart, display="Newest alone", code="b", date=now - DAY)
+
+    html = page(client)
+
+    assert html.index("Newest alone") < html.index("Middle report") < html.index("Oldest alone")
+
+
+def test_results_are_shown_by_the_release_rule_not_before(
+    frozen, now, clinic, chart, olivia, client, django_capture_on_commit_callbacks
+):
+    """Released three days after issue: absent before, there after; the notice links here.
+    (A new sign-in after each move of the clock: the idle timeout ends the old one.)"""
+    ReleaseRule.objects.create(
+        clinic=clinic, category="lab", mode=ReleaseRule.Mode.AFTER_DAYS, days=3
+    )
+    ehr = UserFactory(clinic=clinic, username="ehr")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.record_save(
+            model=Observation,
+            clinic=clinic,
+            patient=chart,
+            actor=ehr,
+            fields={
+                "code": "2345-7",
+                "display": "Glucose",
+                "category": "lab",
+                "status": "final",
+                "issued": now,
+                "date": now,
+                "value_quantity": 5,
+                "value_unit": "mmol/L",
+            },
+        )
+    assert "Glucose" not in page(client)
+    assert "No results to show yet" in page(client)
+
+    frozen.shift(3 * DAY - dt.timedelta(minutes=1))
+    assert "Glucose" not in page(portal_client(olivia))
+
+    frozen.shift(dt.timedelta(minutes=2))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.result_notices_send(clinic=clinic)
+    assert "Glucose" in page(portal_client(olivia))
+    assert f"demo.{settings.PORTAL_BASE_DOMAIN}" in mail.outbox[-1].body
+    assert URL in mail.outbox[-1].body
+
+
+def test_a_result_not_final_or_in_an_unreleased_report_is_not_shown(frozen, now, chart, client):
+    hidden = DiagnosticReportFactory(patient=chart, display="Pending panel", release_at=None)
+    ObservationFactory(patient=chart, report=hidden, display="Inside pending")
+    ObservationFactory(patient=chart, display="Preliminary one", status="preliminary")
+
+    html = page(client)
+
+    assert "Pending panel" not in html and "Inside pending" not in html
+    assert "Preliminary one" not in html
+
+
+def test_the_empty_page_says_what_the_clinic_shares(chart, client):
+    html = page(client)
+    assert "No results to show yet" in html and "Demo Family Clinic" in html
+
+
+def test_the_read_is_audited(chart, client, olivia):
+    page(client)
+    event = AuditEvent.objects.get(action="record.viewed")
+    assert event.details == {"section": "results"}
+
+
+# --- The trend ------------------------------------------------------------------------------
+
+
+def glucose_series(chart, now, count):
+    return Observation.objects.bulk_create(
+        ObservationFactory.build(
+            patient=chart,
+            display="Glucose",
+            code="2345-7",
+            value_quantity=Decimal(4) + Decimal(n % 7) / 2,
+            date=now - (count - n) * DAY,
+            release_at=now - (count - n) * DAY,
+        )
+        for n in range(count)
+    )
+
+
+def test_one_value_shows_the_value_and_no_chart(frozen, now, chart, client):
+    glucose_series(chart, now, 1)
+    html = page(client)
+    assert "4 mmol/L" in html
+    assert "<svg" not in html and "values over time" not in html
+
+
+def test_fifty_values_draw_a_bounded_chart_with_its_table(frozen, now, chart, client):
+    glucose_series(chart, now, 50)
+
+    html = page(client)
+
+    assert html.count("<svg") == 1  # with the newest value only
+    svg = html[html.index("<svg") : html.index("</svg>")]
+    assert 'role="img"' in svg and 'viewBox="0 0 320 120"' in svg
+    assert svg.count("<circle") == 50
+    title_id = re.search(r'aria-labelledby="([^"]+)"', svg).group(1)
+    assert f'<title id="{title_id}">Trend of Glucose: 50 values from' in svg
+    coordinates = [float(v) for v in re.findall(r'c[xy]="([\d.]+)"', svg)]
+    assert all(0 <= v <= 320 for v in coordinates)
+    table = html[html.index("Glucose: the values over time") :]
+    table = table[: table.index("</table>")]
+    assert table.count("<tr>") == 51  # header + 50 values, newest first
+    assert table.index("14 January 2030") < table.index("26 November 2029")
+
+
+def test_a_value_in_another_unit_is_not_drawn_in_the_same_chart(frozen, now, chart, client):
+    glucose_series(chart, now, 2)
+    ObservationFactory(
+        patient=chart,
+        code="2345-7",
+        display="Glucose",
+        value_quantity=90,
+        value_unit="mg/dL",
+        date=now - 30 * DAY,
+    )
+    svg = page(client).split("<svg")[1].split("</svg>")[0]
+    assert svg.count("<circle") == 2
+
+
+# --- The patient's choice -----------------------------------------------------------------
+
+
+def test_the_patient_chooses_to_wait_for_the_review(frozen, chart, client):
+    response = client.post(URL + "preference/", {"wait_for_review": "on"}, follow=True)
+
+    assert RecordPreference.objects.get(patient=chart).wait_for_review
+    html = response.content.decode()
+    assert "New results will show once your clinician has reviewed them" in html
+    assert re.search(r'<input type="checkbox" name="wait_for_review"[^>]* checked', html)
+    client.post(URL + "preference/", {})
+    assert not RecordPreference.objects.get(patient=chart).wait_for_review
+    assert AuditEvent.objects.filter(action="record.preference_changed").count() == 2
+
+
+def test_the_preference_needs_a_post_with_csrf(chart, olivia):
+    strict = portal_client(olivia, enforce_csrf_checks=True)
+    assert strict.post(URL + "preference/", {"wait_for_review": "on"}).status_code == 403
+    assert portal_client(olivia).get(URL + "preference/").status_code == 405
+    assert not RecordPreference.objects.filter(patient=chart).exists()
+
+
+# --- Access ----------------------------------------------------------------------------------
+
+
+def test_signed_out_goes_to_sign_in(clinic):
+    response = host_client("demo").get(URL)
+    assert response.status_code == 302
+
+
+def test_another_patient_sees_only_their_own(clinic, chart, client):
+    other = PatientFactory(clinic=clinic)
+    ObservationFactory(patient=other, display="Someone else's ferritin")
+    ObservationFactory(patient=chart, display="Own ferritin")
+    html = page(client)
+    assert "Own ferritin" in html and "Someone else" not in html
+
+
+def test_a_representative_with_every_scope_gets_404_on_every_results_url(clinic, chart, olivia):
+    ObservationFactory(patient=chart, display="Glucose")
+    parent = PatientAccessFactory(
+        patient=chart,
+        user=UserFactory(clinic=clinic, username="carer"),
+        relationship="carer",
+        can_appointments=True,
+        can_messages=True,
+        can_demographics=True,
+    ).user
+    client = portal_client(parent, chart)
+    assert client.get(URL).status_code == 404
+    assert client.post(URL + "preference/", {"wait_for_review": "on"}).status_code == 404
+    assert not RecordPreference.objects.filter(patient=chart).exists()
+    assert "Health record" not in client.get("/portal/").content.decode()
+
+
+def test_a_representative_acting_for_someone_else_does_not_see_their_record(clinic, chart, olivia):
+    other = PatientFactory(clinic=clinic)
+    ObservationFactory(patient=other, display="Gerard's glucose")
+    PatientAccessFactory(patient=other, user=olivia, relationship="spouse")
+    client = portal_client(olivia, other)
+    assert client.get(URL).status_code == 404
+    own = portal_client(olivia, chart)
+    assert "Gerard" not in own.get(URL).content.decode()
+
+
+def test_an_account_of_another_clinic_has_no_access(other_clinic, chart):
+    ObservationFactory(patient=chart, display="Glucose")
+    outsider = PatientAccessFactory(patient=PatientFactory(clinic=other_clinic)).user
+    client = host_client("demo", outsider)
+    assert client.get(URL).status_code in (302, 403, 404)
+    assert "Glucose" not in client.get(URL).content.decode()
+
+
+# --- Queries and language ------------------------------------------------------------------
+
+RESULTS_PAGE_QUERIES = 7  # session, account, grants, preference, reports, results, audit
+
+
+def make_results(chart, now, count):
+    reports = DiagnosticReport.objects.bulk_create(
+        DiagnosticReportFactory.build(patient=chart, date=now - n * DAY, release_at=now - n * DAY)
+        for n in range(count // 5 or 1)
+    )
+    Observation.objects.bulk_create(
+        ObservationFactory.build(
+            patient=chart,
+            report=reports[n % len(reports)] if n % 2 else None,
+            code=f"code-{n % 10}",
+            display=f"Test {n % 10}",
+            value_quantity=Decimal(n % 9),
+            date=now - n * DAY,
+            release_at=now - n * DAY,
+        )
+        for n in range(count)
+    )
+
+
+@pytest.mark.parametrize("count", [1, 500])
+def test_the_results_page_runs_a_fixed_number_of_queries(
+    count, frozen, now, settings, chart, olivia, django_assert_num_queries
+):
+    # With REDIS_URL the session is read from the cache; pin the counts for one engine.
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.db"
+    client = portal_client(olivia)
+    client.get("/portal/")
+    make_results(chart, now, count)
+    with django_assert_num_queries(RESULTS_PAGE_QUERIES) as queries:
+        html = page(client)
+    assert html.count('class="result"') == count
+    assert sum("records_observation" in q["sql"] for q in queries.captured_queries) == 1
+
+
+def test_the_page_in_french(frozen, now, chart, client):
+    ObservationFactory(
+        patient=chart,
+        display="Glucose",
+        value_quantity=Decimal("5.4"),
+        interpretation="L",
+        date=now - DAY,
+    )
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    html = page(client)
+    assert '<html lang="fr">' in html
+    assert "Résultats" in html and "Dossier de santé" in html
+    assert "Bas" in html and "5,4 mmol/L" in html and "14 janvier 2030" in html
+    assert "Intervalle habituel" in html
+    assert "Attendre" in html
