@@ -1,0 +1,77 @@
+"""Patient portal: the health record's medications, allergies, immunizations and
+documents.
+
+The patient's own chart only: grants have no health-record scope yet, so anyone acting
+for someone else gets a 404 on every page and file, as for an id of another chart.
+Every page read and every download is audited.
+"""
+
+from functools import wraps
+
+from django.core.paginator import Paginator
+from django.http import Http404
+from django.shortcuts import render
+
+from patients.access import patient_required
+from records import selectors, services
+from records.downloads import document_response
+
+ROWS_PER_PAGE = 50
+
+
+def own_chart_required(view):
+    """A signed-in patient acting for their own chart (``patient_required``); 404 to a
+    representative."""
+
+    @patient_required
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if request.access.acts_for_someone_else:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _section_page(request, *, section, rows, template):
+    page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
+    services.health_record_viewed(
+        patient=request.patient, section=section, actor=request.user, request=request
+    )
+    return render(request, template, {"page": page, "section": section})
+
+
+@own_chart_required
+def medications(request):
+    rows = selectors.medications_for_page(request.patient)
+    return _section_page(
+        request, section="medications", rows=rows, template="records/medications.html"
+    )
+
+
+@own_chart_required
+def allergies(request):
+    rows = selectors.allergies_for_patient(request.patient).order_by("-date", "-pk")
+    return _section_page(request, section="allergies", rows=rows, template="records/allergies.html")
+
+
+@own_chart_required
+def immunizations(request):
+    rows = selectors.immunizations_for_patient(request.patient).order_by("-date", "-pk")
+    return _section_page(
+        request, section="immunizations", rows=rows, template="records/immunizations.html"
+    )
+
+
+@own_chart_required
+def documents(request):
+    rows = selectors.documents_for_patient(request.patient).order_by("-date", "-pk")
+    return _section_page(request, section="documents", rows=rows, template="records/documents.html")
+
+
+@own_chart_required
+def document_download(request, pk):
+    document = selectors.get_document_for_user(request, pk)
+    response = document_response(document)
+    services.document_record_download(document=document, reader=request.user, request=request)
+    return response
