@@ -228,7 +228,9 @@ def test_a_withdrawn_document_or_a_lost_file_is_a_404(client, own):
 def family(clinic, own):
     """Mara acts for her husband Theo too (every scope a grant has today)."""
     husband = PatientFactory(clinic=clinic, first_name="Theo", last_name="Okafor")
-    PatientAccessFactory(user=own.user, patient=husband, relationship=PatientAccess.Relationship.SPOUSE)
+    PatientAccessFactory(
+        user=own.user, patient=husband, relationship=PatientAccess.Relationship.SPOUSE
+    )
     MedicationFactory(patient=husband, display="Salbutamol inhaler")
     AllergyFactory(patient=husband, display="Bee stings")
     ImmunizationFactory(patient=husband, display="Measles vaccine")
