@@ -11,6 +11,7 @@ from functools import wraps
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import render
+from django.views.decorators.http import require_safe
 
 from patients.access import patient_required
 from records import selectors, services
@@ -21,14 +22,16 @@ ROWS_PER_PAGE = 50
 
 def own_chart_required(view):
     """A signed-in patient acting for their own chart (``patient_required``); 404 to a
-    representative."""
+    representative, whatever the method. The pages only read (GET or HEAD)."""
+
+    reading = require_safe(view)
 
     @patient_required
     @wraps(view)
     def wrapper(request, *args, **kwargs):
         if request.access.acts_for_someone_else:
             raise Http404
-        return view(request, *args, **kwargs)
+        return reading(request, *args, **kwargs)
 
     return wrapper
 

@@ -243,6 +243,7 @@ def test_a_representative_gets_a_404_on_every_page_and_file(own, family):
     assert "Theo" in text_of(client.get("/portal/"))  # acting for him
     for url in [*PAGES.values(), f"{BASE}documents/{document.pk}/"]:
         assert client.get(url).status_code == 404, url
+        assert client.post(url).status_code == 404, url
     assert not AuditEvent.objects.filter(action__startswith="record.").exists()
 
 
@@ -368,3 +369,10 @@ def test_long_lists_come_in_pages_of_fifty(client, own):
     assert "Letter 0<" in first and "Letter 49<" in first and "Letter 50<" not in first
     assert "Page 1 of 2" in first
     assert "Letter 50<" in text_of(client.get(PAGES["documents"] + "?page=2"))
+
+
+def test_the_pages_only_read(client, own):
+    document = stored_document(own.patient)
+    for url in [*PAGES.values(), f"{BASE}documents/{document.pk}/"]:
+        assert client.post(url).status_code == 405, url
+    assert not AuditEvent.objects.filter(action__startswith="record.").exists()
