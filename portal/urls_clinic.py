@@ -9,7 +9,6 @@ from portal.site import views as site_views
 urlpatterns = [
     path("", site_views.clinic_root, name="clinic-root"),
     path("portal/", include("portal.site.urls")),
-    path("portal/health-record/", include("records.urls")),
     path("branding/logo", site_views.clinic_logo, name="clinic-logo"),
     # The clinic's FHIR R4 API for its record system (SMART Backend Services).
     path("fhir/R4/", include("fhir_api.urls", namespace="fhir")),

@@ -1,15 +1,14 @@
-"""The patient's health record, included under /portal/health-record/ as "records"."""
+"""Portal pages of the health record, included under /portal/health-record/ in the
+"portal" namespace."""
 
 from django.urls import path
 
 from records import views_chart
 
-app_name = "records"
-
 urlpatterns = [
-    path("medications/", views_chart.medications, name="medications"),
-    path("allergies/", views_chart.allergies, name="allergies"),
-    path("immunizations/", views_chart.immunizations, name="immunizations"),
-    path("documents/", views_chart.documents, name="documents"),
-    path("documents/<int:pk>/", views_chart.document_download, name="document-download"),
+    path("medications/", views_chart.medications, name="records-medications"),
+    path("allergies/", views_chart.allergies, name="records-allergies"),
+    path("immunizations/", views_chart.immunizations, name="records-immunizations"),
+    path("documents/", views_chart.documents, name="records-documents"),
+    path("documents/<int:pk>/", views_chart.document_download, name="records-document-download"),
 ]

@@ -6,34 +6,21 @@ for someone else gets a 404 on every page and file, as for an id of another char
 Every page read and every download is audited.
 """
 
-from functools import wraps
-
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
-from patients.access import patient_required
 from records import selectors, services
+from records.access import own_record_required
 from records.downloads import document_response
 
 ROWS_PER_PAGE = 50
 
 
 def own_chart_required(view):
-    """A signed-in patient acting for their own chart (``patient_required``); 404 to a
-    representative, whatever the method. The pages only read (GET or HEAD)."""
-
-    reading = require_safe(view)
-
-    @patient_required
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if request.access.acts_for_someone_else:
-            raise Http404
-        return reading(request, *args, **kwargs)
-
-    return wrapper
+    """The patient's own chart (``own_record_required``: 404 to a representative,
+    whatever the method); the pages only read (GET or HEAD, else 405)."""
+    return own_record_required(require_safe(view))
 
 
 def _section_page(request, *, section, rows, template):

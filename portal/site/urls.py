@@ -13,5 +13,6 @@ urlpatterns = [
     path("", include("invitations.urls")),
     path("appointments/", include("appointments.urls")),
     path("messages/", include("messaging.urls")),
+    path("health-record/", include("records.urls")),
     path("account/record/", include("fhir_api.account_urls")),
 ]
