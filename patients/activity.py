@@ -33,6 +33,8 @@ LABELS = {
     "account.contact_code_failed": _("Wrong code typed for a new sign-in contact"),
     "terms.accepted": _("Portal terms accepted"),
     "record.downloaded": _("Copy of the record made"),
+    "record.viewed": _("Health record viewed"),
+    "record.document_downloaded": _("Document downloaded from the health record"),
     "patient.self_registered": _("Registered for the portal"),
     "patient.viewed": _("Chart viewed"),
     "patient.changed": _("Chart changed"),

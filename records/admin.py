@@ -5,6 +5,7 @@ admins set."""
 
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from clinics.admin_site import clinic_admin_site
 from clinics.scoped_admin import ClinicScopedAdmin, ReadOnlyAdminMixin
@@ -57,8 +58,8 @@ CODE_LABELS = {
         "entered-in-error": _("Entered in error"),
     },
     "criticality": {
-        "low": _("Low"),
-        "high": _("High"),
+        "low": pgettext_lazy("allergy risk", "Low"),
+        "high": pgettext_lazy("allergy risk", "High"),
         "unable-to-assess": _("Unable to assess"),
     },
     "interpretation": {

@@ -9,7 +9,8 @@ the audit log, and the pages call it.
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Q, QuerySet
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.http import Http404
 
 from clinics.models import Clinic
 from patients.models import Patient
@@ -171,6 +172,40 @@ def immunizations_for_patient(patient: Patient) -> QuerySet:
 
 def documents_for_patient(patient: Patient) -> QuerySet:
     return Document.objects.for_patient(patient).filter(status__in=SHOWN_DOCUMENT_STATUSES)
+
+
+# --- The patient's own pages (records.views_chart) ------------------------------------------
+
+# A medication the patient takes now, or is to take; every other status is past.
+CURRENT_MEDICATION_STATUSES = ("active", "on-hold", "intended")
+
+
+def medications_for_page(patient: Patient) -> QuerySet:
+    """The chart's medications, current ones first (``is_current``), then the rest,
+    each group newest first."""
+    current = Case(
+        When(status__in=CURRENT_MEDICATION_STATUSES, then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    return (
+        medications_for_patient(patient)
+        .annotate(is_current=current)
+        .order_by("-is_current", "-date", "-pk")
+    )
+
+
+def get_document_for_user(request, pk) -> Document:
+    """A document the request's patient may see, on the patient's own chart; 404
+    otherwise (another chart or clinic, a document withdrawn, or a representative: grants
+    have no health-record scope yet)."""
+    if request.access.acts_for_someone_else:
+        raise Http404
+    document = documents_for_patient(request.patient).filter(pk=pk).first()
+    if document is None:
+        raise Http404
+    document.patient = request.patient
+    return document
 
 
 # --- Staff ----------------------------------------------------------------------------------

@@ -312,6 +312,19 @@ def health_record_viewed(*, patient: Patient, section: str, actor, request=None,
     )
 
 
+def document_record_download(*, document: Document, reader, request=None) -> None:
+    """Audit that ``reader`` downloaded a document of the record (call after the access
+    check)."""
+    audit_record(
+        action="record.document_downloaded",
+        clinic=document.patient.clinic,
+        actor=reader,
+        obj=document,
+        acting_for=document.patient,
+        request=request,
+    )
+
+
 # --- "A new result is available" --------------------------------------------------------------
 
 

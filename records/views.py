@@ -59,8 +59,8 @@ def results(request):
     return render(request, "records/results.html", context)
 
 
+@own_record_required  # first: anyone but the patient gets the 404 of every record page
 @require_POST
-@own_record_required
 def results_preference(request):
     """The patient's choice to wait for the clinician's review before new results show."""
     form = ResultPreferenceForm(request.POST)

@@ -81,6 +81,7 @@ ACTION_LABELS = {
     "record.updated": _("Health record entry updated by the record system"),
     "record.reviewed": _("Result marked reviewed by the clinician"),
     "record.viewed": _("Health record viewed"),
+    "record.document_downloaded": _("Health record document downloaded"),
     "record.preference_changed": _("Result release preference changed"),
     "record.release_rules_changed": _("Result release rules changed"),
     # Clinics (platform operators)

@@ -32,7 +32,6 @@ from tests.factories import (
     AppointmentTypeFactory,
     ClinicAdminFactory,
     DiagnosticReportFactory,
-    DocumentFactory,
     ImmunizationFactory,
     MedicationFactory,
     ObservationFactory,
@@ -50,7 +49,7 @@ from tests.factories import (
 )
 from tests.fhir.smart import register
 from tests.security.world import World, with_self_grant
-from tests.uploads import checked
+from tests.uploads import checked, stored_document
 
 # Hypothesis caches what it learns under .hypothesis/ in the working directory; keep the
 # working tree clean.
@@ -140,7 +139,7 @@ def world(clinic, other_clinic) -> World:
         ),
         "records.allergyintolerance": AllergyFactory(patient=victim),
         "records.immunization": ImmunizationFactory(patient=victim),
-        "records.document": DocumentFactory(patient=victim),
+        "records.document": stored_document(victim),
         "records.releaserule": ReleaseRule.objects.create(
             clinic=clinic, category="lab", mode=ReleaseRule.Mode.AT_ONCE
         ),

@@ -50,6 +50,7 @@ PORTAL_OBJECT_BY_MODULE = {
 PORTAL_OBJECT_BY_VIEW = {
     "messaging.views.attachment_download": "messaging.attachment",
     "appointments.views.request_withdraw": "appointments.appointmentrequest",
+    "records.views_chart.document_download": "records.document",
 }
 # Id parameters of an admin's own URLs that name something other than the admin's model.
 ADMIN_OBJECT_BY_PARAM = {

@@ -185,6 +185,7 @@ def test_every_url_that_takes_an_id_maps_to_a_row_of_the_world(world):
         "portal/messages/<int:pk>/",
         "portal/messages/attachments/<int:pk>/",
         "portal/my-information/requests/<int:pk>/withdraw/",
+        "portal/health-record/documents/<int:pk>/",
         "admin/patients/patient/<path:object_id>/change/",
         "admin/patients/patient/<int:object_id>/portal/revoke/",
         "admin/patients/changerequest/<int:object_id>/decide/",

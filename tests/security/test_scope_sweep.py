@@ -47,8 +47,11 @@ from portal.audit.models import AuditEvent
 from portal.audit.services import audit_record
 from tests.clients import portal_client
 from tests.factories import (
+    AllergyFactory,
     AppointmentRequestFactory,
     AppointmentTypeFactory,
+    ImmunizationFactory,
+    MedicationFactory,
     PatientAccessFactory,
     ProviderFactory,
     StaffFactory,
@@ -57,14 +60,15 @@ from tests.factories import (
 )
 from tests.security import sweep
 from tests.security.world import with_self_grant
-from tests.uploads import checked
+from tests.uploads import checked, stored_document
 
 APPOINTMENTS, MESSAGES, DEMOGRAPHICS = SCOPES = PatientAccess.SCOPES
+# The health record: the patient's own chart only, as no grant has a scope for it yet.
+# Swept as an area every representative lacks, and whose pages must answer them 404.
+HEALTH_RECORD = "health record"
+AREAS = (*SCOPES, HEALTH_RECORD)
 ACCOUNT = "account"
 PUBLIC = "public"
-# The health record: the patient's own chart only, until grants have a scope for it;
-# every representative, whatever their grant, gets a 404.
-OWN_RECORD = "own record"
 
 # Every portal view, by dotted path → what it is about.
 ROUTE_CLASSES = {
@@ -127,8 +131,13 @@ ROUTE_CLASSES = {
     "patients.views_information.my_information_confirm": DEMOGRAPHICS,
     "patients.views_information.notice_preferences": DEMOGRAPHICS,
     "patients.views_information.request_withdraw": DEMOGRAPHICS,
-    "records.views.results": OWN_RECORD,
-    "records.views.results_preference": OWN_RECORD,
+    "records.views.results": HEALTH_RECORD,
+    "records.views.results_preference": HEALTH_RECORD,
+    "records.views_chart.medications": HEALTH_RECORD,
+    "records.views_chart.allergies": HEALTH_RECORD,
+    "records.views_chart.immunizations": HEALTH_RECORD,
+    "records.views_chart.documents": HEALTH_RECORD,
+    "records.views_chart.document_download": HEALTH_RECORD,
 }
 
 # Each scope's list page: a representative holding the scope must get it (the control).
@@ -154,6 +163,10 @@ EMERGENCY_CONTACT = "Ignatius Fallowfield"
 CHART_EMAIL = "marmalade.chart@example.com"
 REQUESTED_CITY = "Sasquatchville"
 CHART_VIEWING_STAFF = "Dagny Chartwell"
+MEDICATION_NAME = "Glimmerzine 20 mg"
+ALLERGEN = "Moonpetal pollen"
+VACCINE = "Quasarvax booster"
+DOCUMENT_TITLE = "Nimbus visit summary"
 
 MARKERS = {
     APPOINTMENTS: (APPOINTMENT_REASON, APPOINTMENT_TYPE, PROVIDER_NAME, BOOKING_STAFF),
@@ -165,6 +178,7 @@ MARKERS = {
         REQUESTED_CITY,
         CHART_VIEWING_STAFF,
     ),
+    HEALTH_RECORD: (MEDICATION_NAME, ALLERGEN, VACCINE, DOCUMENT_TITLE),
 }
 
 # The staff behind each area's events (account activity names them "<name> at the clinic").
@@ -306,6 +320,11 @@ def chart(clinic) -> Chart:
     # The patient's own sign-in is about the chart but in no scope: no representative
     # may see it.
     audit_record(action="signin.success", clinic=clinic, actor=patient_user, acting_for=patient)
+    # The health record: a row of each kind its pages show.
+    MedicationFactory(patient=patient, display=MEDICATION_NAME)
+    AllergyFactory(patient=patient, display=ALLERGEN)
+    ImmunizationFactory(patient=patient, display=VACCINE)
+    document = stored_document(patient, title=DOCUMENT_TITLE)
 
     representatives = {}
     for name, scopes in REPRESENTATIVES.items():
@@ -331,6 +350,7 @@ def chart(clinic) -> Chart:
         "messaging.thread": thread,
         "messaging.attachment": attachment,
         "patients.changerequest": change_request,
+        "records.document": document,
     }
     return Chart(clinic, patient, rows, representatives)
 
@@ -342,7 +362,7 @@ def client_of(chart, name):
 
 
 def lacked_scopes(name) -> list[str]:
-    return [scope for scope in SCOPES if scope not in REPRESENTATIVES[name]]
+    return [area for area in AREAS if area not in REPRESENTATIVES[name]]
 
 
 @dataclass(frozen=True)
@@ -436,7 +456,11 @@ def refusal_problem(answer, lacked) -> str | None:
     to your appointments"), and 405 to a GET of a POST-only page (answered before
     anything is looked up).
     """
-    if answer.status in (403, 404):
+    if answer.status == 404:
+        return None
+    if class_of_path(answer.url) == HEALTH_RECORD:
+        return f"answered {answer}: the health record answers a representative 404"
+    if answer.status == 403:
         return None
     if answer.status == 405 and answer.method == "GET":
         return None
@@ -586,7 +610,7 @@ def test_the_table_names_no_view_that_is_gone():
 
 
 def test_the_table_uses_only_the_scopes_account_and_public():
-    assert set(ROUTE_CLASSES.values()) <= {*SCOPES, ACCOUNT, PUBLIC, OWN_RECORD}
+    assert set(ROUTE_CLASSES.values()) <= {*AREAS, ACCOUNT, PUBLIC}
 
 
 def test_each_list_page_is_classified_as_its_scope():
@@ -638,7 +662,7 @@ def test_a_representative_gets_404_on_every_page_of_the_health_record(chart, nam
             **{f"can_{scope}": True for scope in SCOPES}
         )
         clients.append(client_of(chart, name))
-    pages = [page for page in portal_pages(chart) if page.kind == OWN_RECORD]
+    pages = [page for page in portal_pages(chart) if page.kind == HEALTH_RECORD]
     assert pages
     before = AuditEvent.objects.count()
     for client in clients:
@@ -737,3 +761,31 @@ def test_the_sweep_reports_activity_that_ignores_the_scopes(chart, monkeypatch):
     problems = activity_problems(chart, "no scope")
     assert any(CHART_VIEWING_STAFF in p for p in problems), problems
     assert any("'Signed in'" in p for p in problems), problems
+
+
+# --- The health record: the patient's own, for now ---------------------------------------
+
+
+def test_the_patient_opens_every_health_record_page(chart):
+    """The control of the health record's refusals: the patient's own session opens
+    each of its pages (the document's id is theirs) and sees the planted rows."""
+    owner = PatientAccess.objects.get(patient=chart.patient, relationship="self").user
+    client = portal_client(owner, chart.patient, raise_request_exception=False)
+    seen = set()
+    for page in portal_pages(chart):
+        if page.kind == HEALTH_RECORD:
+            answer = ask(client, "GET", page.url)
+            if page.url.endswith("/preference/"):  # a form's target: POST only
+                assert answer.status == 405, f"GET {page.url}: {answer}"
+                continue
+            assert answer.status == 200, f"GET {page.url}: {answer}"
+            seen.update(m for m in MARKERS[HEALTH_RECORD] if m in answer.text)
+    # The document's title is on its list, and its file is the PDF itself.
+    assert seen == set(MARKERS[HEALTH_RECORD])
+
+
+def test_the_sweep_reports_a_health_record_open_to_representatives(chart, monkeypatch):
+    monkeypatch.setattr(PatientAccess, "acts_for_someone_else", property(lambda self: False))
+    problems = refused_get_problems(chart, "no scope")
+    assert any(f"shows {HEALTH_RECORD} data" in p for p in problems), problems
+    assert any(f", {HEALTH_RECORD}): answered 200" in p for p in problems), problems
