@@ -32,7 +32,10 @@ run: install
 	$(BIN)/python manage.py seed_demo
 	$(BIN)/python manage.py runserver 0.0.0.0:8000
 
-## make test: install, lint, and run the whole suite
+## make test: install, lint, and run the whole suite on two processes (pytest-xdist; each
+## has its own test database and Redis database). PYTEST_ARGS replaces the default, e.g.
+## `make test PYTEST_ARGS="tests/fhir -x"` runs one folder on one process.
+PYTEST_ARGS ?= -n 2
 test: install browser-tools
 	$(BIN)/ruff check .
 	@$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \

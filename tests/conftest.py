@@ -18,12 +18,22 @@ French; ``rose`` is her account; she acts for her husband ``gerard``; ``roses_po
 gives her pages something to show.
 
 Clients and sessions are built with tests/clients.py, rows with tests/factories.py.
+
+``make test`` runs the suite on two processes (pytest-xdist's ``-n 2``): each has its own
+test database (pytest-django names them ``<name>_gw0``, ``<name>_gw1``) and its own Redis
+database (``pytest_configure`` below); the stand-in servers listen on ports the system picks.
 """
 
+import copy
 import datetime as dt
+import os
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import time_machine
+from django.conf import settings as django_settings
+from django.db import connection
+from django.test.utils import override_settings
 from django.utils import timezone
 
 from messaging import services as messaging
@@ -46,6 +56,75 @@ from tests.factories import (
     portal_settings_of,
 )
 from tests.i18n.french import ROSE_EMAIL, ROSE_ID, ROSE_MOBILE
+
+
+def pytest_configure(config):
+    worker = getattr(config, "workerinput", {}).get("workerid")
+    if worker and django_settings.REDIS_URL:
+        _use_a_redis_database_of_its_own(worker)
+
+
+def redis_url_of_worker(url: str, worker: str) -> str:
+    """The Redis URL of pytest-xdist's worker ``gwN``: the database N after the one ``url``
+    names, or N before it when that would pass Redis's last (15): CI's REDIS_URL names
+    database 15, so its two workers use 15 and 14."""
+    index = int(worker.removeprefix("gw"))
+    parts = urlsplit(url)
+    first = int(parts.path.strip("/") or 0)
+    number = first + index if first + index <= 15 else first - index
+    if not 0 <= number <= 15:
+        raise pytest.UsageError(f"no Redis database left for worker {worker} of {url}")
+    return urlunsplit(parts._replace(path=f"/{number}"))
+
+
+def _use_a_redis_database_of_its_own(worker):
+    """Every test empties the cache (FLUSHDB on Redis, ``_fast_and_isolated``): two workers
+    sharing a database would empty each other's sessions and counters in mid-test."""
+    url = redis_url_of_worker(django_settings.REDIS_URL, worker)
+    # Read by the tests that talk to Redis themselves (at import, after this hook).
+    os.environ["REDIS_URL"] = url
+    caches = copy.deepcopy(django_settings.CACHES)
+    caches["default"]["LOCATION"] = url
+    # For the whole run: the cache handler is rebuilt from the new CACHES at once.
+    override_settings(REDIS_URL=url, CELERY_BROKER_URL=url, CACHES=caches).enable()
+    from portal.celery import app
+
+    app.conf.broker_url = url
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _postgresql_flush_by_delete():
+    """After a transactional test, PostgreSQL's flush (TRUNCATE of every table) takes a
+    second or more: a new file for each table and index. Deleting the few rows a test left
+    takes milliseconds, and leaves the same empty tables. The append-only triggers
+    (portal.core.history) would refuse the DELETE, so it runs as a replica session, which
+    fires no triggers: that needs a superuser (CI's and the development database's
+    ``postgres``); any other user keeps Django's TRUNCATE."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    from django.db.backends.postgresql.operations import DatabaseOperations
+
+    truncate = DatabaseOperations.sql_flush
+
+    def sql_flush(self, style, tables, *, reset_sequences=False, allow_cascade=False):
+        if not tables or reset_sequences or not _superuser(self.connection):
+            return truncate(
+                self, style, tables, reset_sequences=reset_sequences, allow_cascade=allow_cascade
+            )
+        # SET LOCAL: for the flush's own transaction (execute_sql_flush runs it atomically).
+        deletes = [f"DELETE FROM {self.quote_name(table)}" for table in tables]
+        return ["SET LOCAL session_replication_role = replica", *deletes]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DatabaseOperations, "sql_flush", sql_flush)
+        yield
+
+
+def _superuser(db_connection) -> bool:
+    with db_connection.cursor() as cursor:
+        cursor.execute("SHOW is_superuser")
+        return cursor.fetchone()[0] == "on"
 
 
 def pytest_collection_modifyitems(items):

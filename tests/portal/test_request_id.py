@@ -54,7 +54,8 @@ def test_every_response_carries_a_new_request_id(clinic):
     assert first != second
 
 
-@pytest.mark.parametrize("given", [uuid.uuid4().hex, str(uuid.uuid4())])
+# Named, not shown: each process of a run collects the same test names (pytest-xdist).
+@pytest.mark.parametrize("given", [uuid.uuid4().hex, str(uuid.uuid4())], ids=["hex", "hyphenated"])
 def test_a_well_formed_id_from_the_proxy_is_kept(clinic, given):
     response = host_client("demo").get("/portal/", HTTP_X_REQUEST_ID=given)
     assert response["X-Request-ID"] == given
