@@ -139,10 +139,12 @@ def api(resource: str, verb: str):
                 return outcome_response(409, "conflict", str(exc))
             except services.RuleBroken as exc:
                 return outcome_response(422, "business-rule", f"booking rule: {exc.rule}")
-            except (ValueError, OverflowError, RecursionError):
+            except (ValueError, OverflowError, RecursionError) as exc:
                 # The last net for input the checks above missed: every transaction the
                 # view opened has been rolled back by the time the error reaches here.
-                logger.warning("fhir: malformed input refused", exc_info=True)
+                # The kind of error only: its message and traceback may quote the input,
+                # a patient's details.
+                logger.warning("fhir: malformed input refused (%s)", type(exc).__name__)
                 return outcome_response(400, "invalid", "the request is not valid")
 
         return wrapper
