@@ -121,6 +121,24 @@ def _postgresql_flush_by_delete():
         yield
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup):
+    """The migrations' rows (content types, permissions, staff roles) a transactional test
+    restores are kept on the connection object of the thread that created the test
+    database. Once the browser tests' Playwright runs its event loop in this thread, the
+    thread counts as asynchronous and Django's connection handler hands it another
+    connection object, without them: a transactional test would then start on the empty
+    tables an earlier one's flush left. Kept on the connection class instead, every
+    connection of this process finds them."""
+    from django.db import connections
+
+    for each in connections.all(initialized_only=True):
+        contents = getattr(each, "_test_serialized_contents", None)
+        if contents is not None:
+            type(each)._test_serialized_contents = contents
+    yield
+
+
 def _superuser(db_connection) -> bool:
     with db_connection.cursor() as cursor:
         cursor.execute("SHOW is_superuser")
