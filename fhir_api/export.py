@@ -43,7 +43,7 @@ from messaging.models import Message, Thread
 from patients import demographics
 from patients.models import ChangeRequest, Patient, PatientAccess
 
-APPOINTMENTS, MESSAGES, DEMOGRAPHICS = PatientAccess.SCOPES
+APPOINTMENTS, MESSAGES, DEMOGRAPHICS, HEALTH_RECORD = PatientAccess.SCOPES
 OWN_GRANT_ONLY = None
 
 

@@ -45,12 +45,13 @@ class Recipient:
 def notice_recipients(
     patient, *, scope: str, representatives: bool = True
 ) -> list[Recipient]:
-    """Who is told of a notice about ``scope`` ("appointments", "messages"), and how.
+    """Who is told of a notice about ``scope`` ("appointments", "messages",
+    "health_record"), and how.
 
     The patient, by the contact on their chart as they chose for this kind of notice,
-    and (unless ``representatives`` is False: the scope is not one grants carry yet)
-    every representative whose usable grant covers ``scope``, by their account's
-    contact; only through channels the clinic has switched on; each address once.
+    and (unless ``representatives`` is False) every representative whose usable grant
+    covers ``scope`` (``PatientAccess.allows``, with the clinic's policy today), by
+    their account's contact; only through channels the clinic has switched on; each address once.
     Nobody when the clinic revoked the patient's portal access. Representatives have no
     language on file, so everyone gets the patient's.
     """
@@ -82,7 +83,9 @@ def notice_recipients(
     today = timezone.localdate()
     threshold = portal_settings.representative_age_threshold
     for grant in grants:
-        if grant.allows(scope) and not grant.ended_by_age(threshold=threshold, today=today):
+        if grant.allows(
+            scope, policy=portal_settings, today=today
+        ) and not grant.ended_by_age(threshold=threshold, today=today):
             theirs = contact(grant.user.email, grant.user.phone)
             if theirs:
                 found.append(theirs)

@@ -7,7 +7,7 @@ import hashlib
 from functools import partial
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from clinics.models import Clinic
 from patients.contacts import notice_recipients
-from patients.models import Patient
+from patients.models import Patient, PatientAccess
 from portal.audit.services import audit_record
 from portal.notifications.services import notify
 from records import selectors
@@ -268,12 +268,24 @@ def release_rules_apply(*, clinic: Clinic, now=None) -> int:
 # --- The patient ----------------------------------------------------------------------------
 
 
+class PreferenceNotAllowed(PermissionDenied):
+    """The grant may read the results but not choose how they are released."""
+
+
 def record_preference_set(
-    *, patient: Patient, wait_for_review: bool, actor, request=None, now=None
+    *, access: PatientAccess, wait_for_review: bool, actor, request=None, now=None
 ) -> RecordPreference:
-    """The patient's choice to wait for the clinician's review before seeing new results.
+    """The patient's choice to wait for the clinician's review before seeing new results,
+    made through ``access`` (the patient's own grant, or a parent's or guardian's for a
+    minor: ``selectors.record_preference_settable``; else PreferenceNotAllowed).
     Results already shown stay shown."""
     now = now or timezone.now()
+    patient = access.patient
+    policy = access.clinic.portal_settings
+    if not selectors.record_preference_settable(
+        access=access, policy=policy, today=timezone.localdate(now)
+    ):
+        raise PreferenceNotAllowed("this grant may not change the result preference")
     with transaction.atomic():
         preference, _created = RecordPreference.objects.select_for_update().get_or_create(
             clinic_id=patient.clinic_id, patient=patient
