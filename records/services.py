@@ -343,7 +343,8 @@ def document_record_download(*, document: Document, reader, request=None) -> Non
 def result_notices_send(*, now=None, clinic: Clinic | None = None, patient=None) -> int:
     """Tell each patient once that a new result is there, when results become visible to
     them (``results_released_to_patient``): one notice per patient and run, never the
-    result. Each result is announced at most once, however many runs overlap: a result
+    result, to the patient and to each representative whose grant allows the health
+    record (``patients.contacts.notice_recipients``). Each result is announced at most once, however many runs overlap: a result
     is claimed by a conditional update before its notice is recorded, in one transaction.
     Results issued long before they arrived (an import of history) are claimed silently.
     Bounded per run; the periodic task calls it for every clinic. Returns notices sent."""
@@ -394,7 +395,7 @@ def _notice_for_patient(clinic, chart, now) -> bool:
         claim.filter(old).update(notified_at=now)
     if not fresh:
         return False
-    for recipient in notice_recipients(chart, scope="results", representatives=False):
+    for recipient in notice_recipients(chart, scope=PatientAccess.HEALTH_RECORD):
         notify(
             clinic=clinic,
             channel=recipient.channel,

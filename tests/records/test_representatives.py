@@ -255,3 +255,64 @@ def test_the_patients_own_grant_has_no_scopes_page(nora, front_desk):
     own = PatientAccessFactory(patient=nora)
     client = staff_client(front_desk, raise_request_exception=False)
     assert client.get(scopes_url(own)).status_code == 404
+
+
+# --- "A new result is available" ------------------------------------------------------------
+
+
+def result_notices_to(clinic) -> set[str]:
+    from portal.notifications.models import Notification
+
+    return set(
+        Notification.objects.filter(clinic=clinic, template="result_available").values_list(
+            "recipient", flat=True
+        )
+    )
+
+
+def test_the_result_notice_reaches_representatives_who_may_see_the_record(
+    clinic, nora, django_capture_on_commit_callbacks
+):
+    from django.core import mail
+
+    from tests.factories import DiagnosticReportFactory
+
+    nora.email = "nora@example.com"
+    nora.save(update_fields=["email"])
+    parent = representative(nora, "parent")
+    carer = representative(nora, "carer", can_health_record=True)
+    spouse = representative(nora, "spouse", can_appointments=True, can_messages=True)
+    revoked = representative(nora, "guardian", can_health_record=True)
+    PatientAccess.objects.filter(user=revoked).update(revoked_at=timezone.now())
+    DiagnosticReportFactory(patient=nora, display="Secret panel", issued=timezone.now())
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.result_notices_send(clinic=clinic) == 1
+
+    assert result_notices_to(clinic) == {nora.email, parent.email, carer.email}
+    assert spouse.email not in result_notices_to(clinic)
+    assert all(
+        "Secret panel" not in message.body + message.subject and "Nora" not in message.body
+        for message in mail.outbox
+    )
+    assert {address for message in mail.outbox for address in message.to} == {
+        nora.email,
+        parent.email,
+        carer.email,
+    }
+
+
+def test_the_result_notice_skips_a_parent_once_the_child_is_past_the_clinics_age(
+    clinic, nora, frozen
+):
+    from tests.factories import DiagnosticReportFactory
+
+    frozen.move_to(dt.datetime(2031, 3, 1, 15, tzinfo=dt.UTC))  # Nora is 13
+    parent = representative(nora, "parent")
+    granted = representative(nora, "guardian", can_health_record=True)
+    DiagnosticReportFactory(patient=nora, issued=timezone.now())
+
+    services.result_notices_send(clinic=clinic)
+
+    assert parent.email not in result_notices_to(clinic)
+    assert granted.email in result_notices_to(clinic)
