@@ -21,6 +21,15 @@ from django.utils.translation import gettext_lazy as _
 
 from appointments.models import Appointment, AppointmentRequest
 from clinics.models import Clinic
+from fhir_api.health_record_representation import (
+    allergy_resource,
+    diagnostic_report_resource,
+    document_resource,
+    immunization_resource,
+    medication_request_resource,
+    medication_statement_resource,
+    observation_resource,
+)
 from fhir_api.representation import (
     appointment_resource,
     communication_resource,
@@ -30,15 +39,6 @@ from fhir_api.representation import (
     patient_resource,
     related_person_resource,
     task_resource,
-)
-from fhir_api.health_record_representation import (
-    allergy_resource,
-    diagnostic_report_resource,
-    document_resource,
-    immunization_resource,
-    medication_request_resource,
-    medication_statement_resource,
-    observation_resource,
 )
 from fhir_api.selectors import (
     appointment_request_tasks,

@@ -49,9 +49,10 @@ def notice_recipients(patient, *, scope: str) -> list[Recipient]:
     The patient, by the contact on their chart as they chose for this kind of notice
     (automatic for the health record: there is no choice for it yet), and every
     representative whose usable grant covers ``scope`` (``PatientAccess.allows``, with
-    the clinic's policy on the clinic's today), by their account's contact; only through channels the clinic has switched on; each address once.
-    Nobody when the clinic revoked the patient's portal access. Representatives have no
-    language on file, so everyone gets the patient's.
+    the clinic's policy on the clinic's today), by their account's contact; only through
+    channels the clinic has switched on; each address once. Nobody when the clinic
+    revoked the patient's portal access. Representatives have no language on file, so
+    everyone gets the patient's.
     """
     if patient.portal_revoked_at is not None:
         return []
@@ -79,9 +80,9 @@ def notice_recipients(patient, *, scope: str) -> list[Recipient]:
     today = timezone.localdate(timezone=patient.clinic.tz)
     threshold = portal_settings.representative_age_threshold
     for grant in grants:
-        if grant.allows(
-            scope, policy=portal_settings, today=today
-        ) and not grant.ended_by_age(threshold=threshold, today=today):
+        if grant.allows(scope, policy=portal_settings, today=today) and not grant.ended_by_age(
+            threshold=threshold, today=today
+        ):
             theirs = contact(grant.user.email, grant.user.phone)
             if theirs:
                 found.append(theirs)

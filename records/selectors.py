@@ -82,7 +82,8 @@ def record_preference_settable(
         return True
     today = today or timezone.localdate()
     return (
-        access.relationship in (PatientAccess.Relationship.PARENT, PatientAccess.Relationship.GUARDIAN)
+        access.relationship
+        in (PatientAccess.Relationship.PARENT, PatientAccess.Relationship.GUARDIAN)
         and access.patient.age_on(today) < policy.representative_age_threshold
         and access.allows(PatientAccess.HEALTH_RECORD, policy=policy, today=today)
     )

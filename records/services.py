@@ -344,10 +344,11 @@ def result_notices_send(*, now=None, clinic: Clinic | None = None, patient=None)
     """Tell each patient once that a new result is there, when results become visible to
     them (``results_released_to_patient``): one notice per patient and run, never the
     result, to the patient and to each representative whose grant allows the health
-    record (``patients.contacts.notice_recipients``). Each result is announced at most once, however many runs overlap: a result
-    is claimed by a conditional update before its notice is recorded, in one transaction.
-    Results issued long before they arrived (an import of history) are claimed silently.
-    Bounded per run; the periodic task calls it for every clinic. Returns notices sent."""
+    record (``patients.contacts.notice_recipients``). Each result is announced at most
+    once, however many runs overlap: a result is claimed by a conditional update before
+    its notice is recorded, in one transaction. Results issued long before they arrived
+    (an import of history) are claimed silently. Bounded per run; the periodic task
+    calls it for every clinic. Returns notices sent."""
     now = now or timezone.now()
     clinics = [clinic] if clinic is not None else Clinic.objects.filter(is_active=True)
     sent = 0

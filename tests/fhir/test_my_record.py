@@ -14,7 +14,6 @@ from fhir.resources.R4B.bundle import Bundle
 from patients import demographics
 from patients.models import PatientAccess
 from portal.audit.models import AuditEvent
-from tests.clients import host_client, portal_client
 from records.models import (
     AllergyIntolerance,
     DiagnosticReport,
@@ -23,6 +22,7 @@ from records.models import (
     Medication,
     Observation,
 )
+from tests.clients import host_client, portal_client
 from tests.factories import (
     AllergyFactory,
     AppointmentFactory,
@@ -230,9 +230,9 @@ def test_the_patient_downloads_a_fhir_bundle_of_their_own_chart(own, others):
     assert report["result"] == [
         {"reference": f"Observation/{observations['Ferritin level']['id']}"}
     ]
-    assert [m["medicationCodeableConcept"]["text"] for m in resources(data, "MedicationRequest")] == [
-        "Glimmerzine 20 mg"
-    ]
+    assert [
+        m["medicationCodeableConcept"]["text"] for m in resources(data, "MedicationRequest")
+    ] == ["Glimmerzine 20 mg"]
     assert [a["code"]["text"] for a in resources(data, "AllergyIntolerance")] == [
         "Moonpetal pollen"
     ]
@@ -488,11 +488,12 @@ def _grow_health_record(patient, count):
         AllergyIntolerance(**common, display=f"Allergen {n}") for n in range(count - 1)
     )
     Immunization.objects.bulk_create(
-        Immunization(**common, display=f"Vaccine {n}", status="completed")
-        for n in range(count - 1)
+        Immunization(**common, display=f"Vaccine {n}", status="completed") for n in range(count - 1)
     )
     Document.objects.bulk_create(
-        Document(**common, kind="letter", title=f"Letter {n}", status="current", size=1, sha1="0" * 40)
+        Document(
+            **common, kind="letter", title=f"Letter {n}", status="current", size=1, sha1="0" * 40
+        )
         for n in range(count - 1)
     )
 

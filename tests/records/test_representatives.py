@@ -246,7 +246,11 @@ def test_staff_of_another_clinic_reach_no_grant_here(nora, other_clinic):
     grant = PatientAccess.objects.get(user=representative(nora, "carer"))
     outsider = StaffFactory(clinic=other_clinic, username="elsewhere")
     client = staff_client(outsider, host=nora.clinic.slug, raise_request_exception=False)
-    assert client.post(scopes_url(grant), {"can_health_record": "on"}).status_code in (302, 403, 404)
+    assert client.post(scopes_url(grant), {"can_health_record": "on"}).status_code in (
+        302,
+        403,
+        404,
+    )
     grant.refresh_from_db()
     assert not grant.can_health_record
 

@@ -1,8 +1,8 @@
 """The patient's Results page under "Health record": only what the release rules show,
-newest first and grouped by report, each value with its unit, range and flag in words,
-a numeric test's trend as an inline SVG with a table of its values; the patient's chart
-only (a representative without the health record, another patient, another clinic: 404); audited; a fixed
-number of queries; in French too."""
+newest first and grouped by report, each value with its unit, range and flag in words, a
+numeric test's trend as an inline SVG with a table of its values; the patient's chart
+only (a representative without the health record, another patient, another clinic: 404);
+audited; a fixed number of queries; in French too."""
 
 import datetime as dt
 import re

@@ -1,10 +1,10 @@
 """The scopes of a representative's grant, swept over every portal page.
 
 A representative reaches a patient's chart through a grant that may leave out
-appointments, messages, demographics or the health record (``PatientAccess.allows``). The object-id sweep
-(``test_object_sweep.py``) asks whether someone reaches *another* patient's rows; this
-sweep asks whether a representative reaches the areas of *their* patient that their
-grant leaves out.
+appointments, messages, demographics or the health record (``PatientAccess.allows``).
+The object-id sweep (``test_object_sweep.py``) asks whether someone reaches *another*
+patient's rows; this sweep asks whether a representative reaches the areas of *their*
+patient that their grant leaves out.
 
 1. Discovery: every route under ``/portal/`` of the clinic URLconf (the discovery of
    ``tests/security/sweep.py``). Each route's view is classified in ``ROUTE_CLASSES``:
@@ -661,7 +661,9 @@ def test_account_activity_shows_others_events_only_within_the_grant(chart, name)
     assert not problems, "\n".join(problems)
 
 
-WITHOUT_HEALTH_RECORD = [name for name, held in REPRESENTATIVES.items() if HEALTH_RECORD not in held]
+WITHOUT_HEALTH_RECORD = [
+    name for name, held in REPRESENTATIVES.items() if HEALTH_RECORD not in held
+]
 
 
 @pytest.mark.parametrize("name", WITHOUT_HEALTH_RECORD)
@@ -721,9 +723,7 @@ def test_a_representative_holding_the_scope_reaches_every_page_of_it(chart, scop
 def shows_row(answer, scope) -> bool:
     """The answer shows the patient's row: a marker of the scope, or a document's PDF
     (its file name is made from the title, the bytes are the file itself)."""
-    return bool(leaks(answer, [scope])) or (
-        scope == HEALTH_RECORD and "\n%PDF-" in answer.text
-    )
+    return bool(leaks(answer, [scope])) or (scope == HEALTH_RECORD and "\n%PDF-" in answer.text)
 
 
 @pytest.mark.parametrize("scope", list(ROWS_OF_SCOPE))
