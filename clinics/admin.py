@@ -99,6 +99,7 @@ class PortalSettingsAdmin(ChangeHistoryMixin, ClinicScopedAdmin):
                 "fields": [
                     "invitation_validity_hours",
                     "representative_age_threshold",
+                    "parent_health_record_age",
                 ]
             },
         ),

@@ -173,6 +173,18 @@ class PortalSettings(ClinicOwned):
         default=16,
         validators=[MinValueValidator(10), MaxValueValidator(21)],
     )
+    parent_health_record_age = models.PositiveSmallIntegerField(
+        _("age from which parents no longer see the health record"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(21)],
+        help_text=_(
+            "From this age, a parent or guardian sees the child's results, medications "
+            "and other health records only if staff ticked Health record on their access. "
+            "Leave empty to use the age at which a parent's full access ends. An age "
+            "above that one changes nothing."
+        ),
+    )
     booking_window_days = models.PositiveSmallIntegerField(
         _("booking window (days ahead)"),
         default=180,
@@ -261,6 +273,14 @@ class PortalSettings(ClinicOwned):
         if self.sms_enabled:
             channels.append("sms")
         return channels
+
+    def health_record_age_for_parents(self) -> int:
+        """The age from which a parent's or guardian's grant no longer shows the child's
+        health record unless staff granted it: the clinic's choice, never later than the
+        age at which a parent's full access ends (empty: that age)."""
+        threshold = self.representative_age_threshold
+        chosen = self.parent_health_record_age
+        return threshold if chosen is None else min(chosen, threshold)
 
 
 class PortalTerms(ClinicOwned):

@@ -25,6 +25,7 @@ _FRONT_DESK_PERMISSIONS = [
     "patients.change_patientidentifier",
     "patients.delete_patientidentifier",
     "patients.view_patientaccess",
+    "patients.change_patientaccess",
     "patients.view_patientcategory",
     "patients.view_signinlock",
     "patients.change_signinlock",

@@ -53,7 +53,9 @@ _DOCUMENTATION = {
         "A representative's grant to a chart (parent, guardian, carer, spouse, other); "
         "active while the grant works (not revoked, expired or ended by the child's age). "
         f"Extension {REPRESENTATIVE_SCOPE} (valueCode, repeated): what the grant "
-        "covers, among appointments, messages, demographics."
+        "covers, among appointments, messages, demographics, health_record (the "
+        "health record: granted by staff, or a parent's or guardian's while the child "
+        "is younger than the clinic's age for it)."
     ),
     "Communication": (
         f"A portal message. identifier {THREAD_SYSTEM} names its thread; inResponseTo "

@@ -21,6 +21,15 @@ from django.utils.translation import gettext_lazy as _
 
 from appointments.models import Appointment, AppointmentRequest
 from clinics.models import Clinic
+from fhir_api.health_record_representation import (
+    allergy_resource,
+    diagnostic_report_resource,
+    document_resource,
+    immunization_resource,
+    medication_request_resource,
+    medication_statement_resource,
+    observation_resource,
+)
 from fhir_api.representation import (
     appointment_resource,
     communication_resource,
@@ -38,12 +47,23 @@ from fhir_api.selectors import (
     communications_for,
     patients_for,
     related_people_for,
+    with_version,
 )
 from messaging.models import Message, Thread
 from patients import demographics
 from patients.models import ChangeRequest, Patient, PatientAccess
+from records import interpretation
+from records import selectors as records
+from records.models import (
+    AllergyIntolerance,
+    DiagnosticReport,
+    Document,
+    Immunization,
+    Medication,
+    Observation,
+)
 
-APPOINTMENTS, MESSAGES, DEMOGRAPHICS = PatientAccess.SCOPES
+APPOINTMENTS, MESSAGES, DEMOGRAPHICS, HEALTH_RECORD = PatientAccess.SCOPES
 OWN_GRANT_ONLY = None
 
 
@@ -140,6 +160,97 @@ def _related_people(grants: list[PatientAccess]) -> list[dict]:
     return [related_person_resource(grant, active=grant.fhir_active) for grant in grants]
 
 
+# --- The health record: what the patient's pages show, nothing more ------------------------
+
+
+@dataclass(frozen=True)
+class Results:
+    """The results released to the patient now (``records.selectors
+    .results_released_to_patient``, the one rule of the Results page and the notices):
+    the reports, and every shown observation (of a shown report, or alone), newest
+    first. Three queries: the patient's preference, the reports, the observations."""
+
+    reports: list[DiagnosticReport]
+    observations: list[Observation]
+
+    def of_report(self, report: DiagnosticReport) -> list[Observation]:
+        return [o for o in self.observations if o.report_id == report.pk]
+
+    def alone(self) -> list[Observation]:
+        return [o for o in self.observations if o.report_id is None]
+
+
+def _results(clinic: Clinic, patient: Patient) -> Results:
+    released = records.results_released_to_patient(patient=patient, now=timezone.now())
+    return Results(
+        reports=list(with_version(released.reports).order_by("-date", "-pk")),
+        observations=list(with_version(released.observations).order_by("-date", "-pk")),
+    )
+
+
+def _results_bundle(loaded: Results) -> list[dict]:
+    return [
+        *(
+            diagnostic_report_resource(report, sorted(o.pk for o in loaded.of_report(report)))
+            for report in loaded.reports
+        ),
+        *(observation_resource(observation) for observation in loaded.observations),
+    ]
+
+
+def _result_row(observation: Observation) -> dict:
+    flag = interpretation.flag(observation.interpretation)
+    return {
+        "name": observation.display,
+        "value": interpretation.value_text(observation),
+        "range": interpretation.range_text(observation),
+        "flag": flag[0] if flag else "",
+    }
+
+
+def _result_groups(loaded: Results) -> list[dict]:
+    """Each report with its results, and each result alone, newest first."""
+    groups = [
+        {
+            "name": report.display,
+            "date": report.date,
+            "performer": report.performer,
+            "conclusion": report.conclusion,
+            "rows": [_result_row(o) for o in loaded.of_report(report)],
+        }
+        for report in loaded.reports
+    ] + [
+        {"name": "", "date": o.date, "performer": "", "conclusion": "", "rows": [_result_row(o)]}
+        for o in loaded.alone()
+    ]
+    return sorted(groups, key=lambda group: group["date"], reverse=True)
+
+
+def _medications(clinic: Clinic, patient: Patient) -> list[Medication]:
+    return list(with_version(records.medications_for_page(patient)))
+
+
+def _medication_resource(row: Medication) -> dict:
+    if row.kind == Medication.Kind.STATEMENT:
+        return medication_statement_resource(row)
+    return medication_request_resource(row)
+
+
+def _allergies(clinic: Clinic, patient: Patient) -> list[AllergyIntolerance]:
+    return list(with_version(records.allergies_for_patient(patient)).order_by("-date", "-pk"))
+
+
+def _immunizations(clinic: Clinic, patient: Patient) -> list[Immunization]:
+    return list(with_version(records.immunizations_for_patient(patient)).order_by("-date", "-pk"))
+
+
+def _documents(clinic: Clinic, patient: Patient) -> list[Document]:
+    """The documents shared with the patient, by title and date: the copy names them (and
+    the Bundle gives each file's type, size and hash), the files stay on the Documents
+    page."""
+    return list(with_version(records.documents_for_patient(patient)).order_by("-date", "-pk"))
+
+
 # --- What the summary shows -------------------------------------------------------------
 
 
@@ -175,6 +286,7 @@ SCOPE_LABELS = {
     APPOINTMENTS: _("appointments"),
     MESSAGES: _("messages"),
     DEMOGRAPHICS: _("details"),
+    HEALTH_RECORD: _("health record"),
 }
 
 
@@ -241,6 +353,47 @@ SECTIONS = [
         "fhir_api/record/_change_requests.html",
         present=_change_request_rows,
         fhir=resources(task_resource),
+    ),
+    Section(
+        "results",
+        _("Results"),
+        HEALTH_RECORD,
+        _results,
+        "fhir_api/record/_results.html",
+        present=_result_groups,
+        fhir=_results_bundle,
+    ),
+    Section(
+        "medications",
+        _("Medications"),
+        HEALTH_RECORD,
+        _medications,
+        "fhir_api/record/_medications.html",
+        fhir=resources(_medication_resource),
+    ),
+    Section(
+        "allergies",
+        _("Allergies"),
+        HEALTH_RECORD,
+        _allergies,
+        "fhir_api/record/_allergies.html",
+        fhir=resources(allergy_resource),
+    ),
+    Section(
+        "immunizations",
+        _("Immunizations"),
+        HEALTH_RECORD,
+        _immunizations,
+        "fhir_api/record/_immunizations.html",
+        fhir=resources(immunization_resource),
+    ),
+    Section(
+        "documents",
+        _("Documents"),
+        HEALTH_RECORD,
+        _documents,
+        "fhir_api/record/_documents.html",
+        fhir=resources(document_resource),
     ),
     Section(
         "representatives",

@@ -360,11 +360,13 @@ def grant_works(clinic: Clinic) -> Q:
 
 def related_people_for(clinic: Clinic) -> QuerySet:
     """The clinic's representatives' grants (every state; ``self`` grants are the
-    patients themselves), with ``fhir_active`` (the grant works today) and the version."""
+    patients themselves), with ``fhir_active`` (the grant works today) and the version;
+    the clinic's policy comes along, as the health-record scope depends on it
+    (``PatientAccess.allows``)."""
     return (
         with_version(PatientAccess.objects.for_clinic(clinic))
         .exclude(relationship=PatientAccess.Relationship.SELF)
-        .select_related("user", "patient")
+        .select_related("user", "patient", "clinic__portal_settings")
         .annotate(fhir_active=ExpressionWrapper(grant_works(clinic), output_field=BooleanField()))
         .order_by("pk")
     )

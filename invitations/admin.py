@@ -101,6 +101,15 @@ class RepresentativeForm(forms.Form):
     can_appointments = forms.BooleanField(label=_("Appointments"), required=False, initial=True)
     can_messages = forms.BooleanField(label=_("Messages"), required=False, initial=True)
     can_demographics = forms.BooleanField(label=_("Demographics"), required=False, initial=True)
+    can_health_record = forms.BooleanField(
+        label=_("Health record"),
+        required=False,
+        initial=False,
+        help_text=_(
+            "Results, medications, allergies, immunizations and documents. A parent or "
+            "guardian of a young child sees them without this."
+        ),
+    )
 
     def __init__(self, *args, clinic, **kwargs):
         super().__init__(*args, **kwargs)
@@ -316,6 +325,7 @@ class PortalAccessAdminMixin:
                 can_appointments=data["can_appointments"],
                 can_messages=data["can_messages"],
                 can_demographics=data["can_demographics"],
+                can_health_record=data["can_health_record"],
             )
             try:
                 services.invitation_send(

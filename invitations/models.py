@@ -37,6 +37,7 @@ class Invitation(SingleUseLink, ClinicOwned):
     can_appointments = models.BooleanField(_("appointments"), default=True)
     can_messages = models.BooleanField(_("messages"), default=True)
     can_demographics = models.BooleanField(_("demographics"), default=True)
+    can_health_record = models.BooleanField(_("health record"), default=False)
     channel = models.CharField(_("sent via"), max_length=8, choices=Notification.Channel.choices)
     destination = models.CharField(_("sent to"), max_length=254)
     token_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)

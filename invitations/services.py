@@ -55,6 +55,7 @@ class Representative:
     can_appointments: bool = True
     can_messages: bool = True
     can_demographics: bool = True
+    can_health_record: bool = False
 
 
 def contact_on_file(patient: Patient, channel: str) -> str:
@@ -121,6 +122,7 @@ def invitation_send(
                     "can_appointments": representative.can_appointments,
                     "can_messages": representative.can_messages,
                     "can_demographics": representative.can_demographics,
+                    "can_health_record": representative.can_health_record,
                 }
                 if representative
                 else {}
@@ -174,6 +176,7 @@ def invitation_resend(*, invitation: Invitation, sent_by, request=None) -> Invit
             can_appointments=invitation.can_appointments,
             can_messages=invitation.can_messages,
             can_demographics=invitation.can_demographics,
+            can_health_record=invitation.can_health_record,
         )
     return invitation_send(
         patient=invitation.patient,
@@ -247,6 +250,7 @@ def _grant(request, invitation: Invitation, user: User) -> PatientAccess:
         can_appointments=invitation.can_appointments,
         can_messages=invitation.can_messages,
         can_demographics=invitation.can_demographics,
+        can_health_record=invitation.can_health_record,
     )
     invitation.accepted_at = timezone.now()
     invitation.accepted_by = user

@@ -218,3 +218,38 @@ def grant_self(clinic, user, patient) -> PatientAccess:
     return grant or PatientAccess.objects.create(
         clinic=clinic, user=user, patient=patient, relationship=PatientAccess.Relationship.SELF
     )
+
+
+def grant_scopes_set(*, grant: PatientAccess, scopes: dict[str, bool], changed_by, request=None):
+    """Staff set what a representative's grant covers (``scopes``: scope → granted, for
+    any of ``PatientAccess.SCOPES``). Only a live grant of someone acting for another
+    person (the patient's own grant covers everything); locked while written, audited
+    with the scopes before and after (no health information). Returns the grant."""
+    unknown = set(scopes) - set(PatientAccess.SCOPES)
+    if unknown:
+        raise ValueError(sorted(unknown))
+    with transaction.atomic():
+        locked = (
+            PatientAccess.objects.for_clinic(grant.clinic_id)
+            .select_for_update()
+            .get(pk=grant.pk, revoked_at__isnull=True)
+        )
+        if not locked.acts_for_someone_else:
+            raise ValueError("the patient's own grant covers every scope")
+        fields = [f"can_{scope}" for scope in scopes]
+        before = {scope: getattr(locked, f"can_{scope}") for scope in scopes}
+        if before == scopes:
+            return locked
+        for scope, granted in scopes.items():
+            setattr(locked, f"can_{scope}", bool(granted))
+        locked.save(update_fields=fields)
+        audit_record(
+            action="access.scopes_changed",
+            request=request,
+            clinic=locked.clinic,
+            actor=changed_by,
+            obj=locked,
+            acting_for=locked.patient,
+            details={"before": before, "after": dict(scopes)},
+        )
+    return locked

@@ -35,6 +35,7 @@ LABELS = {
     "record.downloaded": _("Copy of the record made"),
     "record.viewed": _("Health record viewed"),
     "record.document_downloaded": _("Document downloaded from the health record"),
+    "access.scopes_changed": _("The clinic changed what a representative may see"),
     "patient.self_registered": _("Registered for the portal"),
     "patient.viewed": _("Chart viewed"),
     "patient.changed": _("Chart changed"),

@@ -20,7 +20,8 @@ from clinics.scoped_admin import (
     ReadOnlyAdminMixin,
 )
 from patients import chart_import, demographics, history, selectors, services
-from patients.forms import ChartFileForm, ChartImportConfirmForm
+from patients.accounts import grant_scopes_set
+from patients.forms import ChartFileForm, ChartImportConfirmForm, GrantScopesForm
 from patients.locks import signin_lock_unlock
 from patients.models import (
     ChangeRequest,
@@ -37,6 +38,22 @@ from portal.audit.services import audit_record
 class PatientIdentifierInline(ClinicScopedInline):
     model = PatientIdentifier
     fields = ["id_type", "number"]
+
+
+SCOPE_LABELS = {
+    "appointments": _("Appointments"),
+    "messages": _("Messages"),
+    "demographics": _("Demographics"),
+    "health_record": _("Health record"),
+}
+
+
+def _granted_scopes(grant: PatientAccess) -> list:
+    """The scopes staff ticked on a representative's grant (the patient's own: none
+    listed, it covers everything)."""
+    if not grant.acts_for_someone_else:
+        return []
+    return [SCOPE_LABELS[s] for s in PatientAccess.SCOPES if getattr(grant, f"can_{s}")]
 
 
 class PatientAdminForm(ClinicScopedModelForm):
@@ -100,13 +117,18 @@ class PatientAdmin(ChangeHistoryMixin, ClinicScopedAdmin):
             lock.user_id: lock
             for lock in SignInLock.objects.for_clinic(obj.clinic_id).filter(user__in=users)
         }
-        rows = [(g, locks.get(g.user_id)) for g in grants]
+        rows = [(g, locks.get(g.user_id), _granted_scopes(g)) for g in grants]
         return render_to_string("admin/patients/_portal_status.html", {"rows": rows})
 
     def get_urls(self):
         wrap = self.admin_site.admin_view
         return [
             path("import/", wrap(self.import_view), name="patients_patient_import"),
+            path(
+                "<int:object_id>/portal/access/<int:grant_id>/",
+                wrap(self.grant_scopes_view),
+                name="patients_patient_grant_scopes",
+            ),
             path(
                 "import/template.csv",
                 wrap(self.import_template_view),
@@ -242,6 +264,49 @@ class PatientAdmin(ChangeHistoryMixin, ClinicScopedAdmin):
         response = HttpResponse(text, content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = 'attachment; filename="charts-import-template.csv"'
         return response
+
+    # --- What a representative may see (the grant's scopes) ---------------------------
+
+    def grant_scopes_view(self, request, object_id, grant_id):
+        """Staff tick what a representative's live grant to this chart covers."""
+        if not request.user.has_perm("patients.change_patientaccess"):
+            raise PermissionDenied
+        patient = self.get_object(request, str(object_id))
+        if patient is None:
+            raise Http404
+        grant = (
+            PatientAccess.objects.for_clinic(request.clinic)
+            .active()
+            .filter(pk=grant_id, patient=patient)
+            .exclude(relationship=PatientAccess.Relationship.SELF)
+            .select_related("user", "patient")
+            .first()
+        )
+        if grant is None:
+            raise Http404
+        form = GrantScopesForm(request.POST or None, grant=grant)
+        if request.method == "POST" and form.is_valid():
+            grant_scopes_set(
+                grant=grant, scopes=form.scopes(), changed_by=request.user, request=request
+            )
+            messages.success(
+                request,
+                _("Saved what %(person)s may see for %(patient)s.")
+                % {"person": grant.user, "patient": patient},
+            )
+            return redirect(
+                reverse(f"{self.admin_site.name}:patients_patient_change", args=[patient.pk])
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "patient": patient,
+            "grant": grant,
+            "form": form,
+            "title": _("What this representative may see"),
+        }
+        request.current_app = self.admin_site.name
+        return TemplateResponse(request, "admin/patients/patient/grant_scopes.html", context)
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)

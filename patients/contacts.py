@@ -42,17 +42,17 @@ class Recipient:
     language: str = "en"
 
 
-def notice_recipients(
-    patient, *, scope: str, representatives: bool = True
-) -> list[Recipient]:
-    """Who is told of a notice about ``scope`` ("appointments", "messages"), and how.
+def notice_recipients(patient, *, scope: str) -> list[Recipient]:
+    """Who is told of a notice about ``scope`` ("appointments", "messages",
+    "health_record"), and how.
 
-    The patient, by the contact on their chart as they chose for this kind of notice,
-    and (unless ``representatives`` is False: the scope is not one grants carry yet)
-    every representative whose usable grant covers ``scope``, by their account's
-    contact; only through channels the clinic has switched on; each address once.
-    Nobody when the clinic revoked the patient's portal access. Representatives have no
-    language on file, so everyone gets the patient's.
+    The patient, by the contact on their chart as they chose for this kind of notice
+    (automatic for the health record: there is no choice for it yet), and every
+    representative whose usable grant covers ``scope`` (``PatientAccess.allows``, with
+    the clinic's policy on the clinic's today), by their account's contact; only through
+    channels the clinic has switched on; each address once. Nobody when the clinic
+    revoked the patient's portal access. Representatives have no language on file, so
+    everyone gets the patient's.
     """
     if patient.portal_revoked_at is not None:
         return []
@@ -71,18 +71,18 @@ def notice_recipients(
     if own:
         found.append(own)
     grants = (
-        PatientAccess.objects.none()
-        if not representatives
-        else PatientAccess.objects.for_clinic(patient.clinic_id)
+        PatientAccess.objects.for_clinic(patient.clinic_id)
         .active()
         .filter(patient=patient, user__is_active=True)
         .exclude(relationship=PatientAccess.Relationship.SELF)
         .select_related("user", "patient")
     )
-    today = timezone.localdate()
+    today = timezone.localdate(timezone=patient.clinic.tz)
     threshold = portal_settings.representative_age_threshold
     for grant in grants:
-        if grant.allows(scope) and not grant.ended_by_age(threshold=threshold, today=today):
+        if grant.allows(scope, policy=portal_settings, today=today) and not grant.ended_by_age(
+            threshold=threshold, today=today
+        ):
             theirs = contact(grant.user.email, grant.user.phone)
             if theirs:
                 found.append(theirs)

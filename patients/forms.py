@@ -5,7 +5,7 @@ from django.utils.translation import gettext_lazy as _
 
 from clinics.models import IdentifierType
 from patients import chart_import
-from patients.models import Patient
+from patients.models import Patient, PatientAccess
 from portal.core.fields import EMAIL_ERROR, ID_NUMBER_ERROR, CanonicalEmailFormField
 from portal.core.forms import DateInput, normalise_mobile
 from portal.core.identifiers import (
@@ -310,3 +310,26 @@ class ChartImportConfirmForm(forms.Form):
     """Import what was previewed: the digest names the kept file, nothing else."""
 
     digest = forms.CharField(widget=forms.HiddenInput, max_length=64)
+
+
+class GrantScopesForm(forms.Form):
+    """What a representative's grant covers: one box per scope, as the grant has them."""
+
+    can_appointments = forms.BooleanField(label=_("Appointments"), required=False)
+    can_messages = forms.BooleanField(label=_("Messages"), required=False)
+    can_demographics = forms.BooleanField(label=_("Demographics"), required=False)
+    can_health_record = forms.BooleanField(
+        label=_("Health record"),
+        required=False,
+        help_text=_(
+            "Results, medications, allergies, immunizations and documents. A parent or "
+            "guardian of a young child sees them without this."
+        ),
+    )
+
+    def __init__(self, *args, grant: PatientAccess, **kwargs):
+        initial = {f"can_{scope}": getattr(grant, f"can_{scope}") for scope in PatientAccess.SCOPES}
+        super().__init__(*args, initial=initial, **kwargs)
+
+    def scopes(self) -> dict[str, bool]:
+        return {scope: self.cleaned_data[f"can_{scope}"] for scope in PatientAccess.SCOPES}

@@ -221,6 +221,15 @@ class PatientAccess(ClinicOwned):
     can_appointments = models.BooleanField(_("appointments"), default=True)
     can_messages = models.BooleanField(_("messages"), default=True)
     can_demographics = models.BooleanField(_("demographics"), default=True)
+    can_health_record = models.BooleanField(
+        _("health record"),
+        default=False,
+        help_text=_(
+            "Results, medications, allergies, immunizations and documents. A parent or "
+            "guardian sees a young child's health record without this, up to the age the "
+            "clinic set; tick it for anyone else, or for a parent of an older child."
+        ),
+    )
     expires_at = models.DateTimeField(_("expires"), null=True, blank=True)
     created_at = models.DateTimeField(_("granted"), default=timezone.now)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
@@ -237,16 +246,40 @@ class PatientAccess(ClinicOwned):
     objects = PatientAccessQuerySet.as_manager()
     history = tracked_history()
 
-    SCOPES = ("appointments", "messages", "demographics")
+    HEALTH_RECORD = "health_record"
+    SCOPES = ("appointments", "messages", "demographics", HEALTH_RECORD)
 
     @property
     def acts_for_someone_else(self):
         return self.relationship != self.Relationship.SELF
 
-    def allows(self, scope: str) -> bool:
+    def allows(self, scope: str, *, policy=None, today=None) -> bool:
+        """Whether the grant covers ``scope``. The health record depends on the clinic's
+        policy and the patient's age today (``health_record_allowed``): ``policy`` (the
+        clinic's PortalSettings) and ``today`` default to the grant's clinic's and the
+        current date."""
         if scope not in self.SCOPES:
             raise ValueError(scope)
-        return not self.acts_for_someone_else or getattr(self, f"can_{scope}")
+        if not self.acts_for_someone_else:
+            return True
+        if scope == self.HEALTH_RECORD:
+            return self.health_record_allowed(
+                policy=policy if policy is not None else self.clinic.portal_settings,
+                today=today if today is not None else timezone.localdate(),
+            )
+        return getattr(self, f"can_{scope}")
+
+    def health_record_allowed(self, *, policy, today) -> bool:
+        """The one rule of who sees the patient's health record through this grant:
+        the patient; anyone staff granted the health record to (``can_health_record``);
+        and a parent or guardian while the patient is younger than the clinic's age for
+        it (``PortalSettings.health_record_age_for_parents``). Every page, download, copy,
+        notice and API answer about the health record asks this."""
+        if not self.acts_for_someone_else or self.can_health_record:
+            return True
+        if self.relationship not in (self.Relationship.PARENT, self.Relationship.GUARDIAN):
+            return False
+        return self.patient.age_on(today) < policy.health_record_age_for_parents()
 
     # For templates, which cannot pass arguments.
     @property
@@ -260,6 +293,10 @@ class PatientAccess(ClinicOwned):
     @property
     def allows_demographics(self):
         return self.allows("demographics")
+
+    @property
+    def allows_health_record(self):
+        return self.allows(self.HEALTH_RECORD)
 
     def ended_by_age(self, *, threshold: int, today) -> bool:
         """A parent's or guardian's grant stops when the child comes of age."""

@@ -43,6 +43,10 @@ def usable_grants(*, clinic, user) -> list[PatientAccess]:
         and (g.patient.category is None or g.patient.category.portal_eligible)
         and not g.ended_by_age(threshold=threshold, today=today)
     ]
+    for grant in usable:
+        # The health-record scope reads the clinic's policy (PatientAccess.allows): the
+        # clinic in hand, with its settings already loaded, not a query per grant.
+        grant.clinic = clinic
     # The person's own chart first, then those they act for.
     return sorted(usable, key=lambda g: g.relationship != PatientAccess.Relationship.SELF)
 

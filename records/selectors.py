@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404
+from django.utils import timezone
 
 from clinics.models import Clinic
-from patients.models import Patient
+from patients.models import Patient, PatientAccess
 from records.models import (
     SHOWN_RESULT_STATUSES,
     AllergyIntolerance,
@@ -68,6 +69,24 @@ def release_time(
 
 def record_preference(patient: Patient) -> RecordPreference | None:
     return RecordPreference.objects.for_clinic(patient.clinic_id).filter(patient=patient).first()
+
+
+def record_preference_settable(
+    *, access: PatientAccess, policy, today: dt.date | None = None
+) -> bool:
+    """Who may choose to wait for the clinician's review: the patient, or a parent or
+    guardian deciding for a minor (younger than the age at which a parent's full access
+    ends, ``policy.representative_age_threshold``) whose grant allows the health record.
+    A carer, spouse or other representative reads the results as the patient chose."""
+    if not access.acts_for_someone_else:
+        return True
+    today = today or timezone.localdate()
+    return (
+        access.relationship
+        in (PatientAccess.Relationship.PARENT, PatientAccess.Relationship.GUARDIAN)
+        and access.patient.age_on(today) < policy.representative_age_threshold
+        and access.allows(PatientAccess.HEALTH_RECORD, policy=policy, today=today)
+    )
 
 
 def _released(prefix: str, now: dt.datetime, preference: RecordPreference | None) -> Q:
@@ -196,10 +215,10 @@ def medications_for_page(patient: Patient) -> QuerySet:
 
 
 def get_document_for_user(request, pk) -> Document:
-    """A document the request's patient may see, on the patient's own chart; 404
-    otherwise (another chart or clinic, a document withdrawn, or a representative: grants
-    have no health-record scope yet)."""
-    if request.access.acts_for_someone_else:
+    """A document of the request's chart, whose grant allows the health record; 404
+    otherwise (another chart or clinic, a document withdrawn, a grant without the
+    health record)."""
+    if not request.access.allows(PatientAccess.HEALTH_RECORD):
         raise Http404
     document = documents_for_patient(request.patient).filter(pk=pk).first()
     if document is None:

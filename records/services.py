@@ -7,7 +7,7 @@ import hashlib
 from functools import partial
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, models, transaction
 from django.db.models import Q
@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from clinics.models import Clinic
 from patients.contacts import notice_recipients
-from patients.models import Patient
+from patients.models import Patient, PatientAccess
 from portal.audit.services import audit_record
 from portal.notifications.services import notify
 from records import selectors
@@ -268,12 +268,24 @@ def release_rules_apply(*, clinic: Clinic, now=None) -> int:
 # --- The patient ----------------------------------------------------------------------------
 
 
+class PreferenceNotAllowed(PermissionDenied):
+    """The grant may read the results but not choose how they are released."""
+
+
 def record_preference_set(
-    *, patient: Patient, wait_for_review: bool, actor, request=None, now=None
+    *, access: PatientAccess, wait_for_review: bool, actor, request=None, now=None
 ) -> RecordPreference:
-    """The patient's choice to wait for the clinician's review before seeing new results.
+    """The patient's choice to wait for the clinician's review before seeing new results,
+    made through ``access`` (the patient's own grant, or a parent's or guardian's for a
+    minor: ``selectors.record_preference_settable``; else PreferenceNotAllowed).
     Results already shown stay shown."""
     now = now or timezone.now()
+    patient = access.patient
+    policy = access.clinic.portal_settings
+    if not selectors.record_preference_settable(
+        access=access, policy=policy, today=timezone.localdate(now)
+    ):
+        raise PreferenceNotAllowed("this grant may not change the result preference")
     with transaction.atomic():
         preference, _created = RecordPreference.objects.select_for_update().get_or_create(
             clinic_id=patient.clinic_id, patient=patient
@@ -331,10 +343,12 @@ def document_record_download(*, document: Document, reader, request=None) -> Non
 def result_notices_send(*, now=None, clinic: Clinic | None = None, patient=None) -> int:
     """Tell each patient once that a new result is there, when results become visible to
     them (``results_released_to_patient``): one notice per patient and run, never the
-    result. Each result is announced at most once, however many runs overlap: a result
-    is claimed by a conditional update before its notice is recorded, in one transaction.
-    Results issued long before they arrived (an import of history) are claimed silently.
-    Bounded per run; the periodic task calls it for every clinic. Returns notices sent."""
+    result, to the patient and to each representative whose grant allows the health
+    record (``patients.contacts.notice_recipients``). Each result is announced at most
+    once, however many runs overlap: a result is claimed by a conditional update before
+    its notice is recorded, in one transaction. Results issued long before they arrived
+    (an import of history) are claimed silently. Bounded per run; the periodic task
+    calls it for every clinic. Returns notices sent."""
     now = now or timezone.now()
     clinics = [clinic] if clinic is not None else Clinic.objects.filter(is_active=True)
     sent = 0
@@ -382,7 +396,7 @@ def _notice_for_patient(clinic, chart, now) -> bool:
         claim.filter(old).update(notified_at=now)
     if not fresh:
         return False
-    for recipient in notice_recipients(chart, scope="results", representatives=False):
+    for recipient in notice_recipients(chart, scope=PatientAccess.HEALTH_RECORD):
         notify(
             clinic=clinic,
             channel=recipient.channel,

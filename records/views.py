@@ -3,13 +3,14 @@ what ``records.selectors`` releases to the patient and records the read in the a
 log."""
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from records import interpretation, selectors, services
-from records.access import own_record_required
+from records.access import health_record_required
 from records.forms import ResultPreferenceForm
 from records.trend import trend_of
 
@@ -35,7 +36,13 @@ def _row(observation, trends):
     }
 
 
-@own_record_required
+def _preference_settable(request) -> bool:
+    return selectors.record_preference_settable(
+        access=request.access, policy=request.clinic.portal_settings
+    )
+
+
+@health_record_required
 def results(request):
     """The patient's results, newest first, a report's results together; a numeric test
     seen more than once with its trend."""
@@ -54,20 +61,24 @@ def results(request):
         ],
         "preference_form": ResultPreferenceForm(
             initial={"wait_for_review": bool(preference and preference.wait_for_review)}
-        ),
+        )
+        if _preference_settable(request)
+        else None,
     }
     return render(request, "records/results.html", context)
 
 
-@own_record_required  # first: anyone but the patient gets the 404 of every record page
+@health_record_required  # first: a grant without the health record gets the 404 of every page
 @require_POST
 def results_preference(request):
     """The patient's choice to wait for the clinician's review before new results show."""
+    if not _preference_settable(request):
+        raise Http404("this grant reads the results as the patient chose")
     form = ResultPreferenceForm(request.POST)
     if form.is_valid():
         wait = form.cleaned_data["wait_for_review"]
         services.record_preference_set(
-            patient=request.patient, wait_for_review=wait, actor=request.user, request=request
+            access=request.access, wait_for_review=wait, actor=request.user, request=request
         )
         if wait:
             messages.success(

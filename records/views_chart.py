@@ -1,9 +1,9 @@
 """Patient portal: the health record's medications, allergies, immunizations and
 documents.
 
-The patient's own chart only: grants have no health-record scope yet, so anyone acting
-for someone else gets a 404 on every page and file, as for an id of another chart.
-Every page read and every download is audited.
+For the patient and the representatives whose grant allows the health record
+(``records.access``); anyone else gets a 404 on every page and file, as for an id of
+another chart. Every page read and every download is audited.
 """
 
 from django.core.paginator import Paginator
@@ -11,16 +11,16 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from records import selectors, services
-from records.access import own_record_required
+from records.access import health_record_required
 from records.downloads import document_response
 
 ROWS_PER_PAGE = 50
 
 
-def own_chart_required(view):
-    """The patient's own chart (``own_record_required``: 404 to a representative,
-    whatever the method); the pages only read (GET or HEAD, else 405)."""
-    return own_record_required(require_safe(view))
+def record_page_required(view):
+    """``health_record_required`` (404 to a grant without the health record, whatever
+    the method); the pages only read (GET or HEAD, else 405)."""
+    return health_record_required(require_safe(view))
 
 
 def _section_page(request, *, section, rows, template):
@@ -31,7 +31,7 @@ def _section_page(request, *, section, rows, template):
     return render(request, template, {"page": page, "section": section})
 
 
-@own_chart_required
+@record_page_required
 def medications(request):
     rows = selectors.medications_for_page(request.patient)
     return _section_page(
@@ -39,13 +39,13 @@ def medications(request):
     )
 
 
-@own_chart_required
+@record_page_required
 def allergies(request):
     rows = selectors.allergies_for_patient(request.patient).order_by("-date", "-pk")
     return _section_page(request, section="allergies", rows=rows, template="records/allergies.html")
 
 
-@own_chart_required
+@record_page_required
 def immunizations(request):
     rows = selectors.immunizations_for_patient(request.patient).order_by("-date", "-pk")
     return _section_page(
@@ -53,13 +53,13 @@ def immunizations(request):
     )
 
 
-@own_chart_required
+@record_page_required
 def documents(request):
     rows = selectors.documents_for_patient(request.patient).order_by("-date", "-pk")
     return _section_page(request, section="documents", rows=rows, template="records/documents.html")
 
 
-@own_chart_required
+@record_page_required
 def document_download(request, pk):
     document = selectors.get_document_for_user(request, pk)
     response = document_response(document)

@@ -84,6 +84,8 @@ ACTION_LABELS = {
     "record.document_downloaded": _("Health record document downloaded"),
     "record.preference_changed": _("Result release preference changed"),
     "record.release_rules_changed": _("Result release rules changed"),
+    # Grants (what a representative may see)
+    "access.scopes_changed": _("Representative's access changed"),
     # Clinics (platform operators)
     "clinic.deactivated": _("Clinic deactivated"),
     "clinic.reactivated": _("Clinic reactivated"),

@@ -13,6 +13,7 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
 from patients.access import patient_required
+from patients.models import PatientAccess
 from patients.selectors import usable_grants
 from patients.views import start
 from portal.celery import app as celery_app
@@ -55,6 +56,7 @@ def home(request):
         "next_visit": summary.next_start if access.allows("appointments") else None,
         "access_demographics": access.allows("demographics"),
         "pending_requests": summary.pending_requests if access.allows("demographics") else None,
+        "access_health_record": access.allows(PatientAccess.HEALTH_RECORD),
     }
     return render(request, "site/home.html", context)
 

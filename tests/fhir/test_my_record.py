@@ -14,13 +14,27 @@ from fhir.resources.R4B.bundle import Bundle
 from patients import demographics
 from patients.models import PatientAccess
 from portal.audit.models import AuditEvent
+from records.models import (
+    AllergyIntolerance,
+    DiagnosticReport,
+    Document,
+    Immunization,
+    Medication,
+    Observation,
+)
 from tests.clients import host_client, portal_client
 from tests.factories import (
+    AllergyFactory,
     AppointmentFactory,
     AppointmentRequestFactory,
     AppointmentTypeFactory,
     AttachmentFactory,
+    DiagnosticReportFactory,
+    DocumentFactory,
+    ImmunizationFactory,
+    MedicationFactory,
     MessageFactory,
+    ObservationFactory,
     PatientAccessFactory,
     PatientFactory,
     PatientIdentifierFactory,
@@ -42,7 +56,15 @@ OWN = {
     "change_requests": ("Gooseberry Falls",),
     "details": ("12 Elderflower Lane",),
     "representatives": ("Rowena Carewell",),
+    "results": ("Iron studies panel", "Ferritin level", "Lone glucose"),
+    "medications": ("Glimmerzine 20 mg",),
+    "allergies": ("Moonpetal pollen",),
+    "immunizations": ("Quasarvax booster",),
+    "documents": ("Nimbus visit summary",),
 }
+HEALTH_RECORD_AREAS = ("results", "medications", "allergies", "immunizations", "documents")
+# A result the clinic has not released to the patient (waiting for review): in no copy.
+UNRELEASED = "Unreleased biopsy"
 # Another patient of the same clinic, and a patient of another clinic.
 COLLEAGUE = ("Colleague visit", "Colleague's letter", "Colleague note")
 OUTSIDER = ("Outsider visit", "Outsider's letter")
@@ -93,7 +115,22 @@ def own(clinic, frozen):
         user=UserFactory(clinic=clinic, first_name="Rowena", last_name="Carewell"),
         relationship=PatientAccess.Relationship.CARER,
     )
+    _health_record(grant.patient)
     return grant
+
+
+def _health_record(patient):
+    """One row of each kind of the health record, and a result not released yet."""
+    report = DiagnosticReportFactory(patient=patient, display="Iron studies panel")
+    ObservationFactory(patient=patient, report=report, display="Ferritin level")
+    ObservationFactory(patient=patient, display="Lone glucose", code="2339-0")
+    hidden = DiagnosticReportFactory(patient=patient, display=UNRELEASED, release_at=None)
+    ObservationFactory(patient=patient, report=hidden, display=UNRELEASED + " margin")
+    ObservationFactory(patient=patient, display=UNRELEASED + " alone", release_at=None)
+    MedicationFactory(patient=patient, display="Glimmerzine 20 mg")
+    AllergyFactory(patient=patient, display="Moonpetal pollen")
+    ImmunizationFactory(patient=patient, display="Quasarvax booster")
+    DocumentFactory(patient=patient, title="Nimbus visit summary")
 
 
 @pytest.fixture
@@ -186,6 +223,26 @@ def test_the_patient_downloads_a_fhir_bundle_of_their_own_chart(own, others):
     ]
     (carer,) = resources(data, "RelatedPerson")
     assert carer["name"][0]["family"] == "Carewell"
+    (report,) = resources(data, "DiagnosticReport")
+    assert report["code"]["text"] == "Iron studies panel"
+    observations = {o["code"]["text"]: o for o in resources(data, "Observation")}
+    assert sorted(observations) == ["Ferritin level", "Lone glucose"]
+    assert report["result"] == [
+        {"reference": f"Observation/{observations['Ferritin level']['id']}"}
+    ]
+    assert [
+        m["medicationCodeableConcept"]["text"] for m in resources(data, "MedicationRequest")
+    ] == ["Glimmerzine 20 mg"]
+    assert [a["code"]["text"] for a in resources(data, "AllergyIntolerance")] == [
+        "Moonpetal pollen"
+    ]
+    assert [i["vaccineCode"]["text"] for i in resources(data, "Immunization")] == [
+        "Quasarvax booster"
+    ]
+    (document,) = resources(data, "DocumentReference")
+    assert document["description"] == "Nimbus visit summary"
+    assert "data" not in document["content"][0]["attachment"]  # named, never the file
+    assert UNRELEASED not in response.content.decode()
     assert carer["patient"]["reference"] == f"Patient/{own.patient.pk}"
     for entry in data["entry"]:
         resource = entry["resource"]
@@ -205,6 +262,7 @@ def test_the_patients_summary_shows_every_area_of_their_chart_and_nobody_elses(o
     for area, markers in OWN.items():
         assert shown(response, area) == list(markers), area
     text = response.content.decode()
+    assert UNRELEASED not in text
     for marker in COLLEAGUE + OUTSIDER:
         assert marker not in text
     main = text.split('<main id="main"')[1].split("</main>")[0]
@@ -295,6 +353,67 @@ def test_a_representative_gets_the_chart_the_session_acts_for(clinic, own, other
     assert "Colleague visit" in text and "Knee twinge" not in text
 
 
+HEALTH_RECORD_TYPES = {
+    "DiagnosticReport",
+    "Observation",
+    "MedicationRequest",
+    "AllergyIntolerance",
+    "Immunization",
+    "DocumentReference",
+}
+
+
+def test_a_representative_without_the_health_record_gets_none_of_it(own):
+    client = representative(own, appointments=True, messages=True, demographics=True)
+
+    data = bundle_of(client.get(DOWNLOAD))
+    assert not {e["resource"]["resourceType"] for e in data["entry"]} & HEALTH_RECORD_TYPES
+    summary = client.get(SUMMARY)
+    for area in HEALTH_RECORD_AREAS:
+        assert shown(summary, area) == [], area
+    assert shown(summary, "messages")
+
+
+def test_a_representative_granted_the_health_record_gets_it_released_results_only(own):
+    client = representative(own, health_record=True)
+
+    response = client.get(DOWNLOAD)
+    data = bundle_of(response)
+    assert {e["resource"]["resourceType"] for e in data["entry"]} == HEALTH_RECORD_TYPES
+    assert UNRELEASED not in response.content.decode()
+    summary = client.get(SUMMARY)
+    for area in HEALTH_RECORD_AREAS:
+        assert shown(summary, area) == list(OWN[area]), area
+    for area in ("appointments", "messages", "details", "representatives"):
+        assert shown(summary, area) == [], area
+    assert UNRELEASED not in summary.content.decode()
+
+
+def test_a_parent_of_a_young_child_gets_the_health_record_in_the_copy(own, frozen):
+    child = own.patient
+    child.date_of_birth = dt.date(2022, 3, 1)  # 7 at the frozen clock
+    child.save(update_fields=["date_of_birth"])
+    parent = PatientAccessFactory(
+        patient=child,
+        user=UserFactory(clinic=child.clinic),
+        relationship=PatientAccess.Relationship.PARENT,
+        can_appointments=False,
+        can_messages=False,
+        can_demographics=False,
+    ).user
+    summary = portal_client(parent, child).get(SUMMARY)
+    assert summary.status_code == 200
+    assert shown(summary, "medications") and shown(summary, "results")
+
+
+def test_the_patients_copy_lists_what_each_representative_may_see(own):
+    PatientAccess.objects.filter(user__last_name="Carewell").update(
+        can_messages=False, can_health_record=True
+    )
+    text = portal_client(own.user, own.patient).get(SUMMARY).content.decode()
+    assert "appointments, details, health record" in text
+
+
 # --- Audit ------------------------------------------------------------------------------
 
 
@@ -319,6 +438,11 @@ def test_each_copy_is_audited_without_what_it_holds(own):
         "appointment_requests",
         "messages",
         "change_requests",
+        "results",
+        "medications",
+        "allergies",
+        "immunizations",
+        "documents",
         "representatives",
     ]
     details = json.dumps([e.details for e in events])
@@ -331,6 +455,47 @@ def test_each_copy_is_audited_without_what_it_holds(own):
 
 
 # --- A fixed number of queries ----------------------------------------------------------
+
+
+def _grow_health_record(patient, count):
+    """``count`` rows of each kind of the health record in all (the fixture made one):
+    reports of three results, results alone, and results not released."""
+    now = timezone.now()
+    common = {"clinic": patient.clinic, "patient": patient, "received_at": now, "date": now}
+    result = {**common, "code": "2345-7", "status": "final", "issued": now}
+    reports = DiagnosticReport.objects.bulk_create(
+        DiagnosticReport(**result, display=f"Panel {n}", release_at=now) for n in range(count - 1)
+    )
+    Observation.objects.bulk_create(
+        [
+            *(
+                Observation(**result, report=report, display=f"Part {n}", value_quantity=n)
+                for report in reports
+                for n in range(3)
+            ),
+            *(
+                Observation(**result, display=f"Alone {n}", release_at=now)
+                for n in range(count - 1)
+            ),
+            *(Observation(**result, display=UNRELEASED) for _n in range(count - 1)),
+        ]
+    )
+    Medication.objects.bulk_create(
+        Medication(**common, kind="request", display=f"Drug {n}", status="active")
+        for n in range(count - 1)
+    )
+    AllergyIntolerance.objects.bulk_create(
+        AllergyIntolerance(**common, display=f"Allergen {n}") for n in range(count - 1)
+    )
+    Immunization.objects.bulk_create(
+        Immunization(**common, display=f"Vaccine {n}", status="completed") for n in range(count - 1)
+    )
+    Document.objects.bulk_create(
+        Document(
+            **common, kind="letter", title=f"Letter {n}", status="current", size=1, sha1="0" * 40
+        )
+        for n in range(count - 1)
+    )
 
 
 def _grow(grant, count):
@@ -368,18 +533,23 @@ def _queries(client, url) -> int:
 
 # The Bundle: the clinic's ID systems (2), the chart and its identifiers (2), the
 # visits, the visit requests, the change requests with their items (2), the messages
-# with their attachments (2), the representatives, the audit event.
+# with their attachments (2), the results (the patient's preference, the reports, the
+# results: 3), the medications, allergies, immunizations and documents (4), the
+# representatives, the audit event.
 # The summary also reads the threads with their messages and attachments (3) and the
 # representatives.
-QUERIES = {DOWNLOAD: 12, SUMMARY: 13}
+QUERIES = {DOWNLOAD: 19, SUMMARY: 20}
 
 
 @pytest.mark.parametrize("url", [DOWNLOAD, SUMMARY])
 def test_the_copy_runs_a_fixed_number_of_queries_however_long_the_chart(own, url):
+    """One row of each kind of the health record, then 500."""
     client = portal_client(own.user, own.patient)
     client.get(url)  # the caches of the session's account and grants are warm
     small = _queries(client, url)
     _grow(own, 100)
+    _grow_health_record(own.patient, 500)
     large = _queries(client, url)
     assert own.patient.appointments.count() == 101
+    assert Medication.objects.filter(patient=own.patient).count() == 500
     assert small == large == QUERIES[url]

@@ -72,6 +72,7 @@ def test_a_parent_is_a_related_person_with_the_scopes_of_the_grant(api, ehr, chi
     assert person["extension"] == [
         {"url": SCOPE_URL, "valueCode": "appointments"},
         {"url": SCOPE_URL, "valueCode": "messages"},
+        {"url": SCOPE_URL, "valueCode": "health_record"},  # a parent of a child of eight
     ]
     assert response["ETag"] == f'W/"{person["meta"]["versionId"]}"'
     assert ids(api.get("RelatedPerson").json()) == [str(grant.pk)]
@@ -112,6 +113,23 @@ def test_the_age_threshold_is_the_clinics(api, clinic, frozen):
 
     assert api.get(f"RelatedPerson/{grant.pk}").json()["active"] is False
     assert ids(api.get("RelatedPerson", active="false").json()) == [str(grant.pk)]
+
+
+def test_the_health_record_scope_follows_the_clinics_rule(api, clinic, child, frozen):
+    def health_record(grant):
+        extensions = api.get(f"RelatedPerson/{grant.pk}").json().get("extension", [])
+        return {"url": SCOPE_URL, "valueCode": "health_record"} in extensions
+
+    parent = representative(child, "parent")
+    carer = representative(child, "carer")
+    granted = representative(child, "carer", can_health_record=True)
+    assert (health_record(parent), health_record(carer), health_record(granted)) == (
+        True,
+        False,
+        True,
+    )
+    portal_settings_of(clinic, parent_health_record_age=8)  # Mia is eight (nine in March)
+    assert (health_record(parent), health_record(granted)) == (False, True)
 
 
 def test_it_searches_by_patient_and_last_update(api, clinic, child, frozen):

@@ -31,6 +31,8 @@ SAME_IN_BOTH = {
     "Pages",
     "minutes",
     "Sessions",
+    "Allergies",  # the health record's sections in the copy of the record
+    "Documents",
     "Français",  # language names are written in their own language
 }
 # Codes and keys shown to be typed in (an authenticator's secret).

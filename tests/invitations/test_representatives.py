@@ -472,3 +472,27 @@ def test_it_refuses_a_representative_form_without_a_usable_contact(child, front_
     assert not Invitation.objects.exists()
     assert mail.outbox == []
     assert sms.outbox == []
+
+
+def test_staff_may_grant_a_carer_the_health_record_in_the_invitation(child, front_desk):
+    staff = staff_client(front_desk, committing=True)
+    form = staff.get(admin_url(child, "portal/representative/")).content.decode()
+    assert 'name="can_health_record"' in form
+    invite_representative(staff, child, relationship="carer", can_health_record="on")
+    assert Invitation.objects.get(patient=child).can_health_record
+    response = staff.post(admin_url(child, "portal/resend/"))
+    assert response.status_code == 302
+    assert Invitation.objects.filter(patient=child).first().can_health_record  # kept
+
+    c = host_client(committing=True)
+    open_link(c, last_email_link())
+    confirm_dob(c, CHILD_DOB)
+    create_account(c, method="passcode")
+    grant = PatientAccess.objects.get(patient=child, relationship="carer")
+    assert grant.can_health_record
+    assert c.get("/portal/health-record/medications/").status_code == 200
+
+
+def test_the_health_record_is_left_out_of_an_invitation_unless_ticked(child, front_desk):
+    invite_representative(staff_client(front_desk, committing=True), child, relationship="carer")
+    assert not Invitation.objects.get(patient=child).can_health_record

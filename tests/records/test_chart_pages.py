@@ -1,7 +1,7 @@
-"""The patient's health record pages: medications, allergies, immunizations and
-documents (with their download). The patient's own chart only: representatives get 404s
-on every page and file; every read and download is audited; a fixed number of queries
-however long the chart."""
+"""The patient's health record pages: medications, allergies, immunizations and documents
+(with their download). A representative whose grant lacks the health record gets 404s on
+every page and file (who has it: tests/records/test_representatives.py); every read and
+download is audited; a fixed number of queries however long the chart."""
 
 import datetime as dt
 
@@ -226,7 +226,7 @@ def test_a_withdrawn_document_or_a_lost_file_is_a_404(client, own):
 
 @pytest.fixture
 def family(clinic, own):
-    """Mara acts for her husband Theo too (every scope a grant has today)."""
+    """Mara acts for her husband Theo too (every scope but the health record)."""
     husband = PatientFactory(clinic=clinic, first_name="Theo", last_name="Okafor")
     PatientAccessFactory(
         user=own.user, patient=husband, relationship=PatientAccess.Relationship.SPOUSE
@@ -237,7 +237,7 @@ def family(clinic, own):
     return husband, stored_document(husband, title="Theo's letter")
 
 
-def test_a_representative_gets_a_404_on_every_page_and_file(own, family):
+def test_a_representative_without_the_health_record_gets_a_404_on_every_page_and_file(own, family):
     husband, document = family
     client = portal_client(own.user, husband)
     assert "Theo" in text_of(client.get("/portal/"))  # acting for him

@@ -12,7 +12,7 @@ from portal.notifications.models import Notification
 from records import selectors, services
 from records.models import DiagnosticReport, ReleaseRule
 from records.tasks import send_result_notices
-from tests.factories import ObservationFactory, PatientFactory
+from tests.factories import ObservationFactory, PatientAccessFactory, PatientFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -27,6 +27,10 @@ def ehr_account(clinic):
     from tests.factories import UserFactory
 
     return UserFactory(clinic=clinic, username="ehr")
+
+
+def own_grant(chart):
+    return PatientAccessFactory(patient=chart)
 
 
 def rule(clinic, category, mode, days=0):
@@ -151,7 +155,7 @@ def test_the_patient_who_waits_for_review_sees_new_results_only_once_reviewed(
     rule(clinic, "lab", ReleaseRule.Mode.AT_ONCE)
     earlier = receive_report(clinic, chart, ehr_account, identifier="old")
     frozen.shift(dt.timedelta(hours=1))
-    services.record_preference_set(patient=chart, wait_for_review=True, actor=None)
+    services.record_preference_set(access=own_grant(chart), wait_for_review=True, actor=None)
     frozen.shift(dt.timedelta(hours=1))
     later = receive_report(clinic, chart, ehr_account, identifier="new")
     when = now + dt.timedelta(hours=2)

@@ -1,8 +1,8 @@
 """The patient's Results page under "Health record": only what the release rules show,
-newest first and grouped by report, each value with its unit, range and flag in words,
-a numeric test's trend as an inline SVG with a table of its values; the patient's own
-chart only (a representative, another patient, another clinic: 404); audited; a fixed
-number of queries; in French too."""
+newest first and grouped by report, each value with its unit, range and flag in words, a
+numeric test's trend as an inline SVG with a table of its values; the patient's chart
+only (a representative without the health record, another patient, another clinic: 404);
+audited; a fixed number of queries; in French too."""
 
 import datetime as dt
 import re
@@ -276,7 +276,9 @@ def test_another_patient_sees_only_their_own(clinic, chart, client):
     assert "Own ferritin" in html and "Someone else" not in html
 
 
-def test_a_representative_with_every_scope_gets_404_on_every_results_url(clinic, chart, olivia):
+def test_a_carer_with_every_scope_but_the_health_record_gets_404_on_every_results_url(
+    clinic, chart, olivia
+):
     ObservationFactory(patient=chart, display="Glucose")
     parent = PatientAccessFactory(
         patient=chart,
@@ -285,6 +287,7 @@ def test_a_representative_with_every_scope_gets_404_on_every_results_url(clinic,
         can_appointments=True,
         can_messages=True,
         can_demographics=True,
+        can_health_record=False,
     ).user
     client = portal_client(parent, chart)
     assert client.get(URL).status_code == 404

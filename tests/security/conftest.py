@@ -156,6 +156,12 @@ def world(clinic, other_clinic) -> World:
         relationship="spouse",
         revoked_at=timezone.now() - dt.timedelta(days=1),
     )
+    # A live representative's grant: the one whose scopes staff change in the admin.
+    rows["patients.patientaccess#live"] = PatientAccessFactory(
+        user=UserFactory(clinic=clinic, username="lina", first_name="Lina"),
+        patient=victim,
+        relationship="carer",
+    )
     rhea = UserFactory(clinic=clinic, username="rhea", first_name="Rhea")
     PatientAccessFactory(
         user=rhea,

@@ -55,6 +55,8 @@ PORTAL_OBJECT_BY_VIEW = {
 # Id parameters of an admin's own URLs that name something other than the admin's model.
 ADMIN_OBJECT_BY_PARAM = {
     ("messaging.thread", "attachment_id"): "messaging.attachment",
+    # A representative's live grant (a revoked one has no scopes page).
+    ("patients.patient", "grant_id"): "patients.patientaccess#live",
 }
 VIEW_ON_SITE = "django.contrib.contenttypes.views.shortcut"
 
