@@ -84,6 +84,9 @@ ACTION_LABELS = {
     "record.document_downloaded": _("Health record document downloaded"),
     "record.preference_changed": _("Result release preference changed"),
     "record.release_rules_changed": _("Result release rules changed"),
+    "refill_request.created": _("Refill requested"),
+    "refill_request.approved": _("Refill request approved"),
+    "refill_request.declined": _("Refill request declined"),
     # Clinics (platform operators)
     "clinic.deactivated": _("Clinic deactivated"),
     "clinic.reactivated": _("Clinic reactivated"),
