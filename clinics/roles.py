@@ -58,6 +58,8 @@ _FRONT_DESK_PERMISSIONS = [
     "records.view_immunization",
     "records.view_document",
     "records.view_releaserule",
+    "records.view_refillrequest",
+    "records.change_refillrequest",
 ]
 
 ROLE_PERMISSIONS = {

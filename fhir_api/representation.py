@@ -14,6 +14,7 @@ from messaging.models import Message, Side, Thread
 from patients.demographics import field_label
 from patients.models import ChangeRequest, ChangeRequestItem, Patient, PatientAccess
 from portal.core.identifiers import InvalidIdentifier, canonical_id_number
+from records.models import RefillRequest
 
 GENDERS = {"F": "female", "M": "male", "X": "other", "U": "unknown"}
 SEXES = {gender: sex for sex, gender in GENDERS.items()}
@@ -361,6 +362,7 @@ TASK_OUTPUT_SYSTEM = "urn:portal:task-output"
 TASK_CODES = {
     "change-request": "Change of details",
     "appointment-request": "Appointment request",
+    "refill-request": "Refill request",
 }
 # FHIR R4 Task.status, all of them (a search may name any).
 TASK_STATUSES = {
@@ -381,6 +383,11 @@ APPOINTMENT_REQUEST_TASK_STATUS = {
     AppointmentRequest.Status.DECLINED: "rejected",
     AppointmentRequest.Status.WITHDRAWN: "cancelled",
 }
+REFILL_REQUEST_TASK_STATUS = {
+    RefillRequest.Status.PENDING: "requested",
+    RefillRequest.Status.APPROVED: "completed",
+    RefillRequest.Status.DECLINED: "rejected",
+}
 # What an update may change: the decision, and how an appointment request is booked.
 TASK_DECISION_FIELDS = {"meta", "text", "status", "statusReason", "output", "lastModified"}
 
@@ -392,7 +399,7 @@ def _coding(system: str, code: str, display: str | None = None) -> dict:
     return {"coding": [coding]}
 
 
-def _task(row, *, task_id, code, status, description, inputs, outputs, pending) -> dict:
+def _task(row, *, task_id, code, status, description, inputs, outputs, pending, focus=None) -> dict:
     updated = row.decided_at or row.created_at
     requester = None
     if row.requested_by_id is not None:
@@ -407,6 +414,7 @@ def _task(row, *, task_id, code, status, description, inputs, outputs, pending) 
         "intent": "order",
         "code": _coding(TASK_CODE_SYSTEM, code, TASK_CODES[code]),
         "description": description,
+        "focus": {"reference": focus} if focus else None,
         "for": {"reference": f"Patient/{row.patient_id}"},
         "authoredOn": instant(row.created_at),
         "lastModified": instant(updated),
@@ -507,13 +515,46 @@ def appointment_request_task(row: AppointmentRequest) -> dict:
     )
 
 
-_TASK_BUILDERS = {ChangeRequest: change_request_task, AppointmentRequest: appointment_request_task}
+def refill_request_task(row: RefillRequest) -> dict:
+    """A refill request: its focus the prescription (MedicationRequest) to renew, the
+    patient's note for the pharmacy as input; once approved, the clinic's answer (if
+    any) as output ``answer``; once declined, the answer as ``statusReason``."""
+    inputs = [
+        {
+            "type": _coding(TASK_INPUT_SYSTEM, "pharmacy-note", "Note for the pharmacy"),
+            "valueString": row.pharmacy_note,
+        }
+    ]
+    outputs = []
+    if row.status == RefillRequest.Status.APPROVED and row.answer:
+        outputs.append(
+            {"type": _coding(TASK_OUTPUT_SYSTEM, "answer", "Answer"), "valueString": row.answer}
+        )
+    return _task(
+        row,
+        task_id=f"rr-{row.pk}",
+        code="refill-request",
+        status=REFILL_REQUEST_TASK_STATUS[row.status],
+        description=f"Refill request: {row.medication.display}",
+        inputs=inputs,
+        outputs=outputs,
+        pending=row.is_pending,
+        focus=f"MedicationRequest/{row.medication_id}",
+    )
 
 
-def task_resource(row: ChangeRequest | AppointmentRequest) -> dict:
+_TASK_BUILDERS = {
+    ChangeRequest: change_request_task,
+    AppointmentRequest: appointment_request_task,
+    RefillRequest: refill_request_task,
+}
+
+
+def task_resource(row: ChangeRequest | AppointmentRequest | RefillRequest) -> dict:
     """The Task of a patient's request, for the record system or the patient's own
-    export. ``row`` comes from ``selectors.change_request_tasks`` or
-    ``selectors.appointment_request_tasks`` (their annotations and related rows)."""
+    export. ``row`` comes from ``selectors.change_request_tasks``,
+    ``selectors.appointment_request_tasks`` or ``selectors.refill_request_tasks``
+    (their annotations and related rows)."""
     return _TASK_BUILDERS[type(row)](row)
 
 
@@ -541,6 +582,20 @@ class TaskFieldsChanged(Invalid):
     def __init__(self, fields: list[str]):
         super().__init__(f"only the status of a Task may change, not {', '.join(fields)}")
         self.fields = fields
+
+
+def refill_answer_output(outputs) -> str:
+    """The answer an update completing a refill request gives (output ``answer``,
+    valueString), "" when it gives none."""
+    answers = []
+    for output in outputs:
+        codes = [c.code for c in output.type.coding or [] if c.system == TASK_OUTPUT_SYSTEM]
+        if codes != ["answer"] or not isinstance(output.valueString, str):
+            raise Invalid("completing a refill request: one output answer (valueString) at most")
+        answers.append(output.valueString)
+    if len(answers) > 1:
+        raise Invalid("completing a refill request: one output answer (valueString) at most")
+    return answers[0] if answers else ""
 
 
 def booking_outputs(outputs) -> tuple[int | None, dt.datetime]:

@@ -23,6 +23,7 @@ from fhir_api.representation import (
 from messaging.models import Message
 from patients.models import ChangeRequest, Patient, PatientAccess, PatientIdentifier
 from portal.core.identifiers import InvalidIdentifier, canonical_id_number
+from records.models import RefillRequest
 
 PREFIXES = {"eq": "", "gt": "__gt", "ge": "__gte", "lt": "__lt", "le": "__lte"}
 
@@ -285,6 +286,11 @@ def appointment_request_tasks(clinic: Clinic) -> QuerySet:
     rows = AppointmentRequest.objects.for_clinic(clinic).select_related(
         "patient", "provider", "appointment_type"
     )
+    return _with_task_columns(rows, clinic)
+
+
+def refill_request_tasks(clinic: Clinic) -> QuerySet:
+    rows = RefillRequest.objects.for_clinic(clinic).select_related("medication")
     return _with_task_columns(rows, clinic)
 
 

@@ -15,6 +15,7 @@ from fhir_api.representation import (
     communication_fields,
     identifier_systems,
     patient_fields,
+    refill_answer_output,
 )
 from messaging import services as messaging
 from messaging.forms import StaffNewThreadForm, StaffReplyForm
@@ -28,6 +29,8 @@ from patients.services import (
     charts_create,
 )
 from portal.audit.services import audit_record, audit_record_each
+from records import services as records
+from records.models import RefillRequest
 
 
 class Conflict(Exception):  # noqa: N818 - an HTTP 409
@@ -293,6 +296,37 @@ def appointment_request_reject(
         )
     except booking.NotAllowed as exc:
         raise _answered(exc) from exc
+
+
+def _refill_refused(exc: records.RefillRefused) -> Exception:
+    if exc.rule == "request_answered":
+        return Conflict("the request was already answered")
+    return RuleBroken(exc.rule)
+
+
+def refill_request_complete(*, row: RefillRequest, outputs, actor, request=None) -> None:
+    """Approve the refill with ``records.services.refill_request_approve``, as staff do
+    in the admin; an output ``answer`` (valueString) is the clinic's answer the patient
+    reads in their messages."""
+    try:
+        records.refill_request_approve(
+            refill_request=row,
+            answer=refill_answer_output(outputs),
+            decided_by=actor,
+            request=request,
+        )
+    except records.RefillRefused as exc:
+        raise _refill_refused(exc) from exc
+
+
+def refill_request_reject(*, row: RefillRequest, reason: str, actor, request=None) -> None:
+    """Decline the refill; the reason is the answer the patient reads in their messages."""
+    try:
+        records.refill_request_decline(
+            refill_request=row, answer=reason, decided_by=actor, request=request
+        )
+    except records.RefillRefused as exc:
+        raise _refill_refused(exc) from exc
 
 
 # --- Communication ------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 Each kind names its rows of a clinic, how one reads as a Task, and how a record system
 decides it (complete, reject) through the services staff use in the admin. A new kind
-(refill requests, say) joins by adding one ``TaskKind`` here: the Task URLs, search
+joins by adding one ``TaskKind`` here: the Task URLs, search
 paging, the CapabilityStatement and the tests' sweep follow from ``TASK_KINDS``.
 """
 
@@ -17,9 +17,11 @@ from fhir_api import selectors, services
 from fhir_api.representation import (
     APPOINTMENT_REQUEST_TASK_STATUS,
     CHANGE_REQUEST_TASK_STATUS,
+    REFILL_REQUEST_TASK_STATUS,
     task_resource,
 )
 from patients.models import ChangeRequest
+from records.models import RefillRequest
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,16 @@ TASK_KINDS = (
         resource=task_resource,
         complete=services.appointment_request_complete,
         reject=services.appointment_request_reject,
+    ),
+    TaskKind(
+        prefix="rr",
+        code="refill-request",
+        model=RefillRequest,
+        statuses=REFILL_REQUEST_TASK_STATUS,
+        rows=selectors.refill_request_tasks,
+        resource=task_resource,
+        complete=services.refill_request_complete,
+        reject=services.refill_request_reject,
     ),
 )
 KIND_BY_PREFIX = {kind.prefix: kind for kind in TASK_KINDS}

@@ -187,6 +187,7 @@ def thread_start(
     attachments=(),
     request=None,
     as_clinic: bool = False,
+    notice: bool = True,
 ) -> Thread:
     """Open a thread with its first message and tell the other side.
 
@@ -196,7 +197,9 @@ def thread_start(
     patient is pending verification, pending patients' messages). Raises
     MessagingRefused otherwise. ``as_clinic``: ``author`` is an account of the clinic
     that is not a person at the desk (the record system's client) and writes as the
-    clinic, under the staff rules. Atomic; files stored by a failed call are removed.
+    clinic, under the staff rules. ``notice=False``: the other side is not told of this
+    message here, because the caller sends its own notice (a refill request's answer).
+    Atomic; files stored by a failed call are removed.
     """
     if patient.clinic_id != clinic.pk:
         raise MessagingRefused("the patient belongs to another clinic")
@@ -256,7 +259,8 @@ def thread_start(
                 side=side,
                 attachments=attachments,
             )
-            _notify(thread=thread, message=message, side=side)
+            if notice:
+                _notify(thread=thread, message=message, side=side)
             if side == Side.PATIENT:
                 _acknowledge(thread=thread, now=now)
         return thread

@@ -3,7 +3,13 @@ sent (staff see every row, released to the patient or not), a section on the cha
 page (``templates/admin/records/_chart_record.html``), and the release rules clinic
 admins set."""
 
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -18,6 +24,7 @@ from records.models import (
     Immunization,
     Medication,
     Observation,
+    RefillRequest,
     ReleaseRule,
 )
 
@@ -239,4 +246,159 @@ class ReleaseRuleAdmin(ClinicScopedAdmin):
                 "change": what,
                 "results_rescheduled": changed,
             },
+        )
+
+
+# --- Refill requests: the front desk's queue ------------------------------------------------
+
+REFILL_REFUSED = {
+    "request_answered": _("This request has already been answered."),
+    "answer_required": _("Give the patient an answer: why, and what to do next."),
+    "answer_too_long": _("The answer is too long."),
+    "not_plain_text": _("The answer can only hold plain text."),
+}
+
+
+class RefillAnswerForm(forms.Form):
+    answer = forms.CharField(
+        label=_("Answer (the patient reads it in their messages)"),
+        max_length=RefillRequest.ANSWER_MAX_LENGTH,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "Optional to approve, required to decline: e.g. “Sent to your pharmacy, ready "
+            "tomorrow.” or “Please book a review visit first.”"
+        ),
+    )
+
+
+class RefillStatusFilter(admin.SimpleListFilter):
+    """Requests by status; the queue opens on those waiting."""
+
+    title = _("status")
+    parameter_name = "status"
+
+    def lookups(self, request, model_admin):
+        return [*RefillRequest.Status.choices, ("all", _("All"))]
+
+    def choices(self, changelist):
+        value = self.value() or RefillRequest.Status.PENDING
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or RefillRequest.Status.PENDING
+        if value == "all":
+            return queryset
+        if value not in RefillRequest.Status.values:
+            raise IncorrectLookupParameters(value)
+        return queryset.filter(status=value)
+
+
+@admin.register(RefillRequest, site=clinic_admin_site)
+class RefillRequestAdmin(ClinicScopedAdmin):
+    """The queue of patients' refill requests, oldest first. A request opens on a page
+    to approve or decline it with an answer; both go through ``records.services``, which
+    refuses a second decision (someone else answered first, or the record system)."""
+
+    list_display = ["created_at", "patient", "medication", "status", "decided_at"]
+    list_filter = [RefillStatusFilter]
+    list_select_related = ["patient", "medication"]
+    search_fields = ["patient__last_name", "patient__first_name"]
+    ordering = ["created_at", "pk"]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def get_urls(self):
+        def view(name, func):
+            return path(
+                f"<path:object_id>/{name}/",
+                self.admin_site.admin_view(func),
+                name=f"records_refillrequest_{name}",
+            )
+
+        return [
+            view("approve", self.approve_view),
+            view("decline", self.decline_view),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """The request, its medication, and while it waits the answer form (approve or
+        decline, each posting to its own URL). Opening it is audited: it shows the
+        chart's medication."""
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404
+        if not self.has_view_or_change_permission(request, obj):
+            raise PermissionDenied
+        audit_record(
+            action="record.viewed",
+            request=request,
+            obj=obj,
+            acting_for=obj.patient,
+            details={"section": "refillrequest"},
+        )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Refill request"),
+            "original": obj,
+            "may_answer": self.has_change_permission(request, obj) and obj.is_pending,
+            "form": RefillAnswerForm(),
+        }
+        return TemplateResponse(request, "admin/records/refillrequest/decide.html", context)
+
+    def _answerable(self, request, object_id):
+        obj = self.get_object(request, object_id)
+        if obj is None:
+            raise Http404
+        if not self.has_change_permission(request, obj):
+            raise PermissionDenied
+        return obj
+
+    def _decide(self, request, object_id, decide, done):
+        obj = self._answerable(request, object_id)
+        back = reverse("admin:records_refillrequest_change", args=[obj.pk])
+        if request.method != "POST":
+            return HttpResponseRedirect(back)
+        form = RefillAnswerForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, " ".join(e for errors in form.errors.values() for e in errors))
+            return HttpResponseRedirect(back)
+        try:
+            decide(
+                refill_request=obj,
+                answer=form.cleaned_data["answer"],
+                decided_by=request.user,
+                request=request,
+            )
+        except services.RefillRefused as refusal:
+            messages.error(request, REFILL_REFUSED.get(refusal.rule, refusal.rule))
+            return HttpResponseRedirect(back)
+        messages.success(request, done)
+        return HttpResponseRedirect(reverse("admin:records_refillrequest_changelist"))
+
+    def approve_view(self, request, object_id):
+        return self._decide(
+            request,
+            object_id,
+            services.refill_request_approve,
+            _("Refill approved. The patient gets your answer in their messages."),
+        )
+
+    def decline_view(self, request, object_id):
+        return self._decide(
+            request,
+            object_id,
+            services.refill_request_decline,
+            _("Refill declined. The patient gets your answer in their messages."),
         )

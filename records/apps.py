@@ -8,7 +8,8 @@ class RecordsConfig(AppConfig):
     verbose_name = _("Health record")
 
     def ready(self):
-        from records import notifications  # noqa: F401 - registers the notice's builder
+        from records import notifications, workboard  # noqa: F401 - registers the notices
         from records.storage import forget_document_storage
 
+        workboard.register_items()
         setting_changed.connect(forget_document_storage, dispatch_uid="records-storage")

@@ -12,6 +12,7 @@ admins, and the patient's ``RecordPreference``); ``records.selectors`` applies t
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -322,3 +323,91 @@ class RecordPreference(ClinicOwned):
 
     def __str__(self):
         return str(self.patient_id)
+
+
+class RefillRequestQuerySet(ClinicScopedQuerySet):
+    def pending(self):
+        return self.filter(status=RefillRequest.Status.PENDING)
+
+    def for_list(self):
+        return self.select_related("patient", "medication")
+
+
+class RefillRequest(ClinicOwned):
+    """A patient asks the clinic to renew one of their active prescriptions, with a note
+    for the pharmacy; the front desk (or the record system, through the FHIR Task)
+    approves or declines it with an answer the patient reads in the portal.
+
+    At most one request waits per medication: the database refuses a second one
+    (``one_open_refill_request_per_medication``), and ``records.services`` says so first."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", _("Waiting for the clinic")
+        APPROVED = "approved", _("Approved")
+        DECLINED = "declined", _("Declined")
+
+    NOTE_MAX_LENGTH = 200
+    ANSWER_MAX_LENGTH = 500
+
+    patient = models.ForeignKey(
+        "patients.Patient", on_delete=models.CASCADE, related_name="+", verbose_name=_("patient")
+    )
+    medication = models.ForeignKey(
+        Medication,
+        on_delete=models.CASCADE,
+        related_name="refill_requests",
+        verbose_name=_("medication"),
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
+    pharmacy_note = models.CharField(_("note for the pharmacy"), max_length=NOTE_MAX_LENGTH)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    created_at = models.DateTimeField(_("requested"), default=timezone.now)
+    decided_at = models.DateTimeField(_("answered"), null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("answered by"),
+    )
+    answer = models.CharField(_("answer"), max_length=ANSWER_MAX_LENGTH, blank=True)
+
+    history = tracked_history()
+    objects = RefillRequestQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        verbose_name = _("refill request")
+        verbose_name_plural = _("refill requests")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["medication"],
+                condition=Q(status="pending"),
+                name="one_open_refill_request_per_medication",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["clinic", "status", "created_at"], name="refill_queue"),
+            models.Index(fields=["medication", "-created_at"], name="refill_medication_newest"),
+        ]
+
+    def __str__(self):
+        return str(self.medication)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status == self.Status.PENDING
+
+    @property
+    def decline_reason(self) -> str:
+        """The answer, when it declines (the FHIR Task's ``statusReason``)."""
+        return self.answer if self.status == self.Status.DECLINED else ""

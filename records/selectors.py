@@ -9,7 +9,17 @@ the audit log, and the pages call it.
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import (
+    BooleanField,
+    Case,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.http import Http404
 from django.utils import timezone
 
@@ -24,6 +34,7 @@ from records.models import (
     Medication,
     Observation,
     RecordPreference,
+    RefillRequest,
     ReleaseRule,
 )
 
@@ -207,10 +218,59 @@ def medications_for_page(patient: Patient) -> QuerySet:
         default=Value(0),
         output_field=IntegerField(),
     )
+    newest_request = RefillRequest.objects.filter(
+        clinic_id=patient.clinic_id, medication=OuterRef("pk")
+    ).order_by("-created_at", "-pk")
+    refillable = Case(
+        When(kind=Medication.Kind.REQUEST, status__in=REFILLABLE_STATUSES, then=Value(True)),
+        default=Value(False),
+        output_field=BooleanField(),
+    )
     return (
         medications_for_patient(patient)
-        .annotate(is_current=current)
+        .annotate(
+            is_current=current,
+            is_refillable=refillable,
+            refill_status=Subquery(newest_request.values("status")[:1]),
+            refill_requested_at=Subquery(newest_request.values("created_at")[:1]),
+            refill_decided_at=Subquery(newest_request.values("decided_at")[:1]),
+            refill_answer=Subquery(newest_request.values("answer")[:1]),
+        )
         .order_by("-is_current", "-date", "-pk")
+    )
+
+
+# A prescription the patient may ask to renew: one still active (not on hold, stopped or
+# finished), of their own chart.
+REFILLABLE_STATUSES = ("active",)
+
+
+def refillable_medications(patient: Patient) -> QuerySet:
+    """The chart's prescriptions (MedicationRequest) the patient may ask a refill of."""
+    return Medication.objects.for_patient(patient).filter(
+        kind=Medication.Kind.REQUEST, status__in=REFILLABLE_STATUSES
+    )
+
+
+def get_refillable_medication_for_user(request, pk) -> Medication:
+    """An active prescription of the request's chart, whose grant allows the health
+    record (a parent asks for a child's refill as the patient would); 404 otherwise
+    (another chart or clinic, a medication not active, a grant without the health
+    record)."""
+    if not request.access.allows(PatientAccess.HEALTH_RECORD):
+        raise Http404
+    medication = refillable_medications(request.patient).filter(pk=pk).first()
+    if medication is None:
+        raise Http404
+    return medication
+
+
+def pending_refill_request(medication: Medication) -> RefillRequest | None:
+    return (
+        RefillRequest.objects.for_clinic(medication.clinic_id)
+        .pending()
+        .filter(medication=medication)
+        .first()
     )
 
 

@@ -25,8 +25,10 @@ from records.models import (
     Document,
     Observation,
     RecordPreference,
+    RefillRequest,
     Releasable,
 )
+from records.signals import refill_request_decided
 
 PDF_SIGNATURE = b"%PDF-"
 # A result issued this long before it reached the portal is history being imported:
@@ -406,3 +408,162 @@ def _notice_for_patient(clinic, chart, now) -> bool:
             language=recipient.language,
         )
     return True
+
+
+# --- Refill requests ------------------------------------------------------------------------
+
+
+class RefillRefused(Exception):  # noqa: N818 - what the person is told
+    """A refill request, or its answer, breaks a rule; ``rule`` names it (the pages and
+    the admin word it): ``not_refillable`` (no active prescription of this chart: pages
+    answer 404), ``already_requested``, ``note_required``, ``note_too_long``,
+    ``not_plain_text``, ``request_answered``, ``answer_required``, ``answer_too_long``."""
+
+    def __init__(self, rule: str):
+        super().__init__(rule)
+        self.rule = rule
+
+
+def _plain_text(text: str, *, limit: int, required: bool, name: str) -> str:
+    """``text`` stripped; refused when empty (if ``required``), longer than ``limit``
+    or holding control characters (a line break or a tab is fine)."""
+    text = (text or "").strip()
+    if required and not text:
+        raise RefillRefused(f"{name}_required")
+    if len(text) > limit:
+        raise RefillRefused(f"{name}_too_long")
+    if any(ord(c) < 32 and c not in "\n\r\t" or ord(c) == 127 for c in text):
+        raise RefillRefused("not_plain_text")
+    return text
+
+
+def refill_request_create(
+    *, patient: Patient, medication_id: int, pharmacy_note: str, requested_by, request=None
+) -> RefillRequest:
+    """The patient asks for a refill of one of their own active prescriptions
+    (``selectors.refillable_medications``), with a note for the pharmacy (plain text, at
+    most ``RefillRequest.NOTE_MAX_LENGTH``). Whoever posts it, a medication of another
+    chart or clinic, or one no longer active, is ``not_refillable``. One request waits
+    per medication (``already_requested``): checked under a lock on the medication, and
+    held by the database's constraint against two posts at once. Audited (no note, no
+    medication name in the event's details)."""
+    note = _plain_text(
+        pharmacy_note, limit=RefillRequest.NOTE_MAX_LENGTH, required=True, name="note"
+    )
+    try:
+        with transaction.atomic():
+            medication = (
+                selectors.refillable_medications(patient)
+                .select_for_update()
+                .filter(pk=medication_id)
+                .first()
+            )
+            if medication is None:
+                raise RefillRefused("not_refillable")
+            if (
+                RefillRequest.objects.for_clinic(patient.clinic_id)
+                .pending()
+                .filter(medication=medication)
+                .exists()
+            ):
+                raise RefillRefused("already_requested")
+            refill_request = RefillRequest.objects.create(
+                clinic_id=patient.clinic_id,
+                patient=patient,
+                medication=medication,
+                requested_by=requested_by,
+                pharmacy_note=note,
+            )
+            audit_record(
+                action="refill_request.created",
+                clinic=patient.clinic,
+                actor=requested_by,
+                obj=refill_request,
+                acting_for=patient,
+                request=request,
+            )
+    except IntegrityError as exc:  # another post for this medication committed first
+        raise RefillRefused("already_requested") from exc
+    return refill_request
+
+
+def _locked_pending_refill(refill_request: RefillRequest) -> RefillRequest:
+    locked = (
+        RefillRequest.objects.for_clinic(refill_request.clinic_id)
+        .select_for_update()
+        .select_related("clinic", "patient", "medication")
+        .get(pk=refill_request.pk)
+    )
+    if not locked.is_pending:
+        raise RefillRefused("request_answered")
+    return locked
+
+
+def _refill_request_decide(*, refill_request, status, answer, decided_by, request, now):
+    with transaction.atomic():
+        locked = _locked_pending_refill(refill_request)
+        locked.status = status
+        locked.answer = answer
+        locked.decided_by = decided_by
+        locked.decided_at = now or timezone.now()
+        locked.save(update_fields=["status", "answer", "decided_by", "decided_at"])
+        audit_record(
+            action=f"refill_request.{status}",
+            clinic=locked.clinic,
+            actor=decided_by,
+            obj=locked,
+            acting_for=locked.patient,
+            request=request,
+        )
+        refill_request_decided.send(sender=RefillRequest, refill_request=locked)
+        # The answer arrives as a message; the notice follows the patient's choice for
+        # message notices, and says only that the clinic answered.
+        for recipient in notice_recipients(locked.patient, scope="messages", representatives=False):
+            notify(
+                clinic=locked.clinic,
+                channel=recipient.channel,
+                recipient=recipient.address,
+                template="refill_request_answered",
+                context={"refill_request_id": locked.pk},
+                language=recipient.language,
+            )
+    return locked
+
+
+def refill_request_approve(
+    *, refill_request: RefillRequest, decided_by, answer: str = "", request=None, now=None
+) -> RefillRequest:
+    """Staff (the admin) or the record system (a Task completed) approve a waiting
+    request, with an optional answer for the patient. In one transaction: the row
+    (locked: a request already answered is ``request_answered``, never a second
+    decision), the audit event, the clinic's message in the patient's messages
+    (``refill_request_decided``) and the notice that the clinic answered."""
+    answer = _plain_text(
+        answer, limit=RefillRequest.ANSWER_MAX_LENGTH, required=False, name="answer"
+    )
+    return _refill_request_decide(
+        refill_request=refill_request,
+        status=RefillRequest.Status.APPROVED,
+        answer=answer,
+        decided_by=decided_by,
+        request=request,
+        now=now,
+    )
+
+
+def refill_request_decline(
+    *, refill_request: RefillRequest, decided_by, answer: str, request=None, now=None
+) -> RefillRequest:
+    """As ``refill_request_approve``, declining; the answer (why, and what to do next)
+    is required."""
+    answer = _plain_text(
+        answer, limit=RefillRequest.ANSWER_MAX_LENGTH, required=True, name="answer"
+    )
+    return _refill_request_decide(
+        refill_request=refill_request,
+        status=RefillRequest.Status.DECLINED,
+        answer=answer,
+        decided_by=decided_by,
+        request=request,
+        now=now,
+    )

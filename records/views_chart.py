@@ -6,13 +6,20 @@ For the patient and the representatives whose grant allows the health record
 another chart. Every page read and every download is audited.
 """
 
+from django.contrib import messages
 from django.core.paginator import Paginator
-from django.shortcuts import render
-from django.views.decorators.http import require_safe
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_safe
 
 from records import selectors, services
 from records.access import health_record_required
 from records.downloads import document_response
+from records.forms import RefillRequestForm
 
 ROWS_PER_PAGE = 50
 
@@ -36,6 +43,63 @@ def medications(request):
     rows = selectors.medications_for_page(request.patient)
     return _section_page(
         request, section="medications", rows=rows, template="records/medications.html"
+    )
+
+
+REFILL_REFUSED = {
+    "already_requested": gettext_lazy(
+        "You already asked for a refill of this medication. The clinic will answer it "
+        "before you can ask again."
+    ),
+    "note_required": gettext_lazy("Write a note for the pharmacy."),
+    "note_too_long": gettext_lazy("The note is too long: 200 characters at most."),
+    "not_plain_text": gettext_lazy("The note can only hold plain text."),
+}
+
+
+@health_record_required  # first: a grant without the health record gets the 404 of every record page
+@require_http_methods(["GET", "HEAD", "POST"])
+def medication_refill(request, pk):
+    """Ask for a refill of one active prescription of the patient's own chart, with a
+    note for the pharmacy; any other medication is a 404. While a request waits, the
+    page says so instead of the form."""
+    medication = selectors.get_refillable_medication_for_user(request, pk)
+    back = reverse("portal:records-medications") + f"#medication-{medication.pk}"
+    pending = selectors.pending_refill_request(medication)
+    form = RefillRequestForm(request.POST if request.method == "POST" and not pending else None)
+    if form.is_bound and form.is_valid():
+        try:
+            refill_request = services.refill_request_create(
+                patient=request.patient,
+                medication_id=medication.pk,
+                pharmacy_note=form.cleaned_data["pharmacy_note"],
+                requested_by=request.user,
+                request=request,
+            )
+        except services.RefillRefused as refusal:
+            if refusal.rule == "not_refillable":
+                raise Http404 from refusal
+            if refusal.rule == "already_requested":
+                pending = selectors.pending_refill_request(medication)
+            form.add_error(None, REFILL_REFUSED.get(refusal.rule, refusal.rule))
+        else:
+            messages.success(
+                request,
+                _(
+                    "Your refill request was sent to the clinic on %(date)s. You will get a "
+                    "message here when they answer."
+                )
+                % {
+                    "date": formats.date_format(
+                        timezone.localtime(refill_request.created_at), "DATE_FORMAT"
+                    )
+                },
+            )
+            return redirect(back)
+    return render(
+        request,
+        "records/medication_refill.html",
+        {"medication": medication, "form": form, "pending": pending, "back": back},
     )
 
 

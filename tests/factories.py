@@ -510,6 +510,20 @@ class MedicationFactory(_RecordFactory):
     refills_allowed = 3
 
 
+class RefillRequestFactory(factory.django.DjangoModelFactory):
+    """A patient's waiting refill request for an active prescription (as
+    ``refill_request_create`` leaves it, without its rules or audit: use the service
+    where they matter)."""
+
+    class Meta:
+        model = records_models.RefillRequest
+
+    medication = factory.SubFactory(MedicationFactory)
+    patient = factory.LazyAttribute(lambda o: o.medication.patient)
+    clinic = factory.LazyAttribute(lambda o: o.medication.clinic)
+    pharmacy_note = "Main Street Pharmacy"
+
+
 class AllergyFactory(_RecordFactory):
     class Meta:
         model = records_models.AllergyIntolerance

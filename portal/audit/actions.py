@@ -86,6 +86,9 @@ ACTION_LABELS = {
     "record.release_rules_changed": _("Result release rules changed"),
     # Grants (what a representative may see)
     "access.scopes_changed": _("Representative's access changed"),
+    "refill_request.created": _("Refill requested"),
+    "refill_request.approved": _("Refill request approved"),
+    "refill_request.declined": _("Refill request declined"),
     # Clinics (platform operators)
     "clinic.deactivated": _("Clinic deactivated"),
     "clinic.reactivated": _("Clinic reactivated"),

@@ -12,6 +12,7 @@ class SiteConfig(AppConfig):
 
     def ready(self):
         # Imported here: it uses every app's models, loaded after the app registry.
-        from portal.site import checks, home  # noqa: F401 - checks register on import
+        from portal.site import checks, home, refills  # noqa: F401 - checks register on import
 
         home.connect_receivers()
+        refills.connect_receivers()

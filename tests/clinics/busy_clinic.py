@@ -30,6 +30,7 @@ from tests.factories import (
     PatientFactory,
     PatientIdentifierFactory,
     ProviderFactory,
+    RefillRequestFactory,
     StaffInvitationFactory,
     UserFactory,
     WeeklyAvailabilityFactory,
@@ -155,7 +156,7 @@ def a_busy_clinic(clinic, staff):
     StaffInvitationFactory(clinic=clinic, sent_by=staff, role="Clinic admin")
     report = DiagnosticReportFactory(patient=patient)
     ObservationFactory(patient=patient, report=report, interpretation="H", value_quantity=7.2)
-    MedicationFactory(patient=patient)
+    RefillRequestFactory(medication=MedicationFactory(patient=patient))
     AllergyFactory(patient=patient)
     ImmunizationFactory(patient=patient)
     DocumentFactory(patient=patient)

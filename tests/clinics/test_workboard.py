@@ -12,6 +12,7 @@ from clinics.models import User
 from messaging.models import Pool, Side, Thread
 from patients.models import ChangeRequest, Patient, SignInLock, VerificationRequest
 from portal.notifications.models import Notification
+from records.models import Medication, RefillRequest
 from tests.clients import staff_client
 from tests.clock import NOW
 from tests.factories import (
@@ -90,6 +91,18 @@ def waiting_items(clinic, n, *, at=NOW):
         )
         for _ in range(n)
     )
+    medications = Medication.objects.bulk_create(
+        Medication(
+            clinic=clinic, patient=p, kind="request", display="Drug", status="active", date=at
+        )
+        for p in patients
+    )
+    RefillRequest.objects.bulk_create(
+        RefillRequest(
+            clinic=clinic, patient=m.patient, medication=m, pharmacy_note="x", created_at=hour_ago
+        )
+        for m in medications
+    )
     SignInLock.objects.bulk_create(
         SignInLock(clinic=clinic, subject=f"{clinic.slug}-{i}", hard_locked=True) for i in range(n)
     )
@@ -122,6 +135,7 @@ def test_the_index_counts_each_queue_and_links_to_its_filtered_list(clinic, clin
         "messaging.awaiting_reply": 3,
         "appointments.requests": 3,
         "appointments.today": 3,
+        "records.refill_requests": 3,
         "notifications.failed": 3,
         "patients.locked_sign_ins": 3,
         "staff.locked_accounts": 3,
@@ -195,7 +209,7 @@ def test_the_query_count_does_not_grow_with_the_queues(
     client = staff_client(clinic_admin)
     client.get("/admin/")  # warm the clinic and session caches
     session_read = settings.SESSION_ENGINE == "django.contrib.sessions.backends.db"
-    with django_assert_num_queries(12 + session_read):
+    with django_assert_num_queries(13 + session_read):
         response = client.get("/admin/")
     assert counts(response)["patients.change_requests"] == n
 

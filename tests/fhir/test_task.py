@@ -17,9 +17,11 @@ from patients import demographics
 from patients.models import ChangeRequest, PatientAccess
 from portal.audit.models import AuditEvent
 from portal.notifications.models import Notification
+from records import services as records
 from tests.factories import (
     AppointmentFactory,
     AppointmentTypeFactory,
+    MedicationFactory,
     PatientAccessFactory,
     PatientFactory,
     ProviderFactory,
@@ -87,6 +89,16 @@ def appointment_request(grant, visit_kind, provider=None, note="Not before 10, p
         days=["wed", "thu"],
         times=["morning"],
         note=note,
+    )
+
+
+def refill_request(grant, medication=None, note="Main Street Pharmacy"):
+    medication = medication or MedicationFactory(patient=grant.patient, status="active")
+    return records.refill_request_create(
+        patient=grant.patient,
+        medication_id=medication.pk,
+        pharmacy_note=note,
+        requested_by=grant.user,
     )
 
 
@@ -271,8 +283,9 @@ def test_it_pages_across_the_kinds_of_request(api, ada, visit_kind):
 
 
 def _search_queries(api, django_assert_num_queries, count):
-    # The token, the audit row, and per kind its rows (with their grants, patients and
-    # visit types) and the change requests' items; the clinic's host is cached.
+    # The token, the audit row, and per kind its rows (with their grants, patients,
+    # visit types and medications) and the change requests' items; the clinic's host is
+    # cached.
     api.get("metadata")
     with django_assert_num_queries(count):
         response = api.get("Task", _count="200")
@@ -280,20 +293,27 @@ def _search_queries(api, django_assert_num_queries, count):
     return response.json()
 
 
+# One query per kind of request (change, appointment, refill) for its rows, one for the
+# change requests' items, the token and the audit row.
+SEARCH_QUERIES = 6
+
+
 def test_search_queries_do_not_grow_with_the_rows(
     api, ada, clinic, visit_kind, doctor, django_assert_num_queries
 ):
     change_request(ada)
     appointment_request(ada, visit_kind, provider=doctor)
-    one_each = _search_queries(api, django_assert_num_queries, 5)
-    assert len(one_each["entry"]) == 2
+    refill_request(ada)
+    one_each = _search_queries(api, django_assert_num_queries, SEARCH_QUERIES)
+    assert len(one_each["entry"]) == 3
 
     for i in range(30):
         patient = PatientAccessFactory(patient=PatientFactory(clinic=clinic))
         change_request(patient, city=f"City {i}", email=f"new{i}@example.com")
         appointment_request(patient, visit_kind, provider=doctor if i % 2 else None)
-    many = _search_queries(api, django_assert_num_queries, 5)
-    assert len(many["entry"]) == 62
+        refill_request(patient)
+    many = _search_queries(api, django_assert_num_queries, SEARCH_QUERIES)
+    assert len(many["entry"]) == 93
 
 
 # --- Deciding a change request -----------------------------------------------------------

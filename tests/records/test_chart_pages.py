@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from patients.models import PatientAccess
 from portal.audit.models import AuditEvent
-from records.models import AllergyIntolerance, Document, Immunization, Medication
+from records.models import AllergyIntolerance, Document, Immunization, Medication, RefillRequest
 from tests.clients import portal_client
 from tests.factories import (
     AllergyFactory,
@@ -339,6 +339,18 @@ def _grow(patient, count):
     }
     for model, batch in rows.items():
         model.objects.bulk_create(batch)
+    # Every active prescription has a refill request, the page shows its newest.
+    RefillRequest.objects.bulk_create(
+        RefillRequest(
+            clinic=patient.clinic,
+            patient=patient,
+            medication=medication,
+            pharmacy_note="Main Street Pharmacy",
+            status=RefillRequest.Status.PENDING if n % 4 == 0 else RefillRequest.Status.APPROVED,
+        )
+        for n, medication in enumerate(rows[Medication])
+        if medication.status == "active"
+    )
 
 
 def _queries(client, url) -> int:
@@ -349,7 +361,8 @@ def _queries(client, url) -> int:
 
 
 # The account and its grants are cached; the page counts its rows, reads one page of
-# them and writes its audit event (with its savepoint on PostgreSQL or SQLite alike).
+# them (medications with their newest refill request, in the same query) and writes its
+# audit event (with its savepoint on PostgreSQL or SQLite alike).
 QUERIES = 4
 
 

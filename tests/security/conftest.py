@@ -40,6 +40,7 @@ from tests.factories import (
     PatientIdentifierFactory,
     PoolFactory,
     ProviderFactory,
+    RefillRequestFactory,
     SignInLockFactory,
     StaffFactory,
     StaffInvitationFactory,
@@ -144,6 +145,9 @@ def world(clinic, other_clinic) -> World:
             clinic=clinic, category="lab", mode=ReleaseRule.Mode.AT_ONCE
         ),
     }
+    rows["records.refillrequest"] = RefillRequestFactory(
+        medication=rows["records.medication"], requested_by=victim_user
+    )
 
     # The people who must not reach them.
     other, other_user = with_self_grant(

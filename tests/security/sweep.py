@@ -51,6 +51,7 @@ PORTAL_OBJECT_BY_VIEW = {
     "messaging.views.attachment_download": "messaging.attachment",
     "appointments.views.request_withdraw": "appointments.appointmentrequest",
     "records.views_chart.document_download": "records.document",
+    "records.views_chart.medication_refill": "records.medication",
 }
 # Id parameters of an admin's own URLs that name something other than the admin's model.
 ADMIN_OBJECT_BY_PARAM = {
@@ -83,6 +84,7 @@ API_OBJECT_BY_VIEW = {
 API_OBJECT_BY_ROUTE = {
     "fhir/R4/Task/cr-<int:pk>": "patients.changerequest",
     "fhir/R4/Task/ar-<int:pk>": "appointments.appointmentrequest",
+    "fhir/R4/Task/rr-<int:pk>": "records.refillrequest",
 }
 
 _PARAM_RE = re.compile(r"<(?:[^>:]+:)?([^>]+)>")

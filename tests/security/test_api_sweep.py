@@ -47,6 +47,7 @@ def test_the_api_urls_that_take_an_id_are_swept(world):
         "fhir/R4/Appointment/<int:pk>",
         "fhir/R4/Task/cr-<int:pk>",
         "fhir/R4/Task/ar-<int:pk>",
+        "fhir/R4/Task/rr-<int:pk>",
         "fhir/R4/RelatedPerson/<int:pk>",
         "fhir/R4/Communication/<int:pk>",
         "fhir/R4/Observation/<int:pk>",

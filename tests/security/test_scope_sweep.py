@@ -138,6 +138,7 @@ ROUTE_CLASSES = {
     "records.views_chart.immunizations": HEALTH_RECORD,
     "records.views_chart.documents": HEALTH_RECORD,
     "records.views_chart.document_download": HEALTH_RECORD,
+    "records.views_chart.medication_refill": HEALTH_RECORD,
 }
 
 # Each scope's list page: a representative holding the scope must get it (the control).
@@ -329,7 +330,7 @@ def chart(clinic) -> Chart:
     # may see it.
     audit_record(action="signin.success", clinic=clinic, actor=patient_user, acting_for=patient)
     # The health record: a row of each kind its pages show.
-    MedicationFactory(patient=patient, display=MEDICATION_NAME)
+    medication = MedicationFactory(patient=patient, display=MEDICATION_NAME)
     AllergyFactory(patient=patient, display=ALLERGEN)
     ImmunizationFactory(patient=patient, display=VACCINE)
     document = stored_document(patient, title=DOCUMENT_TITLE)
@@ -359,6 +360,7 @@ def chart(clinic) -> Chart:
         "messaging.attachment": attachment,
         "patients.changerequest": change_request,
         "records.document": document,
+        "records.medication": medication,
     }
     return Chart(clinic, patient, rows, representatives)
 
