@@ -516,9 +516,10 @@ def _refill_request_decide(*, refill_request, status, answer, decided_by, reques
             request=request,
         )
         refill_request_decided.send(sender=RefillRequest, refill_request=locked)
-        # The answer arrives as a message; the notice follows the patient's choice for
-        # message notices, and says only that the clinic answered.
-        for recipient in notice_recipients(locked.patient, scope="messages", representatives=False):
+        # The answer arrives as a message; the notice, which says only that the clinic
+        # answered, goes as message notices do: to the patient by their choice for them,
+        # and to each representative whose grant covers the messages it points to.
+        for recipient in notice_recipients(locked.patient, scope="messages"):
             notify(
                 clinic=locked.clinic,
                 channel=recipient.channel,
