@@ -9,8 +9,10 @@ the audit log, and the pages call it.
 import datetime as dt
 from dataclasses import dataclass
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.http import Http404
+from django.utils import timezone
 
 from clinics.models import Clinic
 from patients.models import Patient
@@ -111,37 +113,56 @@ def results_released_to_patient(
     return ReleasedResults(reports=reports, observations=observations)
 
 
+# Report groups on one page of the Results page: short enough for a phone, newest first.
+RESULT_GROUPS_PER_PAGE = 20
+
+
 @dataclass(frozen=True)
 class ResultGroup:
-    """One entry of the Results page: a report with its results, or a result alone."""
+    """One entry of the Results page: a report with its results, or the results that
+    stand alone and were taken on one day (in the reader's time zone), newest first."""
 
     date: dt.datetime
     report: DiagnosticReport | None
     observations: list
 
+    @property
+    def several_alone(self) -> bool:
+        """Results alone of one day, more than one: shown under the day, each named."""
+        return self.report is None and len(self.observations) > 1
 
-def results_page(
-    *, patient: Patient, now: dt.datetime, preference: RecordPreference | None = None
-) -> tuple[list[ResultGroup], dict[int, list]]:
-    """What the Results page shows, in two queries whatever the number of results: the
-    released reports and results (``results_released_to_patient``) grouped, newest
-    first, and each numeric test's values (same code and unit as its newest value,
-    oldest first) by the id of its newest result, for the tests seen more than once."""
-    released = results_released_to_patient(patient=patient, now=now, preference=preference)
-    reports = {report.pk: report for report in released.reports.order_by("-date", "-pk")}
-    observations = list(released.observations.order_by("-date", "-pk"))
-    by_report: dict[int, list] = {pk: [] for pk in reports}
-    groups = []
+
+@dataclass(frozen=True)
+class ResultsPage:
+    """One page of the Results page's groups (a ``Page`` of ``ResultGroup``), and each
+    numeric test's values (oldest first) by the id of its newest result."""
+
+    page: Page
+    trends: dict[int, list]
+
+
+def result_groups(reports: list, observations: list) -> list[ResultGroup]:
+    """``reports`` with their results, and the results alone gathered by the day they
+    were taken: a test repeated every day is one entry a day, and the readings of one
+    visit (weight, pressure, glucose) one entry, not one each. Both lists newest first;
+    the groups come newest first (a report before results alone of the same moment)."""
+    by_report: dict[int, list] = {report.pk: [] for report in reports}
+    by_day: dict[dt.date, list] = {}
     for observation in observations:
         if observation.report_id is None:
-            groups.append(ResultGroup(observation.date, None, [observation]))
+            by_day.setdefault(timezone.localdate(observation.date), []).append(observation)
         elif observation.report_id in by_report:
             by_report[observation.report_id].append(observation)
-    for pk, report in reports.items():
-        groups.append(ResultGroup(report.date, report, by_report[pk]))
+    groups = [ResultGroup(report.date, report, by_report[report.pk]) for report in reports]
+    groups += [ResultGroup(alone[0].date, None, alone) for alone in by_day.values()]
     groups.sort(key=lambda g: (g.date, g.report is not None, (g.report or g.observations[0]).pk))
     groups.reverse()
+    return groups
 
+
+def result_trends(observations: list) -> dict[int, list]:
+    """Each numeric test seen more than once: its values with the unit of its newest
+    value, oldest first, by the id of its newest result (``observations`` newest first)."""
     series: dict[tuple, list] = {}
     for observation in observations:  # newest first: the first seen sets the unit
         if observation.value_quantity is None or not observation.code:
@@ -150,8 +171,27 @@ def results_page(
         values = series.setdefault(key, [])
         if not values or observation.value_unit == values[0].value_unit:
             values.append(observation)
-    trends = {values[0].pk: list(reversed(values)) for values in series.values() if len(values) > 1}
-    return groups, trends
+    return {values[0].pk: list(reversed(values)) for values in series.values() if len(values) > 1}
+
+
+def results_page(
+    *,
+    patient: Patient,
+    now: dt.datetime,
+    preference: RecordPreference | None = None,
+    page_number=None,
+    per_page: int = RESULT_GROUPS_PER_PAGE,
+) -> ResultsPage:
+    """One page of what the Results page shows, in two queries whatever the number of
+    results: the released reports and results (``results_released_to_patient``) in
+    groups (``result_groups``), ``per_page`` groups a page (a page number out of range:
+    the nearest page), and the trends of the tests seen more than once, drawn from all
+    their released values, not only this page's."""
+    released = results_released_to_patient(patient=patient, now=now, preference=preference)
+    reports = list(released.reports.order_by("-date", "-pk"))
+    observations = list(released.observations.order_by("-date", "-pk"))
+    page = Paginator(result_groups(reports, observations), per_page).get_page(page_number)
+    return ResultsPage(page=page, trends=result_trends(observations))
 
 
 def medications_for_patient(patient: Patient) -> QuerySet:

@@ -37,21 +37,26 @@ def _row(observation, trends):
 
 @own_record_required
 def results(request):
-    """The patient's results, newest first, a report's results together; a numeric test
-    seen more than once with its trend."""
+    """The patient's results, newest first, a report's results together and results
+    alone gathered by day, a page of groups at a time; a numeric test seen more than
+    once with its trend."""
     patient = request.patient
     preference = selectors.record_preference(patient)
-    groups, trends = selectors.results_page(
-        patient=patient, now=timezone.now(), preference=preference
+    results = selectors.results_page(
+        patient=patient,
+        now=timezone.now(),
+        preference=preference,
+        page_number=request.GET.get("page"),
     )
     services.health_record_viewed(
         patient=patient, section="results", actor=request.user, request=request
     )
     context = {
         "groups": [
-            {"group": group, "rows": [_row(each, trends) for each in group.observations]}
-            for group in groups
+            {"group": group, "rows": [_row(each, results.trends) for each in group.observations]}
+            for group in results.page
         ],
+        "page": results.page,
         "preference_form": ResultPreferenceForm(
             initial={"wait_for_review": bool(preference and preference.wait_for_review)}
         ),
