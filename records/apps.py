@@ -9,6 +9,8 @@ class RecordsConfig(AppConfig):
 
     def ready(self):
         from records import notifications  # noqa: F401 - registers the notice's builder
+        from records.page_cache import connect_receivers
         from records.storage import forget_document_storage
 
+        connect_receivers()
         setting_changed.connect(forget_document_storage, dispatch_uid="records-storage")

@@ -68,6 +68,10 @@ def release_time(
 # --- What the patient sees ----------------------------------------------------------------
 
 
+# The default of ``preference`` arguments: not read yet (None: the patient has none).
+NOT_READ = object()
+
+
 def record_preference(patient: Patient) -> RecordPreference | None:
     return RecordPreference.objects.for_clinic(patient.clinic_id).filter(patient=patient).first()
 
@@ -82,6 +86,26 @@ def _released(prefix: str, now: dt.datetime, preference: RecordPreference | None
     return shown
 
 
+def next_release(*, patient: Patient, now: dt.datetime) -> dt.datetime | None:
+    """The first moment after ``now`` at which a result of the chart not shown yet is due
+    to show by its release time (a report, or a result alone: one in a report shows with
+    its report), in one query. None when there is none: a result waiting for the
+    clinician's review shows after a write (the review), not at a time. The patient's
+    choice to wait for the review may keep a result hidden at that moment; the moment is
+    then only an early one, never a late one."""
+
+    def pending(model):
+        rows = model.objects.for_patient(patient).filter(
+            release_at__gt=now, status__in=SHOWN_RESULT_STATUSES
+        )
+        if model is Observation:
+            rows = rows.filter(report__isnull=True)
+        return rows.order_by().values("release_at")
+
+    first = pending(DiagnosticReport).union(pending(Observation)).order_by("release_at")[:1]
+    return next((row["release_at"] for row in first), None)
+
+
 @dataclass(frozen=True)
 class ReleasedResults:
     """A chart's results its patient may see now: the reports, and every observation
@@ -92,14 +116,15 @@ class ReleasedResults:
 
 
 def results_released_to_patient(
-    *, patient: Patient, now: dt.datetime, preference: RecordPreference | None = None
+    *, patient: Patient, now: dt.datetime, preference: RecordPreference | None = NOT_READ
 ) -> ReleasedResults:
     """The one rule for what of a chart's results is shown to the patient and to whoever
     acts for them: a result is shown from its release time (the clinic's rule for its
     category), when its status is final (or amended, corrected, appended), and, if the
     patient chose to wait for the clinician's review, once reviewed. An observation in a
-    report is shown with its report. ``preference`` saves a query when the caller has it."""
-    if preference is None:
+    report is shown with its report. ``preference`` (``record_preference``'s answer, None
+    included) saves a query when the caller has it."""
+    if preference is NOT_READ:
         preference = record_preference(patient)
     reports = DiagnosticReport.objects.for_patient(patient).filter(_released("", now, preference))
     observations = (
@@ -178,7 +203,7 @@ def results_page(
     *,
     patient: Patient,
     now: dt.datetime,
-    preference: RecordPreference | None = None,
+    preference: RecordPreference | None = NOT_READ,
     page_number=None,
     per_page: int = RESULT_GROUPS_PER_PAGE,
 ) -> ResultsPage:

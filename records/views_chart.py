@@ -8,9 +8,12 @@ Every page read and every download is audited.
 
 from django.core.paginator import Paginator
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_safe
 
-from records import selectors, services
+from portal.core.cache import page_number_for_key
+from records import page_cache, selectors, services
 from records.access import own_record_required
 from records.downloads import document_response
 
@@ -31,6 +34,27 @@ def _section_page(request, *, section, rows, template):
     return render(request, template, {"page": page, "section": section})
 
 
+def _cached_section_page(request, *, section, rows, template):
+    """``_section_page``, its list rendered from the cache while none of the chart's
+    record changed (records/page_cache.py); every read audited, from the cache or not.
+    Not for Medications: its current rows are to carry the refill request's form, whose
+    CSRF token belongs to one browser and must not be kept for another."""
+    page_number = page_number_for_key(request.GET.get("page"))
+
+    def render_list():
+        page = Paginator(rows, ROWS_PER_PAGE).get_page(page_number)
+        return render_to_string(f"records/_{section}_list.html", {"page": page}), None
+
+    list_html = page_cache.cached_page(
+        request, section=section, page_number=page_number, render=render_list
+    )
+    services.health_record_viewed(
+        patient=request.patient, section=section, actor=request.user, request=request
+    )
+    context = {"list_html": mark_safe(list_html), "section": section}  # noqa: S308 - rendered above
+    return render(request, template, context)
+
+
 @own_chart_required
 def medications(request):
     rows = selectors.medications_for_page(request.patient)
@@ -42,13 +66,15 @@ def medications(request):
 @own_chart_required
 def allergies(request):
     rows = selectors.allergies_for_patient(request.patient).order_by("-date", "-pk")
-    return _section_page(request, section="allergies", rows=rows, template="records/allergies.html")
+    return _cached_section_page(
+        request, section="allergies", rows=rows, template="records/allergies.html"
+    )
 
 
 @own_chart_required
 def immunizations(request):
     rows = selectors.immunizations_for_patient(request.patient).order_by("-date", "-pk")
-    return _section_page(
+    return _cached_section_page(
         request, section="immunizations", rows=rows, template="records/immunizations.html"
     )
 
@@ -56,7 +82,9 @@ def immunizations(request):
 @own_chart_required
 def documents(request):
     rows = selectors.documents_for_patient(request.patient).order_by("-date", "-pk")
-    return _section_page(request, section="documents", rows=rows, template="records/documents.html")
+    return _cached_section_page(
+        request, section="documents", rows=rows, template="records/documents.html"
+    )
 
 
 @own_chart_required

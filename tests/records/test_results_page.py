@@ -184,6 +184,12 @@ def test_the_read_is_audited(chart, client, olivia):
 # --- Pages of groups -------------------------------------------------------------------------
 
 
+def results_of(html):
+    """The page between its title and the preference form (the form's CSRF token is new
+    on every request)."""
+    return html[html.index("<h1>") : html.index('<section class="result-preference"')]
+
+
 def groups_of(html):
     return re.findall(r'<h2 id="result-group-\d+">([^<]+)</h2>', html)
 
@@ -384,7 +390,10 @@ def test_an_account_of_another_clinic_has_no_access(other_clinic, chart):
 
 # --- Queries and language ------------------------------------------------------------------
 
-RESULTS_PAGE_QUERIES = 7  # session, account, grants, preference, reports, results, audit
+# Rendered: session, preference, reports, results, the next release moment, audit. From
+# the cache: session, audit. (The clinic, account and grants come from the cache.)
+RESULTS_PAGE_QUERIES = 6
+RESULTS_PAGE_QUERIES_CACHED = 2
 
 
 def make_results(chart, now, count):
@@ -420,7 +429,11 @@ def test_the_results_page_runs_a_fixed_number_of_queries(
     # One report and one result alone; or 100 reports and 250 results alone, each on its
     # own day: the first 20 groups.
     assert html.count('class="result-group"') == (2 if count == 1 else 20)
-    assert sum("records_observation" in q["sql"] for q in queries.captured_queries) == 1
+    assert sum("records_observation" in q["sql"] for q in queries.captured_queries) == 2
+    with django_assert_num_queries(RESULTS_PAGE_QUERIES_CACHED) as queries:
+        cached = page(client)
+    assert results_of(cached) == results_of(html)
+    assert not any("records_" in q["sql"] for q in queries.captured_queries)
 
 
 def test_the_page_in_french(frozen, now, chart, client):
