@@ -105,6 +105,7 @@ class DiagnosticReport(RecordEntry, Coded, Releasable):
         ordering = ["-date", "-pk"]
         verbose_name = _("report")
         verbose_name_plural = _("reports")
+        permissions = [("review_diagnosticreport", _("Can mark reports reviewed"))]
         indexes = [models.Index(fields=["clinic", "patient", "-date"], name="report_chart_date")]
 
     def __str__(self):
@@ -150,6 +151,7 @@ class Observation(RecordEntry, Coded, Releasable):
         ordering = ["-date", "-pk"]
         verbose_name = _("result")
         verbose_name_plural = _("results")
+        permissions = [("review_observation", _("Can mark results reviewed"))]
         indexes = [
             models.Index(fields=["clinic", "patient", "-date"], name="observation_chart_date"),
             # A test's trend: one chart's values of one code, by date.

@@ -216,15 +216,20 @@ def _stored_file(clinic: Clinic, content: bytes, stored: list) -> str:
 
 
 def result_mark_reviewed(
-    *, result: Releasable, reviewed_by: str, actor, request=None, now=None
+    *, clinic: Clinic, result: Releasable, reviewed_by: str, actor, request=None, now=None
 ) -> bool:
-    """The clinician has reviewed ``result`` (a report or an observation on its own):
-    its release time is recomputed and, if that shows it, the patient is told. False when
-    it was already reviewed."""
+    """The clinician has reviewed ``result`` (a report or an observation on its own) of
+    ``clinic`` (the caller's: a result of another clinic is not found, ``DoesNotExist``):
+    its release time is recomputed and, if that shows it, the patient is told, in one
+    transaction with the row locked. False when it was already reviewed (by another
+    request too): nothing changes and nothing is sent again. NotSaved for a result in a
+    report: it is shown with its report, so the report is what is reviewed."""
     now = now or timezone.now()
     model = type(result)
+    if getattr(result, "report_id", None) is not None:
+        raise NotSaved("a result in a report is reviewed with its report")
     with transaction.atomic():
-        row = model.objects.for_clinic(result.clinic_id).select_for_update().get(pk=result.pk)
+        row = model.objects.for_clinic(clinic).select_for_update().get(pk=result.pk)
         if row.reviewed_at is not None:
             return False
         row.reviewed_at, row.reviewed_by = now, reviewed_by[:200]

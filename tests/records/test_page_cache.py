@@ -226,7 +226,9 @@ def test_a_result_marked_reviewed_is_shown_and_announced(
     result = glucose(clinic, chart, ehr, issued=now)
     assert "Glucose" not in html_of(portal_client(olivia))
     with django_capture_on_commit_callbacks(execute=True):
-        assert services.result_mark_reviewed(result=result, reviewed_by="Dr Ada", actor=ehr)
+        assert services.result_mark_reviewed(
+            clinic=result.clinic, result=result, reviewed_by="Dr Ada", actor=ehr
+        )
     assert "Glucose" in html_of(portal_client(olivia))
     assert len(mailoutbox) == 1
 
