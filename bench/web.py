@@ -42,12 +42,18 @@ PAGES = [
     ("thread", HOST, "/portal/messages/{thread}/", True, b"Message 3 of thread 1."),
     # 10 reports of 4 results and 20 results alone; 6 tests drawn as trends.
     ("results", HOST, "/portal/health-record/results/", True, b"Trend of Glucose"),
+    # 8 current and 6 past medications; 4 allergies; 18 vaccines; 12 documents.
+    ("medications", HOST, "/portal/health-record/medications/", True, b"Atorvastatin"),
+    ("allergies", HOST, "/portal/health-record/allergies/", True, b"Penicillin"),
+    ("immunizations", HOST, "/portal/health-record/immunizations/", True, b"Tetanus"),
+    ("documents", HOST, "/portal/health-record/documents/", True, b"Visit summary 1"),
 ]
 
 
 def build():
     """One clinic: 300 patients with visits, and Robin (the signed-in patient) with
-    12 upcoming and 40 past visits, 12 message threads and 60 results."""
+    12 upcoming and 40 past visits, 12 message threads, 60 results and the rest of a
+    health record (``chart_build``)."""
     from django.utils import timezone
 
     from appointments.models import Appointment, AppointmentType, Provider
@@ -138,6 +144,7 @@ def build():
         )
         threads.append(thread)
     results_build(clinic, robin, now)
+    chart_build(clinic, robin, now)
     return user, robin, threads[0]
 
 
@@ -201,6 +208,93 @@ def results_build(clinic, patient, now):
         for i in range(20)
     ]
     Observation.objects.bulk_create(rows)
+
+
+def chart_build(clinic, patient, now):
+    """The rest of Robin's record, as a record system sends it: 8 current and 6 past
+    medications, 4 allergies, 18 vaccines over the years and 12 documents."""
+    from records.models import AllergyIntolerance, Document, Immunization, Medication
+
+    def common(days):
+        date = now - dt.timedelta(days=days)
+        return {"clinic": clinic, "patient": patient, "date": date, "received_at": date}
+
+    drugs = [
+        "Atorvastatin 20 mg tablet",
+        "Metformin 500 mg tablet",
+        "Lisinopril 10 mg tablet",
+        "Salbutamol 100 mcg inhaler",
+        "Vitamin D3 1000 IU capsule",
+        "Omeprazole 20 mg capsule",
+        "Levothyroxine 50 mcg tablet",
+        "Sertraline 50 mg tablet",
+        "Amoxicillin 500 mg capsule",
+        "Prednisone 5 mg tablet",
+        "Ibuprofen 400 mg tablet",
+        "Codeine 30 mg tablet",
+        "Cetirizine 10 mg tablet",
+        "Azithromycin 250 mg tablet",
+    ]
+    Medication.objects.bulk_create(
+        Medication(
+            **common(40 * i + 5),
+            kind="request" if i % 3 else "statement",
+            code=f"rx-{i}",
+            display=name,
+            status="active" if i < 8 else "completed",
+            dosage="Take one tablet by mouth once a day with water.",
+            authored_on=now - dt.timedelta(days=40 * i + 5),
+            effective_start=now - dt.timedelta(days=40 * i + 4),
+            effective_end=None if i < 8 else now - dt.timedelta(days=40 * i - 10),
+            refills_allowed=3,
+            prescriber="Dr Ada Bench",
+        )
+        for i, name in enumerate(drugs)
+    )
+    AllergyIntolerance.objects.bulk_create(
+        AllergyIntolerance(
+            **common(400 * i + 30),
+            code=f"al-{i}",
+            display=name,
+            clinical_status="active",
+            verification_status="confirmed" if i % 2 == 0 else "unconfirmed",
+            criticality=("high", "low", "unable-to-assess", "low")[i],
+            reactions=reactions,
+        )
+        for i, (name, reactions) in enumerate(
+            [
+                ("Penicillin", "Hives\nSwelling of the face"),
+                ("Peanuts", "Itchy mouth"),
+                ("Latex", ""),
+                ("Cat dander", "Sneezing\nWatery eyes"),
+            ]
+        )
+    )
+    vaccines = ["Influenza vaccine", "Tetanus, diphtheria", "COVID-19 vaccine", "Hepatitis B"]
+    Immunization.objects.bulk_create(
+        Immunization(
+            **common(200 * i + 10),
+            code=f"cvx-{i}",
+            display=vaccines[i % 4],
+            status="completed",
+            lot_number=f"LOT{i:04d}",
+            site="Left arm",
+        )
+        for i in range(18)
+    )
+    Document.objects.bulk_create(
+        Document(
+            **common(60 * i + 2),
+            kind="visit_summary" if i % 3 else "letter",
+            type_display="Visit summary" if i % 3 else "Referral letter",
+            title=f"Visit summary {i + 1}" if i % 3 else f"Letter to the cardiology clinic {i + 1}",
+            status="current",
+            file=f"{clinic.pk}/bench-document-{i}",
+            size=48_000 + 1_000 * i,
+            sha1="0" * 40,
+        )
+        for i in range(12)
+    )
 
 
 def signed_in_cookie(user, patient):

@@ -109,6 +109,9 @@ ROLE_PERMISSIONS = {
         "records.add_releaserule",
         "records.change_releaserule",
         "records.delete_releaserule",
+        # Marking a result reviewed releases it to the patient: on the clinician's word.
+        "records.review_diagnosticreport",
+        "records.review_observation",
     ],
 }
 

@@ -20,19 +20,17 @@ An entry is written only after the page's access check found the thread in the c
 request acts for, and its key carries that chart: a hit never shows a thread outside it.
 """
 
-import hashlib
-import uuid
-
 from django.core.cache import cache
-from django.db import transaction
 
 from messaging.models import Attachment, Message, Thread
 from patients.models import Patient
 from portal.core.cache import (
-    GENERATION_TIMEOUT,
+    bump_versions,
     clinic_cache_key,
+    current_versions,
     drop_on_update,
     drop_on_write,
+    short_digest,
 )
 
 TIMEOUT = 300
@@ -43,20 +41,6 @@ def _chart_key(clinic_id, patient_id):
     return clinic_cache_key(clinic_id, "message-pages", patient_id, "version")
 
 
-def _chart_version(clinic_id, patient_id) -> str:
-    key = _chart_key(clinic_id, patient_id)
-    version = cache.get(key)
-    if version is None:
-        # add(), not set(): two first readers must not replace each other's version.
-        cache.add(key, uuid.uuid4().hex, GENERATION_TIMEOUT)
-        version = cache.get(key)
-    return version
-
-
-def _short(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
 def cached_page(*, clinic, patient, page: str, variant: tuple, render):
     """``render()``'s value for the chart's ``page`` and ``variant``, from the cache while
     none of the chart's messages changed. ``render`` returns ``(value, keep)``; a value
@@ -65,11 +49,11 @@ def cached_page(*, clinic, patient, page: str, variant: tuple, render):
         clinic.pk,
         "message-pages",
         patient.pk,
-        _chart_version(clinic.pk, patient.pk),
+        *current_versions([_chart_key(clinic.pk, patient.pk)]),
         VERSION,
         page,
         *variant,
-        _short(clinic.public_name),
+        short_digest(clinic.public_name),
     )
     entry = cache.get(key)
     if entry is not None:
@@ -80,25 +64,13 @@ def cached_page(*, clinic, patient, page: str, variant: tuple, render):
     return value
 
 
-def _bump(keys):
-    keys = sorted(set(keys))
-    if not keys:
-        return
-
-    def bump():
-        cache.set_many({key: uuid.uuid4().hex for key in keys}, GENERATION_TIMEOUT)
-
-    bump()
-    transaction.on_commit(bump)
-
-
 def _thread_written(sender, instance, **kwargs):
     if instance.clinic_id is not None and instance.patient_id is not None:
-        _bump([_chart_key(instance.clinic_id, instance.patient_id)])
+        bump_versions([_chart_key(instance.clinic_id, instance.patient_id)])
 
 
 def _threads_updated(sender, rows, **kwargs):
-    _bump(
+    bump_versions(
         _chart_key(row["clinic_id"], row["patient_id"])
         for row in rows
         if row["clinic_id"] is not None and row["patient_id"] is not None
@@ -116,7 +88,7 @@ def _message_written(sender, instance, **kwargs):
 
 
 def _messages_updated(sender, rows, **kwargs):
-    _bump(
+    bump_versions(
         _chart_key(row["clinic_id"], row["thread__patient_id"])
         for row in rows
         if row["clinic_id"] is not None and row["thread__patient_id"] is not None
@@ -135,13 +107,13 @@ def _attachment_written(sender, instance, **kwargs):
 
 def _chart_written(sender, instance, **kwargs):
     if instance.clinic_id is not None and instance.pk is not None:
-        _bump([_chart_key(instance.clinic_id, instance.pk)])
+        bump_versions([_chart_key(instance.clinic_id, instance.pk)])
 
 
 def _charts_updated(sender, rows, **kwargs):
     # Bulk updates of charts report only their ids (rare: an admin action).
     charts = Patient.objects.filter(pk__in=[row["pk"] for row in rows]).values("pk", "clinic_id")
-    _bump(_chart_key(row["clinic_id"], row["pk"]) for row in charts)
+    bump_versions(_chart_key(row["clinic_id"], row["pk"]) for row in charts)
 
 
 def connect_receivers():

@@ -22,6 +22,7 @@ from messaging.page_cache import cached_page
 from messaging.policy import patient_may_reply, patient_may_send, patient_may_start
 from patients.access import patient_required
 from patients.drafts import draft_take, keeps_draft
+from portal.core.cache import page_number_for_key
 
 THREADS_PER_PAGE = 20
 
@@ -35,13 +36,6 @@ def _refused(request, what):
     return render(request, "messaging/not_allowed.html", context, status=403)
 
 
-def _page_number(value):
-    """A page number as the paginator takes it, in a short form fit for a cache key."""
-    if value == "last" or (value and value.isdecimal() and len(value) <= 6):
-        return value
-    return "1"
-
-
 def _variant(*extra):
     return (get_language(), get_current_timezone_name(), *extra)
 
@@ -51,7 +45,7 @@ def inbox(request):
     """The chart's threads; the list comes from the cache while none of the chart's
     messages has changed (messaging/page_cache.py)."""
     clinic, patient = request.clinic, request.patient
-    page_number = _page_number(request.GET.get("page"))
+    page_number = page_number_for_key(request.GET.get("page"))
 
     def render_list():
         threads = selectors.threads_for_patient(clinic=clinic, patient=patient)

@@ -11,7 +11,7 @@ from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import ngettext, pgettext_lazy
 
 from clinics.admin_site import clinic_admin_site
 from clinics.scoped_admin import ClinicScopedAdmin, ReadOnlyAdminMixin
@@ -173,14 +173,79 @@ class RecordAdmin(ReadOnlyAdminMixin, ClinicScopedAdmin):
         return response
 
 
+class ReviewAction:
+    """ "Mark reviewed" on a list of results: each through ``result_mark_reviewed`` (the
+    release time recomputed, the patient told when that shows it), for staff who hold the
+    model's ``review_*`` permission (clinic admins), on the clinic's rows only (the
+    list's queryset)."""
+
+    actions = ["mark_reviewed"]
+
+    def has_review_permission(self, request):
+        opts = self.opts
+        return request.user.has_perm(f"{opts.app_label}.review_{opts.model_name}")
+
+    @admin.action(description=_("Mark reviewed"), permissions=["review"])
+    def mark_reviewed(self, request, queryset):
+        reviewed_by = request.user.get_full_name() or request.user.get_username()
+        marked = already = in_report = 0
+        for row in queryset.order_by("pk"):
+            try:
+                done = services.result_mark_reviewed(
+                    clinic=request.clinic,
+                    result=row,
+                    reviewed_by=reviewed_by,
+                    actor=request.user,
+                    request=request,
+                )
+            except services.NotSaved:
+                in_report += 1
+                continue
+            marked += done
+            already += not done
+        if marked:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d marked reviewed; the patient sees it as the release rules say.",
+                    "%(count)d marked reviewed; the patients see them as the release rules say.",
+                    marked,
+                )
+                % {"count": marked},
+                messages.SUCCESS,
+            )
+        if already:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d was already reviewed: left as it was.",
+                    "%(count)d were already reviewed: left as they were.",
+                    already,
+                )
+                % {"count": already},
+                messages.WARNING,
+            )
+        if in_report:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d belongs to a report: mark the report reviewed.",
+                    "%(count)d belong to a report: mark the report reviewed.",
+                    in_report,
+                )
+                % {"count": in_report},
+                messages.WARNING,
+            )
+
+
 @admin.register(DiagnosticReport, site=clinic_admin_site)
-class DiagnosticReportAdmin(RecordAdmin):
+class DiagnosticReportAdmin(ReviewAction, RecordAdmin):
     list_display = ["display", "patient", "date", "category", "status", "reviewed_at", "release_at"]
     list_filter = ["category", "status"]
 
 
 @admin.register(Observation, site=clinic_admin_site)
-class ObservationAdmin(RecordAdmin):
+class ObservationAdmin(ReviewAction, RecordAdmin):
     list_display = ["display", "patient", "date", "value", "interpretation", "status"]
     list_filter = ["category", "status", "interpretation"]
 

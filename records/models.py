@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinics.scoping import ClinicOwned, ClinicScopedQuerySet
+from portal.core.cache import ReportsUpdates
 from portal.core.history import tracked_history
 from records.storage import document_storage
 
@@ -27,7 +28,11 @@ from records.storage import document_storage
 SHOWN_RESULT_STATUSES = ("final", "amended", "corrected", "appended")
 
 
-class RecordQuerySet(ClinicScopedQuerySet):
+class RecordQuerySet(ReportsUpdates, ClinicScopedQuerySet):
+    """Bulk updates tell the health record's page cache which charts changed."""
+
+    update_report_fields = ("clinic_id", "patient_id")
+
     def for_patient(self, patient):
         return self.for_clinic(patient.clinic_id).filter(patient_id=patient.pk)
 
@@ -101,6 +106,7 @@ class DiagnosticReport(RecordEntry, Coded, Releasable):
         ordering = ["-date", "-pk"]
         verbose_name = _("report")
         verbose_name_plural = _("reports")
+        permissions = [("review_diagnosticreport", _("Can mark reports reviewed"))]
         indexes = [models.Index(fields=["clinic", "patient", "-date"], name="report_chart_date")]
 
     def __str__(self):
@@ -146,6 +152,7 @@ class Observation(RecordEntry, Coded, Releasable):
         ordering = ["-date", "-pk"]
         verbose_name = _("result")
         verbose_name_plural = _("results")
+        permissions = [("review_observation", _("Can mark results reviewed"))]
         indexes = [
             models.Index(fields=["clinic", "patient", "-date"], name="observation_chart_date"),
             # A test's trend: one chart's values of one code, by date.
@@ -263,6 +270,12 @@ class Document(RecordEntry):
         return self.title
 
 
+class ReleaseRuleQuerySet(ReportsUpdates, ClinicScopedQuerySet):
+    """Bulk updates tell the health record's page cache which clinics' rules changed."""
+
+    update_report_fields = ("clinic_id",)
+
+
 class ReleaseRule(ClinicOwned):
     """When the clinic shows a category of results to patients. The rule with no
     category applies to every category without a rule of its own; with no rule at all
@@ -288,6 +301,8 @@ class ReleaseRule(ClinicOwned):
         default=0,
         help_text=_("For “after a number of days”: counted from the day the result was issued."),
     )
+
+    objects = ReleaseRuleQuerySet.as_manager()
 
     class Meta:
         ordering = ["category"]
@@ -316,6 +331,8 @@ class RecordPreference(ClinicOwned):
     )
     # Results released before the patient chose to wait stay shown.
     wait_since = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = RecordQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("health record preference")

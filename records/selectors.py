@@ -9,6 +9,7 @@ the audit log, and the pages call it.
 import datetime as dt
 from dataclasses import dataclass
 
+from django.core.paginator import Page, Paginator
 from django.db.models import (
     BooleanField,
     Case,
@@ -78,6 +79,10 @@ def release_time(
 # --- What the patient sees ----------------------------------------------------------------
 
 
+# The default of ``preference`` arguments: not read yet (None: the patient has none).
+NOT_READ = object()
+
+
 def record_preference(patient: Patient) -> RecordPreference | None:
     return RecordPreference.objects.for_clinic(patient.clinic_id).filter(patient=patient).first()
 
@@ -110,6 +115,26 @@ def _released(prefix: str, now: dt.datetime, preference: RecordPreference | None
     return shown
 
 
+def next_release(*, patient: Patient, now: dt.datetime) -> dt.datetime | None:
+    """The first moment after ``now`` at which a result of the chart not shown yet is due
+    to show by its release time (a report, or a result alone: one in a report shows with
+    its report), in one query. None when there is none: a result waiting for the
+    clinician's review shows after a write (the review), not at a time. The patient's
+    choice to wait for the review may keep a result hidden at that moment; the moment is
+    then only an early one, never a late one."""
+
+    def pending(model):
+        rows = model.objects.for_patient(patient).filter(
+            release_at__gt=now, status__in=SHOWN_RESULT_STATUSES
+        )
+        if model is Observation:
+            rows = rows.filter(report__isnull=True)
+        return rows.order_by().values("release_at")
+
+    first = pending(DiagnosticReport).union(pending(Observation)).order_by("release_at")[:1]
+    return next((row["release_at"] for row in first), None)
+
+
 @dataclass(frozen=True)
 class ReleasedResults:
     """A chart's results its patient may see now: the reports, and every observation
@@ -120,14 +145,15 @@ class ReleasedResults:
 
 
 def results_released_to_patient(
-    *, patient: Patient, now: dt.datetime, preference: RecordPreference | None = None
+    *, patient: Patient, now: dt.datetime, preference: RecordPreference | None = NOT_READ
 ) -> ReleasedResults:
     """The one rule for what of a chart's results is shown to the patient and to whoever
     acts for them: a result is shown from its release time (the clinic's rule for its
     category), when its status is final (or amended, corrected, appended), and, if the
     patient chose to wait for the clinician's review, once reviewed. An observation in a
-    report is shown with its report. ``preference`` saves a query when the caller has it."""
-    if preference is None:
+    report is shown with its report. ``preference`` (``record_preference``'s answer, None
+    included) saves a query when the caller has it."""
+    if preference is NOT_READ:
         preference = record_preference(patient)
     reports = DiagnosticReport.objects.for_patient(patient).filter(_released("", now, preference))
     observations = (
@@ -141,37 +167,56 @@ def results_released_to_patient(
     return ReleasedResults(reports=reports, observations=observations)
 
 
+# Report groups on one page of the Results page: short enough for a phone, newest first.
+RESULT_GROUPS_PER_PAGE = 20
+
+
 @dataclass(frozen=True)
 class ResultGroup:
-    """One entry of the Results page: a report with its results, or a result alone."""
+    """One entry of the Results page: a report with its results, or the results that
+    stand alone and were taken on one day (in the reader's time zone), newest first."""
 
     date: dt.datetime
     report: DiagnosticReport | None
     observations: list
 
+    @property
+    def several_alone(self) -> bool:
+        """Results alone of one day, more than one: shown under the day, each named."""
+        return self.report is None and len(self.observations) > 1
 
-def results_page(
-    *, patient: Patient, now: dt.datetime, preference: RecordPreference | None = None
-) -> tuple[list[ResultGroup], dict[int, list]]:
-    """What the Results page shows, in two queries whatever the number of results: the
-    released reports and results (``results_released_to_patient``) grouped, newest
-    first, and each numeric test's values (same code and unit as its newest value,
-    oldest first) by the id of its newest result, for the tests seen more than once."""
-    released = results_released_to_patient(patient=patient, now=now, preference=preference)
-    reports = {report.pk: report for report in released.reports.order_by("-date", "-pk")}
-    observations = list(released.observations.order_by("-date", "-pk"))
-    by_report: dict[int, list] = {pk: [] for pk in reports}
-    groups = []
+
+@dataclass(frozen=True)
+class ResultsPage:
+    """One page of the Results page's groups (a ``Page`` of ``ResultGroup``), and each
+    numeric test's values (oldest first) by the id of its newest result."""
+
+    page: Page
+    trends: dict[int, list]
+
+
+def result_groups(reports: list, observations: list) -> list[ResultGroup]:
+    """``reports`` with their results, and the results alone gathered by the day they
+    were taken: a test repeated every day is one entry a day, and the readings of one
+    visit (weight, pressure, glucose) one entry, not one each. Both lists newest first;
+    the groups come newest first (a report before results alone of the same moment)."""
+    by_report: dict[int, list] = {report.pk: [] for report in reports}
+    by_day: dict[dt.date, list] = {}
     for observation in observations:
         if observation.report_id is None:
-            groups.append(ResultGroup(observation.date, None, [observation]))
+            by_day.setdefault(timezone.localdate(observation.date), []).append(observation)
         elif observation.report_id in by_report:
             by_report[observation.report_id].append(observation)
-    for pk, report in reports.items():
-        groups.append(ResultGroup(report.date, report, by_report[pk]))
+    groups = [ResultGroup(report.date, report, by_report[report.pk]) for report in reports]
+    groups += [ResultGroup(alone[0].date, None, alone) for alone in by_day.values()]
     groups.sort(key=lambda g: (g.date, g.report is not None, (g.report or g.observations[0]).pk))
     groups.reverse()
+    return groups
 
+
+def result_trends(observations: list) -> dict[int, list]:
+    """Each numeric test seen more than once: its values with the unit of its newest
+    value, oldest first, by the id of its newest result (``observations`` newest first)."""
     series: dict[tuple, list] = {}
     for observation in observations:  # newest first: the first seen sets the unit
         if observation.value_quantity is None or not observation.code:
@@ -180,8 +225,27 @@ def results_page(
         values = series.setdefault(key, [])
         if not values or observation.value_unit == values[0].value_unit:
             values.append(observation)
-    trends = {values[0].pk: list(reversed(values)) for values in series.values() if len(values) > 1}
-    return groups, trends
+    return {values[0].pk: list(reversed(values)) for values in series.values() if len(values) > 1}
+
+
+def results_page(
+    *,
+    patient: Patient,
+    now: dt.datetime,
+    preference: RecordPreference | None = NOT_READ,
+    page_number=None,
+    per_page: int = RESULT_GROUPS_PER_PAGE,
+) -> ResultsPage:
+    """One page of what the Results page shows, in two queries whatever the number of
+    results: the released reports and results (``results_released_to_patient``) in
+    groups (``result_groups``), ``per_page`` groups a page (a page number out of range:
+    the nearest page), and the trends of the tests seen more than once, drawn from all
+    their released values, not only this page's."""
+    released = results_released_to_patient(patient=patient, now=now, preference=preference)
+    reports = list(released.reports.order_by("-date", "-pk"))
+    observations = list(released.observations.order_by("-date", "-pk"))
+    page = Paginator(result_groups(reports, observations), per_page).get_page(page_number)
+    return ResultsPage(page=page, trends=result_trends(observations))
 
 
 def medications_for_patient(patient: Patient) -> QuerySet:

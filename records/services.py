@@ -218,15 +218,20 @@ def _stored_file(clinic: Clinic, content: bytes, stored: list) -> str:
 
 
 def result_mark_reviewed(
-    *, result: Releasable, reviewed_by: str, actor, request=None, now=None
+    *, clinic: Clinic, result: Releasable, reviewed_by: str, actor, request=None, now=None
 ) -> bool:
-    """The clinician has reviewed ``result`` (a report or an observation on its own):
-    its release time is recomputed and, if that shows it, the patient is told. False when
-    it was already reviewed."""
+    """The clinician has reviewed ``result`` (a report or an observation on its own) of
+    ``clinic`` (the caller's: a result of another clinic is not found, ``DoesNotExist``):
+    its release time is recomputed and, if that shows it, the patient is told, in one
+    transaction with the row locked. False when it was already reviewed (by another
+    request too): nothing changes and nothing is sent again. NotSaved for a result in a
+    report: it is shown with its report, so the report is what is reviewed."""
     now = now or timezone.now()
     model = type(result)
+    if getattr(result, "report_id", None) is not None:
+        raise NotSaved("a result in a report is reviewed with its report")
     with transaction.atomic():
-        row = model.objects.for_clinic(result.clinic_id).select_for_update().get(pk=result.pk)
+        row = model.objects.for_clinic(clinic).select_for_update().get(pk=result.pk)
         if row.reviewed_at is not None:
             return False
         row.reviewed_at, row.reviewed_by = now, reviewed_by[:200]
@@ -312,12 +317,15 @@ SECTIONS = ("results", "medications", "allergies", "immunizations", "documents")
 
 
 def health_record_viewed(*, patient: Patient, section: str, actor, request=None, obj=None):
-    """Record that ``actor`` read ``section`` of the patient's record (or ``obj`` in it)."""
+    """Record that ``actor`` read ``section`` of the patient's record (or ``obj`` in it).
+    The request's clinic, when given, is the chart's (its access check saw to it): it
+    spares a query on every page view."""
     if section not in SECTIONS:
         raise ValueError(section)
+    clinic = getattr(request, "clinic", None)
     audit_record(
         action="record.viewed",
-        clinic=patient.clinic,
+        clinic=clinic if clinic is not None and clinic.pk == patient.clinic_id else patient.clinic,
         actor=actor,
         obj=obj or patient,
         acting_for=patient,

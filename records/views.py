@@ -5,11 +5,14 @@ log."""
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from records import interpretation, selectors, services
+from portal.core.cache import page_number_for_key
+from records import interpretation, page_cache, selectors, services
 from records.access import health_record_required
 from records.forms import ResultPreferenceForm
 from records.trend import trend_of
@@ -44,23 +47,46 @@ def _preference_settable(request) -> bool:
 
 @health_record_required
 def results(request):
-    """The patient's results, newest first, a report's results together; a numeric test
-    seen more than once with its trend."""
-    patient = request.patient
-    preference = selectors.record_preference(patient)
-    groups, trends = selectors.results_page(
-        patient=patient, now=timezone.now(), preference=preference
+    """The patient's results, newest first, a report's results together and results
+    alone gathered by day, a page of groups at a time; a numeric test seen more than
+    once with its trend. Rendered from the cache while the chart's record, the clinic's
+    rules and the next release moment allow (records/page_cache.py); every read is
+    audited, from the cache or not."""
+    patient, now = request.patient, timezone.now()
+    page_number = page_number_for_key(request.GET.get("page"))
+
+    def render_results():
+        preference = selectors.record_preference(patient)
+        results = selectors.results_page(
+            patient=patient, now=now, preference=preference, page_number=page_number
+        )
+        context = {
+            "groups": [
+                {
+                    "group": group,
+                    "rows": [_row(each, results.trends) for each in group.observations],
+                }
+                for group in results.page
+            ],
+            "page": results.page,
+            "clinic": request.clinic,
+        }
+        entry = {
+            "html": render_to_string("records/_results_list.html", context),
+            "wait_for_review": bool(preference and preference.wait_for_review),
+        }
+        return entry, selectors.next_release(patient=patient, now=now)
+
+    entry = page_cache.cached_page(
+        request, section="results", page_number=page_number, now=now, render=render_results
     )
     services.health_record_viewed(
         patient=patient, section="results", actor=request.user, request=request
     )
     context = {
-        "groups": [
-            {"group": group, "rows": [_row(each, trends) for each in group.observations]}
-            for group in groups
-        ],
+        "results_html": mark_safe(entry["html"]),  # noqa: S308 - the template's own output
         "preference_form": ResultPreferenceForm(
-            initial={"wait_for_review": bool(preference and preference.wait_for_review)}
+            initial={"wait_for_review": entry["wait_for_review"]}
         )
         if _preference_settable(request)
         else None,

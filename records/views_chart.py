@@ -10,13 +10,16 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_safe
 
-from records import selectors, services
+from portal.core.cache import page_number_for_key
+from records import page_cache, selectors, services
 from records.access import health_record_required
 from records.downloads import document_response
 from records.forms import RefillRequestForm
@@ -36,6 +39,27 @@ def _section_page(request, *, section, rows, template):
         patient=request.patient, section=section, actor=request.user, request=request
     )
     return render(request, template, {"page": page, "section": section})
+
+
+def _cached_section_page(request, *, section, rows, template):
+    """``_section_page``, its list rendered from the cache while none of the chart's
+    record changed (records/page_cache.py); every read audited, from the cache or not.
+    Not for Medications: its current rows are to carry the refill request's form, whose
+    CSRF token belongs to one browser and must not be kept for another."""
+    page_number = page_number_for_key(request.GET.get("page"))
+
+    def render_list():
+        page = Paginator(rows, ROWS_PER_PAGE).get_page(page_number)
+        return render_to_string(f"records/_{section}_list.html", {"page": page}), None
+
+    list_html = page_cache.cached_page(
+        request, section=section, page_number=page_number, render=render_list
+    )
+    services.health_record_viewed(
+        patient=request.patient, section=section, actor=request.user, request=request
+    )
+    context = {"list_html": mark_safe(list_html), "section": section}  # noqa: S308 - rendered above
+    return render(request, template, context)
 
 
 @record_page_required
@@ -106,13 +130,15 @@ def medication_refill(request, pk):
 @record_page_required
 def allergies(request):
     rows = selectors.allergies_for_patient(request.patient).order_by("-date", "-pk")
-    return _section_page(request, section="allergies", rows=rows, template="records/allergies.html")
+    return _cached_section_page(
+        request, section="allergies", rows=rows, template="records/allergies.html"
+    )
 
 
 @record_page_required
 def immunizations(request):
     rows = selectors.immunizations_for_patient(request.patient).order_by("-date", "-pk")
-    return _section_page(
+    return _cached_section_page(
         request, section="immunizations", rows=rows, template="records/immunizations.html"
     )
 
@@ -120,7 +146,9 @@ def immunizations(request):
 @record_page_required
 def documents(request):
     rows = selectors.documents_for_patient(request.patient).order_by("-date", "-pk")
-    return _section_page(request, section="documents", rows=rows, template="records/documents.html")
+    return _cached_section_page(
+        request, section="documents", rows=rows, template="records/documents.html"
+    )
 
 
 @record_page_required

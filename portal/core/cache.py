@@ -95,6 +95,48 @@ def drop_now_and_at_commit(keys) -> None:
     transaction.on_commit(drop)
 
 
+def current_versions(keys: list[str]) -> list[str]:
+    """The version stored under each of ``keys`` (one round trip when all are there), a
+    new random one for a key not seen yet. A cache entry keyed by these versions is read
+    only while none of them is bumped (``bump_versions``)."""
+    found = cache.get_many(keys)
+    missing = [key for key in keys if key not in found]
+    if missing:
+        # add(), not set(): two first readers must not replace each other's version.
+        for key in missing:
+            cache.add(key, uuid.uuid4().hex, GENERATION_TIMEOUT)
+        found = cache.get_many(keys)
+    return [found.get(key) for key in keys]
+
+
+def bump_versions(keys) -> None:
+    """Give each key a new version (``current_versions``) at once and again when the
+    transaction commits: a reader that rendered the old rows before the commit stores
+    them under a version no one reads any more."""
+    keys = sorted(set(keys))
+    if not keys:
+        return
+
+    def bump():
+        cache.set_many({key: uuid.uuid4().hex for key in keys}, GENERATION_TIMEOUT)
+
+    bump()
+    transaction.on_commit(bump)
+
+
+def short_digest(text: str) -> str:
+    """A short digest of ``text`` for a cache key (a name that may be long or odd)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def page_number_for_key(value: str | None) -> str:
+    """A ``?page=`` value as ``Paginator.get_page`` takes it, in a short form fit for a
+    cache key: a number of at most six digits or "last"; anything else is page 1."""
+    if value == "last" or (value and value.isdecimal() and len(value) <= 6):
+        return value
+    return "1"
+
+
 @memoise
 def schema_tag(*models) -> str:
     """A short tag of the models' columns, for cache keys holding pickled rows: after a

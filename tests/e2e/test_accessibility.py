@@ -658,7 +658,7 @@ def test_the_results_page_passes_axe(axe_page, audit, clinic_url, frozen):
             interpretation=flag,
             date=now - dt.timedelta(days=1),
         )
-    for days in range(2, 40, 4):
+    for days in range(2, 80, 4):
         ObservationFactory(
             patient=olivia,
             display="Glucose",
@@ -667,6 +667,21 @@ def test_the_results_page_passes_axe(axe_page, audit, clinic_url, frozen):
             interpretation="H" if days % 5 > 2 else "N",
             date=now - dt.timedelta(days=days),
         )
+    # A visit's readings, alone and on one day: one group under the day.
+    for hours, (display, code, value, unit) in enumerate(
+        (("Body weight", "29463-7", 71, "kg"), ("Heart rate", "8867-4", 64, "/min"))
+    ):
+        ObservationFactory(
+            patient=olivia,
+            display=display,
+            code=code,
+            value_quantity=value,
+            value_unit=unit,
+            range_low=None,
+            range_high=None,
+            interpretation="",
+            date=now - dt.timedelta(days=3, hours=hours),
+        )
     _signed_in(page, clinic_url, grant.user, olivia)
 
     page.goto(clinic_url("demo", "/portal/"))
@@ -674,6 +689,10 @@ def test_the_results_page_passes_axe(axe_page, audit, clinic_url, frozen):
     page.get_by_role("heading", name="Results", exact=True).wait_for()
     page.get_by_text("Glucose: the values over time").click()
     audit("results", shoot=True)
+    page.get_by_role("navigation", name="Pages").get_by_role("link", name="Older").click()
+    page.get_by_text("Page 2 of 2").wait_for()
+    audit("results-page-2", shoot=True)
+    page.get_by_role("link", name="Newer").click()
     page.get_by_label("Wait for my clinician's review before showing new results").check()
     page.get_by_role("button", name="Save").click()
     page.get_by_text("New results will show once your clinician has reviewed them").wait_for()

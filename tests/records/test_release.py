@@ -92,7 +92,9 @@ def test_a_result_waiting_for_review_is_hidden_until_the_clinician_reviews_it(
     assert shown(chart, now + dt.timedelta(days=30)) == []
     assert not notices(chart).exists()
 
-    assert services.result_mark_reviewed(result=report, reviewed_by="Dr Ada", actor=ehr_account)
+    assert services.result_mark_reviewed(
+        clinic=report.clinic, result=report, reviewed_by="Dr Ada", actor=ehr_account
+    )
 
     assert shown(chart, now + dt.timedelta(days=30)) == [report]
     assert notices(chart).count() == 1
@@ -144,7 +146,9 @@ def test_a_review_before_the_days_are_up_releases_the_result_sooner(
     report = receive_report(clinic, chart, ehr_account, issued=now)
     frozen.shift(dt.timedelta(days=1))
 
-    services.result_mark_reviewed(result=report, reviewed_by="Dr Ada", actor=ehr_account)
+    services.result_mark_reviewed(
+        clinic=report.clinic, result=report, reviewed_by="Dr Ada", actor=ehr_account
+    )
 
     assert shown(chart, now + dt.timedelta(days=1)) == [report]
 
@@ -164,7 +168,9 @@ def test_the_patient_who_waits_for_review_sees_new_results_only_once_reviewed(
     assert shown(chart, when) == [earlier]
     assert notices(chart).count() == 1
 
-    services.result_mark_reviewed(result=later, reviewed_by="Dr Ada", actor=ehr_account)
+    services.result_mark_reviewed(
+        clinic=later.clinic, result=later, reviewed_by="Dr Ada", actor=ehr_account
+    )
 
     assert set(shown(chart, when)) == {earlier, later}
     assert notices(chart).count() == 2
@@ -184,7 +190,9 @@ def test_an_observation_in_a_report_is_shown_with_its_report(
         return set(selectors.results_released_to_patient(patient=chart, now=now).observations)
 
     assert observations() == {pulse}
-    services.result_mark_reviewed(result=report, reviewed_by="Dr Ada", actor=ehr_account)
+    services.result_mark_reviewed(
+        clinic=report.clinic, result=report, reviewed_by="Dr Ada", actor=ehr_account
+    )
     assert observations() == {pulse, glucose}
 
 

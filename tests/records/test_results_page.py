@@ -181,6 +181,83 @@ def test_the_read_is_audited(chart, client, olivia):
     assert event.details == {"section": "results"}
 
 
+# --- Pages of groups -------------------------------------------------------------------------
+
+
+def results_of(html):
+    """The page between its title and the preference form (the form's CSRF token is new
+    on every request)."""
+    return html[html.index("<h1>") : html.index('<section class="result-preference"')]
+
+
+def groups_of(html):
+    return re.findall(r'<h2 id="result-group-\d+">([^<]+)</h2>', html)
+
+
+def test_results_come_twenty_groups_a_page_newest_first(frozen, now, chart, client):
+    for n in range(45):
+        report = DiagnosticReportFactory(patient=chart, display=f"Panel {n}", date=now - n * DAY)
+        ObservationFactory(patient=chart, report=report, display=f"Inside {n}", date=report.date)
+
+    first = page(client)
+    assert groups_of(first) == [f"Panel {n}" for n in range(20)]
+    assert "Inside 19" in first and "Inside 20" not in first
+    pager = first[first.index('<nav class="actions" aria-label="Pages">') :]
+    assert "Page 1 of 3" in pager and 'href="?page=2" rel="next">Older<' in pager
+    assert 'rel="prev"' not in pager
+
+    second = client.get(URL + "?page=2").content.decode()
+    assert groups_of(second) == [f"Panel {n}" for n in range(20, 40)]
+    assert 'href="?page=1" rel="prev">Newer<' in second and 'href="?page=3"' in second
+    last = client.get(URL + "?page=3").content.decode()
+    assert groups_of(last) == [f"Panel {n}" for n in range(40, 45)]
+    assert 'rel="next"' not in last
+    # Out of range or not a number: the nearest page, never an error.
+    assert groups_of(client.get(URL + "?page=99").content.decode()) == groups_of(last)
+    assert groups_of(client.get(URL + "?page=x").content.decode()) == groups_of(first)
+
+
+def test_one_page_has_no_page_links(frozen, now, chart, client):
+    ObservationFactory(patient=chart, display="Glucose", date=now - DAY)
+    assert 'aria-label="Pages"' not in page(client)
+
+
+def test_results_alone_of_one_day_are_one_group_each_named(frozen, now, chart, client):
+    """Weight, pressure and glucose taken at one visit: one entry under the day; the same
+    test every day: an entry a day (the trend on the newest)."""
+    morning = now - 2 * DAY  # 09:00 in Toronto
+    for hours, name in ((0, "Body weight"), (1, "Blood pressure"), (2, "Glucose")):
+        ObservationFactory(
+            patient=chart, display=name, code=name, date=morning + dt.timedelta(hours=hours)
+        )
+    ObservationFactory(patient=chart, display="Glucose", code="Glucose", date=now - 5 * DAY)
+
+    html = page(client)
+
+    assert groups_of(html) == ["Results of 13 January 2030", "Glucose"]
+    day = html[html.index("Results of 13 January 2030") : html.index('id="result-group-2"')]
+    names = re.findall(r'<p class="result-name">([^<]+)</p>', day)
+    assert names == ["Glucose", "Blood pressure", "Body weight"]  # newest first
+
+
+def test_the_day_of_results_alone_is_the_readers_day(frozen, now, chart, client):
+    """23:30 and 00:30 in Toronto are two days, though one UTC day."""
+    late = dt.datetime(2030, 1, 13, 4, 30, tzinfo=dt.UTC)  # 12 January, 23:30 in Toronto
+    ObservationFactory(patient=chart, display="Late", code="a", date=late)
+    ObservationFactory(patient=chart, display="Early", code="b", date=late + dt.timedelta(hours=1))
+    assert groups_of(page(client)) == ["Early", "Late"]
+
+
+def test_the_pages_in_french(frozen, now, chart, client):
+    for n in range(21):
+        ObservationFactory(patient=chart, display=f"Test {n}", code=str(n), date=now - n * DAY)
+    ObservationFactory(patient=chart, display="Autre", code="x", date=now - DAY)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+    html = page(client)
+    assert "Résultats du 14 janvier 2030" in html
+    assert "Page 1 sur 2" in html and ">Plus anciens<" in html
+
+
 # --- The trend ------------------------------------------------------------------------------
 
 
@@ -316,7 +393,10 @@ def test_an_account_of_another_clinic_has_no_access(other_clinic, chart):
 
 # --- Queries and language ------------------------------------------------------------------
 
-RESULTS_PAGE_QUERIES = 7  # session, account, grants, preference, reports, results, audit
+# Rendered: session, preference, reports, results, the next release moment, audit. From
+# the cache: session, audit. (The clinic, account and grants come from the cache.)
+RESULTS_PAGE_QUERIES = 6
+RESULTS_PAGE_QUERIES_CACHED = 2
 
 
 def make_results(chart, now, count):
@@ -349,8 +429,14 @@ def test_the_results_page_runs_a_fixed_number_of_queries(
     make_results(chart, now, count)
     with django_assert_num_queries(RESULTS_PAGE_QUERIES) as queries:
         html = page(client)
-    assert html.count('class="result"') == count
-    assert sum("records_observation" in q["sql"] for q in queries.captured_queries) == 1
+    # One report and one result alone; or 100 reports and 250 results alone, each on its
+    # own day: the first 20 groups.
+    assert html.count('class="result-group"') == (2 if count == 1 else 20)
+    assert sum("records_observation" in q["sql"] for q in queries.captured_queries) == 2
+    with django_assert_num_queries(RESULTS_PAGE_QUERIES_CACHED) as queries:
+        cached = page(client)
+    assert results_of(cached) == results_of(html)
+    assert not any("records_" in q["sql"] for q in queries.captured_queries)
 
 
 def test_the_page_in_french(frozen, now, chart, client):

@@ -1,0 +1,166 @@
+"""The health record's pages (Results, Allergies, Immunizations, Documents), rendered,
+kept in the shared cache.
+
+Rendering (a card per group of results with its trend chart, a row per allergy, vaccine
+or document, dates in the reader's language) is most of these pages' cost, and what they
+show changes only when:
+
+- a row of the chart's record is written: a report, a result, a medication, an allergy,
+  an immunization or a document saved, deleted or bulk-updated (a review, a new release
+  time, results linked to a report), or the patient's record preference;
+- the chart itself is written (its name);
+- a release rule of the clinic is saved or deleted;
+- time reaches the release moment of a result not shown yet (a rule "after N days").
+
+Entries are stored under the chart's version and the clinic's rules version:
+
+    clinic:<id>:record-pages:<patient id>:<chart version>:<rules version>:<VERSION>:
+        <section>:<language>:<time zone>:<page>:<own|for-someone-else>:<clinic name>
+
+Every write above gives the chart (or the clinic's rules) a new version, now and again
+when the transaction commits (``portal.core.cache.bump_versions``: a reader that
+rendered the old rows before the commit stores them under a version no one reads any
+more). Receivers are connected in ``RecordsConfig.ready``, so web processes, Celery
+workers, management commands and the FHIR API all count. ``bulk_create`` sends no
+signal: code that creates record rows in bulk must call ``chart_changed`` itself.
+
+Time: an entry carries the moment it stops being true (the next release time of a
+result of the chart not shown yet, ``records.selectors.next_release``) and is not used
+from then on, without any write; every entry expires after ``TIMEOUT`` seconds anyway.
+
+An entry is written only after the page's access check (the views' decorators), and its
+key carries the chart the request acts for and whether the reader is its patient: a hit
+never shows another chart's record, nor the patient's page to someone acting for them.
+Each read is still audited by the view, from the cache or not.
+"""
+
+import datetime as dt
+import math
+
+from django.core.cache import cache
+from django.utils import timezone
+from django.utils.timezone import get_current_timezone_name
+from django.utils.translation import get_language
+
+from patients.models import Patient
+from portal.core.cache import (
+    bump_versions,
+    clinic_cache_key,
+    current_versions,
+    drop_on_update,
+    drop_on_write,
+    short_digest,
+)
+from records.models import (
+    AllergyIntolerance,
+    DiagnosticReport,
+    Document,
+    Immunization,
+    Medication,
+    Observation,
+    RecordPreference,
+    ReleaseRule,
+)
+
+TIMEOUT = 300
+VERSION = "1"  # of the entries' shape and of the templates: change it when either changes
+
+CHART_ROWS = (
+    DiagnosticReport,
+    Observation,
+    Medication,
+    AllergyIntolerance,
+    Immunization,
+    Document,
+    RecordPreference,
+)
+
+
+def _chart_key(clinic_id, patient_id):
+    return clinic_cache_key(clinic_id, "record-pages", patient_id, "version")
+
+
+def _rules_key(clinic_id):
+    return clinic_cache_key(clinic_id, "record-rules", "version")
+
+
+def cached_page(
+    request, *, section: str, render, page_number: str = "1", now: dt.datetime | None = None
+):
+    """``render()``'s value for ``section`` of the chart the request acts for, from the
+    cache while none of the chart's record (or the clinic's rules) changed and the
+    moment it stops being true has not come. ``render`` returns ``(value,
+    valid_until)``; ``valid_until`` None: no moment (until a write)."""
+    now = now or timezone.now()
+    clinic, patient = request.clinic, request.patient
+    versions = current_versions([_chart_key(clinic.pk, patient.pk), _rules_key(clinic.pk)])
+    key = clinic_cache_key(
+        clinic.pk,
+        "record-pages",
+        patient.pk,
+        *versions,
+        VERSION,
+        section,
+        get_language(),
+        get_current_timezone_name(),
+        page_number,
+        "for-someone-else" if request.access.acts_for_someone_else else "own",
+        short_digest(clinic.public_name),
+    )
+    entry = cache.get(key)
+    if isinstance(entry, tuple) and len(entry) == 2 and (entry[1] is None or now < entry[1]):
+        return entry[0]
+    value, valid_until = render()
+    if valid_until is None:
+        cache.set(key, (value, None), TIMEOUT)
+    elif now < valid_until:
+        lifetime = math.ceil((valid_until - now).total_seconds())
+        cache.set(key, (value, valid_until), min(TIMEOUT, lifetime))
+    return value
+
+
+def chart_changed(*, clinic_id: int, patient_id: int) -> None:
+    """The chart's record changed in a way no signal tells (e.g. ``bulk_create``)."""
+    bump_versions([_chart_key(clinic_id, patient_id)])
+
+
+def _row_written(sender, instance, **kwargs):
+    if instance.clinic_id is not None and instance.patient_id is not None:
+        chart_changed(clinic_id=instance.clinic_id, patient_id=instance.patient_id)
+
+
+def _rows_updated(sender, rows, **kwargs):
+    bump_versions(
+        _chart_key(row["clinic_id"], row["patient_id"])
+        for row in rows
+        if row["clinic_id"] is not None and row["patient_id"] is not None
+    )
+
+
+def _rule_written(sender, instance, **kwargs):
+    if instance.clinic_id is not None:
+        bump_versions([_rules_key(instance.clinic_id)])
+
+
+def _rules_updated(sender, rows, **kwargs):
+    bump_versions(_rules_key(row["clinic_id"]) for row in rows if row["clinic_id"] is not None)
+
+
+def _chart_written(sender, instance, **kwargs):
+    if instance.clinic_id is not None and instance.pk is not None:
+        chart_changed(clinic_id=instance.clinic_id, patient_id=instance.pk)
+
+
+def _charts_updated(sender, rows, **kwargs):
+    # Bulk updates of charts report only their ids (rare: an admin action).
+    charts = Patient.objects.filter(pk__in=[row["pk"] for row in rows]).values("pk", "clinic_id")
+    bump_versions(_chart_key(row["clinic_id"], row["pk"]) for row in charts)
+
+
+def connect_receivers():
+    drop_on_write(_row_written, *CHART_ROWS, uid="record-pages")
+    drop_on_update(_rows_updated, *CHART_ROWS, uid="record-pages")
+    drop_on_write(_rule_written, ReleaseRule, uid="record-pages")
+    drop_on_update(_rules_updated, ReleaseRule, uid="record-pages")
+    drop_on_write(_chart_written, Patient, uid="record-pages")
+    drop_on_update(_charts_updated, Patient, uid="record-pages")
