@@ -81,7 +81,7 @@ REFILL_REFUSED = {
 }
 
 
-@health_record_required  # first: a grant without the health record gets the 404 of every record page
+@health_record_required  # first: without the health record, the 404 of every record page
 @require_http_methods(["GET", "HEAD", "POST"])
 def medication_refill(request, pk):
     """Ask for a refill of one active prescription of the patient's own chart, with a
