@@ -16,6 +16,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import translation
 
+from patients.models import PatientAccess
 from portal.audit.models import AuditEvent
 from records import page_cache, services
 from records.models import (
@@ -206,7 +207,8 @@ CHECKED = re.compile(r'<input type="checkbox" name="wait_for_review"[^>]* checke
 
 def test_the_patients_preference_changes_the_page(frozen, now, clinic, chart, olivia, ehr):
     ReleaseRule.objects.create(clinic=clinic, mode=ReleaseRule.Mode.AT_ONCE)
-    services.record_preference_set(patient=chart, wait_for_review=True, actor=olivia)
+    own = PatientAccess.objects.get(patient=chart, user=olivia)
+    services.record_preference_set(access=own, wait_for_review=True, actor=olivia)
     frozen.shift(dt.timedelta(hours=1))
     glucose(clinic, chart, ehr, issued=now)  # shown at once, but she waits for the review
     client = portal_client(olivia)
