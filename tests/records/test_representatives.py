@@ -320,3 +320,32 @@ def test_the_result_notice_skips_a_parent_once_the_child_is_past_the_clinics_age
 
     assert parent.email not in result_notices_to(clinic)
     assert granted.email in result_notices_to(clinic)
+
+
+# --- Refill requests -------------------------------------------------------------------------
+
+
+def test_a_parent_of_a_young_child_asks_for_the_childs_refill(nora):
+    from records.models import Medication, RefillRequest
+
+    parent = representative(nora, "parent")
+    medication = Medication.objects.get(patient=nora)
+    client = portal_client(parent, nora)
+    url = f"{BASE}medications/{medication.pk}/refill/"
+    assert client.get(url).status_code == 200
+    response = client.post(url, {"pharmacy_note": "Main Street Pharmacy"})
+    assert response.status_code == 302
+    made = RefillRequest.objects.get(medication=medication)
+    assert (made.patient, made.requested_by) == (nora, parent)
+
+
+def test_a_carer_without_the_health_record_cannot_ask_for_a_refill(nora):
+    from records.models import Medication, RefillRequest
+
+    carer = representative(nora, "carer", can_messages=True)
+    medication = Medication.objects.get(patient=nora)
+    client = portal_client(carer, nora, raise_request_exception=False)
+    url = f"{BASE}medications/{medication.pk}/refill/"
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"pharmacy_note": "Main Street Pharmacy"}).status_code == 404
+    assert not RefillRequest.objects.exists()
