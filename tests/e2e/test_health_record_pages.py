@@ -71,6 +71,17 @@ def test_the_health_record_pages_pass_axe(axe_page, audit, clinic_url, frozen): 
         page.get_by_role("heading", level=1).wait_for()
         audit(f"records-{section}", shoot=True)
 
+    # The refill request's form, then the medication waiting for the clinic's answer.
+    page.goto(clinic_url("demo", "/portal/health-record/medications/"))
+    page.get_by_role("link", name=re.compile(r"^Request a refill")).click()
+    page.get_by_label("Note for the pharmacy").wait_for()
+    audit("records-refill-form", shoot=True)
+    page.get_by_label("Note for the pharmacy").fill("Main Street Pharmacy, please")
+    page.get_by_role("button", name="Send the refill request").click()
+    page.get_by_text("Refill requested on").first.wait_for()
+    audit("records-refill-requested", shoot=True)
+
+    page.goto(clinic_url("demo", "/portal/health-record/documents/"))
     with page.expect_download() as download:
         page.get_by_role("link", name=re.compile(r"^Download Letter to Dr Tremblay \(PDF")).click()
     assert download.value.suggested_filename == "letter-to-dr-tremblay.pdf"
