@@ -685,7 +685,7 @@ def test_the_results_page_passes_axe(axe_page, audit, clinic_url, frozen):
     _signed_in(page, clinic_url, grant.user, olivia)
 
     page.goto(clinic_url("demo", "/portal/"))
-    page.get_by_role("link", name="Health record").click()
+    page.get_by_role("link", name="Health record", exact=True).click()
     page.get_by_role("heading", name="Results", exact=True).wait_for()
     page.get_by_text("Glucose: the values over time").click()
     audit("results", shoot=True)
