@@ -17,6 +17,7 @@ from clinics.models import Clinic
 from patients.contacts import notice_recipients
 from patients.models import Patient, PatientAccess
 from portal.audit.services import audit_record
+from portal.core.identifiers import has_invisible_character
 from portal.notifications.services import notify
 from records import selectors
 from records.models import (
@@ -434,13 +435,15 @@ class RefillRefused(Exception):  # noqa: N818 - what the person is told
 
 def _plain_text(text: str, *, limit: int, required: bool, name: str) -> str:
     """``text`` stripped; refused when empty (if ``required``), longer than ``limit``
-    or holding control characters (a line break or a tab is fine)."""
+    or holding a character that does not show as itself (controls, bidi overrides,
+    zero-width characters, separators: ``portal.core.identifiers``; a line break or a
+    tab is fine)."""
     text = (text or "").strip()
     if required and not text:
         raise RefillRefused(f"{name}_required")
     if len(text) > limit:
         raise RefillRefused(f"{name}_too_long")
-    if any(ord(c) < 32 and c not in "\n\r\t" or ord(c) == 127 for c in text):
+    if has_invisible_character(text, allowed="\n\r\t"):
         raise RefillRefused("not_plain_text")
     return text
 

@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from portal.core.cache import page_number_for_key
 from records import interpretation, page_cache, selectors, services
@@ -45,7 +45,8 @@ def _preference_settable(request) -> bool:
     )
 
 
-@health_record_required
+@health_record_required  # first: without the health record, the 404 of every record page
+@require_safe  # the page only reads (GET or HEAD): any other method is a 405, unaudited
 def results(request):
     """The patient's results, newest first, a report's results together and results
     alone gathered by day, a page of groups at a time; a numeric test seen more than

@@ -67,13 +67,25 @@ class InvalidIdentifier(ValueError):  # noqa: N818 - the condition a form report
     """The text cannot be made into a canonical identifier (or would pass for another)."""
 
 
+# Cf: zero-width joiners, bidi controls, soft hyphens; Cc: control characters (C0 and
+# C1); Co, Cn: private and unassigned code points; Zl, Zp: line and paragraph separators.
+INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Co", "Cn", "Zl", "Zp"})
+
+
+def has_invisible_character(text: str, *, allowed: str = "") -> bool:
+    """Whether ``text`` holds a character that shows as nothing, or as something other
+    than what it is (a bidi override turns the text around it): such text reads
+    differently from what was typed. ``allowed``: characters to let through (a line
+    break in a note)."""
+    return any(
+        unicodedata.category(ch) in INVISIBLE_CATEGORIES and ch not in allowed for ch in text
+    )
+
+
 def _nfkc(value: str) -> str:
     text = unicodedata.normalize("NFKC", value or "").strip()
-    for ch in text:
-        # Cf: zero-width joiners, bidi controls, soft hyphens; Cc: control characters;
-        # Zs inside a value: a space someone did not mean (or meant to hide).
-        if unicodedata.category(ch) in ("Cf", "Cc", "Co", "Cn", "Zl", "Zp"):
-            raise InvalidIdentifier("invisible character")
+    if has_invisible_character(text):
+        raise InvalidIdentifier("invisible character")
     return text
 
 

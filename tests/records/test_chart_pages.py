@@ -391,6 +391,7 @@ def test_long_lists_come_in_pages_of_fifty(client, own):
 
 def test_the_pages_only_read(client, own):
     document = stored_document(own.patient)
-    for url in [*PAGES.values(), f"{BASE}documents/{document.pk}/"]:
+    for url in [*PAGES.values(), f"{BASE}results/", f"{BASE}documents/{document.pk}/"]:
         assert client.post(url).status_code == 405, url
+        assert client.options(url).status_code == 405, url
     assert not AuditEvent.objects.filter(action__startswith="record.").exists()

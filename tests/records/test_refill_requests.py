@@ -124,8 +124,21 @@ def test_the_note_is_required_and_bounded(own, statin, note, rule):
     assert _refused(lambda: _ask(own, statin, note=note)) == rule
 
 
-def test_the_note_is_plain_text(own, statin):
-    assert _refused(lambda: _ask(own, statin, note="Pharmacy\x00\x1b[2J")) == "not_plain_text"
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        "\x00\x1b[2J",  # C0 controls
+        "\u0085",  # a C1 control
+        "\u202eAMSIRHC\u202c",  # a bidi override: staff would read the text turned around
+        "\u200b",  # a zero-width space
+        "\u2028",  # a line separator
+    ],
+)
+def test_the_note_is_plain_text(own, statin, hidden):
+    assert _refused(lambda: _ask(own, statin, note=f"Pharmacy {hidden} please")) == "not_plain_text"
+
+
+def test_a_note_may_run_over_lines(own, statin):
     assert _ask(own, statin, note="Main Street\nPharmacy").pharmacy_note == "Main Street\nPharmacy"
 
 
