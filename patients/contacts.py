@@ -42,7 +42,7 @@ class Recipient:
     language: str = "en"
 
 
-def notice_recipients(patient, *, scope: str) -> list[Recipient]:
+def notice_recipients(patient, *, scope: str, patient_choice: str = "") -> list[Recipient]:
     """Who is told of a notice about ``scope`` ("appointments", "messages",
     "health_record"), and how.
 
@@ -52,7 +52,9 @@ def notice_recipients(patient, *, scope: str) -> list[Recipient]:
     the clinic's policy on the clinic's today), by their account's contact; only through
     channels the clinic has switched on; each address once. Nobody when the clinic
     revoked the patient's portal access. Representatives have no language on file, so
-    everyone gets the patient's.
+    everyone gets the patient's. ``patient_choice``: the scope whose channel choice the
+    patient's own notice follows, when not ``scope``'s (a notice of the health record
+    that points to a message follows the patient's choice for message notices).
     """
     if patient.portal_revoked_at is not None:
         return []
@@ -67,7 +69,9 @@ def notice_recipients(patient, *, scope: str) -> list[Recipient]:
         )
 
     found = []
-    own = contact(patient.email, patient.mobile, patient_preference(patient, scope))
+    own = contact(
+        patient.email, patient.mobile, patient_preference(patient, patient_choice or scope)
+    )
     if own:
         found.append(own)
     grants = (

@@ -326,7 +326,7 @@ REFILL_REFUSED = {
 
 class RefillAnswerForm(forms.Form):
     answer = forms.CharField(
-        label=_("Answer (the patient reads it in their messages)"),
+        label=_("Answer (the patient reads it with the medication)"),
         max_length=RefillRequest.ANSWER_MAX_LENGTH,
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -457,7 +457,10 @@ class RefillRequestAdmin(ClinicScopedAdmin):
             request,
             object_id,
             services.refill_request_approve,
-            _("Refill approved. The patient gets your answer in their messages."),
+            _(
+                "Refill approved. The patient is told, and reads your answer with the "
+                "medication in their health record."
+            ),
         )
 
     def decline_view(self, request, object_id):
@@ -465,5 +468,8 @@ class RefillRequestAdmin(ClinicScopedAdmin):
             request,
             object_id,
             services.refill_request_decline,
-            _("Refill declined. The patient gets your answer in their messages."),
+            _(
+                "Refill declined. The patient is told, and reads your answer with the "
+                "medication in their health record."
+            ),
         )

@@ -527,10 +527,12 @@ def _refill_request_decide(*, refill_request, status, answer, decided_by, reques
             request=request,
         )
         refill_request_decided.send(sender=RefillRequest, refill_request=locked)
-        # The answer arrives as a message; the notice, which says only that the clinic
-        # answered, goes as message notices do: to the patient by their choice for them,
-        # and to each representative whose grant covers the messages it points to.
-        for recipient in notice_recipients(locked.patient, scope="messages"):
+        # The notice says only that the clinic answered. It goes to the patient, by their
+        # choice for message notices (a message points to the answer), and to each
+        # representative whose grant allows the health record, where the answer is.
+        for recipient in notice_recipients(
+            locked.patient, scope=PatientAccess.HEALTH_RECORD, patient_choice="messages"
+        ):
             notify(
                 clinic=locked.clinic,
                 channel=recipient.channel,

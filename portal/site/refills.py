@@ -13,19 +13,17 @@ from records.signals import refill_request_decided
 
 
 def refill_answer_text(refill_request: RefillRequest) -> tuple[str, str]:
-    """The subject and body of the clinic's message, in the patient's language. In the
-    portal only (behind sign-in): the notice by email or text message never names the
-    medication."""
+    """The subject and body of the clinic's message, in the patient's language. They say
+    that the clinic answered and where the answer is, nothing of the record: a
+    representative may read the patient's messages without the health record (no
+    medication, no decision, no answer here; the Medications page shows them to whoever
+    may see the health record)."""
     with translation.override(refill_request.patient.preferred_language or None):
-        name = refill_request.medication.display
-        if refill_request.status == RefillRequest.Status.APPROVED:
-            subject = _("Your refill request was approved")
-            body = _("Your refill request for %(medication)s was approved.") % {"medication": name}
-        else:
-            subject = _("Your refill request was declined")
-            body = _("Your refill request for %(medication)s was declined.") % {"medication": name}
-        if refill_request.answer:
-            body += "\n\n" + refill_request.answer
+        subject = _("Your refill request was answered")
+        body = _(
+            "The clinic answered your refill request. Its answer is on the Medications "
+            "page of your health record."
+        )
         return subject, body
 
 

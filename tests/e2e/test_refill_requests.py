@@ -137,7 +137,7 @@ def test_results_arrive_the_patient_asks_a_refill_and_reads_the_answer(
     admin_sign_in(desk, clinic_url("demo", "/admin/records/refillrequest/"), "frontdesk")
     desk.locator("#result_list tbody th a").first.click()
     desk.get_by_text(note).wait_for()
-    desk.get_by_label("Answer (the patient reads it in their messages)").fill(
+    desk.get_by_label("Answer (the patient reads it with the medication)").fill(
         "Sent to your pharmacy, ready tomorrow after 2 p.m."
     )
     screenshot(desk, "refill-request-admin")
@@ -154,7 +154,9 @@ def test_results_arrive_the_patient_asks_a_refill_and_reads_the_answer(
     assert "Refill approved on 14 January 2030" in main.inner_text()
     assert "Sent to your pharmacy, ready tomorrow after 2 p.m." in main.inner_text()
     page.get_by_role("link", name="Messages").first.click()
-    page.get_by_role("link", name=re.compile("Your refill request was approved")).click()
+    page.get_by_role("link", name=re.compile("Your refill request was answered")).click()
     thread = page.locator("main").inner_text()
-    assert "Your refill request for Atorvastatin 20 mg tablet was approved." in thread
-    assert "ready tomorrow after 2 p.m." in thread
+    # The message points to the answer and holds nothing of the record: someone who
+    # reads the patient's messages without the health record learns nothing more.
+    assert "Its answer is on the Medications page of your health record." in thread
+    assert "Atorvastatin" not in thread and "ready tomorrow" not in thread

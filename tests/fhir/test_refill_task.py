@@ -100,9 +100,10 @@ def test_the_path_from_the_portal_to_the_record_system_and_back(api, ada, statin
     inbox = patient.get("/portal/messages/").content.decode()
     assert message.thread.subject in inbox
     thread = patient.get(f"/portal/messages/{message.thread_id}/").content.decode()
-    assert "Atorvastatin 20 mg tablet was approved" in thread and "Ready tomorrow" in thread
+    assert "The clinic answered your refill request." in thread
+    assert "Atorvastatin" not in thread and "Ready tomorrow" not in thread
     medications = patient.get("/portal/health-record/medications/").content.decode()
-    assert "Refill approved on" in medications
+    assert "Refill approved on" in medications and "Ready tomorrow at noon." in medications
     actions = set(AuditEvent.objects.filter(actor=ehr.account).values_list("action", flat=True))
     assert {"refill_request.approved", "fhir.update", "fhir.read", "fhir.search"} <= actions
 
@@ -120,7 +121,7 @@ def test_rejecting_declines_with_the_reason_the_patient_reads(api, ada, statin):
     assert task["statusReason"] == {"text": "Please book a review visit."}
     made.refresh_from_db()
     assert (made.status, made.answer) == ("declined", "Please book a review visit.")
-    assert "review visit" in Message.objects.get().body
+    assert "The clinic answered your refill request." in Message.objects.get().body
 
 
 def test_a_decision_is_made_once(api, ada, statin, front_desk):

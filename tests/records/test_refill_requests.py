@@ -186,7 +186,10 @@ def test_the_answer_reaches_the_patient_as_a_message_and_a_notice(own, statin, f
     assert "Atorvastatin" not in thread.subject
     [message] = thread.messages.all()
     assert message.sender_side == "staff" and message.author == front_desk
-    assert "Atorvastatin 20 mg tablet" in message.body and "review visit" in message.body
+    assert "The clinic answered your refill request." in message.body
+    # The answer is read with the medication, by whoever may see the health record.
+    medications = portal_client(own.user, own.patient).get("/portal/health-record/medications/")
+    assert "Please book a review visit first." in medications.content.decode()
     # One notice, the refill one (the message sends none of its own): no medication in it.
     [notice] = Notification.objects.filter(clinic=own.patient.clinic)
     assert (notice.template, notice.recipient) == ("refill_request_answered", own.patient.email)
@@ -227,8 +230,41 @@ def test_the_message_speaks_the_patients_language(own, statin, front_desk):
     made = _ask(own, statin)
     services.refill_request_approve(refill_request=made, decided_by=front_desk)
     message = Message.objects.get()
-    assert "a été approuvée" in message.body
-    assert Thread.objects.get().subject == "Votre demande de renouvellement a été approuvée"
+    assert "La clinique a répondu à votre demande de renouvellement." in message.body
+    assert Thread.objects.get().subject == "Votre demande de renouvellement a reçu une réponse"
+
+
+@pytest.mark.parametrize("decide", ["approve", "decline"])
+def test_the_message_holds_nothing_of_the_record(own, statin, front_desk, decide):
+    """Someone who reads the patient's messages without the health record (a carer with
+    the messages scope) learns from it neither the medication, nor the decision, nor the
+    clinic's answer: the Medications page shows them."""
+    made = _ask(own, statin)
+    getattr(services, f"refill_request_{decide}")(
+        refill_request=made, decided_by=front_desk, answer="Ready after 2 p.m. at Main St"
+    )
+    thread = Thread.objects.get()
+    text = thread.subject + Message.objects.get().body
+    for secret in ("Atorvastatin", "approved", "declined", "Ready after 2 p.m."):
+        assert secret not in text
+
+
+def test_the_notice_reaches_representatives_who_may_see_the_health_record(own, statin, front_desk):
+    from django.core import mail
+
+    from tests.clients import committed
+    from tests.factories import UserFactory
+
+    def carer(name, **scopes):
+        user = UserFactory(clinic=own.clinic, username=name, email=f"{name}@example.org")
+        PatientAccessFactory(user=user, patient=own.patient, relationship="carer", **scopes)
+
+    carer("reads-messages", can_messages=True, can_health_record=False)
+    carer("reads-the-record", can_messages=False, can_health_record=True)
+    made = _ask(own, statin)
+    committed(services.refill_request_approve, refill_request=made, decided_by=front_desk)
+    told = sorted(address for m in mail.outbox for address in m.to)
+    assert told == ["mara@example.org", "reads-the-record@example.org"]
 
 
 # --- The patient's pages ---------------------------------------------------------------------
@@ -367,7 +403,7 @@ def test_the_front_desk_approves_with_an_answer(own, statin, front_desk):
         front_desk,
         "Sent to your pharmacy.",
     )
-    assert "Sent to your pharmacy." in Message.objects.get().body
+    assert "The clinic answered your refill request." in Message.objects.get().body
     again = client.post(f"{QUEUE}{made.pk}/decline/", {"answer": "No"}, follow=True)
     assert "already been answered" in again.content.decode()
     made.refresh_from_db()
