@@ -1,4 +1,4 @@
-"""The health record's pages (Results, Allergies, Immunizations, Documents), rendered,
+"""The health record's pages (Results, Medications, Allergies, Immunizations, Documents), rendered,
 kept in the shared cache.
 
 Rendering (a card per group of results with its trend chart, a row per allergy, vaccine
@@ -6,8 +6,9 @@ or document, dates in the reader's language) is most of these pages' cost, and w
 show changes only when:
 
 - a row of the chart's record is written: a report, a result, a medication, an allergy,
-  an immunization or a document saved, deleted or bulk-updated (a review, a new release
-  time, results linked to a report), or the patient's record preference;
+  an immunization, a document or a refill request saved, deleted or bulk-updated (a
+  review, a new release time, results linked to a report, a refill asked or answered),
+  or the patient's record preference;
 - the chart itself is written (its name);
 - a release rule of the clinic is saved or deleted;
 - time reaches the release moment of a result not shown yet (a rule "after N days").
@@ -59,6 +60,7 @@ from records.models import (
     Medication,
     Observation,
     RecordPreference,
+    RefillRequest,
     ReleaseRule,
 )
 
@@ -73,6 +75,7 @@ CHART_ROWS = (
     Immunization,
     Document,
     RecordPreference,
+    RefillRequest,  # its state shows on the Medications page
 )
 
 

@@ -33,19 +33,12 @@ def record_page_required(view):
     return health_record_required(require_safe(view))
 
 
-def _section_page(request, *, section, rows, template):
-    page = Paginator(rows, ROWS_PER_PAGE).get_page(request.GET.get("page"))
-    services.health_record_viewed(
-        patient=request.patient, section=section, actor=request.user, request=request
-    )
-    return render(request, template, {"page": page, "section": section})
-
-
 def _cached_section_page(request, *, section, rows, template):
-    """``_section_page``, its list rendered from the cache while none of the chart's
-    record changed (records/page_cache.py); every read audited, from the cache or not.
-    Not for Medications: its current rows are to carry the refill request's form, whose
-    CSRF token belongs to one browser and must not be kept for another."""
+    """A section's page of ``rows`` (``ROWS_PER_PAGE`` a page), its list rendered from
+    the cache while none of the chart's record changed (records/page_cache.py); every
+    read audited, from the cache or not.
+    The list holds no form (a refill is asked on its own page): nothing in it belongs
+    to one browser."""
     page_number = page_number_for_key(request.GET.get("page"))
 
     def render_list():
@@ -65,7 +58,7 @@ def _cached_section_page(request, *, section, rows, template):
 @record_page_required
 def medications(request):
     rows = selectors.medications_for_page(request.patient)
-    return _section_page(
+    return _cached_section_page(
         request, section="medications", rows=rows, template="records/medications.html"
     )
 

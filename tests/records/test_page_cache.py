@@ -24,6 +24,7 @@ from records.models import (
     DiagnosticReport,
     Document,
     Immunization,
+    Medication,
     Observation,
     ReleaseRule,
 )
@@ -33,6 +34,7 @@ from tests.factories import (
     DiagnosticReportFactory,
     DocumentFactory,
     ImmunizationFactory,
+    MedicationFactory,
     ObservationFactory,
     PatientAccessFactory,
     PatientFactory,
@@ -115,7 +117,7 @@ def test_a_second_view_reads_no_record_row_and_is_still_audited(frozen, now, cha
     assert events.count() == 3
 
 
-@pytest.mark.parametrize("section", ["allergies", "immunizations", "documents"])
+@pytest.mark.parametrize("section", ["medications", "allergies", "immunizations", "documents"])
 def test_the_other_cached_pages_read_no_record_row_the_second_time(client, section):
     url = f"{BASE}{section}/"
     assert record_queries(client, url) > 0
@@ -254,6 +256,7 @@ def test_the_clinics_name_is_part_of_the_entry(frozen, now, clinic, chart, clien
 @pytest.mark.parametrize(
     ("section", "model", "factory", "shown"),
     [
+        ("medications", Medication, MedicationFactory, "display"),
         ("allergies", AllergyIntolerance, AllergyFactory, "display"),
         ("immunizations", Immunization, ImmunizationFactory, "display"),
         ("documents", Document, DocumentFactory, "title"),
@@ -271,6 +274,19 @@ def test_each_row_written_saved_deleted_or_updated_shows_at_once(
     row.refresh_from_db()
     row.delete()
     assert "Second name" not in html_of(client, url)
+
+
+def test_a_refill_asked_and_answered_shows_at_once(chart, olivia, client, front_desk):
+    medication = MedicationFactory(patient=chart, display="Atorvastatin 20 mg tablet")
+    url = f"{BASE}medications/"
+    assert "Request a refill" in html_of(client, url)
+    made = services.refill_request_create(
+        patient=chart, medication_id=medication.pk, pharmacy_note="Main St", requested_by=olivia
+    )
+    assert "Refill requested on" in html_of(client, url)
+    services.refill_request_decline(refill_request=made, decided_by=front_desk, answer="Call us")
+    page = html_of(client, url)
+    assert "Refill declined on" in page and "Call us" in page
 
 
 # --- Time --------------------------------------------------------------------------------------
