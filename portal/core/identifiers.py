@@ -70,6 +70,25 @@ class InvalidIdentifier(ValueError):  # noqa: N818 - the condition a form report
 # Cf: zero-width joiners, bidi controls, soft hyphens; Cc: control characters (C0 and
 # C1); Co, Cn: private and unassigned code points; Zl, Zp: line and paragraph separators.
 INVISIBLE_CATEGORIES = frozenset({"Cf", "Cc", "Co", "Cn", "Zl", "Zp"})
+# The rest of Unicode's Default_Ignorable_Code_Point (DerivedCoreProperties.txt), which
+# shows as nothing though its category is a letter or a mark: the combining grapheme
+# joiner, the Hangul fillers, two Khmer vowels, the Mongolian and the other variation
+# selectors. (Python's unicodedata has no lookup of that property.)
+_IGNORABLE_RANGES = (
+    (0x034F, 0x034F),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFFA0, 0xFFA0),
+    (0xE0100, 0xE01EF),
+)
+
+
+def _ignorable(ch: str) -> bool:
+    point = ord(ch)
+    return any(low <= point <= high for low, high in _IGNORABLE_RANGES)
 
 
 def has_invisible_character(text: str, *, allowed: str = "") -> bool:
@@ -78,7 +97,8 @@ def has_invisible_character(text: str, *, allowed: str = "") -> bool:
     differently from what was typed. ``allowed``: characters to let through (a line
     break in a note)."""
     return any(
-        unicodedata.category(ch) in INVISIBLE_CATEGORIES and ch not in allowed for ch in text
+        (unicodedata.category(ch) in INVISIBLE_CATEGORIES or _ignorable(ch)) and ch not in allowed
+        for ch in text
     )
 
 

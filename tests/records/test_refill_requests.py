@@ -132,6 +132,9 @@ def test_the_note_is_required_and_bounded(own, statin, note, rule):
         "\u202eAMSIRHC\u202c",  # a bidi override: staff would read the text turned around
         "\u200b",  # a zero-width space
         "\u2028",  # a line separator
+        "\u034f",  # a combining grapheme joiner: a mark that shows as nothing
+        "\u3164",  # a Hangul filler: a letter that shows as nothing
+        "\ufe0f",  # a variation selector
     ],
 )
 def test_the_note_is_plain_text(own, statin, hidden):
