@@ -26,7 +26,12 @@ from appointments.models import (
 )
 from appointments.selectors import provider_day
 from clinics.admin_site import clinic_admin_site
-from clinics.scoped_admin import ClinicScopedAdmin, ClinicScopedInline, ClinicScopedModelForm
+from clinics.scoped_admin import (
+    ClinicScopedAdmin,
+    ClinicScopedInline,
+    ClinicScopedModelForm,
+    PendingFirstFilter,
+)
 from patients.models import Patient
 
 
@@ -462,31 +467,8 @@ def _first_preferred_day(appointment_request, today):
     return today
 
 
-class PendingFirstFilter(admin.SimpleListFilter):
-    """Requests by status; the queue opens on those waiting."""
-
-    title = _("status")
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [*AppointmentRequest.Status.choices, ("all", _("All"))]
-
-    def choices(self, changelist):
-        value = self.value() or AppointmentRequest.Status.PENDING
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": value == str(lookup),
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
-    def queryset(self, request, queryset):
-        value = self.value() or AppointmentRequest.Status.PENDING
-        if value == "all":
-            return queryset
-        if value not in AppointmentRequest.Status.values:
-            raise IncorrectLookupParameters(value)
-        return queryset.filter(status=value)
+class AppointmentRequestStatusFilter(PendingFirstFilter):
+    statuses = AppointmentRequest.Status
 
 
 @admin.register(AppointmentRequest, site=clinic_admin_site)
@@ -496,7 +478,7 @@ class AppointmentRequestAdmin(ClinicScopedAdmin):
     rules) or to decline with a reason."""
 
     list_display = ["created_at", "patient", "appointment_type", "provider_or_any", "status"]
-    list_filter = [PendingFirstFilter, "appointment_type"]
+    list_filter = [AppointmentRequestStatusFilter, "appointment_type"]
     list_select_related = ["patient", "appointment_type", "provider"]
     search_fields = ["patient__last_name", "patient__first_name"]
     ordering = ["created_at", "pk"]

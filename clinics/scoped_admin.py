@@ -7,6 +7,7 @@ never a form field: it is set on save. A row of another clinic is a 404.
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
@@ -15,9 +16,39 @@ from django.http import Http404
 from django.template.response import TemplateResponse
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from clinics.scoping import is_clinic_scoped
 from portal.core.phones import ClinicPhoneFormMixin, PhoneDisplayAdminMixin
+
+
+class PendingFirstFilter(admin.SimpleListFilter):
+    """A queue of patients' requests by status, opening on those waiting. A queue names
+    its ``statuses`` (a ``TextChoices`` with ``PENDING``)."""
+
+    title = gettext_lazy("status")
+    parameter_name = "status"
+    statuses = None
+
+    def lookups(self, request, model_admin):
+        return [*self.statuses.choices, ("all", gettext_lazy("All"))]
+
+    def choices(self, changelist):
+        value = self.value() or self.statuses.PENDING
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": value == str(lookup),
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        value = self.value() or self.statuses.PENDING
+        if value == "all":
+            return queryset
+        if value not in self.statuses.values:
+            raise IncorrectLookupParameters(value)
+        return queryset.filter(status=value)
 
 
 def scoped_choices(model, clinic):

@@ -5,7 +5,6 @@ admins set."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -14,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 
 from clinics.admin_site import clinic_admin_site
-from clinics.scoped_admin import ClinicScopedAdmin, ReadOnlyAdminMixin
+from clinics.scoped_admin import ClinicScopedAdmin, PendingFirstFilter, ReadOnlyAdminMixin
 from portal.audit.services import audit_record
 from records import services
 from records.models import (
@@ -337,31 +336,8 @@ class RefillAnswerForm(forms.Form):
     )
 
 
-class RefillStatusFilter(admin.SimpleListFilter):
-    """Requests by status; the queue opens on those waiting."""
-
-    title = _("status")
-    parameter_name = "status"
-
-    def lookups(self, request, model_admin):
-        return [*RefillRequest.Status.choices, ("all", _("All"))]
-
-    def choices(self, changelist):
-        value = self.value() or RefillRequest.Status.PENDING
-        for lookup, title in self.lookup_choices:
-            yield {
-                "selected": value == str(lookup),
-                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
-                "display": title,
-            }
-
-    def queryset(self, request, queryset):
-        value = self.value() or RefillRequest.Status.PENDING
-        if value == "all":
-            return queryset
-        if value not in RefillRequest.Status.values:
-            raise IncorrectLookupParameters(value)
-        return queryset.filter(status=value)
+class RefillStatusFilter(PendingFirstFilter):
+    statuses = RefillRequest.Status
 
 
 @admin.register(RefillRequest, site=clinic_admin_site)
