@@ -347,6 +347,11 @@ def main():
         "--database", default="portal_bench_web", help="PostgreSQL database (portal_bench_*)"
     )
     parser.add_argument("--redis-db", type=int, default=12, help="Redis database number")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated page labels to load besides the bare view (default: all)",
+    )
     options = parser.parse_args()
 
     scratch = _stack.scratch_dir("web")
@@ -359,9 +364,14 @@ def main():
     _stack.django_setup(env)
     user, patient, thread = build()
     global PAGES
+    only = {label.strip() for label in options.only.split(",") if label.strip()}
+    unknown = only - {label for label, *_rest in PAGES}
+    if unknown:
+        raise SystemExit(f"--only: no page labelled {', '.join(sorted(unknown))}")
     PAGES = [
         (label, host, path.format(thread=thread.pk), auth, text)
-        for label, host, path, auth, text in PAGES
+        for index, (label, host, path, auth, text) in enumerate(PAGES)
+        if index == 0 or not only or label in only
     ]
     cookie = signed_in_cookie(user, patient)
     queries = {

@@ -44,6 +44,7 @@ from django.utils.timezone import get_current_timezone_name
 from django.utils.translation import get_language
 
 from patients.models import Patient
+from portal.core import open_pages
 from portal.core.cache import (
     bump_versions,
     clinic_cache_key,
@@ -52,6 +53,7 @@ from portal.core.cache import (
     drop_on_write,
     short_digest,
 )
+from portal.core.open_pages import OpenPage
 from records.models import (
     AllergyIntolerance,
     DiagnosticReport,
@@ -65,7 +67,7 @@ from records.models import (
 )
 
 TIMEOUT = 300
-VERSION = "1"  # of the entries' shape and of the templates: change it when either changes
+VERSION = "2"  # of the entries' shape and of the templates: change it when either changes
 
 CHART_ROWS = (
     DiagnosticReport,
@@ -88,12 +90,19 @@ def _rules_key(clinic_id):
 
 
 def cached_page(
-    request, *, section: str, render, page_number: str = "1", now: dt.datetime | None = None
+    request,
+    *,
+    section: str,
+    render,
+    page_number: str = "1",
+    now: dt.datetime | None = None,
+    variant: tuple = (),
 ):
     """``render()``'s value for ``section`` of the chart the request acts for, from the
     cache while none of the chart's record (or the clinic's rules) changed and the
     moment it stops being true has not come. ``render`` returns ``(value,
-    valid_until)``; ``valid_until`` None: no moment (until a write)."""
+    valid_until)``; ``valid_until`` None: no moment (until a write). ``variant``: what
+    else the value depends on (strings), part of the key."""
     now = now or timezone.now()
     clinic, patient = request.clinic, request.patient
     versions = current_versions([_chart_key(clinic.pk, patient.pk), _rules_key(clinic.pk)])
@@ -109,6 +118,7 @@ def cached_page(
         page_number,
         "for-someone-else" if request.access.acts_for_someone_else else "own",
         short_digest(clinic.public_name),
+        *variant,
     )
     entry = cache.get(key)
     if isinstance(entry, tuple) and len(entry) == 2 and (entry[1] is None or now < entry[1]):
@@ -120,6 +130,32 @@ def cached_page(
         lifetime = math.ceil((valid_until - now).total_seconds())
         cache.set(key, (value, valid_until), min(TIMEOUT, lifetime))
     return value
+
+
+def cached_document(
+    request,
+    *,
+    section: str,
+    render,
+    page_number: str = "1",
+    now: dt.datetime | None = None,
+    variant: tuple = (),
+) -> OpenPage:
+    """A whole record page (``portal.core.open_pages``): ``render()`` returns ``(OpenPage,
+    valid_until)``. Served from the cache for a GET or HEAD of the page's own address
+    (no query, or only its page number) with nothing else waiting to be shown; any other
+    view renders the page and keeps nothing. Fill it in with ``.response(request)``."""
+    query = request.META.get("QUERY_STRING", "")
+    if not open_pages.servable(request) or query not in ("", f"page={page_number}"):
+        return render()[0]
+    return cached_page(
+        request,
+        section=section,
+        render=render,
+        page_number=page_number,
+        now=now,
+        variant=(*variant, *open_pages.shell_parts(request)),
+    )
 
 
 def chart_changed(*, clinic_id: int, patient_id: int) -> None:

@@ -4,14 +4,13 @@ log."""
 
 from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
+from django.shortcuts import redirect
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from portal.core.cache import page_number_for_key
+from portal.core.open_pages import render_open
 from records import interpretation, page_cache, selectors, services
 from records.access import health_record_required
 from records.forms import ResultPreferenceForm
@@ -70,29 +69,28 @@ def results(request):
                 for group in results.page
             ],
             "page": results.page,
-            "clinic": request.clinic,
+            "preference_form": ResultPreferenceForm(
+                initial={"wait_for_review": bool(preference and preference.wait_for_review)}
+            )
+            if settable
+            else None,
         }
-        entry = {
-            "html": render_to_string("records/_results_list.html", context),
-            "wait_for_review": bool(preference and preference.wait_for_review),
-        }
-        return entry, selectors.next_release(patient=patient, now=now)
+        page = render_open(request, "records/results.html", context)
+        return page, selectors.next_release(patient=patient, now=now)
 
-    entry = page_cache.cached_page(
-        request, section="results", page_number=page_number, now=now, render=render_results
+    settable = _preference_settable(request)
+    page = page_cache.cached_document(
+        request,
+        section="results",
+        page_number=page_number,
+        now=now,
+        render=render_results,
+        variant=("preference" if settable else "no-preference",),
     )
     services.health_record_viewed(
         patient=patient, section="results", actor=request.user, request=request
     )
-    context = {
-        "results_html": mark_safe(entry["html"]),  # noqa: S308 - the template's own output
-        "preference_form": ResultPreferenceForm(
-            initial={"wait_for_review": entry["wait_for_review"]}
-        )
-        if _preference_settable(request)
-        else None,
-    }
-    return render(request, "records/results.html", context)
+    return page.response(request)
 
 
 @health_record_required  # first: a grant without the health record gets the 404 of every page

@@ -10,15 +10,14 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404
 from django.shortcuts import redirect, render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_http_methods, require_safe
 
 from portal.core.cache import page_number_for_key
+from portal.core.open_pages import render_open
 from records import page_cache, selectors, services
 from records.access import health_record_required
 from records.downloads import document_response
@@ -34,32 +33,31 @@ def record_page_required(view):
 
 
 def _cached_section_page(request, *, section, rows, template):
-    """A section's page of ``rows`` (``ROWS_PER_PAGE`` a page), its list rendered from
-    the cache while none of the chart's record changed (records/page_cache.py); every
-    read audited, from the cache or not.
-    The list holds no form (a refill is asked on its own page): nothing in it belongs
-    to one browser."""
+    """A section's page of ``rows()`` (``ROWS_PER_PAGE`` a page), the whole page from the
+    cache while none of the chart's record changed (records/page_cache.py,
+    portal/core/open_pages.py); every read audited, from the cache or not."""
     page_number = page_number_for_key(request.GET.get("page"))
 
-    def render_list():
-        page = Paginator(rows, ROWS_PER_PAGE).get_page(page_number)
-        return render_to_string(f"records/_{section}_list.html", {"page": page}), None
+    def render_page():
+        page = Paginator(rows(), ROWS_PER_PAGE).get_page(page_number)
+        return render_open(request, template, {"page": page, "section": section}), None
 
-    list_html = page_cache.cached_page(
-        request, section=section, page_number=page_number, render=render_list
+    page = page_cache.cached_document(
+        request, section=section, page_number=page_number, render=render_page
     )
     services.health_record_viewed(
         patient=request.patient, section=section, actor=request.user, request=request
     )
-    context = {"list_html": mark_safe(list_html), "section": section}  # noqa: S308 - rendered above
-    return render(request, template, context)
+    return page.response(request)
 
 
 @record_page_required
 def medications(request):
-    rows = selectors.medications_for_page(request.patient)
     return _cached_section_page(
-        request, section="medications", rows=rows, template="records/medications.html"
+        request,
+        section="medications",
+        rows=lambda: selectors.medications_for_page(request.patient),
+        template="records/medications.html",
     )
 
 
@@ -122,25 +120,33 @@ def medication_refill(request, pk):
 
 @record_page_required
 def allergies(request):
-    rows = selectors.allergies_for_patient(request.patient).order_by("-date", "-pk")
     return _cached_section_page(
-        request, section="allergies", rows=rows, template="records/allergies.html"
+        request,
+        section="allergies",
+        rows=lambda: selectors.allergies_for_patient(request.patient).order_by("-date", "-pk"),
+        template="records/allergies.html",
     )
 
 
 @record_page_required
 def immunizations(request):
-    rows = selectors.immunizations_for_patient(request.patient).order_by("-date", "-pk")
     return _cached_section_page(
-        request, section="immunizations", rows=rows, template="records/immunizations.html"
+        request,
+        section="immunizations",
+        rows=lambda: selectors.immunizations_for_patient(request.patient).order_by(
+            "-date", "-pk"
+        ),
+        template="records/immunizations.html",
     )
 
 
 @record_page_required
 def documents(request):
-    rows = selectors.documents_for_patient(request.patient).order_by("-date", "-pk")
     return _cached_section_page(
-        request, section="documents", rows=rows, template="records/documents.html"
+        request,
+        section="documents",
+        rows=lambda: selectors.documents_for_patient(request.patient).order_by("-date", "-pk"),
+        template="records/documents.html",
     )
 
 

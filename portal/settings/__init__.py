@@ -119,6 +119,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "clinics.context_processors.clinic",
                 "portal.core.context_processors.source_code",
+                "portal.core.context_processors.idle_left",
             ],
             # ``phone`` and the portal's named date filters, on every template.
             "builtins": ["portal.core.templatetags.portal_format"],
