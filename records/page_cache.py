@@ -1,5 +1,7 @@
-"""The health record's pages (Results, Medications, Allergies, Immunizations, Documents), rendered,
-kept in the shared cache.
+"""The health record's pages (Results, Medications, Allergies, Immunizations, Documents), rendered
+whole, kept in the shared cache (``cached_document``: the parts of a page that belong to one
+request, its CSRF token and idle countdown, are left open and filled in on every view by
+``portal.core.open_pages``).
 
 Rendering (a card per group of results with its trend chart, a row per allergy, vaccine
 or document, dates in the reader's language) is most of these pages' cost, and what they
@@ -16,7 +18,8 @@ show changes only when:
 Entries are stored under the chart's version and the clinic's rules version:
 
     clinic:<id>:record-pages:<patient id>:<chart version>:<rules version>:<VERSION>:
-        <section>:<language>:<time zone>:<page>:<own|for-someone-else>:<clinic name>
+        <section>:<language>:<time zone>:<page>:<own|for-someone-else>:<clinic name>:
+        <what else the page reads: the shell (``open_pages.shell_parts``), Results' form>
 
 Every write above gives the chart (or the clinic's rules) a new version, now and again
 when the transaction commits (``portal.core.cache.bump_versions``: a reader that
@@ -46,6 +49,7 @@ from django.utils.translation import get_language
 from patients.models import Patient
 from portal.core import open_pages
 from portal.core.cache import (
+    UNPICKLABLE,
     bump_versions,
     clinic_cache_key,
     current_versions,
@@ -97,12 +101,14 @@ def cached_page(
     page_number: str = "1",
     now: dt.datetime | None = None,
     variant: tuple = (),
+    kind: type | None = None,
 ):
     """``render()``'s value for ``section`` of the chart the request acts for, from the
     cache while none of the chart's record (or the clinic's rules) changed and the
     moment it stops being true has not come. ``render`` returns ``(value,
-    valid_until)``; ``valid_until`` None: no moment (until a write). ``variant``: what
-    else the value depends on (strings), part of the key."""
+    valid_until)``; ``valid_until`` None: no moment (until a write), a moment already
+    past: keep nothing. ``variant``: what else the value depends on (strings), part of
+    the key; ``kind``: the type a stored value must have to be used."""
     now = now or timezone.now()
     clinic, patient = request.clinic, request.patient
     versions = current_versions([_chart_key(clinic.pk, patient.pk), _rules_key(clinic.pk)])
@@ -120,8 +126,16 @@ def cached_page(
         short_digest(clinic.public_name),
         *variant,
     )
-    entry = cache.get(key)
-    if isinstance(entry, tuple) and len(entry) == 2 and (entry[1] is None or now < entry[1]):
+    try:
+        entry = cache.get(key)
+    except UNPICKLABLE:  # written by other code (a deploy under way): a miss
+        entry = None
+    if (
+        isinstance(entry, tuple)
+        and len(entry) == 2
+        and (kind is None or isinstance(entry[0], kind))
+        and (entry[1] is None or now < entry[1])
+    ):
         return entry[0]
     value, valid_until = render()
     if valid_until is None:
@@ -130,6 +144,17 @@ def cached_page(
         lifetime = math.ceil((valid_until - now).total_seconds())
         cache.set(key, (value, valid_until), min(TIMEOUT, lifetime))
     return value
+
+
+# A moment long past: what ``render`` returns as ``valid_until`` for a value not to keep.
+NOT_KEPT = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def kept_until(page, page_number: str, valid_until: dt.datetime | None = None):
+    """``valid_until`` for a page of a list asked for as ``page_number``, if that is the
+    page's own number; ``NOT_KEPT`` for any other spelling of it ("007", "last", a
+    number past the end): each would be an entry of its own."""
+    return valid_until if str(page.number) == page_number else NOT_KEPT
 
 
 def cached_document(
@@ -155,6 +180,7 @@ def cached_document(
         page_number=page_number,
         now=now,
         variant=(*variant, *open_pages.shell_parts(request)),
+        kind=OpenPage,
     )
 
 

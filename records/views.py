@@ -76,7 +76,9 @@ def results(request):
             else None,
         }
         page = render_open(request, "records/results.html", context)
-        return page, selectors.next_release(patient=patient, now=now)
+        return page, page_cache.kept_until(
+            results.page, page_number, selectors.next_release(patient=patient, now=now)
+        )
 
     settable = _preference_settable(request)
     page = page_cache.cached_document(

@@ -40,7 +40,8 @@ def _cached_section_page(request, *, section, rows, template):
 
     def render_page():
         page = Paginator(rows(), ROWS_PER_PAGE).get_page(page_number)
-        return render_open(request, template, {"page": page, "section": section}), None
+        document = render_open(request, template, {"page": page, "section": section})
+        return document, page_cache.kept_until(page, page_number)
 
     page = page_cache.cached_document(
         request, section=section, page_number=page_number, render=render_page

@@ -44,7 +44,7 @@ class ClinicCache:
 
 
 # What unpickling an entry written by other code can raise.
-_UNPICKLABLE = (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError)
+UNPICKLABLE = (pickle.UnpicklingError, AttributeError, ImportError, EOFError, TypeError)
 
 
 def _generation_key(key):
@@ -68,7 +68,7 @@ def read_through(key, load, *, timeout, tag=""):
     generation_key = _generation_key(key)
     try:
         found = cache.get_many([key, generation_key])
-    except _UNPICKLABLE:
+    except UNPICKLABLE:
         found = {generation_key: cache.get(generation_key)}
     generation = found.get(generation_key)
     entry = found.get(key)

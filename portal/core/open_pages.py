@@ -27,11 +27,15 @@ or HEAD is ever served from here (``servable``).
 import hashlib
 import secrets
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.messages import get_messages
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
+from django.template import engines
 from django.template.loader import render_to_string
 
 _CSRF, _IDLE = "c", "i"
@@ -90,7 +94,7 @@ def servable(request) -> bool:
 def shell_parts(request) -> tuple[str, ...]:
     """What ``base.html`` reads from the request, for the cache key: the clinic as it is
     now (any saved change of its name, logo, phone or colour), the reader's menu, the
-    path with its query, and the static files' manifest (a deploy renames them)."""
+    path with its query, and the deploy's templates, translations and static files."""
     clinic, user = request.clinic, request.user
     access = getattr(request, "access", None)
     clinic_state = tuple(getattr(clinic, f.attname) for f in clinic._meta.concrete_fields)
@@ -109,8 +113,24 @@ def shell_parts(request) -> tuple[str, ...]:
         ),
     )
     return (
+        code_version(),
         hashlib.sha256(repr((clinic_state, menu, request.get_full_path())).encode()).hexdigest()[
             :32
         ],
         getattr(staticfiles_storage, "manifest_hash", "") or "",
     )
+
+
+@cache
+def code_version() -> str:
+    """A digest of the project's templates and compiled translations, read once per
+    process: a deploy that changes a page's shell or its words (a fix in ``base.html``)
+    stores pages under new keys at once, instead of old pages living out their time."""
+    digest = hashlib.sha256()
+    roots = [*engines["django"].engine.dirs, *settings.LOCALE_PATHS]
+    for root in map(Path, roots):
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".html", ".txt", ".mo") and path.is_file():
+                digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+                digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]

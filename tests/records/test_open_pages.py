@@ -14,9 +14,11 @@ Examples: ``OPEN_PAGES_EXAMPLES`` (default 15).
 
 import datetime as dt
 import os
+import pickle
 import re
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import pytest
 import time_machine
@@ -29,6 +31,7 @@ from hypothesis import strategies as st
 
 from clinics.models import Clinic
 from portal.audit.models import AuditEvent
+from portal.core import open_pages
 from portal.core.csp import source_hash
 from records import page_cache
 from records.models import Medication
@@ -349,3 +352,68 @@ def test_a_renamed_clinic_shows_its_new_name_on_a_cached_page(clinic, olivia):
     clinic.display_name = "Riverside Family Practice"
     clinic.save()
     assert "Riverside Family Practice" in client.get(url).content.decode()
+
+
+@pytest.mark.parametrize("query", ["?page=000001", "?page=7", "?page=last"])
+def test_another_spelling_of_a_page_number_is_rendered_and_not_kept(olivia, query):
+    """Only a page's own number is kept: "007", "last" or a number past the end would
+    each be an entry of its own, and a reader could fill the cache with them."""
+    client = portal_client(olivia)
+    url = BASE + "allergies/" + query
+    assert record_queries(client, url) > 0
+    assert record_queries(client, url) > 0
+    assert record_queries(client, BASE + "allergies/?page=1") > 0
+    assert record_queries(client, BASE + "allergies/?page=1") == 0
+
+
+def test_a_stored_value_of_another_shape_or_that_does_not_unpickle_is_a_miss(monkeypatch, olivia):
+    """During a deploy, old and new processes share keys: an entry the new code cannot
+    use is rendered again, never a 500."""
+    client = portal_client(olivia)
+    url = BASE + "immunizations/"
+    stored = []
+    real_set = page_cache.cache.set
+    monkeypatch.setattr(page_cache.cache, "set", lambda key, *a: stored.append(key))
+    assert record_queries(client, url) > 0
+    monkeypatch.undo()
+    (key,) = [each for each in stored if ":immunizations:" in each]
+    real_set(key, ("<ul>the list alone, as stored before</ul>", None))
+    assert record_queries(client, url) > 0  # not taken for a page
+    assert record_queries(client, url) == 0
+
+    real_get = page_cache.cache.get
+
+    def unpicklable(key, *args, **kwargs):
+        if ":immunizations:" in key:  # the page, not the chart's version
+            raise pickle.UnpicklingError("written by other code")
+        return real_get(key, *args, **kwargs)
+
+    monkeypatch.setattr(page_cache.cache, "get", unpicklable)
+    assert "Tetanus Olivia" in client.get(url).content.decode()
+
+
+def test_a_deploy_that_changes_a_template_or_a_translation_stores_pages_anew(monkeypatch, tmp_path):
+    templates, locale = tmp_path / "templates", tmp_path / "locale"
+    (templates / "records").mkdir(parents=True)
+    (locale / "fr" / "LC_MESSAGES").mkdir(parents=True)
+    base = templates / "base.html"
+    base.write_text("<header>one</header>")
+    catalogue = locale / "fr" / "LC_MESSAGES" / "django.mo"
+    catalogue.write_bytes(b"one")
+    engine = SimpleNamespace(engine=SimpleNamespace(dirs=[templates]))
+    monkeypatch.setattr(open_pages, "engines", {"django": engine})
+    monkeypatch.setattr(open_pages.settings, "LOCALE_PATHS", [locale])
+
+    def version():
+        open_pages.code_version.cache_clear()
+        return open_pages.code_version()
+
+    try:
+        first = version()
+        assert version() == first
+        base.write_text("<header>two</header>")
+        second = version()
+        catalogue.write_bytes(b"two")
+        assert len({first, second, version()}) == 3
+    finally:
+        open_pages.code_version.cache_clear()
