@@ -16,7 +16,7 @@ from django.utils import timezone
 from clinics.models import Clinic
 from patients.contacts import notice_recipients
 from patients.models import Patient, PatientAccess
-from portal.audit.services import audit_record
+from portal.audit.services import audit_read, audit_record
 from portal.core.identifiers import has_invisible_character
 from portal.notifications.services import notify
 from records import selectors
@@ -324,7 +324,7 @@ def health_record_viewed(*, patient: Patient, section: str, actor, request=None,
     if section not in SECTIONS:
         raise ValueError(section)
     clinic = getattr(request, "clinic", None)
-    audit_record(
+    audit_read(
         action="record.viewed",
         clinic=clinic if clinic is not None and clinic.pk == patient.clinic_id else patient.clinic,
         actor=actor,

@@ -1,8 +1,10 @@
 import pytest
+from django.db import transaction
 from django.test import RequestFactory
+from django.utils import timezone
 
 from portal.audit.models import AppendOnlyError, AuditEvent
-from portal.audit.services import audit_record
+from portal.audit.services import audit_read, audit_record
 from tests.clients import staff_client
 from tests.factories import PatientFactory
 
@@ -68,3 +70,50 @@ def test_staff_see_their_clinics_events_read_only(clinic, other_clinic, clinic_a
 
 def test_front_desk_cannot_read_the_audit_log(clinic, front_desk):
     assert staff_client(front_desk).get("/admin/audit/auditevent/").status_code == 403
+
+
+# --- audit_read: the same row, one INSERT that reads nothing back ------------------------------
+
+
+def _columns(event):
+    return {
+        f.attname: getattr(event, f.attname)
+        for f in AuditEvent._meta.concrete_fields
+        if not f.primary_key
+    }
+
+
+def test_audit_read_writes_the_row_audit_record_writes(frozen, clinic, front_desk):
+    patient = PatientFactory(clinic=clinic)
+    request = RequestFactory().get("/", REMOTE_ADDR="203.0.113.7")
+    request.clinic, request.user = clinic, front_desk
+    event = {
+        "action": "record.viewed",
+        "request": request,
+        "obj": patient,
+        "acting_for": patient,
+        "details": {"section": "allergies", "note": "Zoë — ÉTÉ ı İ 😀"},
+    }
+    written = audit_record(**event)
+    audit_read(**event)
+    read = AuditEvent.objects.exclude(pk=written.pk).get()
+    assert _columns(read) == _columns(AuditEvent.objects.get(pk=written.pk))
+    assert read.details == {"section": "allergies", "note": "Zoë — ÉTÉ ı İ 😀"}
+    assert read.created_at == timezone.now()
+    assert read.ip == "203.0.113.7" and read.actor == front_desk and read.clinic == clinic
+
+
+def test_audit_read_writes_empty_parts_as_audit_record_does(clinic):
+    written = audit_record(action="record.viewed", clinic=clinic)
+    audit_read(action="record.viewed", clinic=clinic)
+    read = AuditEvent.objects.exclude(pk=written.pk).get()
+    assert _columns(read) | {"created_at": None} == _columns(written) | {"created_at": None}
+
+
+def test_audit_read_refuses_secrets_and_goes_with_the_callers_transaction(clinic):
+    with pytest.raises(ValueError, match="secrets"):
+        audit_read(action="x", clinic=clinic, details={"token": "abc"})
+    with transaction.atomic():
+        audit_read(action="record.viewed", clinic=clinic)
+        transaction.set_rollback(True)
+    assert not AuditEvent.objects.exists()
