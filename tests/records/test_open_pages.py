@@ -417,3 +417,13 @@ def test_a_deploy_that_changes_a_template_or_a_translation_stores_pages_anew(mon
         assert len({first, second, version()}) == 3
     finally:
         open_pages.code_version.cache_clear()
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_a_representative_is_told_whom_they_act_for_the_patient_is_not(clinic, section):
+    clients, chart = a_world(clinic)
+    url = f"{BASE}{section}/"
+    for _view in range(2):  # rendered, then from the cache
+        carer = clients["carer"].get(url).content.decode()
+        assert f"You are acting for {chart.full_name}." in carer
+        assert "You are acting for" not in clients["olivia"].get(url).content.decode()
