@@ -23,9 +23,8 @@ from types import SimpleNamespace
 import pytest
 import time_machine
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import transaction
 from django.middleware.csrf import _unmask_cipher_token
-from django.test.utils import CaptureQueriesContext
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -47,6 +46,7 @@ from tests.factories import (
     PatientFactory,
     UserFactory,
 )
+from tests.records.test_page_cache import record_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -62,12 +62,6 @@ def tokens_of(html: str) -> set[str]:
 
 def without_tokens(html: str) -> str:
     return TOKEN.sub(r"\1…\3", html)
-
-
-def record_queries(client, url) -> int:
-    with CaptureQueriesContext(connection) as queries:
-        assert client.get(url).status_code == 200
-    return sum('"records_' in q["sql"] for q in queries)
 
 
 @contextmanager
