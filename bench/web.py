@@ -20,7 +20,6 @@ queries each page runs (counted once in-process with the same settings).
 import argparse
 import datetime as dt
 import os
-import secrets
 import statistics
 import sys
 import time
@@ -303,6 +302,8 @@ def signed_in_cookie(user, patient):
 
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+    from django.middleware.csrf import CSRF_ALLOWED_CHARS, CSRF_SECRET_LENGTH
+    from django.utils.crypto import get_random_string
 
     from patients.sessions import SESSION_LAST_SEEN, SESSION_PATIENT, SESSION_SIGNED_IN_AT
 
@@ -315,8 +316,9 @@ def signed_in_cookie(user, patient):
     store[SESSION_LAST_SEEN] = now
     store[SESSION_PATIENT] = patient.pk
     store.save()
-    # A browser also sends back the CSRF cookie it got on its first page.
-    csrf = secrets.token_urlsafe(24)[:32]
+    # A browser also sends back the CSRF cookie it got on its first page: a secret of
+    # Django's form (letters and digits; any other is refused and replaced on every view).
+    csrf = get_random_string(CSRF_SECRET_LENGTH, CSRF_ALLOWED_CHARS)
     return f"{settings.SESSION_COOKIE_NAME}={store.session_key}; {settings.CSRF_COOKIE_NAME}={csrf}"
 
 

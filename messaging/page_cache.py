@@ -4,37 +4,37 @@ Rendering (a row per thread, a card per message, dates and names in the reader's
 language) is most of these pages' cost, and what they show changes only when one of the
 chart's threads or messages is written (a message sent or read by either side, a thread
 handled or moved), when an attachment is added or removed, or when the chart's name
-changes. Entries are stored under the chart's version:
+changes. Entries are kept with the chart's version, under
 
-    clinic:<id>:message-pages:<patient id>:<chart version>:<VERSION>:<page>:<variant>
+    clinic:<id>:message-pages:<patient id>:<VERSION>:<page>:<variant>
 
 (``page``: ``inbox`` or ``thread-<pk>``; ``variant``: language, time zone, page number,
-the clinic's name as shown). Every save, delete or bulk update of those rows gives the
-chart a new version, now and again when the transaction commits (as in
-``appointments.list_cache``: a reader that rendered old rows before the commit stores
-them under a version no one reads any more). Receivers are connected in
-``MessagingConfig.ready``, so web processes, Celery workers and management commands all
-count.
+the clinic's name as shown), and used only while the chart's version is the one they
+were kept with (read with the entry in one round trip,
+``portal.core.cache.versioned_entry``). Every save, delete or bulk update of those rows
+gives the chart a new version, now and again when the transaction commits (a reader that
+rendered old rows before the commit keeps them with a version no one reads any more).
+Receivers are connected in ``MessagingConfig.ready``, so web processes, Celery workers
+and management commands all count.
 
 An entry is written only after the page's access check found the thread in the chart the
 request acts for, and its key carries that chart: a hit never shows a thread outside it.
 """
-
-from django.core.cache import cache
 
 from messaging.models import Attachment, Message, Thread
 from patients.models import Patient
 from portal.core.cache import (
     bump_versions,
     clinic_cache_key,
-    current_versions,
     drop_on_update,
     drop_on_write,
+    keep_versioned,
     short_digest,
+    versioned_entry,
 )
 
 TIMEOUT = 300
-VERSION = "1"  # of the entries' shape and of the templates: change it when either changes
+VERSION = "2"  # of the entries' shape and of the templates: change it when either changes
 
 
 def _chart_key(clinic_id, patient_id):
@@ -49,18 +49,17 @@ def cached_page(*, clinic, patient, page: str, variant: tuple, render):
         clinic.pk,
         "message-pages",
         patient.pk,
-        *current_versions([_chart_key(clinic.pk, patient.pk)]),
         VERSION,
         page,
         *variant,
         short_digest(clinic.public_name),
     )
-    entry = cache.get(key)
+    versions, entry = versioned_entry([_chart_key(clinic.pk, patient.pk)], key)
     if entry is not None:
         return entry
     value, keep = render()
     if keep:
-        cache.set(key, value, TIMEOUT)
+        keep_versioned(key, versions, value, TIMEOUT)
     return value
 
 

@@ -15,18 +15,20 @@ show changes only when:
 - a release rule of the clinic is saved or deleted;
 - time reaches the release moment of a result not shown yet (a rule "after N days").
 
-Entries are stored under the chart's version and the clinic's rules version:
+Entries are kept with the chart's version and the clinic's rules version, under
 
-    clinic:<id>:record-pages:<patient id>:<chart version>:<rules version>:<VERSION>:
-        <section>:<language>:<time zone>:<page>:<own|for-someone-else>:<clinic name>:
+    clinic:<id>:record-pages:<patient id>:<VERSION>:<section>:<language>:<time zone>:
+        <page>:<own|for-someone-else>:<clinic name>:
         <what else the page reads: the shell (``open_pages.shell_parts``), Results' form>
 
-Every write above gives the chart (or the clinic's rules) a new version, now and again
-when the transaction commits (``portal.core.cache.bump_versions``: a reader that
-rendered the old rows before the commit stores them under a version no one reads any
-more). Receivers are connected in ``RecordsConfig.ready``, so web processes, Celery
-workers, management commands and the FHIR API all count. ``bulk_create`` sends no
-signal: code that creates record rows in bulk must call ``chart_changed`` itself.
+and are used only while both versions are those they were kept with (the versions and
+the entry are read in one round trip, ``portal.core.cache.versioned_entry``). Every
+write above gives the chart (or the clinic's rules) a new version, now and again when
+the transaction commits (``portal.core.cache.bump_versions``: a reader that rendered the
+old rows before the commit keeps them with a version no one reads any more). Receivers
+are connected in ``RecordsConfig.ready``, so web processes, Celery workers, management
+commands and the FHIR API all count. ``bulk_create`` sends no signal: code that creates
+record rows in bulk must call ``chart_changed`` itself.
 
 Time: an entry carries the moment it stops being true (the next release time of a
 result of the chart not shown yet, ``records.selectors.next_release``) and is not used
@@ -41,7 +43,6 @@ Each read is still audited by the view, from the cache or not.
 import datetime as dt
 import math
 
-from django.core.cache import cache
 from django.utils import timezone
 from django.utils.timezone import get_current_timezone_name
 from django.utils.translation import get_language
@@ -49,13 +50,13 @@ from django.utils.translation import get_language
 from patients.models import Patient
 from portal.core import open_pages
 from portal.core.cache import (
-    UNPICKLABLE,
     bump_versions,
     clinic_cache_key,
-    current_versions,
     drop_on_update,
     drop_on_write,
+    keep_versioned,
     short_digest,
+    versioned_entry,
 )
 from portal.core.open_pages import OpenPage
 from records.models import (
@@ -71,7 +72,7 @@ from records.models import (
 )
 
 TIMEOUT = 300
-VERSION = "2"  # of the entries' shape and of the templates: change it when either changes
+VERSION = "3"  # of the entries' shape and of the templates: change it when either changes
 
 CHART_ROWS = (
     DiagnosticReport,
@@ -111,12 +112,10 @@ def cached_page(
     the key; ``kind``: the type a stored value must have to be used."""
     now = now or timezone.now()
     clinic, patient = request.clinic, request.patient
-    versions = current_versions([_chart_key(clinic.pk, patient.pk), _rules_key(clinic.pk)])
     key = clinic_cache_key(
         clinic.pk,
         "record-pages",
         patient.pk,
-        *versions,
         VERSION,
         section,
         get_language(),
@@ -126,10 +125,9 @@ def cached_page(
         short_digest(clinic.public_name),
         *variant,
     )
-    try:
-        entry = cache.get(key)
-    except UNPICKLABLE:  # written by other code (a deploy under way): a miss
-        entry = None
+    versions, entry = versioned_entry(
+        [_chart_key(clinic.pk, patient.pk), _rules_key(clinic.pk)], key
+    )
     if (
         isinstance(entry, tuple)
         and len(entry) == 2
@@ -139,10 +137,10 @@ def cached_page(
         return entry[0]
     value, valid_until = render()
     if valid_until is None:
-        cache.set(key, (value, None), TIMEOUT)
+        keep_versioned(key, versions, (value, None), TIMEOUT)
     elif now < valid_until:
         lifetime = math.ceil((valid_until - now).total_seconds())
-        cache.set(key, (value, valid_until), min(TIMEOUT, lifetime))
+        keep_versioned(key, versions, (value, valid_until), min(TIMEOUT, lifetime))
     return value
 
 

@@ -109,6 +109,31 @@ def current_versions(keys: list[str]) -> list[str]:
     return [found.get(key) for key in keys]
 
 
+def versioned_entry(version_keys: list[str], key: str):
+    """The versions under ``version_keys`` (``current_versions``) and the value kept
+    under ``key`` by ``keep_versioned`` with these same versions, or None: in one round
+    trip when the versions exist. The key does not carry the versions; the entry does,
+    and an entry kept under other versions (before a write, ``bump_versions``) is a miss.
+    An entry that does not unpickle (written by other code) is a miss too."""
+    try:
+        found = cache.get_many([*version_keys, key])
+    except UNPICKLABLE:
+        found = cache.get_many(version_keys)
+    versions = [found.get(version_key) for version_key in version_keys]
+    if None in versions:
+        return current_versions(version_keys), None
+    entry = found.get(key)
+    if isinstance(entry, tuple) and len(entry) == 2 and entry[0] == tuple(versions):
+        return versions, entry[1]
+    return versions, None
+
+
+def keep_versioned(key: str, versions: list[str], value, timeout: int) -> None:
+    """Keep ``value`` under ``key`` for the ``versions`` read *before* it was made
+    (``versioned_entry``): if a write bumped one of them meanwhile, no one uses it."""
+    cache.set(key, (tuple(versions), value), timeout)
+
+
 def bump_versions(keys) -> None:
     """Give each key a new version (``current_versions``) at once and again when the
     transaction commits: a reader that rendered the old rows before the commit stores

@@ -365,24 +365,24 @@ def test_a_stored_value_of_another_shape_or_that_does_not_unpickle_is_a_miss(mon
     use is rendered again, never a 500."""
     client = portal_client(olivia)
     url = BASE + "immunizations/"
-    stored = []
-    real_set = page_cache.cache.set
-    monkeypatch.setattr(page_cache.cache, "set", lambda key, *a: stored.append(key))
+    stored = {}
+    real_set = cache.set
+    monkeypatch.setattr(cache, "set", lambda key, value, *a: stored.update({key: value}))
     assert record_queries(client, url) > 0
     monkeypatch.undo()
-    (key,) = [each for each in stored if ":immunizations:" in each]
-    real_set(key, ("<ul>the list alone, as stored before</ul>", None))
+    ((key, (versions, _page)),) = [each for each in stored.items() if ":immunizations:" in each[0]]
+    real_set(key, (versions, ("<ul>the list alone, as stored before</ul>", None)))
     assert record_queries(client, url) > 0  # not taken for a page
     assert record_queries(client, url) == 0
 
-    real_get = page_cache.cache.get
+    real_get_many = cache.get_many
 
-    def unpicklable(key, *args, **kwargs):
-        if ":immunizations:" in key:  # the page, not the chart's version
+    def unpicklable(keys, *args, **kwargs):
+        if any(":immunizations:" in key for key in keys):  # the page, not the versions alone
             raise pickle.UnpicklingError("written by other code")
-        return real_get(key, *args, **kwargs)
+        return real_get_many(keys, *args, **kwargs)
 
-    monkeypatch.setattr(page_cache.cache, "get", unpicklable)
+    monkeypatch.setattr(cache, "get_many", unpicklable)
     assert "Tetanus Olivia" in client.get(url).content.decode()
 
 
