@@ -24,6 +24,7 @@ from portal.core.cache import (
     drop_now_and_at_commit,
     drop_on_write,
     read_through,
+    read_through_keys,
     schema_tag,
 )
 
@@ -120,9 +121,24 @@ def _cached_entry(clinic_id):
     )
 
 
+def _normal(host):
+    return host.lower().rstrip(".")
+
+
+def hinted_clinic_id(host) -> int | None:
+    """The clinic this process last resolved ``host`` to: a hint (the entry it points to
+    is checked by ``resolve_clinic``), to read that entry ahead (``clinics.prefetch``)."""
+    return _host_hints.get(_normal(host))
+
+
+def hinted_entry_keys(clinic_id) -> list[str]:
+    """The keys ``resolve_clinic`` reads for the clinic's entry."""
+    return read_through_keys(tenant_cache_key(clinic_id))
+
+
 def resolve_clinic(host):
     """Return (is_platform, clinic). Unknown or inactive hosts give (False, None)."""
-    host = host.lower().rstrip(".")
+    host = _normal(host)
     if host == settings.PORTAL_BASE_DOMAIN:
         return True, None
     slug = _clinic_slug_for_host(host)

@@ -13,6 +13,7 @@ from portal.core.cache import (
     drop_on_update,
     drop_on_write,
     read_through,
+    read_through_keys,
     schema_tag,
 )
 
@@ -30,6 +31,11 @@ def cached_user(pk) -> User | None:
         timeout=TIMEOUT,
         tag=schema_tag(User),
     )
+
+
+def cached_user_keys(pk) -> list[str]:
+    """The keys ``cached_user`` reads (``clinics.prefetch``)."""
+    return read_through_keys(_key(pk))
 
 
 def forget_users(pks):

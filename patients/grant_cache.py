@@ -23,6 +23,7 @@ why every write path above is covered by tests (tests/patients/test_grant_cache.
 
 from django.db.models.signals import pre_delete
 
+from clinics import prefetch
 from patients.models import Patient, PatientAccess, PatientCategory
 from portal.core.cache import (
     clinic_cache_key,
@@ -30,6 +31,7 @@ from portal.core.cache import (
     drop_on_update,
     drop_on_write,
     read_through,
+    read_through_keys,
     schema_tag,
 )
 
@@ -53,6 +55,16 @@ def live_grants(*, clinic, user) -> list:
         timeout=TIMEOUT,
         tag=schema_tag(PatientAccess, Patient, PatientCategory),
     )
+
+
+def prefetch_keys(request, found) -> list[str]:
+    """The keys ``live_grants`` will read for the signed-in account at the request's
+    clinic, as far as the host and the session tell them (``portal.core.prefetch``)."""
+    clinic_id = prefetch.hinted_clinic_id(request)
+    user_id = prefetch.signed_in_user_id(request, found)
+    if clinic_id is None or user_id is None:
+        return []
+    return read_through_keys(_key(clinic_id, user_id))
 
 
 def forget_grants(pairs):

@@ -51,6 +51,11 @@ def _generation_key(key):
     return f"{key}:gen"
 
 
+def read_through_keys(key) -> list[str]:
+    """The keys ``read_through(key, …)`` reads (for ``portal.core.prefetch``)."""
+    return [key, _generation_key(key)]
+
+
 def read_through(key, load, *, timeout, tag=""):
     """``load()``'s value, kept under ``key`` for ``timeout`` seconds.
 

@@ -4,10 +4,13 @@ Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` around the
 connection pool for every cache call; building it costs more than the GET itself on a
 page's few cache calls (tenant, session, home figures). ``redis.Redis`` objects are
 thread-safe and hold no per-call state beyond the pool, so one per pool serves every
-call. Set as ``CACHES["default"]["BACKEND"]`` when ``REDIS_URL`` is set.
+call. Set as ``CACHES["default"]["BACKEND"]`` when ``REDIS_URL`` is set; it answers the
+first read of a key the request read ahead from what was read (``portal.core.prefetch``).
 """
 
 from django.core.cache.backends.redis import RedisCache, RedisCacheClient
+
+from portal.core.prefetch import PrefetchingCacheMixin
 
 
 class KeptClientRedisCacheClient(RedisCacheClient):
@@ -24,7 +27,9 @@ class KeptClientRedisCacheClient(RedisCacheClient):
         return client
 
 
-class KeptClientRedisCache(RedisCache):
+class KeptClientRedisCache(PrefetchingCacheMixin, RedisCache):
+    """With the request's keys read ahead (``portal.core.prefetch``)."""
+
     def __init__(self, server, params):
         super().__init__(server, params)
         self._class = KeptClientRedisCacheClient

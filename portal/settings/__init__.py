@@ -86,6 +86,9 @@ MIDDLEWARE = [
     # Outside the tenant middleware, so its own 404 for an unknown host is framed by nobody.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # The clinic's, the session's, the account's and its grants' cache entries, read
+    # together before the middleware and views below read each (portal.core.prefetch).
+    "portal.core.prefetch.PrefetchMiddleware",
     "clinics.middleware.TenantMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

@@ -1,0 +1,198 @@
+"""The cache entries a request reads first, read ahead together (``portal.core.prefetch``):
+a held value answers only the first read of its key, in its own request, and no read
+after a write; a signed-in page makes three reads of the shared cache where it made six."""
+
+import pytest
+from django.core.cache import cache, caches
+from django.core.cache.backends.locmem import LocMemCache
+from django.test import RequestFactory
+
+from portal.core import prefetch
+from tests.clients import portal_client
+from tests.factories import PatientAccessFactory, PatientFactory
+
+pytestmark = pytest.mark.django_db
+
+KEYS = ["clinic:1:test-prefetch:a", "clinic:1:test-prefetch:b", "clinic:1:test-prefetch:c"]
+
+
+class PrefetchingLocMemCache(prefetch.PrefetchingCacheMixin, LocMemCache):
+    """The in-process cache, reading ahead as the Redis cache does (production's)."""
+
+
+@pytest.fixture(autouse=True)
+def _a_cache_that_reads_ahead(settings):
+    """On Redis (CI's second run) the cache is production's; without, development's
+    in-process cache reads nothing ahead (``read_ahead``), so these tests give it the
+    same mixin."""
+    if not isinstance(caches["default"], prefetch.PrefetchingCacheMixin):
+        settings.CACHES = {
+            "default": {"BACKEND": f"{__name__}.PrefetchingLocMemCache", "LOCATION": "prefetch"}
+        }
+    assert isinstance(caches["default"], prefetch.PrefetchingCacheMixin)
+
+
+@pytest.fixture(autouse=True)
+def _clean(_a_cache_that_reads_ahead):
+    cache.delete_many(KEYS)
+    yield
+    cache.delete_many(KEYS)
+
+
+@pytest.fixture
+def provider(monkeypatch):
+    """A provider naming ``KEYS[:2]``, then ``KEYS[2]`` once ``KEYS[0]`` was read."""
+    calls = []
+
+    def keys(request, found):
+        calls.append(dict(found))
+        return KEYS[:2] + ([KEYS[2]] if KEYS[0] in found else [])
+
+    monkeypatch.setattr(prefetch, "_providers", [keys])
+    return calls
+
+
+def held_for(request=None):
+    """Reads ahead as the middleware does and holds the values; returns the reset token."""
+    return prefetch._held.set(prefetch.read_ahead(request or RequestFactory().get("/")))
+
+
+def test_a_held_value_answers_the_first_read_only(provider):
+    cache.set(KEYS[0], "as read ahead")
+    token = held_for()
+    try:
+        backend = caches["default"]
+        # Changed behind the cache's back (another process): the first read is the
+        # value read ahead, the second reads the cache again.
+        super(prefetch.PrefetchingCacheMixin, backend).set(KEYS[0], "changed since")
+        assert cache.get(KEYS[0]) == "as read ahead"
+        assert cache.get(KEYS[0]) == "changed since"
+    finally:
+        prefetch._held.reset(token)
+
+
+def test_keys_named_from_what_was_read_are_read_in_a_second_read(provider):
+    cache.set_many({KEYS[0]: "a", KEYS[2]: "c"})
+    token = held_for()
+    try:
+        assert provider == [{}, {KEYS[0]: "a"}, {KEYS[0]: "a", KEYS[2]: "c"}]
+        assert cache.get_many(KEYS) == {KEYS[0]: "a", KEYS[2]: "c"}
+    finally:
+        prefetch._held.reset(token)
+
+
+def test_a_key_read_ahead_and_absent_is_absent(provider):
+    token = held_for()
+    try:
+        assert cache.get(KEYS[1], "default") == "default"
+        assert cache.get_many([KEYS[0]]) == {}
+    finally:
+        prefetch._held.reset(token)
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda: cache.set(KEYS[1], "x"),
+        lambda: cache.add(KEYS[1], "x"),
+        lambda: cache.delete(KEYS[1]),
+        lambda: cache.set_many({KEYS[1]: "x"}),
+        lambda: cache.delete_many([KEYS[1]]),
+        lambda: cache.touch(KEYS[1]),
+        lambda: cache.get_or_set(KEYS[1], "x"),
+    ],
+)
+def test_any_write_forgets_every_held_value(provider, write):
+    cache.set(KEYS[0], "as read ahead")
+    token = held_for()
+    try:
+        super(prefetch.PrefetchingCacheMixin, caches["default"]).set(KEYS[0], "newer")
+        write()
+        assert cache.get(KEYS[0]) == "newer"
+    finally:
+        prefetch._held.reset(token)
+
+
+def test_a_read_of_held_and_other_keys_reads_them_all_from_the_cache(provider):
+    cache.set(KEYS[0], "as read ahead")
+    token = held_for()
+    try:
+        super(prefetch.PrefetchingCacheMixin, caches["default"]).set(KEYS[0], "newer")
+        assert cache.get_many([KEYS[0], "clinic:1:test-prefetch:other"]) == {KEYS[0]: "newer"}
+        assert cache.get(KEYS[0]) == "newer"  # no longer held
+    finally:
+        prefetch._held.reset(token)
+
+
+def test_a_read_with_a_version_is_never_answered_from_what_is_held(provider):
+    cache.set(KEYS[0], "as read ahead")
+    token = held_for()
+    try:
+        assert cache.get(KEYS[0], version=2) is None
+    finally:
+        prefetch._held.reset(token)
+
+
+def test_nothing_is_held_outside_a_request(clinic):
+    olivia = PatientAccessFactory(patient=PatientFactory(clinic=clinic)).user
+    response = portal_client(olivia).get("/portal/")
+    assert response.status_code == 200
+    assert prefetch._held.get() is None
+
+
+def test_a_wrong_guess_is_only_a_read_nobody_uses(provider):
+    """The held value of a key is used only by a read of that very key."""
+    cache.set(KEYS[0], "a")
+    token = held_for()
+    try:
+        assert cache.get("clinic:1:test-prefetch:other") is None
+    finally:
+        prefetch._held.reset(token)
+
+
+class StoreReads:
+    """Counts the reads that reach the cache's store (Redis round trips, when on Redis)."""
+
+    def __init__(self, monkeypatch):
+        self.reads = []
+        self.keys = []
+        backend_class = type(caches["default"])
+        base = backend_class.__mro__[
+            backend_class.__mro__.index(prefetch.PrefetchingCacheMixin) + 1
+        ]
+        for name in ("get", "get_many", "has_key"):
+            real = getattr(base, name)
+            monkeypatch.setattr(base, name, self._counting(name, real))
+
+    def _counting(self, name, real):
+        def read(backend, *args, **kwargs):
+            outer = not self.inner
+            if outer:  # Django's get_many may read each key with get: one read
+                self.reads.append(name)
+                self.keys.append(args[0] if args else None)
+            self.inner = True
+            try:
+                return real(backend, *args, **kwargs)
+            finally:
+                self.inner = not outer
+
+        return read
+
+    inner = False
+    keys: list
+
+
+@pytest.mark.parametrize(
+    "url", ["/portal/", "/portal/messages/", "/portal/health-record/allergies/"]
+)
+def test_a_signed_in_page_reads_the_cache_three_times(monkeypatch, settings, clinic, url):
+    """Ahead: the clinic and the session, then the account and its grants; then the page's
+    own entry with its versions. (Six reads one after the other before.)"""
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    olivia = PatientAccessFactory(patient=PatientFactory(clinic=clinic)).user
+    client = portal_client(olivia)
+    for _warm in range(2):  # the first view fills the entries, the host hint and the page
+        assert client.get(url).status_code == 200
+    reads = StoreReads(monkeypatch)
+    assert client.get(url).status_code == 200
+    assert reads.reads == ["get_many", "get_many", "get_many"], reads.keys
