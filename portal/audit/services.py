@@ -63,6 +63,7 @@ def audit_read(
         acting_for=acting_for,
         details=details,
     )
+    _check_related(event)
     connection = connections[router.db_for_write(AuditEvent)]
     with connection.cursor() as cursor:
         cursor.execute(
@@ -84,6 +85,16 @@ def audit_read(
 
 def _pk(obj):
     return obj.pk if obj is not None else None
+
+
+def _check_related(event: dict) -> None:
+    """What the model's save refuses, refused here too: an object of another model
+    (an anonymous user as actor, an account as the chart acted for)."""
+    for name in ("clinic", "actor", "acting_for"):
+        value = event[name]
+        model = AuditEvent._meta.get_field(name).remote_field.model
+        if value is not None and not isinstance(value, model):
+            raise ValueError(f"audit {name} must be a {model.__name__}, not {value!r}")
 
 
 _READ_COLUMNS = (

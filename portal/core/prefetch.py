@@ -12,6 +12,11 @@ and holds the values for this request. The default cache (``PrefetchingCacheMixi
 answers the *first* read of each held key from them; any write through the cache in this
 request forgets them all, and they are gone when the response is made.
 
+Only a GET or HEAD is read ahead: nothing the client sends can then stand between the
+read and the first use (a POST's body is read in between, as slowly as the client likes,
+and a grant revoked meanwhile must refuse the POST). A cache that cannot be reached is
+read by each reader as before (Django's session engine falls back to the database).
+
 Hand-written because no cache library reads ahead across unrelated callers (Django's
 session engine, the auth backend, ``read_through``). Nothing is decided from a held value
 that its reader does not check as before: ``read_through`` still compares the entry with
@@ -23,6 +28,7 @@ would have asked: as if the request had arrived that much earlier.
 from contextvars import ContextVar
 
 from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from redis.exceptions import RedisError
 
 from portal.core.cache import UNPICKLABLE
 
@@ -57,11 +63,20 @@ class PrefetchMiddleware:
             _held.reset(token)
 
 
+# What reading the cache may raise: an entry written by other code, a server that cannot be
+# reached. Each reader meets the same and handles it as it did.
+_READ_ERRORS = (*UNPICKLABLE, RedisError, OSError)
+
+
 def read_ahead(request):
     """(the default cache, the values of every key the providers named), or None."""
     backend = caches[DEFAULT_CACHE_ALIAS]
-    if not _providers or not isinstance(backend, PrefetchingCacheMixin):
-        return None  # e.g. development's in-process cache: nothing to save
+    if (
+        not _providers
+        or request.method not in ("GET", "HEAD")
+        or not isinstance(backend, PrefetchingCacheMixin)  # development's in-process cache
+    ):
+        return None
     held: dict = {}
     found: dict = {}
     for _read in range(MAX_READS):
@@ -77,7 +92,7 @@ def read_ahead(request):
             break
         try:
             values = backend.get_many(keys)
-        except UNPICKLABLE:  # an entry written by other code: its reader handles it
+        except _READ_ERRORS:
             break
         found.update(values)
         held.update({key: values.get(key, _ABSENT) for key in keys})

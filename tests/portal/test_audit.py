@@ -1,4 +1,5 @@
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from django.test import RequestFactory
 from django.utils import timezone
@@ -108,6 +109,20 @@ def test_audit_read_writes_empty_parts_as_audit_record_does(clinic):
     audit_read(action="record.viewed", clinic=clinic)
     read = AuditEvent.objects.exclude(pk=written.pk).get()
     assert _columns(read) | {"created_at": None} == _columns(written) | {"created_at": None}
+
+
+@pytest.mark.parametrize("write", [audit_record, audit_read])
+def test_an_object_of_another_model_is_refused_by_both(clinic, front_desk, write):
+    """An anonymous visitor as actor, an account as the chart acted for: the model's save
+    refuses them, and ``audit_read`` (which makes no model instance) must too."""
+    patient = PatientFactory(clinic=clinic)
+    with pytest.raises(ValueError):
+        write(action="record.viewed", clinic=clinic, actor=AnonymousUser(), acting_for=patient)
+    with pytest.raises(ValueError):
+        write(action="record.viewed", clinic=clinic, actor=front_desk, acting_for=front_desk)
+    with pytest.raises(ValueError):
+        write(action="record.viewed", clinic=patient, actor=front_desk)
+    assert not AuditEvent.objects.exists()
 
 
 def test_audit_read_refuses_secrets_and_goes_with_the_callers_transaction(clinic):

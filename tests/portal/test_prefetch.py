@@ -2,10 +2,13 @@
 a held value answers only the first read of its key, in its own request, and no read
 after a write; a signed-in page makes three reads of the shared cache where it made six."""
 
+import threading
+
 import pytest
 from django.core.cache import cache, caches
 from django.core.cache.backends.locmem import LocMemCache
-from django.test import RequestFactory
+from django.test import Client, RequestFactory
+from django.utils import timezone
 
 from portal.core import prefetch
 from tests.clients import portal_client
@@ -196,3 +199,66 @@ def test_a_signed_in_page_reads_the_cache_three_times(monkeypatch, settings, cli
     reads = StoreReads(monkeypatch)
     assert client.get(url).status_code == 200
     assert reads.reads == ["get_many", "get_many", "get_many"], reads.keys
+
+
+def test_a_grant_ended_while_a_post_arrives_refuses_it(monkeypatch, settings, clinic):
+    """A POST's body is read after the request began, as slowly as the client sends it:
+    staff who end the grant meanwhile (in another process) must see the POST refused.
+    Only a GET or HEAD is read ahead."""
+    from django.db import connection
+    from django.middleware.csrf import CsrfViewMiddleware
+
+    from messaging.models import Thread
+    from patients.grant_cache import forget_grants
+    from patients.models import PatientAccess
+
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    chart = PatientFactory(clinic=clinic)
+    olivia = PatientAccessFactory(patient=chart).user
+    real_process_view = CsrfViewMiddleware.process_view
+
+    def body_arrives_slowly(self, request, *args):
+        if request.method == "POST":
+            # Meanwhile, another process ends the grant and drops its cache entry: the
+            # row is written without this process's signals, the entry dropped by another
+            # thread (its own cache connection, as another process would have).
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {PatientAccess._meta.db_table} SET revoked_at = %s WHERE user_id = %s",
+                    [timezone.now(), olivia.pk],
+                )
+            other = threading.Thread(target=forget_grants, args=([(clinic.pk, olivia.pk)],))
+            other.start()
+            other.join()
+        return real_process_view(self, request, *args)
+
+    # Before the client's first request: the handler binds the middleware's methods then.
+    monkeypatch.setattr(CsrfViewMiddleware, "process_view", body_arrives_slowly)
+    client = portal_client(olivia)
+    for _warm in range(2):
+        assert client.get("/portal/messages/").status_code == 200
+    response = client.post(
+        "/portal/messages/new/",
+        {"subject": "After the end", "category": "general", "body": "Still here?"},
+    )
+    assert not Thread.objects.filter(patient=chart).exists()
+    assert response.status_code in (302, 403) and "/messages/" not in response.get("Location", "")
+
+
+def test_a_cache_that_cannot_be_reached_is_left_to_each_reader(monkeypatch, settings):
+    """Django's session engine falls back to the database when the cache fails: the read
+    ahead must not turn that into a 500 (the platform's pages read no other entry)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    backend_class = type(caches["default"])
+
+    def down(self, *args, **kwargs):
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6399.")
+
+    client = Client(HTTP_HOST="localhost")
+    client.cookies["sessionid"] = "abcdefghijklmnopqrstuvwxyz012345"
+    with monkeypatch.context() as unreachable:
+        for name in ("get", "get_many", "set", "delete"):
+            unreachable.setattr(backend_class, name, down)
+        assert client.get("/").status_code == 200
