@@ -3,6 +3,7 @@ a held value answers only the first read of its key, in its own request, and no 
 after a write; a signed-in page makes three reads of the shared cache where it made six."""
 
 import threading
+from contextlib import contextmanager
 
 import pytest
 from django.core.cache import cache, caches
@@ -55,42 +56,42 @@ def provider(monkeypatch):
     return calls
 
 
-def held_for(request=None):
-    """Reads ahead as the middleware does and holds the values; returns the reset token."""
-    return prefetch._held.set(prefetch.read_ahead(request or RequestFactory().get("/")))
+@contextmanager
+def held(request=None):
+    """Reads ahead as the middleware does and holds the values for the block."""
+    token = prefetch._held.set(prefetch.read_ahead(request or RequestFactory().get("/")))
+    try:
+        yield
+    finally:
+        prefetch._held.reset(token)
+
+
+def changed_elsewhere(key, value):
+    """A write to the cache that this request does not make (another process's)."""
+    super(prefetch.PrefetchingCacheMixin, caches["default"]).set(key, value)
 
 
 def test_a_held_value_answers_the_first_read_only(provider):
     cache.set(KEYS[0], "as read ahead")
-    token = held_for()
-    try:
-        backend = caches["default"]
+    with held():
         # Changed behind the cache's back (another process): the first read is the
         # value read ahead, the second reads the cache again.
-        super(prefetch.PrefetchingCacheMixin, backend).set(KEYS[0], "changed since")
+        changed_elsewhere(KEYS[0], "changed since")
         assert cache.get(KEYS[0]) == "as read ahead"
         assert cache.get(KEYS[0]) == "changed since"
-    finally:
-        prefetch._held.reset(token)
 
 
 def test_keys_named_from_what_was_read_are_read_in_a_second_read(provider):
     cache.set_many({KEYS[0]: "a", KEYS[2]: "c"})
-    token = held_for()
-    try:
+    with held():
         assert provider == [{}, {KEYS[0]: "a"}, {KEYS[0]: "a", KEYS[2]: "c"}]
         assert cache.get_many(KEYS) == {KEYS[0]: "a", KEYS[2]: "c"}
-    finally:
-        prefetch._held.reset(token)
 
 
 def test_a_key_read_ahead_and_absent_is_absent(provider):
-    token = held_for()
-    try:
+    with held():
         assert cache.get(KEYS[1], "default") == "default"
         assert cache.get_many([KEYS[0]]) == {}
-    finally:
-        prefetch._held.reset(token)
 
 
 @pytest.mark.parametrize(
@@ -107,33 +108,24 @@ def test_a_key_read_ahead_and_absent_is_absent(provider):
 )
 def test_any_write_forgets_every_held_value(provider, write):
     cache.set(KEYS[0], "as read ahead")
-    token = held_for()
-    try:
-        super(prefetch.PrefetchingCacheMixin, caches["default"]).set(KEYS[0], "newer")
+    with held():
+        changed_elsewhere(KEYS[0], "newer")
         write()
         assert cache.get(KEYS[0]) == "newer"
-    finally:
-        prefetch._held.reset(token)
 
 
 def test_a_read_of_held_and_other_keys_reads_them_all_from_the_cache(provider):
     cache.set(KEYS[0], "as read ahead")
-    token = held_for()
-    try:
-        super(prefetch.PrefetchingCacheMixin, caches["default"]).set(KEYS[0], "newer")
+    with held():
+        changed_elsewhere(KEYS[0], "newer")
         assert cache.get_many([KEYS[0], "clinic:1:test-prefetch:other"]) == {KEYS[0]: "newer"}
         assert cache.get(KEYS[0]) == "newer"  # no longer held
-    finally:
-        prefetch._held.reset(token)
 
 
 def test_a_read_with_a_version_is_never_answered_from_what_is_held(provider):
     cache.set(KEYS[0], "as read ahead")
-    token = held_for()
-    try:
+    with held():
         assert cache.get(KEYS[0], version=2) is None
-    finally:
-        prefetch._held.reset(token)
 
 
 def test_nothing_is_held_outside_a_request(clinic):
@@ -146,11 +138,8 @@ def test_nothing_is_held_outside_a_request(clinic):
 def test_a_wrong_guess_is_only_a_read_nobody_uses(provider):
     """The held value of a key is used only by a read of that very key."""
     cache.set(KEYS[0], "a")
-    token = held_for()
-    try:
+    with held():
         assert cache.get("clinic:1:test-prefetch:other") is None
-    finally:
-        prefetch._held.reset(token)
 
 
 class StoreReads:
